@@ -1,0 +1,189 @@
+"""The stored format: what other clients read, what survives a round trip, what is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.codec import make_codec
+from core.errors import ConfigurationError, DecodeError, ValidationError
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_json_round_trip(value: object) -> None:
+    codec = make_codec(compress_threshold=16)
+    assert codec.decode(codec.encode(value)) == value
+
+
+msgpack_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@given(msgpack_values)
+def test_msgpack_round_trip(value: object) -> None:
+    codec = make_codec(use_msgpack=True, compress_threshold=16)
+    assert codec.decode(codec.encode(value)) == value
+
+
+def test_default_format_is_compact_json_other_clients_parse() -> None:
+    codec = make_codec()
+    stored = codec.encode({"user": "ana", "roles": ["a", "b"], "n": 1})
+    assert stored == b'{"user":"ana","roles":["a","b"],"n":1}'
+    assert json.loads(stored) == {"user": "ana", "roles": ["a", "b"], "n": 1}
+
+
+def test_str_is_stored_as_a_json_string_in_utf8() -> None:
+    codec = make_codec()
+    assert codec.encode("hi") == b'"hi"'
+    assert codec.encode("café") == '"café"'.encode()
+    assert codec.decode('"café"'.encode()) == "café"
+
+
+def test_reads_what_other_clients_wrote() -> None:
+    codec = make_codec()
+    assert codec.decode(b"42") == 42  # INCR counters
+    assert codec.decode(b"plain text") == "plain text"  # a raw string, not JSON
+    assert codec.decode(b"\xff\xfe\x01") == b"\xff\xfe\x01"  # binary written elsewhere
+    assert codec.decode(b"\x00\x01rest") == b"\x00\x01rest"  # NUL-led but not our marker
+
+
+def test_bytes_round_trip_exactly() -> None:
+    for codec in (make_codec(), make_codec(use_msgpack=True)):
+        blob = bytes(range(256)) * 10
+        assert codec.decode(codec.encode(blob)) == blob
+
+
+def test_compression_only_above_threshold_and_when_it_saves() -> None:
+    codec = make_codec(compress_threshold=100)
+    small = {"a": "x" * 50}
+    assert codec.encode(small) == json.dumps(small, separators=(",", ":")).encode()
+    big = {"a": "x" * 5000}
+    stored = codec.encode(big)
+    assert stored[:2] == b"\x00z" and len(stored) < 200
+    assert codec.decode(stored) == big
+    assert make_codec(compress_threshold=None).encode(big)[:1] == b"{"
+
+
+def test_random_bytes_are_not_compressed_when_that_would_grow_them() -> None:
+    blob = os.urandom(4000)
+    stored = make_codec(use_msgpack=True, compress_threshold=10).encode(blob)
+    assert stored[:2] == b"\x00m"
+
+
+def test_msgpack_is_marked_and_smaller_for_numbers() -> None:
+    codec = make_codec(use_msgpack=True, compress_threshold=None)
+    value = list(range(1000, 1100))
+    stored = codec.encode(value)
+    assert stored[:2] == b"\x00m"
+    assert len(stored) < len(make_codec(compress_threshold=None).encode(value))
+
+
+def test_json_codec_reads_msgpack_values_so_switching_keeps_old_keys() -> None:
+    stored = make_codec(use_msgpack=True).encode({"k": [1, 2]})
+    assert make_codec().decode(stored) == {"k": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        (object(), "type object"),
+        (float("nan"), "NaN"),
+        ({1, 2}, "type set"),
+        ("\ud800", "surrogate"),
+    ],
+)
+def test_unstorable_values_are_refused_clearly(value: object, needle: str) -> None:
+    with pytest.raises(ValidationError, match=needle):
+        make_codec().encode(value)
+
+
+def test_self_referencing_value_is_refused() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValidationError):
+        make_codec().encode(loop)
+
+
+def test_zip_bomb_is_refused_without_inflating_it() -> None:
+    codec = make_codec(max_decoded_size=1 << 20)
+    bomb = b"\x00z" + zlib.compress(b"[" + b"0," * (10 << 20) + b"0]", 9)
+    assert len(bomb) < 100_000
+    with pytest.raises(DecodeError, match="max_decoded_size"):
+        codec.decode(bomb)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"\x00znot zlib at all", "corrupt"),
+        (b"\x00z" + zlib.compress(b'{"a": 1}')[:-4], "truncated"),
+        (b"\x00z" + zlib.compress(b"{not json"), "not valid JSON"),
+        (b"\x00z" + zlib.compress(b"\xff\xfe"), "UTF-8"),
+        (b"\x00m\xc1", "MessagePack value is corrupt"),
+        (b"\x00m\xdb\xff\xff\xff\xff", "MessagePack value is corrupt"),
+        (b"\x00Z" + zlib.compress(b"\x92\x01"), "MessagePack value is corrupt"),
+    ],
+)
+def test_corrupt_stored_bytes_raise_decode_error_without_quoting_them(
+    data: bytes, needle: str
+) -> None:
+    with pytest.raises(DecodeError, match=needle) as info:
+        make_codec().decode(data)
+    assert "not zlib" not in str(info.value)
+
+
+def test_deep_nesting_is_refused() -> None:
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        make_codec().decode(b"[" * 100_000 + b"]" * 100_000)
+    deep = b"\x91" * 100_000 + b"\x01"
+    with pytest.raises(DecodeError):
+        make_codec().decode(b"\x00m" + deep)
+
+
+def test_oversized_stored_value_is_refused() -> None:
+    with pytest.raises(DecodeError, match="over max_decoded_size"):
+        make_codec(max_decoded_size=10).decode(b'"' + b"x" * 20 + b'"')
+
+
+def test_msgpack_map_with_non_string_keys_is_refused() -> None:
+    data = b"\x00m" + msgpack.packb({(1, 2): 1}, use_bin_type=True)
+    with pytest.raises(DecodeError):
+        make_codec().decode(data)
+
+
+def test_bad_settings_are_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError):
+        make_codec(compress_threshold=-1)
+    with pytest.raises(ConfigurationError):
+        make_codec(max_decoded_size=0)
+
+
+def test_missing_msgpack_is_a_clear_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "msgpack", None)
+    with pytest.raises(ConfigurationError, match="pip install"):
+        make_codec(use_msgpack=True)
+    with pytest.raises(DecodeError, match="msgpack"):
+        make_codec().decode(b"\x00m\x01")
