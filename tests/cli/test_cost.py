@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from core.cost import Prices, Profile, estimate, parse_count, parse_size, profile_from_stats
-from core.cost import usage_for
+from core.cost import (
+    Prices,
+    Profile,
+    estimate,
+    parse_count,
+    parse_size,
+    profile_from_stats,
+    usage_for,
+)
 from core.errors import ValidationError
 
 
