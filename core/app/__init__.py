@@ -1,0 +1,28 @@
+"""The reference HTTP API, written once against a neutral request and response.
+
+Platform adapters only translate: Lambda runs ``AsgiApp`` under Mangum, Vercel wraps
+``Api.handle`` in Flask, Cloudflare calls ``Api.handle_async`` from its ``fetch``, and
+``continuum dev`` serves ``Api.handle`` on loopback. Example::
+
+    from core.app import Api, Request
+
+    api = Api()  # CONTINUUM_API_KEYS, UPSTASH_REDIS_REST_URL/_TOKEN from the environment
+    response = api.handle(Request.build("GET", "/health"))
+"""
+
+from core.app.api import Api, ApiSettings, map_exception
+from core.app.asgi import AsgiApp
+from core.app.http import ApiError, Request, Response, json_response
+from core.app.routes import LAYERS
+
+__all__ = [
+    "LAYERS",
+    "Api",
+    "ApiError",
+    "ApiSettings",
+    "AsgiApp",
+    "Request",
+    "Response",
+    "json_response",
+    "map_exception",
+]

@@ -1,0 +1,359 @@
+"""The reference API: authentication, per-key rate limits, request scopes, headers, logs.
+
+``Api.handle(request)`` (sync, over ``UpstashCache``) and ``await Api.handle_async(request)``
+(async, over ``AsyncUpstashCache``) run the same route generators from
+``core/app/routes.py``. Every request runs inside its own request scope with the
+platform's deadline, so its fallback store, read memo and meter live exactly as long as
+the request; the meter becomes the ``Server-Timing`` header and the log line.
+
+Nothing here raises into a platform: every failure is a JSON error with a stable code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.app.http import ApiError, Request, Response
+from core.app.observe import RequestRecord, emit, stdout_sink
+from core.app.routes import Op, Route, RouteGen, match
+
+__all__ = ["Api", "ApiSettings"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """What the API reads from the environment; ``repr`` never shows the keys."""
+
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    rate_limit: int = 100  # requests per key per window, on every /v1 call
+    rate_window: int = 60  # seconds
+    max_body: int = 1024 * 1024  # bytes; larger bodies get 413 before any work
+    timeout: float = 10.0  # seconds, when the platform gives no deadline
+    emf: bool = False  # CloudWatch Embedded Metric Format in the log line
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
+        """``CONTINUUM_API_KEYS`` (comma-separated), ``CONTINUUM_RATE_LIMIT``,
+        ``CONTINUUM_RATE_WINDOW``, ``CONTINUUM_MAX_BODY``, ``CONTINUUM_TIMEOUT``,
+        ``CONTINUUM_EMF``."""
+        env = os.environ if env is None else env
+        keys = tuple(k.strip() for k in env.get("CONTINUUM_API_KEYS", "").split(",") if k.strip())
+        return cls(
+            api_keys=keys,
+            rate_limit=_positive_int(env, "CONTINUUM_RATE_LIMIT", cls.rate_limit),
+            rate_window=_positive_int(env, "CONTINUUM_RATE_WINDOW", cls.rate_window),
+            max_body=_positive_int(env, "CONTINUUM_MAX_BODY", cls.max_body),
+            timeout=float(_positive_int(env, "CONTINUUM_TIMEOUT", int(cls.timeout))),
+            emf=env.get("CONTINUUM_EMF", "").strip().lower() in _TRUE,
+        )
+
+
+class Api:
+    """The reference API over one cache (sync, async, or both).
+
+    Pass clients built by the platform (Cloudflare passes an ``AsyncUpstashCache`` on
+    its fetch transport), or none: ``UpstashCache()`` / ``AsyncUpstashCache()`` are then
+    built from the environment on first use and kept for the container's life.
+    """
+
+    def __init__(
+        self,
+        settings: ApiSettings | None = None,
+        *,
+        cache: Any = None,
+        async_cache: Any = None,
+        sink: Callable[[str], None] = stdout_sink,
+    ) -> None:
+        self.settings = settings or ApiSettings.from_env()
+        self._cache = cache
+        self._async_cache = async_cache
+        self._limiters: dict[str, Any] = {}
+        self._sink = sink
+        self._keys = [k.encode() for k in self.settings.api_keys]
+
+    # -- clients ------------------------------------------------------------------------
+    @property
+    def cache(self) -> Any:
+        if self._cache is None:
+            from core.cache import UpstashCache
+
+            self._cache = UpstashCache()
+        return self._cache
+
+    @property
+    def async_cache(self) -> Any:
+        if self._async_cache is None:
+            from core.cache import AsyncUpstashCache
+
+            self._async_cache = AsyncUpstashCache()
+        return self._async_cache
+
+    def _limiter(self, flavour: str, purpose: str) -> Any:
+        """Limiters for API keys and for ``/v1/ratelimit``, in separate key spaces."""
+        name = f"{flavour}:{purpose}"
+        if name not in self._limiters:
+            prefix = "ratelimit:apikey:" if purpose == "api" else "ratelimit:"
+            if flavour == "sync":
+                from core.ratelimit import RateLimiter
+
+                self._limiters[name] = RateLimiter(self.cache, prefix=prefix)
+            else:
+                from core.ratelimit import AsyncRateLimiter
+
+                self._limiters[name] = AsyncRateLimiter(self.async_cache, prefix=prefix)
+        return self._limiters[name]
+
+    def _resolve(self, flavour: str, op: Op) -> Callable[..., Any]:
+        cache = self.cache if flavour == "sync" else self.async_cache
+        if op.target == "cache":
+            target = cache
+        elif op.target == "layer":
+            target = cache.layer(op.layer)
+        else:
+            target = self._limiter(flavour, "api" if op.target == "api_limiter" else "user")
+        method: Callable[..., Any] = getattr(target, op.method)
+        return method
+
+    # -- entry points -------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        """Answer ``request`` with the sync cache; never raises."""
+        started = time.perf_counter()
+        prepared = self._prepare(request)
+        if isinstance(prepared, Response):
+            return self._finish(request, "unmatched", prepared, started, None, self._cache)
+        route, remaining = prepared
+        cache = self.cache
+        with cache.request(remaining_ms=int(remaining * 1000)):
+            meter = _current_meter()
+            response = _drive(self._guard(request, route), lambda op: self._resolve("sync", op))
+            return self._finish(request, route.template, response, started, meter, cache)
+
+    async def handle_async(self, request: Request) -> Response:
+        """Answer ``request`` with the async cache; never raises."""
+        started = time.perf_counter()
+        prepared = self._prepare(request)
+        if isinstance(prepared, Response):
+            return self._finish(request, "unmatched", prepared, started, None, self._async_cache)
+        route, remaining = prepared
+        cache = self.async_cache
+        async with cache.request(remaining_ms=int(remaining * 1000)):
+            meter = _current_meter()
+            response = await _drive_async(
+                self._guard(request, route), lambda op: self._resolve("async", op)
+            )
+            return self._finish(request, route.template, response, started, meter, cache)
+
+    def error_response(self, error: ApiError, request: Request | None = None) -> Response:
+        """For adapters that fail before a ``Request`` exists (e.g. a bad raw path)."""
+        started = time.perf_counter()
+        stub = request or Request(method="-", path="/")
+        return self._finish(stub, "unmatched", error.to_response(), started, None, None)
+
+    # -- the pieces ---------------------------------------------------------------------
+    def _prepare(self, request: Request) -> tuple[Route, float] | Response:
+        """Size, authentication and routing: everything decided without any I/O."""
+        try:
+            if len(request.body) > self.settings.max_body:
+                raise ApiError(
+                    "payload_too_large",
+                    f"the body is larger than {self.settings.max_body} bytes",
+                )
+            if request.path == "/v1" or request.path.startswith("/v1/"):
+                self._authenticate(request)
+            route = match(request)
+        except ApiError as error:
+            return error.to_response()
+        remaining = request.remaining if request.remaining is not None else self.settings.timeout
+        return route, max(0.0, remaining)
+
+    def _authenticate(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer realm="continuum"'}
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                "unauthorized", "send 'Authorization: Bearer <API key>'", headers=challenge
+            )
+        if not self._keys:
+            raise ApiError(
+                "unauthorized", "no API keys are configured: set CONTINUUM_API_KEYS",
+                headers=challenge,
+            )
+        given = token.strip().encode()
+        matched = False
+        for key in self._keys:  # compare against every key: timing says nothing about which
+            matched |= hmac.compare_digest(given, key)
+        if not matched:
+            raise ApiError("unauthorized", "the API key is not valid", headers=challenge)
+
+    def _guard(self, request: Request, route: Route) -> RouteGen:
+        """Rate limit per API key, run the route, and map any failure to an ``ApiError``."""
+        limit_headers: dict[str, str] = {}
+        try:
+            if route.authenticated:
+                token = request.headers["authorization"].partition(" ")[2].strip()
+                identity = hashlib.sha256(token.encode()).hexdigest()[:32]
+                decision = yield Op(
+                    "api_limiter",
+                    "limit",
+                    (identity,),
+                    {
+                        "limit": self.settings.rate_limit,
+                        "window_seconds": self.settings.rate_window,
+                    },
+                )
+                limit_headers = dict(decision.headers())
+                if not decision.allowed:
+                    raise ApiError(
+                        "rate_limited",
+                        f"more than {self.settings.rate_limit} requests in "
+                        f"{self.settings.rate_window} s for this API key; retry later",
+                        headers=limit_headers,
+                    )
+            response = yield from route.run
+        except ApiError as error:
+            error.headers = {**limit_headers, **error.headers}
+            return error.to_response()
+        except Exception as exc:  # mapped here, once: the platform never sees a traceback
+            mapped = map_exception(exc)
+            mapped.headers = {**limit_headers, **mapped.headers}
+            return mapped.to_response()
+        for name, value in limit_headers.items():
+            response.headers.setdefault(name.lower(), value)
+        return response
+
+    def _finish(
+        self,
+        request: Request,
+        route: str,
+        response: Response,
+        started: float,
+        meter: Any,
+        cache: Any,
+    ) -> Response:
+        duration_ms = (time.perf_counter() - started) * 1000
+        stats = _meter_stats(meter)
+        backend = _backend(cache, stats)
+        timing = meter.server_timing() if meter is not None else ""
+        app_timing = f"app;dur={duration_ms:.1f}"
+        response.headers["server-timing"] = f"{timing}, {app_timing}" if timing else app_timing
+        response.headers["x-cache-backend"] = backend
+        error_code = ""
+        if response.status >= 400:
+            payload = response.json() if response.body.startswith(b"{") else None
+            if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+                error_code = str(payload["error"].get("code", ""))
+        record = RequestRecord(
+            route=route,
+            method=request.method,
+            status=response.status,
+            backend=backend,
+            round_trips=int(stats.get("round_trips", 0)),
+            commands=int(stats.get("commands", 0)),
+            cache_ms=float(stats.get("time_spent", 0.0)) * 1000,
+            duration_ms=duration_ms,
+            request_id=request.request_id,
+            error_code=error_code,
+            fallback_ops=int(stats.get("fallback_ops", 0)),
+        )
+        emit(record, self._sink, emf=self.settings.emf)
+        return response
+
+
+def map_exception(exc: BaseException) -> ApiError:
+    """One place mapping the toolkit's exception tree to API error codes."""
+    from core import errors
+
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, errors.ValueTooLarge):
+        return ApiError("payload_too_large", str(exc))
+    if isinstance(exc, errors.ValidationError):
+        return ApiError("bad_request", str(exc))
+    if isinstance(exc, errors.CacheUnavailable):
+        return ApiError(
+            "unavailable",
+            f"the cache is unavailable ({type(exc).__name__}); retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    if isinstance(exc, errors.DecodeError):
+        return ApiError("internal", "a stored value could not be decoded")
+    if isinstance(exc, errors.CommandError):
+        return ApiError("internal", f"the cache refused the command: {exc.message}")
+    return ApiError("internal", f"unexpected error ({type(exc).__name__})")
+
+
+def _drive(gen: RouteGen, resolve: Callable[[Op], Callable[..., Any]]) -> Response:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = gen.send(value) if error is None else gen.throw(error)
+        except StopIteration as stop:
+            result: Response = stop.value
+            return result
+        try:
+            value, error = resolve(op)(*op.args, **op.kwargs), None
+        except Exception as exc:
+            value, error = None, exc
+
+
+async def _drive_async(
+    gen: RouteGen, resolve: Callable[[Op], Callable[..., Awaitable[Any]]]
+) -> Response:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = gen.send(value) if error is None else gen.throw(error)
+        except StopIteration as stop:
+            result: Response = stop.value
+            return result
+        try:
+            value, error = await resolve(op)(*op.args, **op.kwargs), None
+        except Exception as exc:
+            value, error = None, exc
+
+
+def _current_meter() -> Any:
+    from core.scope import current_scope
+
+    scope = current_scope()
+    return scope.meter if scope is not None else None
+
+
+def _meter_stats(meter: Any) -> dict[str, Any]:
+    if meter is None:
+        return {}
+    stats: dict[str, Any] = meter.as_dict()
+    return stats
+
+
+def _backend(cache: Any, stats: Mapping[str, Any]) -> str:
+    """``local`` when anything in this request was served by the fallback."""
+    if int(stats.get("fallback_ops", 0) or 0) > 0:
+        return "local"
+    if cache is None:
+        return "unknown"
+    backend = cache.current_backend
+    return str(getattr(backend, "value", backend))
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        from core.errors import ConfigurationError
+
+        raise ConfigurationError(f"{name} must be a positive integer, not {raw[:20]!r}")
+    return int(raw)
+

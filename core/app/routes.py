@@ -1,0 +1,274 @@
+"""The routes of the reference API, written once for the sync and the async drivers.
+
+Each route is a generator: it yields an ``Op`` (a cache or limiter call named
+symbolically) and receives its result, or the exception it raised. ``core/app/api.py``
+drives the same generator against ``UpstashCache`` (sync) or ``AsyncUpstashCache``
+(async), the way the cache's own operations are written (see ``docs/INTERNALS.md``), so
+no route exists twice.
+
+Routes validate every piece of user input before yielding anything: an unknown layer,
+a key with ``..`` segments, a bad TTL or a broad invalidation pattern never reaches
+the cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.app.http import ApiError, Request, Response, json_response
+
+__all__ = ["LAYERS", "Op", "Route", "RouteGen", "match"]
+
+# The layers the API exposes, by the names ``UpstashCache.layer(name)`` knows.
+LAYERS: tuple[str, ...] = ("sessions", "query", "memory", "ratelimit", "federation", "websocket")
+
+MAX_TTL = 365 * 24 * 3600
+MAX_KEY_BYTES = 1024
+MAX_LIMIT = 1_000_000
+MAX_WINDOW = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Op:
+    """A call for the driver to make: ``target`` is ``cache``, ``layer`` or ``limiter``."""
+
+    target: str
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    layer: str = ""
+
+
+RouteGen = Generator[Op, Any, Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A matched route: its template (logged), whether it needs auth, and its generator."""
+
+    template: str
+    authenticated: bool
+    run: RouteGen
+
+
+def match(request: Request) -> Route:
+    """Find the route for ``request`` or raise ``not_found`` / ``method_not_allowed``."""
+    parts = request.path.split("/")[1:]
+    method = request.method
+    if parts == ["health"]:
+        _allow(method, "GET")
+        return Route("/health", False, _health())
+    if len(parts) < 2 or parts[0] != "v1":
+        raise ApiError("not_found", f"no route for {request.path[:200]!r}")
+    kind, rest = parts[1], parts[2:]
+    if kind == "cache" and len(rest) >= 2:
+        layer = _layer(rest[0])
+        if rest[1:] == ["invalidate"] and method == "POST":
+            return Route("/v1/cache/{layer}/invalidate", True, _invalidate(request, layer))
+        key = _key(rest[1:])
+        _allow(method, "GET", "PUT", "DELETE")
+        template = "/v1/cache/{layer}/{key}"
+        if method == "GET":
+            return Route(template, True, _get(layer, key))
+        if method == "PUT":
+            return Route(template, True, _put(request, layer, key))
+        return Route(template, True, _delete(layer, key))
+    if kind == "ratelimit" and rest:
+        _allow(method, "POST")
+        identifier = _name("identifier", rest)
+        return Route("/v1/ratelimit/{identifier}", True, _ratelimit(request, identifier))
+    if kind == "publish" and rest:
+        _allow(method, "POST")
+        channel = _name("channel", rest)
+        return Route("/v1/publish/{channel}", True, _publish(request, channel))
+    if parts == ["v1", "stats"]:
+        _allow(method, "GET")
+        return Route("/v1/stats", True, _stats())
+    raise ApiError("not_found", f"no route for {request.path[:200]!r}")
+
+
+def _allow(method: str, *allowed: str) -> None:
+    if method not in allowed:
+        raise ApiError(
+            "method_not_allowed",
+            f"{method} is not allowed here; use {', '.join(allowed)}",
+            headers={"Allow": ", ".join(allowed)},
+        )
+
+
+def _layer(name: str) -> str:
+    if name not in LAYERS:
+        known = ", ".join(LAYERS)
+        raise ApiError("not_found", f"unknown layer {name[:64]!r}; known layers: {known}")
+    return name
+
+
+def _key(segments: list[str]) -> str:
+    """The key is the rest of the path, so ``a/b`` and ``a%2Fb`` name the same key."""
+    if any(s in (".", "..") for s in segments):
+        raise ApiError("bad_request", "a key may not contain '.' or '..' path segments")
+    key = "/".join(segments)
+    if not key:
+        raise ApiError("bad_request", "the key is empty")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise ApiError("bad_request", f"the key is longer than {MAX_KEY_BYTES} bytes")
+    return key
+
+
+def _name(what: str, segments: list[str]) -> str:
+    value = "/".join(segments)
+    if not value or len(value.encode()) > MAX_KEY_BYTES:
+        raise ApiError("bad_request", f"the {what} must be 1 to {MAX_KEY_BYTES} bytes")
+    return value
+
+
+def _object_body(request: Request) -> dict[str, Any]:
+    body = request.json()
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ApiError("bad_request", "the body must be a JSON object")
+    return body
+
+
+def _int_field(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ApiError("bad_request", f"{what} must be an integer from {low} to {high}")
+    return value
+
+
+def _health() -> RouteGen:
+    alive = yield Op("cache", "ping")
+    info = yield Op("cache", "info")
+    from core import __version__
+
+    status = "ok" if alive else "degraded"
+    return json_response(
+        200,
+        {
+            "status": status,
+            "backend": _text(info.get("backend")),
+            "circuit": _circuit(info),
+            "version": __version__,
+        },
+    )
+
+
+def _get(layer: str, key: str) -> RouteGen:
+    value = yield Op("layer", "get", (key,), layer=layer)
+    if value is None:
+        raise ApiError("not_found", f"no value for key {key[:200]!r} in layer {layer!r}")
+    return json_response(200, {"layer": layer, "key": key, "value": _jsonable(value)})
+
+
+def _put(request: Request, layer: str, key: str) -> RouteGen:
+    body = _object_body(request)
+    if "value" not in body:
+        raise ApiError("bad_request", 'the body must be {"value": <any JSON>, "ttl": <seconds>}')
+    raw_ttl = body.get("ttl", request.param("ttl"))
+    kwargs: dict[str, Any] = {}
+    if raw_ttl is not None:
+        kwargs["ttl"] = _int_field(raw_ttl, "ttl", 1, MAX_TTL)
+    result = yield Op("layer", "set", (key, body["value"]), kwargs, layer=layer)
+    degraded = bool(getattr(result, "degraded", False))
+    payload = {"layer": layer, "key": key, "stored": bool(result), "degraded": degraded}
+    return json_response(200, payload)
+
+
+def _delete(layer: str, key: str) -> RouteGen:
+    deleted = yield Op("layer", "delete", (key,), layer=layer)
+    return json_response(200, {"layer": layer, "key": key, "deleted": int(deleted)})
+
+
+def _invalidate(request: Request, layer: str) -> RouteGen:
+    body = _object_body(request)
+    pattern, prefix = body.get("pattern"), body.get("prefix")
+    if (pattern is None) == (prefix is None):
+        raise ApiError("bad_request", 'give exactly one of "pattern" (a glob) or "prefix"')
+    if prefix is not None:
+        if not isinstance(prefix, str) or not prefix:
+            raise ApiError("bad_request", '"prefix" must be a non-empty string')
+        deleted = yield Op("layer", "delete_prefix", (prefix,), layer=layer)
+        return json_response(200, {"layer": layer, "prefix": prefix, "deleted": int(deleted)})
+    if not isinstance(pattern, str) or not pattern:
+        raise ApiError("bad_request", '"pattern" must be a non-empty glob string')
+    broad = body.get("allow_broad", False) is True
+    if not broad and not pattern.strip("*?[]"):
+        raise ApiError(
+            "bad_request",
+            f'{pattern!r} matches every key in the layer; send "allow_broad": true to mean it',
+        )
+    deleted = yield Op("layer", "delete_pattern", (pattern,), {"allow_all": broad}, layer=layer)
+    return json_response(200, {"layer": layer, "pattern": pattern, "deleted": int(deleted)})
+
+
+def _ratelimit(request: Request, identifier: str) -> RouteGen:
+    body = _object_body(request)
+    limit = _int_field(body.get("limit", 100), "limit", 1, MAX_LIMIT)
+    window = _int_field(body.get("window", 60), "window", 1, MAX_WINDOW)
+    cost = _int_field(body.get("cost", 1), "cost", 1, limit)
+    result = yield Op(
+        "limiter", "limit", (identifier,), {"limit": limit, "window_seconds": window, "cost": cost}
+    )
+    payload = {
+        "identifier": identifier,
+        "allowed": bool(result.allowed),
+        "limit": result.limit,
+        "remaining": result.remaining,
+        "reset": result.reset,
+        "retry_after": result.retry_after,
+        "reason": str(result.reason),
+    }
+    return json_response(200, payload, headers=result.headers())
+
+
+def _publish(request: Request, channel: str) -> RouteGen:
+    body = _object_body(request)
+    if "message" not in body:
+        raise ApiError("bad_request", 'the body must be {"message": <string or JSON>}')
+    message = body["message"]
+    text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
+    receivers = yield Op("cache", "publish", (channel, text))
+    return json_response(200, {"channel": channel, "receivers": int(receivers)})
+
+
+def _stats() -> RouteGen:
+    info = yield Op("cache", "info")
+    return json_response(200, _jsonable(info))
+
+
+def _circuit(info: Mapping[str, Any]) -> str:
+    circuit = info.get("circuit")
+    if isinstance(circuit, Mapping):
+        return _text(circuit.get("state"))
+    return _text(circuit)
+
+
+def _text(value: object) -> str:
+    """Enum members and strings alike as their text value."""
+    return str(getattr(value, "value", value)) if value is not None else "unknown"
+
+
+def _jsonable(value: object) -> Any:
+    """Make cache values JSON-safe: bytes as text or base64, enums as values."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            import base64
+
+            return {"base64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "value"):
+        return _jsonable(value.value)
+    return str(value)
