@@ -1,0 +1,387 @@
+"""``RateLimiter`` and ``AsyncRateLimiter``: one script run per check, written once.
+
+Each public call is a sans-I/O operation: a generator that yields one ``ScriptCall`` and
+receives its reply (or has the backend's exception thrown into it), then returns the
+answer. A sync and an async driver run the same operations, so no algorithm, policy or
+parsing is written twice.
+
+    limiter = RateLimiter(cache)                       # exact sliding log, fail-open
+    result = limiter.limit(user_id, limit=100, window_seconds=60)
+    if not result.allowed:
+        return 429, result.headers()
+
+Scripts are writes that must not run twice, so they are never retried once they may have
+reached the server; ``EVAL`` follows ``EVALSHA`` only on NOSCRIPT, when nothing ran.
+When the backend cannot answer, the outage policy decides: fail-open admits (reason
+``unavailable``), fail-closed refuses; no exception escapes a check.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
+
+from core.errors import CacheUnavailable, CommandError, NoScriptError, ServerError, ValidationError
+from core.local import LocalCache, Reply
+from core.protocol import Script
+from core.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScript
+from core.ratelimit.blocked import BlockedCache, blocked_identifiers
+from core.ratelimit.keys import limiter_key
+from core.ratelimit.result import RateLimitResult, Reason
+
+__all__ = ["AsyncRateLimiter", "RateLimiter", "ScriptCall"]
+
+log = logging.getLogger("continuum.ratelimit")
+
+T = TypeVar("T")
+
+MAX_WINDOW_SECONDS = 10 * 366 * 86400  # keeps every script's microsecond arithmetic exact
+MAX_LIMIT = 1_000_000_000
+MAX_LOG_COST = 100_000  # the sliding log stores one member per unit of cost
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """Run ``script`` with ``keys`` and ``args``: the only thing an operation asks for."""
+
+    script: Script
+    keys: list[str]
+    args: list[str]
+
+
+Operation = Generator[ScriptCall, Reply, T]
+
+
+class _SyncScripts(Protocol):
+    def run_script(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> Reply: ...
+
+
+class _Limiter:
+    """Validation, keys, operations and the outage policy shared by both limiters."""
+
+    def __init__(
+        self,
+        cache: object,
+        *,
+        algorithm: Algorithm | str = Algorithm.SLIDING_LOG,
+        fail_open: bool = True,
+        prefix: str = "ratelimit:",
+        limit: int = 100,
+        blocked: BlockedCache | None = None,
+    ) -> None:
+        try:
+            self.algorithm = Algorithm(algorithm)
+        except ValueError:
+            choices = ", ".join(a.value for a in Algorithm)
+            raise ValidationError(
+                f"unknown rate-limit algorithm {algorithm!r}; choose one of: {choices}"
+            ) from None
+        if not isinstance(prefix, str):
+            raise ValidationError("prefix must be a str")
+        self.cache = cache
+        self.fail_open = bool(fail_open)
+        self.prefix = prefix
+        self.default_limit = _check_limit(limit)
+        self._script: LimiterScript = ALGORITHMS[self.algorithm]
+        self._blocked = blocked_identifiers if blocked is None else blocked
+        self._namespace = f"{id(cache):x}|"
+
+    def __repr__(self) -> str:
+        policy = "open" if self.fail_open else "closed"
+        return f"{type(self).__name__}(algorithm={self.algorithm.value!r}, fail_{policy})"
+
+    # -- operations ------------------------------------------------------------------------
+
+    def _limit_op(
+        self, identifier: str | bytes, limit: int, window_seconds: float, cost: int
+    ) -> Operation[RateLimitResult]:
+        limit = _check_limit(limit)
+        window_us = _window_us(window_seconds)
+        cost = self._check_cost(cost, limit)
+        key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
+        memo = self._namespace + key
+        cached = self._blocked.answer(memo, limit, cost)
+        if cached is not None:
+            return cached
+        args = [str(window_us), str(limit), str(cost)]
+        if self.algorithm is Algorithm.SLIDING_LOG:
+            args.append(secrets.token_hex(8))
+        try:
+            reply = yield ScriptCall(self._script.script, [key], args)
+            result = _parse(reply, limit)
+        except CacheUnavailable as exc:
+            return self._outage(limit, exc)
+        self._blocked.remember(memo, limit, cost, result)
+        return result
+
+    def _usage_op(
+        self, identifier: str | bytes, window_seconds: float, limit: int | None
+    ) -> Operation[dict[str, Any]]:
+        limit = self.default_limit if limit is None else _check_limit(limit)
+        window_us = _window_us(window_seconds)
+        key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
+        args = [str(window_us), str(limit), "0"]
+        if self.algorithm is Algorithm.SLIDING_LOG:
+            args.append("-")
+        try:
+            reply = yield ScriptCall(self._script.script, [key], args)
+            values = _values(reply)
+        except CacheUnavailable as exc:
+            log.warning("rate-limit usage unavailable: %s", type(exc).__name__)
+            return {
+                "current": 0,
+                "limit": limit,
+                "remaining": limit,
+                "reset": 0.0,
+                "reason": Reason.UNAVAILABLE.value,
+            }
+        _, remaining, reset_us, _, _, used = values
+        return {
+            "current": used,
+            "limit": limit,
+            "remaining": remaining,
+            "reset": reset_us / 1e6,
+            "reason": Reason.ALLOWED.value,
+        }
+
+    def _reset_op(self, identifier: str | bytes, window_seconds: float) -> Operation[bool]:
+        window_us = _window_us(window_seconds)
+        key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
+        self._blocked.forget(self._namespace + key)
+        reply = yield ScriptCall(RESET.script, [key], [])
+        return bool(reply)
+
+    # -- policy and validation --------------------------------------------------------------
+
+    def _outage(self, limit: int, exc: BaseException) -> RateLimitResult:
+        log.warning(
+            "rate limiter backend unavailable (%s); failing %s",
+            type(exc).__name__,
+            "open" if self.fail_open else "closed",
+        )
+        if self.fail_open:
+            return RateLimitResult(True, limit, limit, 0.0, 0.0, Reason.UNAVAILABLE.value)
+        return RateLimitResult(False, limit, 0, 0.0, 1.0, Reason.UNAVAILABLE.value, 1.0)
+
+    def _check_cost(self, cost: int, limit: int) -> int:
+        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
+            raise ValidationError(f"cost must be a positive integer, not {cost!r}")
+        if cost > limit:
+            raise ValidationError(
+                f"cost {cost} exceeds the limit {limit}: such a request could never be admitted"
+            )
+        if self.algorithm is Algorithm.SLIDING_LOG and cost > MAX_LOG_COST:
+            raise ValidationError(
+                f"cost {cost} is over {MAX_LOG_COST}, the most the sliding log stores per "
+                "request; use algorithm='sliding_window' or 'token_bucket' for heavy weights"
+            )
+        return cost
+
+
+class RateLimiter(_Limiter):
+    """Limits requests per identifier over an ``UpstashCache`` (or a ``LocalCache``).
+
+    ``algorithm``: ``"sliding_log"`` (exact, default), ``"sliding_window"``,
+    ``"fixed_window"`` or ``"token_bucket"``. ``fail_open``: admit (True, default) or
+    refuse (False) when the backend is unavailable. ``prefix``: the key layer.
+    ``limit``: the limit ``get_usage`` reports against when none is given.
+    """
+
+    def limit(
+        self,
+        identifier: str | bytes,
+        *,
+        limit: int = 100,
+        window_seconds: float = 60,
+        cost: int = 1,
+    ) -> RateLimitResult:
+        """Count a request of weight ``cost`` and say whether it is admitted."""
+        return _drive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
+
+    def check_rate_limit(
+        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int = 100
+    ) -> bool:
+        """True when the request is admitted (the seed's API)."""
+        return self.limit(identifier, limit=max_requests, window_seconds=window_seconds).allowed
+
+    def get_usage(
+        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int | None = None
+    ) -> dict[str, Any]:
+        """``current``, ``limit``, ``remaining`` and ``reset`` (epoch s), without counting."""
+        return _drive(self._usage_op(identifier, window_seconds, max_requests), self._run)
+
+    def reset(self, identifier: str | bytes, window_seconds: float = 60) -> bool:
+        """Forget the identifier's usage; True when there was some. Raises when unavailable."""
+        return _drive(self._reset_op(identifier, window_seconds), self._run)
+
+    def _run(self, call: ScriptCall) -> Reply:
+        cache = self.cache
+        if isinstance(cache, LocalCache):
+            return _on_local(cache, call)
+        runner = getattr(cache, "run_script", None)
+        if runner is not None:
+            return cast(_SyncScripts, cache).run_script(call.script, call.keys, call.args)
+        execute = getattr(cache, "execute", None)
+        if execute is None:
+            raise ValidationError(f"{type(cache).__name__} can run neither scripts nor commands")
+        return _evalsha_then_eval(call, execute)
+
+
+class AsyncRateLimiter(_Limiter):
+    """The async twin of ``RateLimiter``, over an ``AsyncUpstashCache`` (or a ``LocalCache``)."""
+
+    async def limit(
+        self,
+        identifier: str | bytes,
+        *,
+        limit: int = 100,
+        window_seconds: float = 60,
+        cost: int = 1,
+    ) -> RateLimitResult:
+        """Count a request of weight ``cost`` and say whether it is admitted."""
+        return await _adrive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
+
+    async def check_rate_limit(
+        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int = 100
+    ) -> bool:
+        result = await self.limit(identifier, limit=max_requests, window_seconds=window_seconds)
+        return result.allowed
+
+    async def get_usage(
+        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int | None = None
+    ) -> dict[str, Any]:
+        return await _adrive(self._usage_op(identifier, window_seconds, max_requests), self._run)
+
+    async def reset(self, identifier: str | bytes, window_seconds: float = 60) -> bool:
+        return await _adrive(self._reset_op(identifier, window_seconds), self._run)
+
+    async def _run(self, call: ScriptCall) -> Reply:
+        cache = self.cache
+        if isinstance(cache, LocalCache):
+            return _on_local(cache, call)
+        runner = getattr(cache, "run_script", None)
+        if runner is not None:
+            return cast(Reply, await runner(call.script, call.keys, call.args))
+        execute = getattr(cache, "execute", None)
+        if execute is None:
+            raise ValidationError(f"{type(cache).__name__} can run neither scripts nor commands")
+        reply = await execute([_evalsha(call)], write=True)
+        if _is_noscript(reply[0]):
+            reply = await execute([_eval(call)], write=True)
+        return _unwrap(reply[0])
+
+
+# -- drivers ---------------------------------------------------------------------------------
+
+
+def _drive(op: Operation[T], run: Callable[[ScriptCall], Reply]) -> T:
+    try:
+        call = next(op)
+        while True:
+            try:
+                reply = run(call)
+            except Exception as exc:  # handed to the operation, which applies the policy
+                call = op.throw(exc)
+            else:
+                call = op.send(reply)
+    except StopIteration as stop:
+        return cast(T, stop.value)
+
+
+async def _adrive(op: Operation[T], run: Callable[[ScriptCall], Awaitable[Reply]]) -> T:
+    try:
+        call = next(op)
+        while True:
+            try:
+                reply = await run(call)
+            except Exception as exc:
+                call = op.throw(exc)
+            else:
+                call = op.send(reply)
+    except StopIteration as stop:
+        return cast(T, stop.value)
+
+
+# -- running a script on a bare store or executor -------------------------------------------
+
+
+def _on_local(store: LocalCache, call: ScriptCall) -> Reply:
+    keys = [k.encode("utf-8") for k in call.keys]
+    args = [a.encode("utf-8") for a in call.args]
+    return store.run_script(call.script.sha1, keys, args)
+
+
+def _evalsha(call: ScriptCall) -> list[str | int]:
+    return ["EVALSHA", call.script.sha1, len(call.keys), *call.keys, *call.args]
+
+
+def _eval(call: ScriptCall) -> list[str | int]:
+    return ["EVAL", call.script.source, len(call.keys), *call.keys, *call.args]
+
+
+def _is_noscript(reply: object) -> bool:
+    return isinstance(reply, NoScriptError) or (
+        isinstance(reply, CommandError) and reply.message.startswith("NOSCRIPT")
+    )
+
+
+def _unwrap(reply: object) -> Reply:
+    if isinstance(reply, Exception):
+        raise reply
+    return cast(Reply, reply)
+
+
+def _evalsha_then_eval(call: ScriptCall, execute: Callable[..., list[object]]) -> Reply:
+    reply = execute([_evalsha(call)], write=True)
+    if _is_noscript(reply[0]):
+        reply = execute([_eval(call)], write=True)
+    return _unwrap(reply[0])
+
+
+# -- replies and arguments ---------------------------------------------------------------------
+
+
+def _values(reply: Reply) -> tuple[int, int, int, int, int, int]:
+    """The script's six integers, or ServerError: a garbled reply is an unavailable backend."""
+    if (
+        not isinstance(reply, list)
+        or len(reply) != 6
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in reply)
+    ):
+        raise ServerError(f"the rate-limit script answered {str(reply)[:80]!r}")
+    allowed, remaining, reset_us, retry_us, now_us, used = cast(list[int], reply)
+    return allowed, remaining, reset_us, retry_us, now_us, used
+
+
+def _parse(reply: Reply, limit: int) -> RateLimitResult:
+    allowed, remaining, reset_us, retry_us, now_us, _ = _values(reply)
+    retry_after = 0.0 if allowed else max(0.0, (retry_us - now_us) / 1e6)
+    return RateLimitResult(
+        allowed=bool(allowed),
+        limit=limit,
+        remaining=max(0, remaining),
+        reset=reset_us / 1e6,
+        retry_after=retry_after,
+        reason=(Reason.ALLOWED if allowed else Reason.LIMITED).value,
+        reset_after=max(0.0, (reset_us - now_us) / 1e6),
+    )
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
+    return limit
+
+
+def _window_us(window_seconds: float) -> int:
+    if isinstance(window_seconds, bool) or not isinstance(window_seconds, int | float):
+        raise ValidationError(f"window_seconds must be a number, not {window_seconds!r}")
+    if not math.isfinite(window_seconds) or not 0.001 <= window_seconds <= MAX_WINDOW_SECONDS:
+        raise ValidationError(
+            f"window_seconds must be between 0.001 and {MAX_WINDOW_SECONDS}, not {window_seconds!r}"
+        )
+    return round(window_seconds * 1_000_000)

@@ -1,0 +1,46 @@
+-- Exact sliding log. KEYS[1]: a sorted set holding one member per admitted unit of cost,
+-- scored by the server's clock in microseconds. ARGV: window_us, limit, cost, nonce.
+-- A request is admitted when the units in (now - window, now] plus its cost fit the limit.
+-- cost 0 reads the usage without admitting anything.
+-- Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
+local function num(x) return string.format('%.0f', x) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local key = KEYS[1]
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - window))
+local used = redis.call('ZCARD', key)
+if cost > 0 and used + cost <= limit then
+  -- members are unique per request (the client's random nonce) and per unit of cost;
+  -- ZADD takes them in chunks so no call needs more arguments than Lua can unpack
+  local score = num(now)
+  local i = 1
+  while i <= cost do
+    local args = {}
+    local last = math.min(cost, i + 499)
+    for j = i, last do
+      args[#args + 1] = score
+      args[#args + 1] = ARGV[4] .. ':' .. j
+    end
+    redis.call('ZADD', key, unpack(args))
+    i = last + 1
+  end
+  redis.call('PEXPIRE', key, math.ceil(window / 1000))
+  return {1, limit - used - cost, now + window, 0, now, used + cost}
+end
+local remaining = math.max(0, limit - used)
+if cost == 0 then
+  local reset = now
+  if used > 0 then
+    local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    reset = tonumber(newest[2]) + window
+  end
+  return {1, remaining, reset, 0, now, used}
+end
+-- refused: it fits once the oldest (used + cost - limit) units have left the window
+local rank = used + cost - limit - 1
+local oldest = redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')
+local retry = tonumber(oldest[2]) + window
+return {0, remaining, retry, retry, now, used}

@@ -1,0 +1,48 @@
+-- Sliding-window counter: two fixed windows on the server's clock, the previous one
+-- weighted by how much of it still overlaps the sliding window. Constant memory.
+-- KEYS[1]: a hash {w: current window index, c: units admitted in it, p: units admitted in
+-- the previous window}. ARGV: window_us, limit, cost. cost 0 reads the usage.
+-- Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
+local function num(x) return string.format('%.0f', x) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local key = KEYS[1]
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local index = math.floor(now / window)
+if index * window > now then index = index - 1 end
+if (index + 1) * window <= now then index = index + 1 end
+local stored = redis.call('HMGET', key, 'w', 'c', 'p')
+local current, previous = 0, 0
+local stored_index = tonumber(stored[1])
+if stored_index == index then
+  current = tonumber(stored[2])
+  previous = tonumber(stored[3])
+elseif stored_index == index - 1 then
+  previous = tonumber(stored[2])
+end
+local start = index * window
+local overlap = window - (now - start)
+local used = previous * overlap / window + current
+local reset = start + window
+if cost > 0 and used + cost <= limit then
+  current = current + cost
+  redis.call('HSET', key, 'w', num(index), 'c', num(current), 'p', num(previous))
+  redis.call('PEXPIRE', key, math.ceil((reset + window - now) / 1000))
+  used = used + cost
+  return {1, math.floor(limit - used), reset, 0, now, math.ceil(used)}
+end
+local remaining = math.max(0, math.floor(limit - used))
+if cost == 0 then
+  return {1, remaining, reset, 0, now, math.ceil(used)}
+end
+-- refused: the earliest instant the weighted estimate leaves room for cost, if nothing
+-- else is admitted meanwhile (estimates only fall with time, so it is a safe lower bound)
+local retry
+if current + cost <= limit then
+  retry = start + math.ceil(window - window * (limit - current - cost) / previous)
+else
+  retry = start + window + math.ceil(window * (current + cost - limit) / current)
+end
+return {0, remaining, retry, retry, now, math.ceil(used)}

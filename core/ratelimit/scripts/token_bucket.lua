@@ -1,0 +1,31 @@
+-- Token bucket: holds up to `limit` tokens and refills `limit` tokens per window, on the
+-- server's clock. KEYS[1]: a hash {t: tokens, ts: last update in us}; a missing key is a
+-- full bucket, so the key expires once the bucket would be full again.
+-- ARGV: window_us, limit, cost. cost 0 reads the usage.
+-- Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
+local function num(x) return string.format('%.0f', x) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local key = KEYS[1]
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local stored = redis.call('HMGET', key, 't', 'ts')
+local tokens = limit
+if stored[1] then
+  local elapsed = math.max(0, now - tonumber(stored[2]))
+  tokens = math.min(limit, tonumber(stored[1]) + elapsed * limit / window)
+end
+if cost > 0 and tokens >= cost then
+  tokens = tokens - cost
+  local full_in = math.ceil((limit - tokens) * window / limit)
+  redis.call('HSET', key, 't', string.format('%.17g', tokens), 'ts', num(now))
+  redis.call('PEXPIRE', key, math.ceil(full_in / 1000))
+  return {1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens)}
+end
+local full_in = math.ceil((limit - tokens) * window / limit)
+if cost == 0 then
+  return {1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens)}
+end
+local retry = now + math.ceil((cost - tokens) * window / limit)
+return {0, math.floor(tokens), retry, retry, now, math.ceil(limit - tokens)}
