@@ -42,9 +42,7 @@ KIND_ZJSON = b"z"
 KIND_ZMSGPACK = b"Z"
 
 _COMPRESS_LEVEL = 6
-_json_encode = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
+_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _json_decode = json.JSONDecoder().decode
 
 
@@ -180,9 +178,7 @@ class _Base:
         except RecursionError:
             raise DecodeError("MessagePack value is nested too deeply to decode safely") from None
         except Exception as exc:  # msgpack raises several unrelated types for bad input
-            raise DecodeError(
-                f"MessagePack value is corrupt ({type(exc).__name__})"
-            ) from None
+            raise DecodeError(f"MessagePack value is corrupt ({type(exc).__name__})") from None
 
 
 def _where(exc: ValueError) -> str:
@@ -252,9 +248,7 @@ class MsgpackCodec(_Base):
             )
         self._msgpack = msgpack
         # packb builds a Packer per call: a shared Packer would not be thread-safe.
-        self._packb: Callable[[object], bytes] = functools.partial(
-            msgpack.packb, use_bin_type=True
-        )
+        self._packb: Callable[[object], bytes] = functools.partial(msgpack.packb, use_bin_type=True)
 
     def encode(self, value: object) -> bytes:
         try:

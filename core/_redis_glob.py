@@ -1,0 +1,80 @@
+"""Redis's glob rules (KEYS, SCAN MATCH), compiled to a regex once per pattern.
+
+Redis matches bytes with ``*``, ``?``, ``[...]`` (``^`` negates, ``a-z`` ranges, reversed
+ranges swap), and ``\\`` escaping the next byte, also inside brackets. Its quirks are kept
+on purpose so a pattern selects the same keys here as on the server: an unclosed ``[``
+ends at the end of the pattern, ``[]`` matches nothing, and a trailing ``\\`` is literal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+
+__all__ = ["compile_glob", "escape_glob"]
+
+_SPECIAL = frozenset(b"*?[]\\")
+
+
+def escape_glob(text: bytes) -> bytes:
+    """``text`` with every glob character escaped, so it matches only itself."""
+    return b"".join(b"\\" + bytes([c]) if c in _SPECIAL else bytes([c]) for c in text)
+
+
+def _lit(c: int) -> bytes:
+    return re.escape(bytes([c]))
+
+
+def _bracket(pattern: bytes, i: int) -> tuple[bytes, int]:
+    """Translate the class starting after ``[`` at ``i``; returns (regex, next index)."""
+    n = len(pattern)
+    negate = i < n and pattern[i] == ord("^")
+    if negate:
+        i += 1
+    parts: list[bytes] = []
+    while i < n:
+        c = pattern[i]
+        if c == ord("\\") and n - i >= 2:
+            parts.append(_lit(pattern[i + 1]))
+            i += 2
+        elif c == ord("]"):
+            i += 1
+            break
+        elif n - i >= 3 and pattern[i + 1] == ord("-"):
+            lo, hi = sorted((c, pattern[i + 2]))
+            parts.append(_lit(lo) + b"-" + _lit(hi))
+            i += 3
+        else:
+            parts.append(_lit(c))
+            i += 1
+    if not parts:
+        return (b"." if negate else b"(?!)"), i
+    return b"[" + (b"^" if negate else b"") + b"".join(parts) + b"]", i
+
+
+@lru_cache(maxsize=256)
+def compile_glob(pattern: bytes) -> Callable[[bytes], object]:
+    """A predicate: whether a key matches ``pattern`` under Redis's rules."""
+    out: list[bytes] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == ord("*"):
+            while i < n and pattern[i] == ord("*"):
+                i += 1
+            out.append(b".*")
+            continue
+        if c == ord("?"):
+            out.append(b".")
+        elif c == ord("["):
+            regex, i = _bracket(pattern, i + 1)
+            out.append(regex)
+            continue
+        elif c == ord("\\") and n - i >= 2:
+            i += 1
+            out.append(_lit(pattern[i]))
+        else:
+            out.append(_lit(c))
+        i += 1
+    return re.compile(b"".join(out), re.DOTALL).fullmatch

@@ -1,0 +1,276 @@
+"""An in-memory Redis with Redis's TTL semantics: the request-scoped fallback and local mode.
+
+When Upstash cannot answer, a best-effort layer keeps working on a ``LocalCache`` that lives
+for one request (or, in local mode, for the process). It answers the same commands with the
+same replies and error texts as Redis, in the representation every backend shares
+(``Reply``: bulk strings are ``bytes``, the status ``OK`` is ``str``), so code above it never
+knows which backend served it.
+
+Expiry is lazy (a key past its deadline vanishes when touched, and listing commands sweep)
+and the store is bounded: at ``max_keys`` expired keys go first, then the oldest key.
+``get``/``set`` are fast paths for the cache's hot loop; everything else goes through
+``execute``. Lua cannot run here, so ``EVAL``/``EVALSHA`` run a Python twin registered for
+the script's SHA-1 with ``register_local_script``.
+
+    >>> store = LocalCache()
+    >>> store.execute([["SET", "k", "v", "EX", 60], ["GET", "k"], ["TTL", "k"]])
+    ['OK', b'v', 60]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+
+from core._local_commands import COMMANDS, WRONGTYPE, Arg, Reply, to_arg
+from core._redis_glob import compile_glob
+from core.errors import CommandError, TransactionAborted
+
+__all__ = ["Arg", "Command", "LocalCache", "Reply", "register_local_script"]
+
+Command: TypeAlias = Sequence[Arg]
+ScriptFn: TypeAlias = Callable[["LocalCache", list[bytes], list[bytes]], Reply]
+
+_scripts: dict[str, ScriptFn] = {}
+
+
+def register_local_script(source: str, fn: ScriptFn) -> None:
+    """Run ``fn(cache, keys, args)`` wherever Redis would run the Lua ``source``."""
+    _scripts[hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()] = fn
+
+
+class LocalCache:
+    """Redis in a dict. Thread-safe; one per request scope, or one per process in local mode."""
+
+    def __init__(
+        self, *, max_keys: int | None = 100_000, clock: Callable[[], float] = time.time
+    ) -> None:
+        if max_keys is not None and max_keys < 1:
+            raise ValueError("max_keys must be at least 1 (or None for unbounded)")
+        self.max_keys = max_keys
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._data: dict[bytes, bytes | dict[bytes, bytes] | dict[bytes, float]] = {}
+        self._types: dict[bytes, str] = {}
+        self._expires: dict[bytes, float] = {}
+        # Creation order, for SCAN cursors that survive deletes and for eviction.
+        self._seqs: dict[bytes, int] = {}
+        self._order: list[tuple[int, bytes]] = []
+        self._next_seq = 1
+        self._stale = 0
+        self._loaded: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"LocalCache(keys={len(self._data)}, max_keys={self.max_keys})"
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._sweep()
+            return len(self._data)
+
+    # -- fast paths -------------------------------------------------------------------------
+
+    def get(self, key: str | bytes) -> bytes | None:
+        """The string at ``key``, or None; raises ``CommandError`` (WRONGTYPE) for others."""
+        k: bytes = key.encode("utf-8") if isinstance(key, str) else key
+        with self._lock:
+            exp = self._expires.get(k)
+            if exp is not None and exp <= self._clock():
+                self._drop(k)
+                return None
+            value = self._data.get(k)
+        if value is None or type(value) is bytes:
+            return value
+        raise CommandError(WRONGTYPE, command="get")
+
+    def set(self, key: str | bytes, value: bytes, ttl: float | None = None) -> None:
+        """SET with an optional TTL in seconds (None: no expiry, like a plain SET)."""
+        k: bytes = key.encode("utf-8") if isinstance(key, str) else key
+        if type(value) is not bytes:
+            value = to_arg(value)
+        with self._lock:
+            if k not in self._data:
+                self._create(k, "string")
+            else:
+                self._types[k] = "string"
+            self._data[k] = value
+            if ttl is not None:
+                self._expires[k] = self._clock() + ttl
+            else:
+                self._expires.pop(k, None)
+
+    def delete(self, *keys: str | bytes) -> int:
+        with self._lock:
+            return sum(self._drop(to_arg(k)) for k in keys)
+
+    # -- the general path -------------------------------------------------------------------
+
+    def execute(
+        self, commands: Sequence[Command], *, write: bool = False, transaction: bool = False
+    ) -> list[Reply | CommandError]:
+        """Run each command; a failing command's ``CommandError`` fills its own slot.
+
+        ``transaction=True`` behaves like MULTI/EXEC: an unknown command or a wrong number
+        of arguments anywhere discards the whole batch (``TransactionAborted``), and the
+        batch runs without interleaving with other threads. ``write`` is accepted for the
+        executor contract; it only matters to retry policies over a network.
+        """
+        del write
+        parsed = [[to_arg(a) for a in command] for command in commands]
+        with self._lock:
+            if transaction:
+                for argv in parsed:
+                    problem = _check(argv)
+                    if problem is not None:
+                        raise TransactionAborted(
+                            "EXECABORT Transaction discarded because of previous errors: "
+                            + problem.message,
+                            command=problem.command,
+                        )
+            return [self._run(argv) for argv in parsed]
+
+    def _run(self, argv: list[bytes]) -> Reply | CommandError:
+        problem = _check(argv)
+        if problem is not None:
+            return problem
+        name = argv[0].lower().decode()
+        try:
+            return COMMANDS[name][0](self, argv[1:])
+        except CommandError as exc:
+            if exc.command is None:
+                exc.command = name
+            return exc
+
+    # -- keyspace bookkeeping ---------------------------------------------------------------
+
+    def _live(self, k: bytes) -> bool:
+        exp = self._expires.get(k)
+        if exp is not None and exp <= self._clock():
+            self._drop(k)
+            return False
+        return k in self._data
+
+    def _typed(self, k: bytes, kind: str) -> bool:
+        """Whether a live ``kind`` value is at ``k``; WRONGTYPE if something else is."""
+        if not self._live(k):
+            return False
+        if self._types[k] != kind:
+            raise CommandError(WRONGTYPE)
+        return True
+
+    def _create(self, k: bytes, kind: str) -> None:
+        if self.max_keys is not None and len(self._data) >= self.max_keys:
+            self._evict()
+        seq = self._next_seq
+        self._next_seq += 1
+        self._seqs[k] = seq
+        self._order.append((seq, k))
+        self._types[k] = kind
+
+    def _drop(self, k: bytes) -> int:
+        if self._data.pop(k, None) is None:
+            return 0
+        del self._types[k]
+        self._expires.pop(k, None)
+        del self._seqs[k]
+        self._stale += 1
+        if self._stale > 1024 and self._stale * 2 > len(self._order):
+            self._order = [(s, k2) for s, k2 in self._order if self._seqs.get(k2) == s]
+            self._stale = 0
+        return 1
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        for k in [k for k, exp in self._expires.items() if exp <= now]:
+            self._drop(k)
+
+    def _evict(self) -> None:
+        self._sweep()
+        assert self.max_keys is not None
+        for seq, k in self._order:
+            if len(self._data) < self.max_keys:
+                return
+            if self._seqs.get(k) == seq:
+                self._drop(k)
+
+    def _store(self, k: bytes, value: bytes, *, keep_ttl: bool = False) -> None:
+        if k in self._data:
+            self._types[k] = "string"
+        else:
+            self._create(k, "string")
+        self._data[k] = value
+        if not keep_ttl:
+            self._expires.pop(k, None)
+
+    def _container(self, k: bytes, kind: str) -> dict[bytes, bytes] | dict[bytes, float]:
+        if not self._typed(k, kind):
+            self._create(k, kind)
+            self._data[k] = {}
+        value = self._data[k]
+        assert isinstance(value, dict)
+        return value
+
+    def _drop_if_empty(self, k: bytes) -> None:
+        if not self._data.get(k, True):
+            self._drop(k)
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def scan_keys(
+        self, cursor: int, count: int, match: bytes | None, kind: str | None
+    ) -> tuple[int, list[bytes]]:
+        """One SCAN step: keys created at or after ``cursor`` (a creation sequence)."""
+        self._sweep()
+        matcher = compile_glob(match) if match is not None else None
+        start = bisect_left(self._order, (cursor, b""))
+        out: list[bytes] = []
+        examined = 0
+        i = start
+        while i < len(self._order) and examined < count:
+            seq, k = self._order[i]
+            i += 1
+            if self._seqs.get(k) != seq:
+                continue
+            examined += 1
+            if kind is not None and self._types[k] != kind:
+                continue
+            if matcher is None or matcher(k):
+                out.append(k)
+        next_cursor = self._order[i][0] if i < len(self._order) else 0
+        return next_cursor, out
+
+    def run_script(self, sha: str, keys: list[bytes], args: list[bytes]) -> Reply:
+        fn = _scripts.get(sha)
+        if fn is None:
+            raise CommandError(
+                "ERR this Lua script has no Python twin for the local store "
+                "(core.local.register_local_script)"
+            )
+        self._loaded.add(sha)
+        try:
+            return fn(self, keys, args)
+        except CommandError:
+            raise
+        except Exception as exc:
+            raise CommandError(
+                f"ERR local twin of script {sha[:12]} failed: {type(exc).__name__}"
+            ) from exc
+
+
+def _check(argv: list[bytes]) -> CommandError | None:
+    """Unknown command or wrong arity: the errors that abort a transaction before it runs."""
+    if not argv:
+        return CommandError("ERR empty command")
+    name = argv[0].lower().decode("utf-8", "replace")
+    entry = COMMANDS.get(name)
+    if entry is None:
+        return CommandError(f"ERR unknown command '{name}'", command=name)
+    arity = entry[1]
+    if (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity):
+        return CommandError(f"ERR wrong number of arguments for '{name}' command", command=name)
+    return None

@@ -1,0 +1,321 @@
+"""LocalCache behaves like Redis: same replies, same errors, same TTL rules.
+
+The differential tests run each script of commands on a real redis-server and on a
+LocalCache and require identical replies; the rest pin behaviour Redis can't show quickly
+(expiry with an injected clock, eviction, SCAN cursors across deletes, script twins).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from core.errors import CommandError, NoScriptError, TransactionAborted
+from core.local import LocalCache, register_local_script
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db(clock: Clock) -> LocalCache:
+    return LocalCache(clock=clock)
+
+
+@pytest.fixture
+def server() -> Iterator[redis.Connection]:
+    url = os.environ.get("CONTINUUM_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CONTINUUM_TEST_REDIS_URL is not set (scripts/test starts redis-server)")
+        pytest.skip("set CONTINUUM_TEST_REDIS_URL (or run scripts/test) for redis-server")
+    pool = redis.ConnectionPool.from_url(url, protocol=2)
+    conn = pool.get_connection()
+    conn.send_command("FLUSHDB")
+    conn.read_response()
+    yield conn
+    conn.send_command("FLUSHDB")
+    conn.read_response()
+    pool.release(conn)
+    pool.disconnect()
+
+
+def _server_reply(conn: redis.Connection, argv: list[object]) -> object:
+    conn.send_command(*argv)
+    try:
+        reply = conn.read_response()
+    except redis.ResponseError as exc:
+        return ("error", _norm_error(str(exc)))
+    return reply
+
+
+def _norm_error(text: str) -> str:
+    for prefix in ("ERR ", "NOSCRIPT "):
+        text = text.removeprefix(prefix)
+    if text.startswith("unknown command"):
+        return "unknown command"
+    return text
+
+
+def _local_reply(db: LocalCache, argv: list[object]) -> object:
+    (reply,) = db.execute([argv])  # type: ignore[list-item]
+    if isinstance(reply, CommandError):
+        return ("error", _norm_error(reply.message))
+    return b"OK" if reply == "OK" else reply
+
+
+SCRIPTS: dict[str, list[list[object]]] = {
+    "strings": [
+        ["SET", "k", "v"], ["GET", "k"], ["SET", "k", "w", "GET"], ["SET", "k", "x", "NX"],
+        ["SET", "n", "x", "XX"], ["SET", "k", "y", "XX", "GET"], ["SET", "k", "1", "NX", "XX"],
+        ["SET", "k", "1", "EX", "0"], ["SET", "k", "1", "EX", "-5"], ["SET", "k", "1", "EX"],
+        ["SET", "k", "1", "EX", "10", "PX", "100"], ["SET", "k", "1", "KEEPTTL", "EX", "5"],
+        ["SET", "k", "1", "BOGUS"], ["SETEX", "s", "100", "v"], ["TTL", "s"], ["PTTL", "nokey"],
+        ["TTL", "k"], ["SETNX", "k", "z"], ["SETNX", "new", "z"], ["PSETEX", "p", "0", "v"],
+        ["GETDEL", "new"], ["GETDEL", "new"], ["MSET", "a", "1", "b", "2"], ["MSET", "a"],
+        ["MGET", "a", "b", "nokey"], ["APPEND", "a", "xyz"], ["STRLEN", "a"], ["STRLEN", "no"],
+        ["GETEX", "b", "EX", "100"], ["TTL", "b"], ["GETEX", "b", "PERSIST"], ["TTL", "b"],
+        ["GETEX", "b", "EX"], ["GETEX", "nokey"], ["ECHO", "hi"], ["PING"], ["PING", "x"],
+        ["PING", "x", "y"], ["GET"], ["GET", "a", "b"], ["NOSUCHCOMMAND", "x"],
+        ["SET", "bin", b"\x00\xff\xfe"], ["GET", "bin"],
+    ],
+    "counters": [
+        ["INCR", "c"], ["INCRBY", "c", "10"], ["DECR", "c"], ["DECRBY", "c", "3"],
+        ["INCRBY", "c", "x"], ["INCRBY", "c", "+1"], ["INCRBY", "c", " 1"], ["INCRBY", "c", "01"],
+        ["INCRBY", "c", "1.5"], ["SET", "big", "9223372036854775807"], ["INCR", "big"],
+        ["DECRBY", "c", "-9223372036854775808"], ["INCRBY", "c", "99999999999999999999"],
+        ["SET", "s", "abc"], ["INCR", "s"], ["INCRBYFLOAT", "f", "1.5"],
+        ["INCRBYFLOAT", "f", "2.5"], ["INCRBYFLOAT", "f", "0.1"], ["INCRBYFLOAT", "s", "1"],
+        ["INCRBYFLOAT", "f", "abc"], ["INCRBYFLOAT", "f", "inf"], ["SETEX", "t", "100", "5"],
+        ["INCR", "t"], ["TTL", "t"], ["INCRBYFLOAT", "e", "5.0e3"], ["GET", "e"],
+    ],
+    "keys": [
+        ["SET", "a", "1"], ["SET", "b", "2"], ["HSET", "h", "f", "v"], ["ZADD", "z", "1", "m"],
+        ["EXISTS", "a", "a", "nokey"], ["TYPE", "a"], ["TYPE", "h"], ["TYPE", "z"],
+        ["TYPE", "nokey"], ["EXPIRE", "a", "100"], ["TTL", "a"], ["EXPIRE", "a", "50", "GT"],
+        ["EXPIRE", "a", "200", "GT"], ["EXPIRE", "a", "300", "NX"], ["EXPIRE", "b", "10", "XX"],
+        ["EXPIRE", "a", "10", "LT"], ["TTL", "a"], ["EXPIRE", "a", "10", "NX", "XX"],
+        ["EXPIRE", "a", "10", "BAD"], ["EXPIRE", "a", "x"], ["PERSIST", "a"], ["PERSIST", "a"],
+        ["TTL", "a"], ["PEXPIRE", "a", "100000"], ["EXPIRE", "nokey", "10"],
+        ["EXPIRE", "b", "-1"], ["EXISTS", "b"], ["PEXPIREAT", "a", "1"], ["EXISTS", "a"],
+        ["EXPIREAT", "h", "99999999999"], ["DEL", "h", "z", "nokey"], ["UNLINK", "nokey"],
+        ["DBSIZE"], ["FLUSHDB", "BOGUS"], ["FLUSHDB"], ["DBSIZE"], ["KEYS", "*"],
+    ],
+    "wrongtype": [
+        ["HSET", "h", "f", "1"], ["GET", "h"], ["INCR", "h"], ["APPEND", "h", "x"],
+        ["ZADD", "h", "1", "m"], ["SET", "s", "v"], ["HGET", "s", "f"], ["ZCARD", "s"],
+        ["HSET", "s", "f", "v"], ["MGET", "h", "s"], ["SET", "h", "now-a-string"], ["GET", "h"],
+        ["GETEX", "h", "EX", "0"], ["HSET", "h2", "f"],
+    ],
+    "hashes": [
+        ["HSET", "h", "a", "1", "b", "2"], ["HSET", "h", "a", "3", "c", "4"], ["HGET", "h", "a"],
+        ["HGET", "h", "zz"], ["HMGET", "h", "a", "zz", "c"], ["HGETALL", "h"], ["HLEN", "h"],
+        ["HEXISTS", "h", "b"], ["HEXISTS", "h", "zz"], ["HINCRBY", "h", "a", "5"],
+        ["HINCRBY", "h", "new", "-2"], ["HSET", "h", "s", "x"], ["HINCRBY", "h", "s", "1"],
+        ["HINCRBY", "h", "a", "x"], ["HDEL", "h", "a", "a", "zz"], ["HDEL", "h", "b", "c"],
+        ["HDEL", "h", "new", "s"], ["EXISTS", "h"], ["HGETALL", "h"], ["HLEN", "nokey"],
+    ],
+    "zsets": [
+        ["ZADD", "z", "1", "a", "2", "b", "3", "c"], ["ZADD", "z", "1.5", "d"],
+        ["ZRANGE", "z", "0", "-1"], ["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+        ["ZRANGE", "z", "1", "2"], ["ZRANGE", "z", "-2", "-1"], ["ZRANGE", "z", "5", "10"],
+        ["ZRANGE", "z", "0", "-1", "REV"], ["ZRANGE", "z", "(1", "3", "BYSCORE"],
+        ["ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "1", "2", "WITHSCORES"],
+        ["ZRANGE", "z", "3", "1", "BYSCORE", "REV"], ["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"],
+        ["ZRANGE", "z", "x", "1", "BYSCORE"], ["ZADD", "z", "NX", "9", "a"],
+        ["ZADD", "z", "XX", "9", "a"], ["ZADD", "z", "XX", "CH", "10", "a", "1", "zz"],
+        ["ZADD", "z", "GT", "CH", "1", "a"], ["ZADD", "z", "LT", "CH", "1", "a"],
+        ["ZADD", "z", "INCR", "2", "b"], ["ZADD", "z", "NX", "XX", "1", "a"],
+        ["ZADD", "z", "x", "a"], ["ZADD", "z", "1"], ["ZSCORE", "z", "b"], ["ZSCORE", "z", "no"],
+        ["ZCARD", "z"], ["ZCOUNT", "z", "1", "3"], ["ZCOUNT", "z", "(1", "(4"],
+        ["ZCOUNT", "z", "-inf", "+inf"], ["ZREM", "z", "a", "nope"],
+        ["ZREMRANGEBYSCORE", "z", "-inf", "(3"], ["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+        ["ZADD", "z", "0.25", "p"], ["ZSCORE", "z", "p"], ["ZREMRANGEBYSCORE", "z", "0", "inf"],
+        ["EXISTS", "z"], ["ZADD", "e", "XX", "1", "a"], ["EXISTS", "e"],
+    ],
+    "scan": [
+        ["MSET", "user:1", "a", "user:2", "b", "user:*", "c", "order:1", "d"],
+        ["HSET", "user:h", "f", "v"], ["KEYS", "user:?"], ["KEYS", "user:\\*"],
+        ["KEYS", "user:[12]"], ["KEYS", "user:[^1]"], ["KEYS", "nomatch*"],
+        ["SCAN", "0", "MATCH", "order:*", "COUNT", "100"], ["SCAN", "0", "COUNT", "0"],
+        ["SCAN", "x"], ["SCAN", "0", "BOGUS", "1"], ["SCAN", "0", "COUNT"],
+    ],
+    "scripts": [
+        ["EVALSHA", "0" * 40, "0"], ["SCRIPT", "LOAD", "return 1"],
+        ["SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0" * 40],
+        ["SCRIPT", "BOGUS"], ["EVAL", "return 1", "-1"], ["EVAL", "return 1", "2", "k"],
+    ],
+}
+
+
+@pytest.mark.redis_server
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_replies_match_redis_server(
+    name: str, server: redis.Connection, db: LocalCache, clock: Clock
+) -> None:
+    import time
+
+    clock.now = time.time()  # absolute-time commands must agree with the server's clock
+    for argv in SCRIPTS[name]:
+        if argv[0] in ("KEYS", "SCAN"):
+            expected, got = _server_reply(server, argv), _local_reply(db, argv)
+            if isinstance(expected, list) and expected and isinstance(expected[-1], list):
+                expected, got = expected[1], got[1]  # type: ignore[index]
+            assert sorted(expected) == sorted(got), argv  # type: ignore[arg-type]
+            continue
+        assert _local_reply(db, argv) == _server_reply(server, argv), argv
+
+
+def test_ttl_expiry_is_lazy_and_exact(db: LocalCache, clock: Clock) -> None:
+    db.execute([["SET", "k", "v", "PX", 1500]])
+    assert db.execute([["PTTL", "k"], ["TTL", "k"]]) == [1500, 2]
+    clock.now += 1.499
+    assert db.get("k") == b"v"
+    clock.now += 0.001
+    assert db.get("k") is None
+    assert db.execute([["EXISTS", "k"], ["TTL", "k"], ["DBSIZE"]]) == [0, -2, 0]
+
+
+def test_set_without_keepttl_clears_the_ttl_and_incr_keeps_it(
+    db: LocalCache, clock: Clock
+) -> None:
+    db.execute([["SET", "k", "1", "EX", 10], ["INCR", "k"]])
+    assert db.execute([["TTL", "k"]]) == [10]
+    db.execute([["SET", "k", "2", "KEEPTTL"]])
+    assert db.execute([["TTL", "k"]]) == [10]
+    db.execute([["SET", "k", "3"]])
+    assert db.execute([["TTL", "k"]]) == [-1]
+
+
+def test_absolute_expiry_uses_the_stores_clock(db: LocalCache, clock: Clock) -> None:
+    at = int(clock.now) + 100
+    db.execute([["SET", "k", "v", "EXAT", at], ["SET", "j", "v", "PXAT", at * 1000 + 500]])
+    assert db.execute([["TTL", "k"], ["PTTL", "j"]]) == [100, 100_500]
+    assert db.execute([["TIME"]])[0] == [str(int(clock.now)).encode(), b"0"]
+
+
+def test_fast_paths_agree_with_commands(db: LocalCache, clock: Clock) -> None:
+    db.set("k", b"v", ttl=2.5)
+    assert db.execute([["GET", "k"], ["PTTL", "k"]]) == [b"v", 2500]
+    db.set("k", b"w")
+    assert db.execute([["TTL", "k"]]) == [-1]
+    db.execute([["HSET", "h", "f", "v"]])
+    with pytest.raises(CommandError, match="WRONGTYPE"):
+        db.get("h")
+    db.set("h", b"replaced")
+    assert db.execute([["TYPE", "h"]]) == [b"string"]
+    assert db.delete("h", "k", "missing") == 2 and len(db) == 0
+
+
+def test_store_is_bounded_expired_first_then_oldest(clock: Clock) -> None:
+    db = LocalCache(max_keys=3, clock=clock)
+    db.set("old", b"1")
+    db.set("short", b"2", ttl=1)
+    db.set("new", b"3")
+    clock.now += 2
+    db.set("newer", b"4")  # the expired key makes room, not the oldest
+    assert db.get("old") == b"1"
+    db.set("newest", b"5")  # now the oldest goes
+    assert db.get("old") is None
+    assert len(db) == 3
+    assert sorted(db.execute([["KEYS", "*"]])[0]) == [b"new", b"newer", b"newest"]  # type: ignore[type-var]
+
+
+def test_scan_cursor_returns_every_surviving_key_across_deletes(db: LocalCache) -> None:
+    db.execute([["MSET", *[x for i in range(100) for x in (f"k{i}", "v")]]])
+    seen: list[bytes] = []
+    cursor: bytes = b"0"
+    rounds = 0
+    while True:
+        ((cursor, keys),) = db.execute([["SCAN", cursor, "COUNT", 7]])  # type: ignore[misc]
+        seen.extend(keys)
+        if rounds == 2:  # delete keys already returned and keys not yet reached
+            db.execute([["DEL", "k0", "k1", "k99", "k98"]])
+            db.execute([["SET", "late", "v"]])
+        rounds += 1
+        if cursor == b"0":
+            break
+    assert rounds > 10
+    survivors = {f"k{i}".encode() for i in range(2, 98)}
+    assert survivors <= set(seen)
+    assert len(seen) == len(set(seen))
+
+
+def test_scan_type_filter_and_match(db: LocalCache) -> None:
+    db.execute([["SET", "s:1", "v"], ["HSET", "h:1", "f", "v"], ["ZADD", "z:1", 1, "m"]])
+    assert db.execute([["SCAN", 0, "TYPE", "hash", "COUNT", 100]]) == [[b"0", [b"h:1"]]]
+    assert db.execute([["SCAN", 0, "MATCH", "[sz]:*", "COUNT", 100]]) == [
+        [b"0", [b"s:1", b"z:1"]]
+    ]
+
+
+def test_pipeline_errors_fill_their_own_slot(db: LocalCache) -> None:
+    replies = db.execute([["SET", "k", "a"], ["INCR", "k"], ["GET", "k"]])
+    assert replies[0] == "OK" and replies[2] == b"a"
+    assert isinstance(replies[1], CommandError)
+    assert replies[1].command == "incr"
+
+
+def test_transaction_with_a_syntax_error_runs_nothing(db: LocalCache) -> None:
+    with pytest.raises(TransactionAborted, match="wrong number of arguments"):
+        db.execute([["SET", "k", "v"], ["GET"]], transaction=True)
+    with pytest.raises(TransactionAborted, match="unknown command"):
+        db.execute([["SET", "k", "v"], ["NOPE"]], transaction=True)
+    assert db.execute([["EXISTS", "k"]]) == [0]
+    replies = db.execute([["SET", "k", "v"], ["INCR", "k"], ["GET", "k"]], transaction=True)
+    assert replies[0] == "OK" and isinstance(replies[1], CommandError) and replies[2] == b"v"
+
+
+def test_arguments_are_redis_texts(db: LocalCache) -> None:
+    db.execute([["SET", "i", 5], ["SET", "f", 1.5], ["SET", "b", b"\xff"], ["SET", "t", True]])
+    assert db.execute([["MGET", "i", "f", "b", "t"]]) == [[b"5", b"1.5", b"\xff", b"1"]]
+    with pytest.raises(CommandError, match="unsupported argument type"):
+        db.execute([["SET", "k", object()]])  # type: ignore[list-item]
+
+
+TWIN_SOURCE = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+
+
+def _incrby_twin(db: LocalCache, keys: list[bytes], args: list[bytes]) -> object:
+    return db.execute([["INCRBY", keys[0], args[0]]])[0]
+
+
+def test_eval_runs_the_registered_python_twin(db: LocalCache) -> None:
+    register_local_script(TWIN_SOURCE, _incrby_twin)  # type: ignore[arg-type]
+    (sha,) = db.execute([["SCRIPT", "LOAD", TWIN_SOURCE]])
+    assert db.execute([["EVAL", TWIN_SOURCE, 1, "n", 5]]) == [5]
+    assert db.execute([["EVALSHA", sha, 1, "n", 2]]) == [7]  # type: ignore[list-item]
+    assert db.execute([["SCRIPT", "EXISTS", sha, "f" * 40]]) == [[1, 0]]  # type: ignore[list-item]
+
+
+def test_evalsha_unknown_is_noscript_and_untwinned_eval_is_clear(db: LocalCache) -> None:
+    (reply,) = db.execute([["EVALSHA", "a" * 40, 0]])
+    assert isinstance(reply, NoScriptError)
+    (reply,) = db.execute([["EVAL", "return 'no twin for me'", 0]])
+    assert isinstance(reply, CommandError) and "register_local_script" in reply.message
+
+
+def test_a_failing_twin_is_a_command_error_not_a_crash(db: LocalCache) -> None:
+    def broken(db: LocalCache, keys: list[bytes], args: list[bytes]) -> object:
+        raise ZeroDivisionError
+
+    register_local_script("return 1/0", broken)  # type: ignore[arg-type]
+    (reply,) = db.execute([["EVAL", "return 1/0", 0]])
+    assert isinstance(reply, CommandError) and "ZeroDivisionError" in reply.message
+
+
+def test_publish_reaches_nobody(db: LocalCache) -> None:
+    assert db.execute([["PUBLISH", "ch", "hi"]]) == [0]
