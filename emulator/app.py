@@ -1,0 +1,532 @@
+"""The Upstash REST protocol as a WSGI application.
+
+One object, ``EmulatorApp``, turns HTTP requests into Redis commands the way Upstash
+does (see ``docs/EMULATOR.md`` and the protocol notes it links): ``POST /`` with a JSON
+command, the path form ``/set/k/v`` with an optional raw body and query pairs,
+``/pipeline``, ``/multi-exec``, ``/subscribe`` and ``/psubscribe`` as server-sent events,
+base64 encoding on request, a fresh ``upstash-sync-token`` on every response, Bearer or
+``?_token=`` auth with a read-only token, Upstash's limits and error texts. It is plain
+WSGI on purpose: the CLI's threaded server and the pytest-httpserver plugin serve the
+same object.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import itertools
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from emulator import commands
+from emulator.backend import Backend, Command, ErrorReply, Reply, TransactionDiscarded
+
+log = logging.getLogger("emulator")
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+_DRAIN_LIMIT = 256 * 1024 * 1024
+_ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT"})
+_ALLOW_HEADER = "GET, HEAD, POST, PUT"
+_KEEPALIVE_SECONDS = 15.0
+
+StartResponse = Callable[..., Any]
+
+
+class BadRequest(Exception):
+    """A request Upstash answers with ``{"error": message}`` and an HTTP status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class Billing:
+    """Counts what Upstash would bill: one per command, pipeline and transaction items too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.commands = 0
+        self.requests = 0
+
+    def add(self, commands: int = 0, requests: int = 0) -> None:
+        with self._lock:
+            self.commands += commands
+            self.requests += requests
+
+    def reset(self) -> None:
+        with self._lock:
+            self.commands = 0
+            self.requests = 0
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {"billed_commands": self.commands, "requests": self.requests}
+
+
+class EmulatorApp:
+    """The WSGI callable. ``token`` is required; ``readonly_token`` is optional."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        token: str,
+        readonly_token: str | None = None,
+        daily_limit: int | None = None,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        max_key_bytes: int = commands.MAX_KEY_BYTES,
+    ) -> None:
+        if not token:
+            raise ValueError("the emulator needs a non-empty token")
+        self.backend = backend
+        self._token = token.encode()
+        self._readonly_token = readonly_token.encode() if readonly_token else None
+        self.daily_limit = daily_limit
+        self.max_request_bytes = max_request_bytes
+        self.max_key_bytes = max_key_bytes
+        self.billing = Billing()
+        self.stopping = threading.Event()
+        self._sync_prefix = os.urandom(4).hex()
+        self._sync_counter = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"<EmulatorApp backend={self.backend.describe()!r}>"
+
+    # -- WSGI ----------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self._serve(environ, start_response)
+        except BadRequest as error:
+            return self._reply(start_response, error.status, {"error": error.message})
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            log.warning("backend unavailable: %s", type(error).__name__)
+            message = f"ERR emulator backend unavailable ({type(error).__name__})"
+            return self._reply(start_response, 503, {"error": message})
+        except Exception:
+            log.exception("emulator failed on a request")
+            return self._reply(start_response, 500, {"error": "ERR internal emulator error"})
+
+    def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if method not in _ALLOWED_METHODS:
+            _drain(environ)
+            return self._reply(
+                start_response, 405, {"error": "Method Not Allowed"}, [("Allow", _ALLOW_HEADER)]
+            )
+        segments, query, query_token = _split_target(environ)
+        read_only = self._authenticate(environ, query_token)
+        if read_only is None:
+            _drain(environ)
+            return self._reply(start_response, 401, {"error": "Unauthorized"})
+
+        head = segments[0].lower() if segments else b""
+        if head == b"__emulator":
+            _drain(environ)
+            return self._side_endpoint(segments, method, start_response)
+        self.billing.add(requests=1)
+        if head in (b"subscribe", b"psubscribe") and len(segments) > 1:
+            _drain(environ)
+            return self._subscribe(head == b"psubscribe", segments[1:], read_only, start_response)
+
+        body = _read_body(environ, self.max_request_bytes) if method in ("POST", "PUT") else b""
+        encode = environ.get("HTTP_UPSTASH_ENCODING", "").lower() == "base64"
+        if not segments:
+            if not body:
+                raise BadRequest("ERR empty command")
+            return self._single(_parse_command(_load_json(body)), read_only, encode, start_response)
+        batch_endpoint = head in (b"pipeline", b"multi-exec") and len(segments) == 1
+        if batch_endpoint and method in ("POST", "PUT"):
+            batch = _parse_batch(_load_json(body))
+            if head == b"pipeline":
+                return self._pipeline(batch, read_only, encode, start_response)
+            return self._transaction(batch, read_only, encode, start_response)
+        args = list(segments)
+        if body:
+            args.append(body)
+        args.extend(query)
+        return self._single(args, read_only, encode, start_response)
+
+    # -- auth ----------------------------------------------------------------------------
+
+    def _authenticate(self, environ: dict[str, Any], query_token: bytes | None) -> bool | None:
+        """None when refused; otherwise whether the token is the read-only one."""
+        presented = _presented_token(environ, query_token)
+        if presented is None:
+            return None
+        full = hmac.compare_digest(presented, self._token)
+        readonly = self._readonly_token is not None and hmac.compare_digest(
+            presented, self._readonly_token
+        )
+        if full:
+            return False
+        if readonly:
+            return True
+        return None
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _check(self, args: Command, read_only: bool) -> str | None:
+        """Why Upstash would refuse this command before running it, or None."""
+        refusal = commands.refusal(args)
+        if refusal is not None:
+            return refusal
+        if read_only:
+            denied = commands.denied_to_read_only(args)
+            if denied is not None:
+                return denied
+        return commands.oversized_key(args, self.max_key_bytes)
+
+    def _charge(self, count: int) -> None:
+        if self.daily_limit is not None:
+            usage = self.billing.commands + count
+            if usage > self.daily_limit:
+                raise BadRequest(
+                    f"ERR max daily request limit exceeded. Limit: {self.daily_limit}, "
+                    f"Usage: {usage}. See https://upstash.com/docs/redis/troubleshooting/"
+                    "max_daily_request_limit for details"
+                )
+        self.billing.add(commands=count)
+
+    def _single(
+        self, args: Command, read_only: bool, encode: bool, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        refusal = self._check(args, read_only)
+        if refusal is not None:
+            raise BadRequest(refusal)
+        self._charge(1)
+        reply = self.backend.run([args])[0]
+        if isinstance(reply, ErrorReply):
+            raise BadRequest(_upstash_error(args, reply))
+        return self._reply(start_response, 200, {"result": _result(args, reply, encode)})
+
+    def _pipeline(
+        self, batch: list[Command], read_only: bool, encode: bool, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        checks = [self._check(args, read_only) for args in batch]
+        runnable = [args for args, refusal in zip(batch, checks, strict=True) if refusal is None]
+        self._charge(len(runnable))
+        replies = iter(self.backend.run(runnable) if runnable else [])
+        out: list[dict[str, Any]] = []
+        for args, refusal in zip(batch, checks, strict=True):
+            slot = {"error": refusal} if refusal is not None else _slot(args, next(replies), encode)
+            out.append(slot)
+        return self._reply(start_response, 200, out)
+
+    def _transaction(
+        self, batch: list[Command], read_only: bool, encode: bool, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        for args in batch:
+            refusal = self._check(args, read_only)
+            if refusal is not None:
+                raise BadRequest(refusal)
+        self._charge(len(batch))
+        try:
+            replies = self.backend.transaction(batch)
+        except TransactionDiscarded as discarded:
+            raise BadRequest(_upstash_error(None, ErrorReply(discarded.message))) from None
+        out = [_slot(args, reply, encode) for args, reply in zip(batch, replies, strict=True)]
+        return self._reply(start_response, 200, out)
+
+    # -- pub/sub -------------------------------------------------------------------------
+
+    def _subscribe(
+        self,
+        patterns: bool,
+        names: Sequence[bytes],
+        read_only: bool,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        for name in names:
+            error = commands.oversized_key([b"GET", name], self.max_key_bytes)
+            if error is not None:
+                raise BadRequest(error)
+        self._charge(1)
+        pubsub = self.backend.pubsub()
+        if patterns:
+            pubsub.psubscribe(*names)
+        else:
+            pubsub.subscribe(*names)
+        headers = [
+            ("Content-Type", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+            ("X-Accel-Buffering", "no"),
+            ("upstash-sync-token", self._sync_token()),
+        ]
+        start_response("200 OK", headers)
+        return self._events(pubsub)
+
+    def _events(self, pubsub: Any) -> Iterator[bytes]:
+        idle = 0.0
+        poll = 0.25
+        try:
+            while not self.stopping.is_set():
+                message = pubsub.get_message(timeout=poll)
+                if message is None:
+                    idle += poll
+                    if idle >= _KEEPALIVE_SECONDS:
+                        idle = 0.0
+                        yield b": keepalive\n\n"
+                    continue
+                idle = 0.0
+                yield _event_line(message)
+        finally:
+            pubsub.close()
+
+    # -- side endpoints ------------------------------------------------------------------
+
+    def _side_endpoint(
+        self, segments: Sequence[bytes], method: str, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        action = segments[1].lower() if len(segments) > 1 else b""
+        if action == b"stats" and method in ("GET", "HEAD", "POST"):
+            return self._reply(start_response, 200, self.billing.snapshot())
+        if action == b"reset" and method in ("POST", "PUT"):
+            self.billing.reset()
+            return self._reply(start_response, 200, {"result": "OK"})
+        raise BadRequest(
+            "ERR unknown emulator endpoint: use GET /__emulator/stats or POST /__emulator/reset",
+            404,
+        )
+
+    # -- responses -----------------------------------------------------------------------
+
+    def _sync_token(self) -> str:
+        return f"{self._sync_prefix}-{next(self._sync_counter)}"
+
+    def _reply(
+        self,
+        start_response: StartResponse,
+        status: int,
+        payload: object,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> list[bytes]:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("upstash-sync-token", self._sync_token()),
+        ]
+        if extra:
+            headers.extend(extra)
+        start_response(_STATUS_LINES.get(status, f"{status} Error"), headers)
+        return [body]
+
+
+_STATUS_LINES = {
+    200: "200 OK",
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    500: "500 Internal Server Error",
+    503: "503 Service Unavailable",
+}
+
+
+# -- request parsing -------------------------------------------------------------------
+
+
+def _split_target(environ: dict[str, Any]) -> tuple[list[bytes], list[bytes], bytes | None]:
+    """Path segments (percent-decoded bytes) and query pairs flattened, ``_token`` removed."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        target = raw.encode("latin-1")
+        if target.startswith((b"http://", b"https://")):
+            target = b"/" + target.split(b"/", 3)[-1]
+        path, _, query_string = target.partition(b"?")
+        parts = path.split(b"/")[1:]
+        segments = [unquote_to_bytes(part) for part in parts]
+    else:
+        path_info = environ.get("PATH_INFO", "").encode("latin-1")
+        segments = path_info.split(b"/")[1:]
+        query_string = environ.get("QUERY_STRING", "").encode("latin-1")
+    if segments and segments[-1] == b"":
+        segments.pop()
+    query: list[bytes] = []
+    token: bytes | None = None
+    if query_string:
+        for pair in query_string.split(b"&"):
+            if not pair:
+                continue
+            key, eq, value = pair.partition(b"=")
+            if key == b"_token":
+                token = unquote_to_bytes(value)
+                continue
+            query.append(unquote_to_bytes(key))
+            if eq:
+                query.append(unquote_to_bytes(value))
+    return segments, query, token
+
+
+def _presented_token(environ: dict[str, Any], query_token: bytes | None) -> bytes | None:
+    header: str = environ.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip().encode("latin-1")
+        return None
+    return query_token
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes:
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    if length_text.strip():
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise BadRequest("ERR invalid Content-Length header") from None
+        if length > limit:
+            _discard(stream, length)
+            raise BadRequest(_too_large(limit, length))
+        return bytes(stream.read(length)) if length > 0 else b""
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        raise BadRequest(_too_large(limit, len(body) + _discard(stream, None)))
+    return bytes(body)
+
+
+def _too_large(limit: int, actual: int) -> str:
+    return f"ERR max request size exceeded. Limit: {limit} bytes, Actual: {actual} bytes"
+
+
+def _discard(stream: Any, length: int | None) -> int:
+    """Read and drop a refused body, so the client sees the answer rather than a reset."""
+    total = 0
+    budget = _DRAIN_LIMIT if length is None else min(length, _DRAIN_LIMIT)
+    while total < budget:
+        chunk = stream.read(min(1 << 20, budget - total))
+        if not chunk:
+            break
+        total += len(chunk)
+    return total
+
+
+def _drain(environ: dict[str, Any]) -> None:
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    if length_text.strip().isdigit():
+        _discard(stream, int(length_text))
+    elif environ.get("wsgi.input_terminated"):
+        _discard(stream, None)
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _load_json(body: bytes) -> object:
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise BadRequest("ERR failed to parse command: the body is not valid JSON") from None
+
+
+def _parse_command(value: object) -> list[bytes]:
+    if not isinstance(value, list):
+        raise BadRequest(
+            "ERR failed to parse command: the body must be a JSON array like [\"SET\",\"k\",\"v\"]"
+        )
+    if not value:
+        raise BadRequest("ERR empty command")
+    return [_argument(item) for item in value]
+
+
+def _parse_batch(value: object) -> list[Command]:
+    if not isinstance(value, list):
+        raise BadRequest(
+            "ERR failed to parse commands: the body must be a JSON array of command arrays"
+        )
+    if not value:
+        raise BadRequest("ERR empty pipeline: send at least one command")
+    return [_parse_command(item) for item in value]
+
+
+def _argument(item: object) -> bytes:
+    if isinstance(item, str):
+        try:
+            return item.encode()
+        except UnicodeEncodeError:
+            raise BadRequest("ERR invalid argument: lone surrogate in a JSON string") from None
+    if isinstance(item, bool):
+        return b"true" if item else b"false"
+    if isinstance(item, int):
+        return str(item).encode()
+    if isinstance(item, float):
+        if item.is_integer() and abs(item) < 1e16:
+            return str(int(item)).encode()
+        return repr(item).encode()
+    kind = "null" if item is None else type(item).__name__.replace("dict", "object").replace(
+        "list", "array"
+    )
+    raise BadRequest(
+        f"ERR invalid argument: {kind} is not allowed; arguments are strings, numbers or booleans"
+    )
+
+
+# -- replies ---------------------------------------------------------------------------
+
+
+def _upstash_error(args: Command | None, reply: ErrorReply) -> str:
+    """Redis's error text, with Upstash's own words where they differ."""
+    if args is not None and reply.message.startswith("ERR unknown command"):
+        return commands.unknown_command(args)
+    return reply.message
+
+
+def _encode(reply: Reply, encode: bool) -> Any:
+    if reply.__class__ is bytes:
+        assert isinstance(reply, bytes)
+        if encode:
+            return base64.b64encode(reply).decode("ascii")
+        return reply.decode("utf-8", "replace")
+    if isinstance(reply, list):
+        return [_encode(item, encode) for item in reply]
+    if isinstance(reply, ErrorReply):
+        return reply.message
+    return reply
+
+
+def _result(args: Command, reply: Reply, encode: bool) -> Any:
+    if encode and reply == b"OK" and commands.replies_status_ok(args):
+        return "OK"
+    return _encode(reply, encode)
+
+
+def _slot(args: Command, reply: Reply, encode: bool) -> dict[str, Any]:
+    if isinstance(reply, ErrorReply):
+        return {"error": _upstash_error(args, reply)}
+    return {"result": _result(args, reply, encode)}
+
+
+def _event_line(message: dict[str, Any]) -> bytes:
+    kind = message["type"]
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    fields = [kind]
+    if kind == "pmessage":
+        fields.append(_text(message.get("pattern")))
+    fields.append(_text(message.get("channel")))
+    fields.append(_text(message.get("data")))
+    return ("data: " + ",".join(fields) + "\n\n").encode()
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)

@@ -1,0 +1,160 @@
+"""Run the emulator in a background thread: what ``continuum dev``, tests and benchmarks use.
+
+    with EmulatorServer() as emu:            # fakeredis, a free loopback port
+        os.environ.update(emu.env)
+        ...
+        assert emu.billed_commands == 3
+
+The server is werkzeug's threaded WSGI server, so server-sent events stream while other
+requests are served. Its request log names the method and path only: a ``?_token=`` query
+never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+import threading
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from emulator.app import EmulatorApp
+from emulator.backend import Backend
+
+DEFAULT_TOKEN = "continuum-dev-token"
+log = logging.getLogger("emulator")
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Logs ``METHOD /path status`` without the query string (it may carry ``_token``)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = self.path.split("?", 1)[0]
+        if len(path) > 200:
+            path = path[:200] + "..."
+        log.debug("%s %s %s", self.command, path, code)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("emulator http: " + format, *args)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class EmulatorServer:
+    """An Upstash-compatible REST server on ``host:port`` (port 0 picks a free one).
+
+    ``backend`` is ``"fakeredis"`` (in-process, the default) or a ``redis://`` URL.
+    A read-only token is generated when none is given, so read-only behaviour can always
+    be tested.
+    """
+
+    def __init__(
+        self,
+        backend: str = "fakeredis",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token: str = DEFAULT_TOKEN,
+        readonly_token: str | None = None,
+        daily_limit: int | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.token = token
+        self.readonly_token = readonly_token or f"ro-{secrets.token_hex(12)}"
+        self.backend = Backend(backend)
+        self.app = EmulatorApp(
+            self.backend,
+            token=token,
+            readonly_token=self.readonly_token,
+            daily_limit=daily_limit,
+        )
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self._server else "stopped"
+        where = self.url if self._server else self.host
+        return f"<EmulatorServer {where} {state} {self.backend.describe()}>"
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The two variables a function reads to find its database."""
+        return {"UPSTASH_REDIS_REST_URL": self.url, "UPSTASH_REDIS_REST_TOKEN": self.token}
+
+    @property
+    def billed_commands(self) -> int:
+        return self.app.billing.commands
+
+    @property
+    def requests(self) -> int:
+        return self.app.billing.requests
+
+    def reset_billing(self) -> None:
+        self.app.billing.reset()
+
+    def flush(self) -> None:
+        """Empty the database (the billing counter is left alone)."""
+        self.backend.flush()
+
+    def start(self) -> EmulatorServer:
+        if self._server is not None:
+            return self
+        self.app.stopping.clear()
+        server = make_server(
+            self.host, self.port, self.app, threaded=True, request_handler=QuietRequestHandler
+        )
+        self.port = server.server_port
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+            name=f"emulator-{self.port}",
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (the CLI's mode)."""
+        self.start()
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self.app.stopping.set()
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(5)
+        self._server = None
+        self._thread = None
+        self.backend.close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

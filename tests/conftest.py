@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole suite: the real Redis and the emulator over both backends.
+
+- ``redis_url``: the redis-server that ``scripts/test`` starts (``CONTINUUM_TEST_REDIS_URL``).
+  Missing, it fails under ``CI=true`` and skips elsewhere with a hint.
+- ``emulator``: a running Upstash emulator, parametrised ``fakeredis`` and ``redis`` (in
+  front of that redis-server), so every test that uses it runs against both. Servers
+  live for the session; each test starts with an empty database and zero billing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from emulator.pytest_plugin import EmulatorHandle
+
+_HINT = "no redis-server: run ./scripts/test, which starts redis-server"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the throwaway redis-server for this test run."""
+    url = os.environ.get("CONTINUUM_TEST_REDIS_URL", "")
+    if not url:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CONTINUUM_TEST_REDIS_URL is not set under CI ({_HINT})")
+        pytest.skip(_HINT)
+    return url
+
+
+class _Servers:
+    """Session emulators, started the first time a test asks for one."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, object] = {}
+
+    def get(self, backend: str) -> EmulatorHandle:
+        from emulator import EmulatorServer
+
+        server = self.running.get(backend)
+        if server is None:
+            server = EmulatorServer(backend, token="suite-token", readonly_token="suite-ro-token")
+            server.start()
+            self.running[backend] = server
+        assert isinstance(server, EmulatorServer)
+        return EmulatorHandle(server.url, server.token, server.readonly_token, server.app)
+
+    def stop(self) -> None:
+        from emulator import EmulatorServer
+
+        for server in self.running.values():
+            assert isinstance(server, EmulatorServer)
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def _emulator_servers() -> Iterator[_Servers]:
+    servers = _Servers()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def emulator(request: pytest.FixtureRequest, _emulator_servers: _Servers) -> EmulatorHandle:
+    """A running emulator (fakeredis, then real redis-server), empty and with zero billing."""
+    target = request.getfixturevalue("redis_url") if request.param == "redis" else "fakeredis"
+    return _emulator_servers.get(target).fresh()
