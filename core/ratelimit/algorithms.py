@@ -56,25 +56,18 @@ def _load(name: str) -> Script:
 
 
 def _local_call(store: LocalCache) -> twins.Call:
-    """A one-command ``call`` on ``store`` for a twin, raising command errors like Lua."""
+    """A one-command ``call`` on ``store`` for a twin, raising command errors like Lua.
+
+    ``TIME`` answers from the store's own clock, so local mode runs on one clock too.
+    """
 
     def call(*argv: str | bytes | int | float) -> Reply:
-        if argv == ("TIME",):
-            return _local_time(store)
         reply = store.execute([argv], write=True)[0]
         if isinstance(reply, Exception):
             raise reply
         return reply
 
     return call
-
-
-def _local_time(store: LocalCache) -> Reply:
-    reply = store.execute([("TIME",)])[0]
-    if isinstance(reply, list):
-        return reply
-    millis = store.now_ms()  # a store without TIME: its own clock, to the millisecond
-    return [str(millis // 1000).encode(), str(millis % 1000 * 1000).encode()]
 
 
 def _register(entry: LimiterScript) -> LimiterScript:

@@ -1,0 +1,142 @@
+"""The limiter in local mode: a process-wide ``LocalCache`` runs the Python twins.
+
+The store's clock is the one ``TIME`` answers from, so turning it by hand moves the
+limiter's time exactly (the real code path; nothing is patched).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import ValidationError
+from core.local import LocalCache
+from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_795_000_020.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(clock: Clock) -> LocalCache:
+    return LocalCache(clock=clock)
+
+
+@pytest.mark.parametrize(
+    "algorithm", ["sliding_log", "sliding_window", "fixed_window", "token_bucket"]
+)
+def test_each_algorithm_admits_the_limit_then_refuses(
+    store: LocalCache, clock: Clock, algorithm: str
+) -> None:
+    limiter = RateLimiter(store, algorithm=algorithm, blocked=BlockedCache(clock=clock))
+    results = [limiter.limit("u", limit=3, window_seconds=10) for _ in range(4)]
+    assert [r.allowed for r in results] == [True, True, True, False]
+    assert [r.remaining for r in results] == [2, 1, 0, 0]
+    refused = results[-1]
+    assert refused.reason == "limited"
+    # the weighted previous window can hold a sliding-window counter past one window
+    assert 0 < refused.retry_after <= (20 if algorithm == "sliding_window" else 10)
+    assert refused.headers()["Retry-After"] == str(int(-(-refused.retry_after // 1)))
+    clock.now += refused.retry_after
+    assert limiter.limit("u", limit=3, window_seconds=10).allowed
+
+
+def test_sliding_log_is_exact_at_every_instant(store: LocalCache, clock: Clock) -> None:
+    limiter = RateLimiter(store, blocked=BlockedCache(clock=clock))
+    for _ in range(2):
+        assert limiter.limit("u", limit=3, window_seconds=10).allowed
+    clock.now += 6
+    assert limiter.limit("u", limit=3, window_seconds=10).allowed
+    clock.now += 3.9  # 9.9 s after the first two: still inside their window
+    assert not limiter.limit("u", limit=3, window_seconds=10).allowed
+    clock.now += 0.1
+    result = limiter.limit("u", limit=3, window_seconds=10, cost=2)
+    assert result.allowed and result.remaining == 0
+
+
+def test_seed_api_counts_reads_and_resets(store: LocalCache, clock: Clock) -> None:
+    limiter = RateLimiter(store, blocked=BlockedCache(clock=clock))
+    for _ in range(5):
+        assert limiter.check_rate_limit("u", window_seconds=60, max_requests=5)
+    assert not limiter.check_rate_limit("u", window_seconds=60, max_requests=5)
+    usage = limiter.get_usage("u", window_seconds=60, max_requests=5)
+    assert usage["current"] == 5 and usage["remaining"] == 0 and usage["limit"] == 5
+    assert usage["reset"] == pytest.approx(1_795_000_080.0)
+    assert limiter.get_usage("u", window_seconds=60, max_requests=5)["current"] == 5
+    assert limiter.reset("u", window_seconds=60) is True
+    assert limiter.get_usage("u", window_seconds=60)["current"] == 0
+    assert limiter.check_rate_limit("u", window_seconds=60, max_requests=5)
+    assert limiter.reset("never-seen") is False
+
+
+def test_windows_and_algorithms_keep_separate_state(store: LocalCache, clock: Clock) -> None:
+    blocked = BlockedCache(clock=clock)
+    log = RateLimiter(store, blocked=blocked)
+    fixed = RateLimiter(store, algorithm="fixed_window", blocked=blocked)
+    assert log.limit("u", limit=1, window_seconds=1).allowed
+    assert log.limit("u", limit=1, window_seconds=60).allowed
+    assert fixed.limit("u", limit=1, window_seconds=60).allowed
+    assert not log.limit("u", limit=1, window_seconds=60).allowed
+
+
+def test_idle_identifiers_expire(store: LocalCache, clock: Clock) -> None:
+    for algorithm in ["sliding_log", "sliding_window", "fixed_window", "token_bucket"]:
+        RateLimiter(store, algorithm=algorithm, blocked=BlockedCache(clock=clock)).limit(
+            "idle", limit=5, window_seconds=10
+        )
+    assert len(store) == 4
+    clock.now += 21  # the sliding window remembers the previous window: two windows
+    assert len(store) == 0
+
+
+def test_hostile_identifiers_never_share_a_budget(store: LocalCache, clock: Clock) -> None:
+    limiter = RateLimiter(store, blocked=BlockedCache(clock=clock))
+    assert limiter.limit("a:b", limit=1).allowed
+    assert not limiter.limit("a:b", limit=1).allowed
+    for other in ["a", ":b", "a%3Ab", "a*", "*", "a\x00b", "x" * 40_000, "x" * 40_001]:
+        assert limiter.limit(other, limit=1).allowed, other
+    assert not limiter.limit("x" * 40_000, limit=1).allowed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"limit": 0}, "limit must be"),
+        ({"limit": True}, "limit must be"),
+        ({"limit": 2.5}, "limit must be"),
+        ({"window_seconds": 0}, "window_seconds must be"),
+        ({"window_seconds": float("nan")}, "window_seconds must be"),
+        ({"window_seconds": "60"}, "window_seconds must be"),
+        ({"cost": 0}, "cost must be"),
+        ({"cost": 101}, "could never be admitted"),
+    ],
+)
+def test_bad_arguments_get_a_specific_error(
+    store: LocalCache, kwargs: dict[str, object], match: str
+) -> None:
+    limiter = RateLimiter(store)
+    with pytest.raises(ValidationError, match=match):
+        limiter.limit("u", **kwargs)  # type: ignore[arg-type]
+
+
+def test_unknown_algorithm_names_the_choices(store: LocalCache) -> None:
+    with pytest.raises(ValidationError, match="sliding_log, sliding_window"):
+        RateLimiter(store, algorithm="leaky")
+
+
+async def test_async_twin_gives_the_same_answers(store: LocalCache, clock: Clock) -> None:
+    limiter = AsyncRateLimiter(store, algorithm="token_bucket", blocked=BlockedCache(clock=clock))
+    results = [await limiter.limit("u", limit=2, window_seconds=10) for _ in range(3)]
+    assert [r.allowed for r in results] == [True, True, False]
+    assert (await limiter.get_usage("u", window_seconds=10, max_requests=2))["current"] == 2
+    assert await limiter.reset("u", window_seconds=10)
+    assert await limiter.check_rate_limit("u", window_seconds=10, max_requests=2)
