@@ -1,0 +1,231 @@
+"""What lives for one invocation only: deadline, fallback store, read memo and meter.
+
+A serverless invocation has a hard time limit and a bill per millisecond, so each request
+gets a ``RequestScope``: a ``Deadline`` every network call respects, its own ``LocalCache``
+to fall back on when Upstash can't answer (created on first use, dropped with the scope,
+so no cache data outlives the request or leaks into the next one), a memo so the same key
+read twice costs one command, and a ``Meter`` whose figures end up in the response's
+``Server-Timing`` header and in ``info()``.
+
+The current scope travels in a ``contextvars.ContextVar``, so it follows ``await`` and
+``asyncio`` tasks and never crosses threads or concurrent requests.
+
+    >>> with RequestScope(budget=2.0) as scope:
+    ...     current_scope() is scope
+    True
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from core.local import LocalCache, Reply
+
+__all__ = [
+    "DEFAULT_BUDGET",
+    "Deadline",
+    "Meter",
+    "RequestScope",
+    "current_scope",
+    "enter_scope",
+    "exit_scope",
+]
+
+DEFAULT_BUDGET = 10.0
+"""Seconds a scope may spend on the cache when nobody says otherwise."""
+
+
+class Deadline:
+    """A point on the monotonic clock after which no cache call may still be waiting."""
+
+    __slots__ = ("_at", "_clock")
+
+    def __init__(self, at: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._at = at
+        self._clock = clock
+
+    @classmethod
+    def after(cls, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        if seconds != seconds:
+            raise ValueError("a deadline needs a number of seconds, not NaN")
+        return cls(clock() + max(0.0, seconds), clock=clock)
+
+    @classmethod
+    def never(cls) -> Deadline:
+        """No limit (a long-running consumer); ``remaining()`` is infinite."""
+        return cls(math.inf)
+
+    @classmethod
+    def from_remaining_ms(cls, remaining_ms: float, *, margin: float = 0.25) -> Deadline:
+        """From a platform's time left (Lambda's ``get_remaining_time_in_millis()``),
+        keeping ``margin`` seconds to answer the request once the cache gives up."""
+        return cls.after(remaining_ms / 1000.0 - margin)
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        left = self._at - self._clock()
+        return left if left > 0.0 else 0.0
+
+    @property
+    def expired(self) -> bool:
+        return self._clock() >= self._at
+
+    def cap(self, timeout: float) -> float:
+        """A per-attempt timeout that never runs past the deadline."""
+        return min(timeout, self.remaining())
+
+    def __repr__(self) -> str:
+        return f"Deadline(remaining={self.remaining():.3f}s)"
+
+
+@dataclass
+class Meter:
+    """What one scope cost: the figures a serverless bill and a slow request are made of."""
+
+    round_trips: int = 0
+    commands: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    hits: int = 0
+    misses: int = 0
+    fallback_ops: int = 0
+    degraded_writes: int = 0
+    errors: int = 0
+    time_spent: float = 0.0
+    layer_hits: dict[str, int] = field(default_factory=dict)
+    layer_misses: dict[str, int] = field(default_factory=dict)
+
+    def add_round_trip(
+        self, *, commands: int, sent: int = 0, received: int = 0, seconds: float = 0.0
+    ) -> None:
+        """One HTTP request to Upstash carrying ``commands`` commands."""
+        self.round_trips += 1
+        self.commands += commands
+        self.bytes_sent += sent
+        self.bytes_received += received
+        self.time_spent += seconds
+
+    def hit(self, layer: str | None = None) -> None:
+        self.hits += 1
+        if layer is not None:
+            self.layer_hits[layer] = self.layer_hits.get(layer, 0) + 1
+
+    def miss(self, layer: str | None = None) -> None:
+        self.misses += 1
+        if layer is not None:
+            self.layer_misses[layer] = self.layer_misses.get(layer, 0) + 1
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "round_trips": self.round_trips,
+            "commands": self.commands,
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "hits": self.hits,
+            "misses": self.misses,
+            "fallback_ops": self.fallback_ops,
+            "degraded_writes": self.degraded_writes,
+            "errors": self.errors,
+            "time_spent_ms": round(self.time_spent * 1000.0, 3),
+            "layer_hits": dict(self.layer_hits),
+            "layer_misses": dict(self.layer_misses),
+        }
+
+    def server_timing(self) -> str:
+        """The ``Server-Timing`` header value (RFC: ``name;dur=ms;desc="text"``, comma list).
+
+        Browsers' devtools show it next to the request, so a slow page shows how much of
+        it was the cache and how many round trips it took.
+        """
+        parts = [
+            f"cache;dur={self.time_spent * 1000.0:.1f}",
+            f'cache-rt;desc="{self.round_trips}"',
+            f'cache-cmd;desc="{self.commands}"',
+        ]
+        if self.fallback_ops:
+            parts.append(f'cache-fallback;desc="{self.fallback_ops}"')
+        return ", ".join(parts)
+
+
+class RequestScope:
+    """One invocation's cache state. Use as a context manager or via ``enter_scope``."""
+
+    def __init__(
+        self,
+        *,
+        deadline: Deadline | None = None,
+        budget: float | None = None,
+        max_local_keys: int | None = 10_000,
+    ) -> None:
+        if deadline is not None and budget is not None:
+            raise ValueError("give a deadline or a budget, not both")
+        self.deadline = deadline or Deadline.after(DEFAULT_BUDGET if budget is None else budget)
+        self.memo: dict[tuple[str, str], Reply] = {}
+        self.meter = Meter()
+        self.batcher: object | None = None
+        self._max_local_keys = max_local_keys
+        self._local: LocalCache | None = None
+        self._tokens: list[contextvars.Token[RequestScope | None]] = []
+
+    @property
+    def local(self) -> LocalCache:
+        """The fallback store, created on first use (most requests never need it)."""
+        if self._local is None:
+            self._local = LocalCache(max_keys=self._max_local_keys)
+        return self._local
+
+    @property
+    def used_fallback(self) -> bool:
+        return self.meter.fallback_ops > 0 or self.meter.degraded_writes > 0
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestScope(deadline={self.deadline!r}, round_trips={self.meter.round_trips}, "
+            f"fallback_ops={self.meter.fallback_ops})"
+        )
+
+    def __enter__(self) -> RequestScope:
+        self._tokens.append(enter_scope(self))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        exit_scope(self._tokens.pop())
+
+    async def __aenter__(self) -> RequestScope:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+_current: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
+    "continuum_request_scope", default=None
+)
+
+
+def current_scope() -> RequestScope | None:
+    """The scope of the running request, or None outside any."""
+    return _current.get()
+
+
+def enter_scope(scope: RequestScope) -> contextvars.Token[RequestScope | None]:
+    return _current.set(scope)
+
+
+def exit_scope(token: contextvars.Token[RequestScope | None]) -> None:
+    _current.reset(token)
