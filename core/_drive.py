@@ -1,0 +1,117 @@
+"""Operations written once, run by a sync or an async driver (the sans-I/O pattern).
+
+An operation is a generator: it yields a :class:`Batch` of commands, receives that batch's
+replies (a list with one ``Reply`` or ``CommandError`` per command) and finally returns
+its result. It may also yield a :class:`Pause` (the driver sleeps, bounded by the caller's
+deadline) or a :class:`Call` (the driver calls a user function, awaiting it if needed).
+Exceptions raised while executing a step are thrown into the generator, so an operation
+may handle them (or let them propagate).
+
+    def get(key):
+        replies = yield Batch([("GET", key)], write=False)
+        return replies[0]
+
+    value = drive(get("k"), executor)          # sync
+    value = await adrive(get("k"), aexecutor)  # async
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from core.errors import CommandError
+from core.protocol import Command, Reply
+
+__all__ = ["Batch", "Call", "Operation", "Pause", "Replies", "Step", "adrive", "drive"]
+
+T = TypeVar("T")
+Replies = list[Reply | CommandError]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Commands to run together; ``write`` marks them non-idempotent for retries.
+
+    ``keys`` names the keys the batch reads (for the scope's read memo) and ``touches``
+    the keys it changes (``None``: possibly any key, as for a pattern delete).
+    """
+
+    commands: Sequence[Command]
+    write: bool
+    transaction: bool = False
+    touches: Sequence[str] | None = field(default=())
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Wait this many seconds before the next step (a lock holder may finish meanwhile)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Call:
+    """Call a user function (sync, or async under the async driver); its value is sent back."""
+
+    fn: Callable[[], Any]
+
+
+Step = Batch | Pause | Call
+Operation = Generator[Step, Any, T]
+
+
+def drive(
+    op: Operation[T],
+    execute: Callable[[Batch], Replies],
+    pause: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run an operation to completion with a synchronous executor."""
+    try:
+        step = next(op)
+        while True:
+            try:
+                if isinstance(step, Batch):
+                    result: Any = execute(step)
+                elif isinstance(step, Pause):
+                    pause(step.seconds)
+                    result = None
+                else:
+                    result = step.fn()
+            except Exception as exc:  # handed to the operation, which may recover
+                step = op.throw(exc)
+            else:
+                step = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def adrive(
+    op: Operation[T],
+    execute: Callable[[Batch], Awaitable[Replies]],
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run an operation to completion with an asynchronous executor."""
+    try:
+        step = next(op)
+        while True:
+            try:
+                if isinstance(step, Batch):
+                    result: Any = await execute(step)
+                elif isinstance(step, Pause):
+                    await pause(step.seconds)
+                    result = None
+                else:
+                    result = step.fn()
+                    if inspect.isawaitable(result):
+                        result = await result
+            except Exception as exc:
+                step = op.throw(exc)
+            else:
+                step = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

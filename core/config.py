@@ -1,0 +1,322 @@
+"""Configuration: where the cache lives and how patiently we talk to it.
+
+``UpstashConfig`` is built from arguments, from the environment, or from a JSON file.
+The toolkit speaks only the Upstash REST API, so a Redis-protocol request (``mode="redis"``
+or only ``UPSTASH_REDIS_URL`` set) is refused with an error that says what to set
+instead. Tokens never appear in full: ``repr`` and every message show ``****`` plus the
+last four characters at most.
+
+    config = UpstashConfig.from_env()          # UPSTASH_REDIS_REST_URL / _TOKEN, ...
+    config = UpstashConfig(rest_url="https://eu1-x.upstash.io", rest_token="...")
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from core.errors import ConfigurationError
+
+__all__ = [
+    "DATABASE_NAMES",
+    "CacheBackend",
+    "ConnectionMode",
+    "Database",
+    "LocalModeWarning",
+    "UpstashConfig",
+    "mask_token",
+]
+
+#: Named databases a layer can route to; unset ones fall back to ``primary``.
+DATABASE_NAMES = ("primary", "sessions", "federation")
+
+_REST_VARS = "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN"
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+class ConnectionMode(StrEnum):
+    """How the cache reaches its data: ``rest`` (Upstash), ``local`` (memory) or ``auto``."""
+
+    AUTO = "auto"
+    REST = "rest"
+    LOCAL = "local"
+
+
+class CacheBackend(StrEnum):
+    """Which store served the last decision: Upstash over REST, or the local store."""
+
+    UPSTASH = "upstash"
+    LOCAL = "local"
+
+
+class LocalModeWarning(UserWarning):
+    """Auto mode found no Upstash settings and runs on an in-memory store."""
+
+
+def mask_token(token: str | None) -> str:
+    """``****`` plus the last four characters, and only when the token is long enough."""
+    if not token:
+        return "<none>"
+    return "****" + token[-4:] if len(token) >= 16 else "****"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(url: str, what: str) -> str:
+    """Refuse anything but https (plain http only on loopback, for the emulator)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme in {"redis", "rediss"}:
+        raise ConfigurationError(
+            f"{what} is a Redis-protocol URL ({parts.scheme}://); Continuum speaks only the "
+            f"Upstash REST API. Set {_REST_VARS} (from the 'REST API' section of the "
+            "Upstash console) instead."
+        )
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigurationError(f"{what} must be an https:// URL, got {parts.scheme or '?'}://")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"{what} uses plain http:// to {parts.hostname}; tokens must travel over TLS. "
+            "Use https:// (http:// is accepted only for loopback hosts such as the emulator)."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"{what} must not carry a query string or fragment")
+    return url.strip().rstrip("/")
+
+
+@dataclass(frozen=True)
+class Database:
+    """One Upstash database: its REST URL and token (never shown in full)."""
+
+    name: str
+    url: str
+    token: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Database(name={self.name!r}, url={self.url!r}, token={mask_token(self.token)!r})"
+
+
+def _parse_mode(value: str | ConnectionMode) -> ConnectionMode:
+    text = str(value).strip().lower()
+    if text in {"redis", "tcp", "traditional"}:
+        raise ConfigurationError(
+            f"mode={text!r} asks for the Redis protocol, but Continuum is REST-only by design "
+            "(serverless functions cannot keep sockets). Use mode='rest' with "
+            f"{_REST_VARS}, or mode='local' for an in-memory store."
+        )
+    if text == "upstash":
+        return ConnectionMode.REST
+    try:
+        return ConnectionMode(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"unknown cache mode {text!r}; expected one of auto, rest, local"
+        ) from None
+
+
+def _parse_bool(value: str, what: str) -> bool:
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{what} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class UpstashConfig:
+    """Everything the client needs; immutable once built.
+
+    ``databases`` holds the named databases that were configured (``primary`` first);
+    :meth:`database` resolves a name, falling back to ``primary``.
+    """
+
+    rest_url: str | None = None
+    rest_token: str | None = field(default=None, repr=False)
+    mode: ConnectionMode | str = ConnectionMode.AUTO
+    fallback: bool = True
+    databases: Mapping[str, Database] = field(default_factory=dict)
+    #: Seconds one HTTP attempt may take.
+    timeout: float = 2.0
+    #: Seconds a whole call may take (retries included) when no request scope sets a deadline.
+    budget: float = 5.0
+    max_retries: int = 2
+    backoff_base: float = 0.05
+    backoff_cap: float = 1.0
+    max_value_size: int = 1024 * 1024
+    compress_threshold: int | None = 1024
+    use_msgpack: bool = False
+    failure_threshold: int = 3
+    probe_interval: float = 30.0
+
+    def __post_init__(self) -> None:
+        mode = _parse_mode(self.mode)
+        object.__setattr__(self, "mode", mode)
+        for name, number in (("timeout", self.timeout), ("budget", self.budget)):
+            if not number > 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        if self.max_retries < 0:
+            raise ConfigurationError("max_retries must be >= 0")
+        if self.max_value_size <= 0:
+            raise ConfigurationError("max_value_size must be positive")
+        databases = dict(self.databases)
+        if self.rest_url or self.rest_token:
+            if not (self.rest_url and self.rest_token):
+                missing = "token" if self.rest_url else "URL"
+                raise ConfigurationError(
+                    f"the Upstash REST {missing} is missing; set both {_REST_VARS}"
+                )
+            databases["primary"] = Database(
+                "primary", _check_url(self.rest_url, "the REST URL"), self.rest_token
+            )
+        for name, db in databases.items():
+            _check_url(db.url, f"the REST URL of database {name!r}")
+        if databases and "primary" not in databases:
+            raise ConfigurationError("named databases need a primary database too")
+        if "primary" in databases:
+            object.__setattr__(self, "rest_url", databases["primary"].url)
+        object.__setattr__(self, "databases", databases)
+        if mode is ConnectionMode.REST and "primary" not in databases:
+            raise ConfigurationError(
+                f"mode='rest' needs the Upstash REST endpoint: set {_REST_VARS}"
+            )
+
+    def __repr__(self) -> str:
+        dbs = ", ".join(repr(db) for db in self.databases.values())
+        return (
+            f"UpstashConfig(mode={str(self.mode)!r}, fallback={self.fallback}, "
+            f"databases=[{dbs}], timeout={self.timeout}, budget={self.budget}, "
+            f"use_msgpack={self.use_msgpack})"
+        )
+
+    @property
+    def resolved_mode(self) -> ConnectionMode:
+        """``rest`` or ``local``: what auto mode chose."""
+        if self.mode is ConnectionMode.AUTO:
+            return ConnectionMode.REST if "primary" in self.databases else ConnectionMode.LOCAL
+        return ConnectionMode(self.mode)
+
+    def database(self, name: str = "primary") -> Database:
+        """The named database, or the primary one when that name was not configured."""
+        if name not in DATABASE_NAMES:
+            raise ConfigurationError(
+                f"unknown database {name!r}; expected one of {', '.join(DATABASE_NAMES)}"
+            )
+        db = self.databases.get(name) or self.databases.get("primary")
+        if db is None:
+            raise ConfigurationError(f"no Upstash database configured; set {_REST_VARS}")
+        return db
+
+    def with_options(self, **changes: object) -> UpstashConfig:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> UpstashConfig:
+        """Build from ``UPSTASH_*``/``CONTINUUM_*`` variables; keyword overrides win.
+
+        ``CONTINUUM_CONFIG`` may name a JSON file read first (see :meth:`from_file`).
+        """
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if env.get("CONTINUUM_CONFIG"):
+            values.update(_file_values(Path(env["CONTINUUM_CONFIG"]), env))
+        if env.get("CONTINUUM_CACHE_MODE"):
+            values["mode"] = env["CONTINUUM_CACHE_MODE"]
+        if env.get("CONTINUUM_CACHE_FALLBACK"):
+            values["fallback"] = _parse_bool(
+                env["CONTINUUM_CACHE_FALLBACK"], "CONTINUUM_CACHE_FALLBACK"
+            )
+        url, token = env.get("UPSTASH_REDIS_REST_URL"), env.get("UPSTASH_REDIS_REST_TOKEN")
+        if url or token:
+            values["rest_url"], values["rest_token"] = url, token
+        databases = dict(values.pop("databases", {}))  # type: ignore[call-overload]
+        for name in DATABASE_NAMES[1:]:
+            prefix = f"UPSTASH_{name.upper()}_REST_"
+            db_url, db_token = env.get(prefix + "URL"), env.get(prefix + "TOKEN")
+            if db_url or db_token:
+                if not (db_url and db_token):
+                    raise ConfigurationError(f"set both {prefix}URL and {prefix}TOKEN")
+                databases[name] = Database(name, db_url, db_token)
+        if databases:
+            values["databases"] = databases
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        redis_url = env.get("UPSTASH_REDIS_URL")
+        has_rest = values.get("rest_url") or "primary" in databases
+        if redis_url and not has_rest:
+            raise ConfigurationError(
+                "only UPSTASH_REDIS_URL (a Redis-protocol URL) is set, but Continuum speaks "
+                f"only the Upstash REST API: set {_REST_VARS} instead (Upstash console, "
+                "'REST API' section)."
+            )
+        return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: object) -> UpstashConfig:
+        """Build from a JSON file.
+
+        Keys are the field names; ``databases`` maps a name to ``{"url", "token"}`` or
+        ``{"url", "token_env"}`` (the name of a variable holding the token, so the file
+        itself holds no secret).
+        """
+        values = _file_values(Path(path), os.environ)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def warn_if_local(self) -> None:
+        """Auto mode without settings: say so once, clearly, when the cache is created."""
+        if self.mode is ConnectionMode.AUTO and self.resolved_mode is ConnectionMode.LOCAL:
+            warnings.warn(
+                f"Upstash is not configured ({_REST_VARS} are unset): using an in-memory "
+                "cache local to this process. Set mode='local' to silence this warning.",
+                LocalModeWarning,
+                stacklevel=3,
+            )
+
+
+_FILE_FIELDS = {
+    "rest_url", "rest_token", "mode", "fallback", "timeout", "budget", "max_retries",
+    "backoff_base", "backoff_cap", "max_value_size", "compress_threshold", "use_msgpack",
+    "failure_threshold", "probe_interval",
+}  # fmt: skip
+
+
+def _file_values(path: Path, env: Mapping[str, str]) -> dict[str, object]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"config file {path} is not valid JSON: {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"config file {path} must hold a JSON object")
+    unknown = set(raw) - _FILE_FIELDS - {"databases"}
+    if unknown:
+        raise ConfigurationError(f"config file {path}: unknown keys {sorted(unknown)}")
+    values: dict[str, object] = {k: v for k, v in raw.items() if k in _FILE_FIELDS}
+    databases: dict[str, Database] = {}
+    for name, spec in (raw.get("databases") or {}).items():
+        if not isinstance(spec, dict) or "url" not in spec:
+            raise ConfigurationError(f"config file {path}: database {name!r} needs a url")
+        token = spec.get("token") or env.get(str(spec.get("token_env", "")), "")
+        if not token:
+            raise ConfigurationError(
+                f"config file {path}: database {name!r} needs a token or token_env"
+            )
+        databases[name] = Database(name, str(spec["url"]), str(token))
+    if databases:
+        values["databases"] = databases
+    return values

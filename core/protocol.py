@@ -1,0 +1,390 @@
+"""The Upstash REST protocol without any I/O: commands to requests, responses to replies.
+
+Every transport (httpx sync and async, the Workers fetch API) shares this module, so the
+encoding rules and the error mapping live in exactly one place:
+
+- every request asks for ``Upstash-Encoding: base64`` so binary results come back exact;
+  results are decoded here (strings are base64, the status ``"OK"`` stays raw);
+- text arguments travel as a JSON array; a command whose argument is bytes that are not
+  valid UTF-8 uses the raw-body path form (``POST /set/<key>?EX=60`` with the value as
+  the body), the only binary-safe way to send a value;
+- a batch is planned into as few requests as possible, order preserved: consecutive
+  JSON-able commands share one ``/pipeline`` request;
+- HTTP status, non-JSON bodies, ``{"message": ...}`` shapes, quota text, NOPERM,
+  NOSCRIPT and discarded transactions map to the ``core.errors`` tree in :func:`parse`;
+- the latest ``upstash-sync-token`` is echoed per client, under a lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from core.errors import (
+    AuthenticationFailed,
+    CacheError,
+    CommandError,
+    NoScriptError,
+    PermissionDenied,
+    QuotaExceeded,
+    ServerError,
+    TransactionAborted,
+    ValidationError,
+)
+
+__all__ = [
+    "Arg",
+    "Command",
+    "HttpRequest",
+    "HttpResponse",
+    "PlannedRequest",
+    "Reply",
+    "RestProtocol",
+    "Script",
+    "SyncTokens",
+    "command_error",
+    "is_write",
+    "plan",
+]
+
+Arg = str | bytes | int | float
+Command = Sequence[Arg]
+Reply = None | int | str | bytes | list["Reply"]
+
+#: Commands that never change data; everything else counts as a write for retries.
+READ_COMMANDS = frozenset(
+    {
+        "GET", "MGET", "EXISTS", "TTL", "PTTL", "TYPE", "STRLEN", "GETRANGE", "HGET", "HGETALL",
+        "HMGET", "HEXISTS", "HLEN", "HKEYS", "HVALS", "LRANGE", "LLEN", "LINDEX", "SMEMBERS",
+        "SISMEMBER", "SCARD", "ZRANGE", "ZSCORE", "ZCARD", "ZCOUNT", "ZRANGEBYSCORE", "ZRANK",
+        "SCAN", "SSCAN", "HSCAN", "ZSCAN", "KEYS", "DBSIZE", "PING", "ECHO", "TIME", "INFO",
+        "EVAL_RO", "EVALSHA_RO", "SCRIPT",
+    }
+)
+_BASE64 = "base64"
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One HTTP request relative to the database URL; ``headers`` include the token."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """One HTTP response; header names are lower-case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """A request and the positions of the batch's commands it carries.
+
+    ``kind`` is ``single`` (``POST /``, one command), ``raw`` (path form, binary body),
+    ``pipeline`` or ``transaction``.
+    """
+
+    request: HttpRequest
+    positions: tuple[int, ...]
+    kind: str
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script and its SHA1, for EVALSHA-then-EVAL."""
+
+    source: str
+    sha1: str
+
+    @classmethod
+    def from_source(cls, source: str) -> Script:
+        return cls(source, hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest())
+
+
+class SyncTokens:
+    """The latest ``upstash-sync-token`` seen by one client, safe across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._token: str | None = None
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        token = headers.get("upstash-sync-token")
+        if token:
+            with self._lock:
+                self._token = token
+
+    @property
+    def current(self) -> str | None:
+        with self._lock:
+            return self._token
+
+
+def is_write(command: Command) -> bool:
+    """Whether a command may change data (unknown commands are assumed to)."""
+    name = command[0]
+    text = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
+    return text.upper() not in READ_COMMANDS
+
+
+def _command_name(command: Command) -> str:
+    name = command[0]
+    return (name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)).upper()
+
+
+def _json_arg(arg: Arg) -> str | None:
+    """The JSON-array form of an argument, or None when only the raw body can carry it."""
+    if isinstance(arg, str):
+        return arg
+    if isinstance(arg, bytes):
+        try:
+            return arg.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(arg, bool):
+        raise ValidationError("booleans are ambiguous as Redis arguments; pass 0/1 or a string")
+    if isinstance(arg, int):
+        return str(arg)
+    if isinstance(arg, float):
+        return repr(arg)
+    raise ValidationError(f"unsupported argument type {type(arg).__name__}")
+
+
+def _path_segment(arg: Arg, command: str) -> str:
+    text = _json_arg(arg)
+    if text is None:
+        raise ValidationError(
+            f"{command}: only one argument may be binary (non-UTF-8) bytes; encode the others"
+        )
+    return quote(text, safe="")
+
+
+def _raw_request(command: Command, headers: Mapping[str, str]) -> HttpRequest:
+    """``POST /<cmd>/<args...>?<pairs>`` with the binary argument as the body."""
+    name = _command_name(command)
+    binary = [i for i, a in enumerate(command) if isinstance(a, bytes) and _json_arg(a) is None]
+    at = binary[0]
+    tail = list(command[at + 1 :])
+    if len(binary) > 1 or len(tail) % 2:
+        raise ValidationError(
+            f"{name}: a binary value must be followed only by option/value pairs (EX 60)"
+        )
+    path = "/" + "/".join(_path_segment(a, name) for a in command[:at])
+    if tail:
+        pairs = [
+            f"{_path_segment(tail[i], name)}={_path_segment(tail[i + 1], name)}"
+            for i in range(0, len(tail), 2)
+        ]
+        path += "?" + "&".join(pairs)
+    body = command[at]
+    assert isinstance(body, bytes)
+    return HttpRequest("POST", path, headers, body)
+
+
+def _json_body(commands: Sequence[Sequence[str]]) -> bytes:
+    return json.dumps(commands, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def plan(
+    commands: Sequence[Command], headers: Mapping[str, str], *, transaction: bool = False
+) -> list[PlannedRequest]:
+    """Split a batch into requests, preserving order.
+
+    A transaction is one ``/multi-exec`` request (binary values cannot take part).
+    Otherwise consecutive JSON-able commands share a ``/pipeline`` (or ``POST /`` when
+    alone) and a command with a binary value goes on its own raw-body request.
+    """
+    if not commands:
+        return []
+    for command in commands:
+        if not command:
+            raise ValidationError("empty command")
+    encoded: list[list[str] | None] = []
+    for command in commands:
+        args = [_json_arg(a) for a in command]
+        texts = [a for a in args if a is not None]
+        encoded.append(texts if len(texts) == len(args) else None)
+    json_headers = {**headers, "Content-Type": "application/json"}
+    if transaction:
+        if any(e is None for e in encoded):
+            raise ValidationError("binary (non-UTF-8) values cannot be sent in a transaction")
+        body = _json_body([e for e in encoded if e is not None])
+        request = HttpRequest("POST", "/multi-exec", json_headers, body)
+        return [PlannedRequest(request, tuple(range(len(commands))), "transaction")]
+    planned: list[PlannedRequest] = []
+    group: list[int] = []
+
+    def close_group() -> None:
+        if not group:
+            return
+        if len(group) == 1:
+            body = _json_body([encoded[group[0]] or []])[1:-1]
+            request = HttpRequest("POST", "/", json_headers, body)
+            planned.append(PlannedRequest(request, (group[0],), "single"))
+        else:
+            body = _json_body([encoded[i] or [] for i in group])
+            request = HttpRequest("POST", "/pipeline", json_headers, body)
+            planned.append(PlannedRequest(request, tuple(group), "pipeline"))
+        group.clear()
+
+    for position, encoded_args in enumerate(encoded):
+        if encoded_args is None:
+            close_group()
+            raw_headers = {**headers, "Content-Type": "application/octet-stream"}
+            request = _raw_request(commands[position], raw_headers)
+            planned.append(PlannedRequest(request, (position,), "raw"))
+        else:
+            group.append(position)
+    close_group()
+    return planned
+
+
+def command_error(text: str, command: str | None = None) -> CommandError:
+    """The most specific :class:`CommandError` for a server error text."""
+    upper = text.upper()
+    if upper.startswith("NOSCRIPT"):
+        return NoScriptError(text, command=command)
+    if upper.startswith("NOPERM"):
+        return PermissionDenied(text, command=command)
+    return CommandError(text, command=command)
+
+
+def _is_quota(text: str) -> bool:
+    lower = text.lower()
+    return "limit exceeded" in lower and ("request" in lower or "max" in lower)
+
+
+def _decode_value(value: object) -> Reply:
+    """Undo ``Upstash-Encoding: base64``: strings are base64, ``"OK"`` is the raw status."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str):
+        if value == "OK":
+            return "OK"
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ServerError("the server returned a result that is not base64") from None
+    if isinstance(value, list):
+        return [_decode_value(v) for v in value]
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else repr(value).encode()
+    raise ServerError(f"unexpected {type(value).__name__} in a REST result")
+
+
+def _item(obj: object, command: str | None) -> Reply | CommandError:
+    if isinstance(obj, dict):
+        if "error" in obj:
+            return command_error(str(obj["error"]), command)
+        if "result" in obj:
+            return _decode_value(obj["result"])
+    raise ServerError("the server answered a shape that is not Upstash's JSON")
+
+
+def _load(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _NOT_JSON
+
+
+_NOT_JSON = object()
+
+
+def _status_error(status: int, data: object, body: bytes) -> CacheError:
+    """Map a non-2xx answer that is not a plain command error."""
+    text = ""
+    if isinstance(data, dict):
+        text = str(data.get("error") or data.get("message") or "")
+    elif data is _NOT_JSON:
+        text = body[:200].decode("utf-8", "replace")
+    if _is_quota(text) or status == 429:
+        return QuotaExceeded(f"Upstash refused the request: plan limit reached ({status})")
+    if status in (401, 403):
+        return AuthenticationFailed(
+            f"Upstash refused the token (HTTP {status}); check UPSTASH_REDIS_REST_TOKEN"
+        )
+    if status >= 500:
+        return ServerError(f"Upstash answered HTTP {status}", status=status)
+    if status == 413:
+        return CommandError("the request is larger than Upstash accepts (HTTP 413)")
+    return ServerError(f"unexpected HTTP {status} from the REST endpoint", status=status)
+
+
+def parse(
+    planned: PlannedRequest, response: HttpResponse, names: Sequence[str]
+) -> list[Reply | CommandError]:
+    """Turn one response into one reply (or error instance) per carried command.
+
+    Raises a :class:`CacheUnavailable` subclass when the request as a whole failed,
+    :class:`TransactionAborted` for a discarded transaction, and a :class:`CommandError`
+    for a non-pipelined command error status.
+    """
+    data = _load(response.body)
+    status = response.status
+    command = names[0] if len(names) == 1 else None
+    if status == 400 and isinstance(data, dict) and "error" in data:
+        text = str(data["error"])
+        if _is_quota(text):
+            raise _status_error(status, data, response.body)
+        if planned.kind == "transaction":
+            raise TransactionAborted(f"transaction discarded: {text}")
+        if planned.kind == "pipeline":
+            raise command_error(f"pipeline refused: {text}")
+        return [command_error(text, command)]
+    if not 200 <= status < 300:
+        raise _status_error(status, data, response.body)
+    if data is _NOT_JSON:
+        raise ServerError("the REST endpoint answered a body that is not JSON", status=status)
+    if planned.kind in ("pipeline", "transaction"):
+        if isinstance(data, dict) and "error" in data:
+            if planned.kind == "transaction":
+                raise TransactionAborted(f"transaction discarded: {data['error']}")
+            raise command_error(f"pipeline refused: {data['error']}")
+        if not isinstance(data, list) or len(data) != len(planned.positions):
+            raise ServerError("the pipeline answer does not match the commands sent")
+        return [_item(obj, name) for obj, name in zip(data, names, strict=True)]
+    return [_item(data, command)]
+
+
+class RestProtocol:
+    """Per-client protocol state: the token's header and the latest sync token."""
+
+    def __init__(self, token: str) -> None:
+        self._auth = {"Authorization": f"Bearer {token}", "Upstash-Encoding": _BASE64}
+        self.sync = SyncTokens()
+
+    def __repr__(self) -> str:
+        return "RestProtocol(token=****)"
+
+    def headers(self) -> dict[str, str]:
+        headers = dict(self._auth)
+        token = self.sync.current
+        if token:
+            headers["Upstash-Sync-Token"] = token
+        return headers
+
+    def plan(
+        self, commands: Sequence[Command], *, transaction: bool = False
+    ) -> list[PlannedRequest]:
+        return plan(commands, self.headers(), transaction=transaction)
+
+    def parse(
+        self, planned: PlannedRequest, response: HttpResponse, commands: Sequence[Command]
+    ) -> list[Reply | CommandError]:
+        self.sync.observe(response.headers)
+        names = [_command_name(commands[i]) for i in planned.positions]
+        return parse(planned, response, names)
