@@ -88,7 +88,7 @@ class _Limiter:
         self.default_limit = _check_limit(limit)
         self._script: LimiterScript = ALGORITHMS[self.algorithm]
         self._blocked = blocked_identifiers if blocked is None else blocked
-        self._namespace = f"{id(cache):x}|"
+        self._namespace = _namespace(cache)
 
     def __repr__(self) -> str:
         policy = "open" if self.fail_open else "closed"
@@ -369,6 +369,18 @@ def _parse(reply: Reply, limit: int) -> RateLimitResult:
         reason=(Reason.ALLOWED if allowed else Reason.LIMITED).value,
         reset_after=max(0.0, (reset_us - now_us) / 1e6),
     )
+
+
+def _namespace(cache: object) -> str:
+    """What tells one database's blocked identifiers from another's in the shared memory.
+
+    Limiters over the same Upstash database share entries (a refusal one limiter saw holds
+    for the other); a local store is its own database.
+    """
+    config = getattr(cache, "config", None)
+    if config is not None and not getattr(cache, "is_local", True):
+        return f"{config.database('primary').url}|"
+    return f"local:{id(cache):x}|"
 
 
 def _check_limit(limit: int) -> int:
