@@ -22,6 +22,7 @@ from typing import Any
 from core.app.http import ApiError, Request, Response
 from core.app.observe import RequestRecord, emit, stdout_sink
 from core.app.routes import Op, Route, RouteGen, match
+from core.errors import CacheError
 
 __all__ = ["Api", "ApiSettings"]
 
@@ -130,9 +131,12 @@ class Api:
         if isinstance(prepared, Response):
             return self._finish(request, "unmatched", prepared, started, None, self._cache)
         route, remaining = prepared
-        cache = self.cache
-        with cache.request(remaining_ms=int(remaining * 1000)):
-            meter = _current_meter()
+        try:
+            cache = self.cache
+        except CacheError as exc:
+            return self._finish(request, route.template, _not_configured(exc), started, None, None)
+        with cache.request(deadline=remaining) as scope:
+            meter = scope.meter
             response = _drive(self._guard(request, route), lambda op: self._resolve("sync", op))
             return self._finish(request, route.template, response, started, meter, cache)
 
@@ -143,9 +147,12 @@ class Api:
         if isinstance(prepared, Response):
             return self._finish(request, "unmatched", prepared, started, None, self._async_cache)
         route, remaining = prepared
-        cache = self.async_cache
-        async with cache.request(remaining_ms=int(remaining * 1000)):
-            meter = _current_meter()
+        try:
+            cache = self.async_cache
+        except CacheError as exc:
+            return self._finish(request, route.template, _not_configured(exc), started, None, None)
+        async with cache.request(deadline=remaining) as scope:
+            meter = scope.meter
             response = await _drive_async(
                 self._guard(request, route), lambda op: self._resolve("async", op)
             )
@@ -291,6 +298,10 @@ def map_exception(exc: BaseException) -> ApiError:
     return ApiError("internal", f"unexpected error ({type(exc).__name__})")
 
 
+def _not_configured(exc: CacheError) -> Response:
+    return ApiError("unavailable", f"the cache is not configured: {exc}").to_response()
+
+
 def _drive(gen: RouteGen, resolve: Callable[[Op], Callable[..., Any]]) -> Response:
     value: Any = None
     error: BaseException | None = None
@@ -321,13 +332,6 @@ async def _drive_async(
             value, error = await resolve(op)(*op.args, **op.kwargs), None
         except Exception as exc:
             value, error = None, exc
-
-
-def _current_meter() -> Any:
-    from core.scope import current_scope
-
-    scope = current_scope()
-    return scope.meter if scope is not None else None
 
 
 def _meter_stats(meter: Any) -> dict[str, Any]:

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.app.http import ApiError, Request, Response, json_response
+from core.layers import LAYERS as LAYER_SPECS
 
 __all__ = ["LAYERS", "Op", "Route", "RouteGen", "match"]
 
-# The layers the API exposes, by the names ``UpstashCache.layer(name)`` knows.
-LAYERS: tuple[str, ...] = ("sessions", "query", "memory", "ratelimit", "federation", "websocket")
+# The layers the API exposes: the seed's, by their canonical names.
+LAYERS: tuple[str, ...] = tuple(LAYER_SPECS)
 
 MAX_TTL = 365 * 24 * 3600
 MAX_KEY_BYTES = 1024

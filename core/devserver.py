@@ -1,0 +1,206 @@
+"""``continuum dev``: the reference API on loopback over an embedded Upstash emulator.
+
+The fastest way to see the toolkit work: no account, no token to create, no internet.
+It starts the emulator (fakeredis in-process, or ``--redis-url`` for a real Redis),
+serves the API with the sync client on a threaded stdlib HTTP server, and prints the
+URL, a development API key and curl commands to paste. ``--use-env`` serves over the
+Upstash database named by ``UPSTASH_REDIS_REST_URL``/``_TOKEN`` instead.
+
+Only loopback addresses are accepted: this is a development server (no TLS, a printed
+key), not a way to expose the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import secrets
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from core.app import Api, ApiError, ApiSettings, Request, Response
+from core.errors import CacheError
+
+__all__ = ["DevServer", "configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any)")
+    parser.add_argument(
+        "--api-key",
+        help="the API key to accept (default: CONTINUUM_API_KEYS, else a fresh random key)",
+    )
+    backend = parser.add_mutually_exclusive_group()
+    backend.add_argument(
+        "--redis-url", help="run the embedded emulator over this Redis instead of fakeredis"
+    )
+    backend.add_argument(
+        "--use-env",
+        action="store_true",
+        help="use the Upstash database from UPSTASH_REDIS_REST_URL/_TOKEN, no emulator",
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "continuum-dev"
+    protocol_version = "HTTP/1.1"
+    api: Api  # set on the subclass made per server
+
+    def _serve(self) -> None:
+        response = self._answer()
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def _answer(self) -> Response:
+        limit = self.api.settings.max_body
+        raw_length = self.headers.get("content-length", "0") or "0"
+        chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
+        if chunked or not raw_length.isdigit():
+            self.close_connection = True
+            return self.api.error_response(
+                ApiError("bad_request", "send the body with a valid Content-Length")
+            )
+        length = int(raw_length)
+        path, _, query = self.path.partition("?")
+        try:
+            request = Request.build(
+                self.command,
+                path,
+                raw_path=True,
+                query_string=query,
+                headers=list(self.headers.items()),
+                body=b"",
+            )
+        except ApiError as error:
+            self.close_connection = True
+            return self.api.error_response(error)
+        if length > limit:
+            self.close_connection = True  # the unread body makes the connection unusable
+            refusal = ApiError("payload_too_large", f"the body is larger than {limit} bytes")
+            return self.api.error_response(refusal, request)
+        request.body = self.rfile.read(length) if length else b""
+        return self.api.handle(request)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """The API writes its own structured line per request; no second access log."""
+
+
+class DevServer:
+    """The API on a threaded HTTP server; ``start()`` serves in the background."""
+
+    def __init__(self, api: Api, host: str = "127.0.0.1", port: int = 0) -> None:
+        _require_loopback(host)
+        handler = type("Handler", (_Handler,), {"api": api})
+        self.api = api
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        raw_host, port = self.httpd.server_address[:2]
+        host = raw_host.decode() if isinstance(raw_host, bytes) else str(raw_host)
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    def start(self) -> DevServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        _require_loopback(args.host)
+    except ValueError as exc:
+        print(f"continuum dev: {exc}", file=sys.stderr)
+        return 2
+    settings = ApiSettings.from_env()
+    key = args.api_key or (settings.api_keys[0] if settings.api_keys else None)
+    key = key or f"dev-{secrets.token_urlsafe(18)}"
+    if key not in settings.api_keys:
+        settings = ApiSettings(**{**settings.__dict__, "api_keys": (*settings.api_keys, key)})
+    from core.cache import UpstashCache
+
+    emulator = None
+    if args.use_env:
+        try:
+            cache = UpstashCache(mode="rest")
+        except CacheError as exc:
+            print(f"continuum dev --use-env: {exc}", file=sys.stderr)
+            return 2
+        backend_text = "the Upstash database from UPSTASH_REDIS_REST_URL"
+    else:
+        from emulator import EmulatorServer
+
+        emulator = EmulatorServer(args.redis_url or "fakeredis", token=secrets.token_hex(16))
+        emulator.start()
+        cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+        backend_text = f"the embedded emulator at {emulator.url} ({emulator.backend.describe()})"
+    try:
+        server = DevServer(Api(settings, cache=cache), args.host, args.port)
+    except OSError as exc:
+        print(f"continuum dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        if emulator is not None:
+            emulator.stop()
+        return 1
+    print(_banner(server.url, key, backend_text), flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+        if emulator is not None:
+            emulator.stop()
+    return 0
+
+
+def _banner(url: str, key: str, backend: str) -> str:
+    auth = f'-H "Authorization: Bearer {key}"'
+    return "\n".join(
+        [
+            f"continuum dev: the reference API on {url}",
+            f"  backend: {backend}",
+            f"  API key: {key}   (development only; set CONTINUUM_API_KEYS to choose it)",
+            "",
+            "try:",
+            f"  curl {url}/health",
+            f"  curl -X PUT {auth} -d '{{\"value\": {{\"hello\": \"world\"}}, \"ttl\": 60}}' "
+            f"{url}/v1/cache/query/greeting",
+            f"  curl {auth} {url}/v1/cache/query/greeting",
+            f"  curl -X POST {auth} -d '{{\"prefix\": \"greet\"}}' {url}/v1/cache/query/invalidate",
+            f"  curl -X POST {auth} {url}/v1/ratelimit/user-42",
+            f"  curl {auth} {url}/v1/stats",
+            "",
+            "Each request logs one JSON line here. Ctrl-C stops.",
+        ]
+    )
+
+
+def _require_loopback(host: str) -> None:
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"{host!r} is not a loopback address: the dev server is for this machine")
+

@@ -1,0 +1,1 @@
+"""AWS Lambda: ``platforms.aws_lambda.handler.handler`` serves the reference API through Mangum."""

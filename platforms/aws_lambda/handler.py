@@ -1,0 +1,104 @@
+"""The AWS Lambda entry point: ``platforms.aws_lambda.handler.handler``.
+
+Mangum turns API Gateway REST (v1), HTTP API (v2), Function URL and ALB events into
+ASGI and back; the reference API runs as a raw ASGI app under it (no framework on the
+cold-start path). ``lifespan="off"`` because Mangum would otherwise run the ASGI
+lifespan on every invocation; the clients are created once per container, at import
+(Lambda's init phase), and reused by every warm invocation.
+
+Each invocation's deadline is ``context.get_remaining_time_in_millis()`` minus
+``CONTINUUM_DEADLINE_MARGIN_MS`` (500 ms by default), so the cache gives up early
+enough for the function to answer from its fallback instead of being killed.
+
+Secrets (the Upstash token, the API keys) come from the environment or, by name, from
+SSM Parameter Store / Secrets Manager (see ``secrets.py``). When a secret can't be read
+the function still answers: without a token from the request-scoped fallback
+(``X-Cache-Backend: local``), without API keys with 401 on ``/v1``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from mangum import Mangum
+
+from core.app import Api, ApiSettings, AsgiApp
+from core.app.asgi import Scope
+from core.app.observe import stdout_sink
+from core.errors import ConfigurationError
+from platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
+
+__all__ = ["Container", "handler"]
+
+SECRET_VARIABLES = ("UPSTASH_REDIS_REST_TOKEN", "CONTINUUM_API_KEYS")
+DEFAULT_MARGIN_MS = 500
+
+
+class Container:
+    """What one Lambda container keeps between invocations: secrets, clients, the adapter."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = dict(os.environ if env is None else env)
+        margin = self.env.get("CONTINUUM_DEADLINE_MARGIN_MS", "").strip()
+        if margin and not margin.isdigit():
+            raise ConfigurationError("CONTINUUM_DEADLINE_MARGIN_MS must be whole milliseconds")
+        self.margin = (int(margin) if margin else DEFAULT_MARGIN_MS) / 1000
+        max_age = max_age_from_env(self.env)
+        self.secrets: dict[str, SecretValue] = {}
+        for variable in SECRET_VARIABLES:
+            source = source_for(variable, self.env)
+            if source is not None:
+                self.secrets[variable] = SecretValue(source, max_age=max_age)
+        self._values: dict[str, str] | None = None
+        self._adapter: Mangum | None = None
+
+    def adapter(self) -> Mangum:
+        """The Mangum adapter, rebuilt only when a fetched secret has changed (rotation)."""
+        values = self._secret_values()
+        if self._adapter is None or values != self._values:
+            self._adapter = self._build(values)
+            self._values = values
+        return self._adapter
+
+    def remaining(self, scope: Scope) -> float | None:
+        context = scope.get("aws.context")
+        millis = getattr(context, "get_remaining_time_in_millis", None)
+        if millis is None:
+            return None
+        return max(0.0, float(millis()) / 1000 - self.margin)
+
+    def _secret_values(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for variable, secret in self.secrets.items():
+            try:
+                values[variable] = secret.get()
+            except ConfigurationError as exc:
+                stdout_sink(_error_line(str(exc)))
+        return values
+
+    def _build(self, values: Mapping[str, str]) -> Mangum:
+        env = {**self.env, **values}
+        from core.cache import AsyncUpstashCache
+        from core.config import UpstashConfig
+
+        cache = AsyncUpstashCache(config=UpstashConfig.from_env(env))
+        api = Api(ApiSettings.from_env(env), async_cache=cache)
+        return Mangum(AsgiApp(api, remaining=self.remaining), lifespan="off")
+
+
+def _error_line(message: str) -> str:
+    import json
+
+    return json.dumps({"level": "error", "msg": "secret", "error": message})
+
+
+_container = Container()
+_container.adapter()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda's entry point (``platforms/aws_lambda/handler.handler`` in serverless.yml)."""
+    response: dict[str, Any] = _container.adapter()(event, context)
+    return response

@@ -1,0 +1,199 @@
+"""``serverless package`` and ``serverless offline``: the real Serverless Framework v3.
+
+Both run in a temporary copy of the files the function needs (so the repo stays
+clean), with the pinned npm tools from ``node_modules`` and a Python 3.12 for the
+arm64 wheels and the offline runtime. No AWS account is touched: the config holds no
+``${ssm:}``/``${aws:}`` variables, and ``serverless offline`` runs the handler locally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SLS = ROOT / "node_modules" / ".bin" / "serverless"
+QUIET = {
+    "SLS_TELEMETRY_DISABLED": "1",
+    "SLS_NOTIFICATIONS_MODE": "off",
+    "SLS_INTERACTIVE_SETUP_DISABLE": "1",
+    "SLS_DEPRECATION_DISABLE": "*",
+}
+
+pytestmark = [pytest.mark.slow, pytest.mark.node]
+
+
+def _missing(what: str, hint: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is missing: {hint}")
+    pytest.skip(f"{what} is missing: {hint}")
+
+
+def python312() -> str:
+    found = os.environ.get("CONTINUUM_PY312") or shutil.which("python3.12")
+    if not found:
+        candidates = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
+        found = str(candidates[-1]) if candidates else None
+    if not found:
+        _missing("python3.12", "run ./scripts/test, which exports CONTINUUM_PY312")
+    return str(found)
+
+
+def service_copy(tmp: Path) -> Path:
+    """The files serverless needs, copied so ``.serverless/`` lands outside the repo."""
+    if not SLS.exists():
+        _missing("node_modules/.bin/serverless", "run npm ci (./scripts/test does)")
+    work = tmp / "service"
+    work.mkdir()
+    shutil.copy(ROOT / "serverless.yml", work)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "core", work / "core", ignore=ignore)
+    shutil.copytree(ROOT / "platforms", work / "platforms", ignore=ignore)
+    (work / "node_modules").symlink_to(ROOT / "node_modules")
+    return work
+
+
+def sls_env(py312: str) -> dict[str, str]:
+    env = {**os.environ, **QUIET, "CONTINUUM_PY312": py312}
+    env.pop("UPSTASH_REDIS_REST_URL", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = service_copy(tmp_path_factory.mktemp("sls-package"))
+    run = subprocess.run(
+        [str(SLS), "package"], cwd=work, env=sls_env(python312()),
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return work / ".serverless"
+
+
+def test_package_names_handler_runtime_and_architecture(packaged: Path) -> None:
+    template = json.loads((packaged / "cloudformation-template-update-stack.json").read_text())
+    resources = template["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 1
+    props = functions[0]["Properties"]
+    assert props["Handler"] == "platforms/aws_lambda/handler.handler"
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["arm64"]
+    types = {r["Type"] for r in resources.values()}
+    assert "AWS::Lambda::Url" in types, "the Function URL is missing"
+    routes = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"]
+    assert [r["Properties"]["RouteKey"] for r in routes] == ["$default"]
+    variables = props["Environment"]["Variables"]
+    assert "UPSTASH_REDIS_REST_TOKEN" not in variables, "a secret value in the environment"
+    assert variables["UPSTASH_REDIS_REST_TOKEN_PARAM"].startswith("/continuum/")
+
+
+def test_package_holds_the_runtime_and_nothing_else(packaged: Path) -> None:
+    with zipfile.ZipFile(packaged / "continuum-api.zip") as archive:
+        names = archive.namelist()
+    assert "platforms/aws_lambda/handler.py" in names
+    assert "core/app/api.py" in names and "core/errors.py" in names
+    assert any(n.startswith("httpx/") for n in names) and any(
+        n.startswith("mangum/") for n in names
+    )
+    for unwanted in ("tests/", "emulator/", "bench/", "node_modules/", "platforms/vercel/"):
+        assert not any(n.startswith(unwanted) for n in names), unwanted
+    assert not any(n.startswith(("boto3/", "msgpack/")) for n in names)
+    native = [n for n in names if n.endswith(".so")]
+    assert all("aarch64" in n or "arm64" in n for n in native), native
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def offline_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python 3.12 venv with the function's requirements: serverless-offline runs it."""
+    venv = ROOT / ".cache" / "lambda-py312"
+    python = venv / "bin" / "python"
+    stamp = venv / ".requirements"
+    wanted = (ROOT / "platforms" / "aws_lambda" / "requirements.txt").read_text()
+    if not python.exists() or not stamp.exists() or stamp.read_text() != wanted:
+        subprocess.run([python312(), "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r",
+             str(ROOT / "platforms" / "aws_lambda" / "requirements.txt")],
+            check=True, timeout=300,
+        )
+        stamp.write_text(wanted)
+    return venv
+
+
+@pytest.fixture
+def offline_server(
+    tmp_path: Path, offline_venv: Path, emulator: object
+) -> Iterator[str]:
+    work = service_copy(tmp_path)
+    http_port, lambda_port = _free_port(), _free_port()
+    env = sls_env(python312())
+    env.update({
+        "VIRTUAL_ENV": str(offline_venv),
+        "PATH": f"{offline_venv / 'bin'}{os.pathsep}{env['PATH']}",
+        "UPSTASH_REDIS_REST_URL": emulator.url,  # type: ignore[attr-defined]
+        "UPSTASH_REDIS_REST_TOKEN": emulator.token,  # type: ignore[attr-defined]
+        "CONTINUUM_API_KEYS": "offline-test-key-0123456789",
+        "PYTHONPATH": str(work),
+    })
+    log = (tmp_path / "offline.log").open("w")
+    proc = subprocess.Popen(
+        [str(SLS), "offline", "start", "--host", "127.0.0.1",
+         "--httpPort", str(http_port), "--lambdaPort", str(lambda_port), "--noPrependStageInUrl"],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "offline.log").read_text()[-3000:]
+            try:
+                socket.create_connection(("127.0.0.1", http_port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)  # poll the port until the bounded deadline
+        else:
+            log_text = (tmp_path / "offline.log").read_text()[-3000:]
+            pytest.fail(f"serverless offline did not listen within 90 s: {log_text}")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.mark.parametrize("emulator", ["fakeredis"], indirect=True)
+def test_serverless_offline_answers_end_to_end(offline_server: str) -> None:
+    key = {"authorization": "Bearer offline-test-key-0123456789"}
+    with httpx.Client(base_url=offline_server, timeout=60) as client:
+        health = client.get("/health")
+        assert health.status_code == 200, health.text
+        assert health.json()["backend"] == "upstash"
+        put = client.put("/v1/cache/query/offline", json={"value": {"via": "sls offline"}},
+                         headers=key)
+        assert put.status_code == 200, put.text
+        got = client.get("/v1/cache/query/offline", headers=key)
+        assert got.status_code == 200 and got.json()["value"] == {"via": "sls offline"}
+        assert got.headers["x-cache-backend"] == "upstash"
+        assert "server-timing" in got.headers
+        assert client.get("/v1/stats").status_code == 401
