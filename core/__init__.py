@@ -1,1 +1,97 @@
+"""Continuum: Upstash Redis over REST for serverless Python.
+
+    from core import UpstashCache, RateLimiter
+
+    cache = UpstashCache()                  # REST from UPSTASH_REDIS_REST_URL/_TOKEN
+    cache.set("user:123", {"name": "Alice"}, ttl=3600)
+    limiter = RateLimiter(cache)
+
+The rate limiter and the pub/sub subscriber are imported on first use, so importing
+``core`` stays cheap on a cold start.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.cache import AsyncUpstashCache, UpstashCache, WriteResult
+from core.config import CacheBackend, ConnectionMode, Database, UpstashConfig
+from core.errors import (
+    AuthenticationFailed,
+    CacheError,
+    CacheTimeout,
+    CacheUnavailable,
+    CircuitOpen,
+    CommandError,
+    ConfigurationError,
+    ConnectionFailed,
+    DecodeError,
+    KeyTooLarge,
+    NoScriptError,
+    PermissionDenied,
+    QuotaExceeded,
+    ServerError,
+    TransactionAborted,
+    ValidationError,
+    ValueTooLarge,
+)
+from core.layers import AsyncCacheLayer, CacheLayer
+from core.local import LocalCache, register_local_script
+from core.pipeline import AsyncPipeline, Pipeline
+from core.protocol import Script
+
+if TYPE_CHECKING:
+    from core.ratelimit import AsyncRateLimiter, RateLimiter
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AsyncCacheLayer",
+    "AsyncPipeline",
+    "AsyncRateLimiter",
+    "AsyncUpstashCache",
+    "AuthenticationFailed",
+    "CacheBackend",
+    "CacheError",
+    "CacheLayer",
+    "CacheTimeout",
+    "CacheUnavailable",
+    "CircuitOpen",
+    "CommandError",
+    "ConfigurationError",
+    "ConnectionFailed",
+    "ConnectionMode",
+    "Database",
+    "DecodeError",
+    "KeyTooLarge",
+    "LocalCache",
+    "NoScriptError",
+    "PermissionDenied",
+    "Pipeline",
+    "QuotaExceeded",
+    "RateLimiter",
+    "Script",
+    "ServerError",
+    "TransactionAborted",
+    "UpstashCache",
+    "UpstashConfig",
+    "ValidationError",
+    "ValueTooLarge",
+    "WriteResult",
+    "__version__",
+    "register_local_script",
+]
+
+_LAZY = {"RateLimiter": "core.ratelimit", "AsyncRateLimiter": "core.ratelimit"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the rate limiter only when it is asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

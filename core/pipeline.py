@@ -1,0 +1,171 @@
+"""Pipelines: many commands in one round trip, and every item's result (none lost).
+
+    with cache.pipeline() as pipe:          # executes on a clean exit
+        for memory_id, data in memories.items():
+            pipe.set(f"memory:{memory_id}", data, ex=1800)
+    print(pipe.results)
+
+``execute()`` returns one entry per queued command, in order: the decoded value, or the
+exception instance for an item that failed (a ``CommandError`` from the server, a
+``DecodeError`` for a value that could not be decoded). One failing item never hides the
+others. ``transaction=True`` sends the batch as ``/multi-exec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from core._drive import Batch, Operation
+from core.errors import CacheError, CommandError
+from core.layers import DEFAULT_LAYER
+from core.operations import check_key, ttl_args
+from core.protocol import Command, Reply
+
+if TYPE_CHECKING:
+    from core.cache import AsyncUpstashCache, UpstashCache
+
+__all__ = ["AsyncPipeline", "Pipeline"]
+
+_Decoder = Callable[[Reply], Any]
+
+
+def _identity(reply: Reply) -> Any:
+    return reply
+
+
+def _ok(reply: Reply) -> bool:
+    return reply in ("OK", b"OK")
+
+
+def _int(reply: Reply) -> int:
+    return int(reply) if isinstance(reply, int | bytes | str) else 0
+
+
+def _bool(reply: Reply) -> bool:
+    return _int(reply) > 0
+
+
+class _Queue:
+    """The commands queued so far and how to decode each reply."""
+
+    def __init__(self, cache: UpstashCache | AsyncUpstashCache, *, transaction: bool) -> None:
+        self._cache = cache
+        self.transaction = transaction
+        self._commands: list[Command] = []
+        self._decoders: list[_Decoder] = []
+        self._touches: list[str] = []
+        self._write = False
+        self.results: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(queued={len(self._commands)})"
+
+    def _add(self, command: Command, decoder: _Decoder, *, write: bool, key: str | None) -> Any:
+        self._commands.append(command)
+        self._decoders.append(decoder)
+        self._write = self._write or write
+        if write and key is not None:
+            self._touches.append(key)
+        return self
+
+    def set(
+        self, key: str, value: object, ttl: float | None = 300, *, ex: float | None = None
+    ) -> Any:
+        command = self._cache._ops.set_command(key, value, ex if ex is not None else ttl)
+        return self._add(command, _ok, write=True, key=key)
+
+    def get(self, key: str) -> Any:
+        return self._add(("GET", check_key(key)), self._cache._ops.decode, write=False, key=None)
+
+    def delete(self, *keys: str) -> Any:
+        checked = [check_key(k) for k in keys]
+        self._touches.extend(checked)
+        return self._add(("DEL", *checked), _int, write=True, key=None)
+
+    def exists(self, key: str) -> Any:
+        return self._add(("EXISTS", check_key(key)), _bool, write=False, key=None)
+
+    def expire(self, key: str, ttl: float) -> Any:
+        args = ttl_args(ttl)
+        name = "EXPIRE" if args[0] == "EX" else "PEXPIRE"
+        return self._add((name, check_key(key), args[1]), _bool, write=True, key=key)
+
+    def ttl(self, key: str) -> Any:
+        return self._add(("TTL", check_key(key)), _int, write=False, key=None)
+
+    def increment(self, key: str, amount: int = 1) -> Any:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError("pipeline increment takes an integer amount")
+        return self._add(("INCRBY", check_key(key), amount), _int, write=True, key=key)
+
+    def publish(self, channel: str, message: str) -> Any:
+        return self._add(("PUBLISH", check_key(channel), message), _int, write=True, key=None)
+
+    def command(self, *args: str | bytes | int | float, write: bool = True) -> Any:
+        """Any other command; its raw ``Reply`` is returned."""
+        return self._add(args, _identity, write=write, key=None)
+
+    def _operation(self) -> Operation[list[Any]]:
+        if not self._commands:
+            return []
+        batch = Batch(
+            list(self._commands), write=self._write, transaction=self.transaction,
+            touches=list(self._touches),
+        )  # fmt: skip
+        replies = yield batch
+        results: list[Any] = []
+        for reply, decode in zip(replies, self._decoders, strict=True):
+            if isinstance(reply, CommandError):
+                results.append(reply)
+                continue
+            try:
+                results.append(decode(reply))
+            except CacheError as exc:
+                results.append(exc)
+        return results
+
+    def _reset(self, results: list[Any]) -> list[Any]:
+        self.results = results
+        self._commands, self._decoders, self._touches, self._write = [], [], [], False
+        return results
+
+
+class Pipeline(_Queue):
+    """A synchronous pipeline (from :meth:`UpstashCache.pipeline`)."""
+
+    def __init__(self, cache: UpstashCache, *, transaction: bool = False) -> None:
+        super().__init__(cache, transaction=transaction)
+        self._sync_cache = cache
+
+    def execute(self) -> list[Any]:
+        """Send everything queued in one round trip; one result per command, in order."""
+        return self._reset(self._sync_cache._run(self._operation(), DEFAULT_LAYER))
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None and self._commands:
+            self.execute()
+
+
+class AsyncPipeline(_Queue):
+    """An asynchronous pipeline (from :meth:`AsyncUpstashCache.pipeline`)."""
+
+    def __init__(self, cache: AsyncUpstashCache, *, transaction: bool = False) -> None:
+        super().__init__(cache, transaction=transaction)
+        self._async_cache = cache
+
+    async def execute(self) -> list[Any]:
+        return self._reset(await self._async_cache._run(self._operation(), DEFAULT_LAYER))
+
+    async def __aenter__(self) -> AsyncPipeline:
+        return self
+
+    async def __aexit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None and self._commands:
+            await self.execute()
