@@ -1,0 +1,434 @@
+"""Subscribe to channels over Upstash's REST server-sent events, sync and async.
+
+``POST /subscribe/<channel>`` (or ``/psubscribe/<pattern>``) with
+``Accept: text/event-stream`` keeps the response open and streams one SSE event per
+message, ``data: message,<channel>,<payload>`` (``pmessage,<pattern>,<channel>,<payload>``
+for patterns). Each channel or pattern gets its own stream, because that is what the REST
+API documents; every stream feeds one queue that ``listen()`` and ``get_message()`` read.
+The payload is split off using the name we subscribed to, so commas in a channel name or
+a message survive intact.
+
+This is for long-running consumers (a worker, a local dev server), not for a function that
+answers one request: holding a stream open costs wall-clock time on every platform.
+
+    with PubSub(url, token) as sub:
+        sub.subscribe("chat")
+        for message in sub.listen():
+            if message.type == "message":
+                print(message.channel, message.data)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import queue
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from core.errors import (
+    AuthenticationFailed,
+    CacheError,
+    CacheTimeout,
+    CacheUnavailable,
+    CommandError,
+    ConfigurationError,
+    ConnectionFailed,
+    QuotaExceeded,
+    ServerError,
+)
+
+__all__ = ["AsyncPubSub", "Message", "PubSub", "SseParser"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One event: ``type`` is ``subscribe``/``psubscribe`` (confirmations, ``data`` is the
+    subscription count) or ``message``/``pmessage`` (``data`` is the payload)."""
+
+    type: str
+    channel: str
+    pattern: str | None
+    data: str
+
+
+class SseParser:
+    """Incremental ``text/event-stream`` parsing: feed lines, get each event's data.
+
+    Follows the HTML spec's rules: ``data:`` lines accumulate (joined with newlines),
+    one optional space after the colon is dropped, ``:`` lines are comments (keepalives),
+    other fields are ignored, and a blank line dispatches the event.
+    """
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._first = True
+
+    def feed(self, line: str) -> str | None:
+        if self._first:
+            line = line.removeprefix("\ufeff")
+            self._first = False
+        line = line.rstrip("\r\n")
+        if not line:
+            if not self._data:
+                return None
+            data = "\n".join(self._data)
+            self._data = []
+            return data
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        if field == "data":
+            self._data.append(value.removeprefix(" "))
+        return None
+
+
+def to_message(data: str, name: str, is_pattern: bool) -> Message:
+    """Turn one event's data into a ``Message``, for the stream subscribed to ``name``."""
+    kind, _, rest = data.partition(",")
+    prefix = name + ","
+    if kind == "pmessage":
+        tail = rest[len(prefix) :] if rest.startswith(prefix) else rest.partition(",")[2]
+        channel, _, payload = tail.partition(",")
+        return Message("pmessage", channel, name, payload)
+    if kind == "message":
+        if rest.startswith(prefix):
+            return Message("message", name, None, rest[len(prefix) :])
+        channel, _, payload = rest.partition(",")
+        return Message("message", channel, None, payload)
+    count = rest[len(prefix) :] if rest.startswith(prefix) else rest.rpartition(",")[2]
+    return Message(kind, name, name if is_pattern else None, count)
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError("the REST URL must look like https://<host>")
+    if parts.scheme == "http" and not _loopback(host):
+        raise ConfigurationError(
+            f"refusing plain http:// to {host}: the token would cross the network unencrypted; "
+            "use https:// (http is allowed only for loopback, e.g. the local emulator)"
+        )
+    return url.rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _status_error(status: int, body: bytes, where: str) -> CacheError:
+    """The exception for a subscribe request that did not start a stream."""
+    text = ""
+    with contextlib.suppress(ValueError, AttributeError):
+        text = str(json.loads(body).get("error", ""))[:200]
+    if status in (401, 403):
+        return AuthenticationFailed(f"Upstash refused the token for {where} (HTTP {status})")
+    if "limit exceeded" in text.lower():
+        return QuotaExceeded(f"Upstash plan limit reached: {text}")
+    if status == 400 and text:
+        return CommandError(text, command="subscribe")
+    return ServerError(f"{where} answered HTTP {status} instead of an event stream", status=status)
+
+
+def _transport_error(exc: httpx.HTTPError, where: str) -> CacheUnavailable:
+    if isinstance(exc, httpx.TimeoutException):
+        return CacheTimeout(f"no answer from {where} in time ({type(exc).__name__})")
+    return ConnectionFailed(f"could not reach {where} ({type(exc).__name__})")
+
+
+class _End:
+    """Queued when a stream stops: ``error`` is None when we closed it ourselves."""
+
+    def __init__(self, error: CacheError | None) -> None:
+        self.error = error
+
+
+class _Base:
+    def __init__(self, url: str, token: str, timeout: float) -> None:
+        if not token:
+            raise ConfigurationError("a REST token is needed to subscribe")
+        self._url = _check_url(url)
+        self._host = urlsplit(self._url).netloc
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        self._timeout = timeout
+        self._closed = False
+
+    def __repr__(self) -> str:  # never the token
+        return f"{type(self).__name__}(url={self._url!r}, closed={self._closed})"
+
+    def _target(self, is_pattern: bool, name: str) -> tuple[str, str]:
+        if not name:
+            raise ValueError("channel and pattern names cannot be empty")
+        kind = "psubscribe" if is_pattern else "subscribe"
+        return f"{self._url}/{kind}/{quote(name, safe='')}", f"{kind} on {self._host}"
+
+    def _check_response(self, response: httpx.Response, body: bytes, where: str) -> None:
+        if response.status_code != 200:
+            raise _status_error(response.status_code, body, where)
+        ctype = response.headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            raise ServerError(f"{where} answered {ctype or 'no content type'}, not an event stream")
+
+    @staticmethod
+    def _unbound_reads(response: httpx.Response) -> None:
+        """The timeout bounds connecting and the wait for headers; a quiet channel may
+        then stay silent for hours, so body reads must not time out."""
+        timeouts = response.request.extensions.get("timeout")
+        if isinstance(timeouts, dict):
+            timeouts["read"] = None
+
+
+class PubSub(_Base):
+    """Blocking subscriber; one reader thread per stream feeds a single queue."""
+
+    def __init__(
+        self, url: str, token: str, *, timeout: float = 10.0, client: httpx.Client | None = None
+    ) -> None:
+        super().__init__(url, token, timeout)
+        self._client = client or httpx.Client(timeout=timeout)
+        self._own_client = client is None
+        self._queue: queue.Queue[Message | _End] = queue.Queue()
+        self._streams: dict[tuple[bool, str], tuple[httpx.Response, threading.Thread]] = {}
+        self._lock = threading.Lock()
+
+    def subscribe(self, *channels: str) -> None:
+        for channel in channels:
+            self._open(False, channel)
+
+    def psubscribe(self, *patterns: str) -> None:
+        for pattern in patterns:
+            self._open(True, pattern)
+
+    def _open(self, is_pattern: bool, name: str) -> None:
+        if self._closed:
+            raise CacheError("this PubSub is closed")
+        if (is_pattern, name) in self._streams:
+            return
+        target, where = self._target(is_pattern, name)
+        request = self._client.build_request("POST", target, headers=self._headers)
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, where) from None
+        try:
+            body = response.read() if response.status_code != 200 else b""
+            self._check_response(response, body, where)
+        except BaseException:
+            response.close()
+            raise
+        self._unbound_reads(response)
+        thread = threading.Thread(
+            target=self._pump, args=(response, name, is_pattern, where), daemon=True
+        )
+        with self._lock:
+            self._streams[(is_pattern, name)] = (response, thread)
+        thread.start()
+
+    def _pump(self, response: httpx.Response, name: str, is_pattern: bool, where: str) -> None:
+        parser = SseParser()
+        error: CacheError | None = None
+        try:
+            for line in response.iter_lines():
+                data = parser.feed(line)
+                if data is not None:
+                    self._queue.put(to_message(data, name, is_pattern))
+            error = ConnectionFailed(f"the server ended the {where} stream")
+        except Exception as exc:
+            error = _transport_error(exc, where) if isinstance(exc, httpx.HTTPError) else None
+            if error is None:
+                error = ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
+        finally:
+            response.close()
+            if not self._closed:
+                self._queue.put(_End(error))
+
+    def get_message(self, timeout: float) -> Message | None:
+        """The next message, or None if none arrives within ``timeout`` seconds."""
+        try:
+            item = self._queue.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+        return self._unwrap(item)
+
+    def listen(self) -> Iterator[Message]:
+        """Messages as they arrive, until ``close()``; a broken stream raises."""
+        while not self._closed:
+            message = self._unwrap(self._queue.get())
+            if message is None:
+                return
+            yield message
+
+    def _unwrap(self, item: Message | _End) -> Message | None:
+        if isinstance(item, Message):
+            return item
+        if item.error is not None and not self._closed:
+            raise item.error
+        return None
+
+    def close(self) -> None:
+        """Stop every stream and wake any reader blocked in ``listen()``."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            streams = list(self._streams.values())
+            self._streams.clear()
+        for response, _ in streams:
+            _interrupt(response)
+        for _, thread in streams:
+            thread.join(timeout=self._timeout)
+        self._queue.put(_End(None))
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self) -> PubSub:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _interrupt(response: httpx.Response) -> None:
+    """Closing a response from another thread does not wake a blocked ``recv``; shutting
+    the socket down does."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        response.close()
+
+
+class AsyncPubSub(_Base):
+    """The asyncio twin: one reader task per stream feeds a single queue."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(url, token, timeout)
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._own_client = client is None
+        self._queue: asyncio.Queue[Message | _End] = asyncio.Queue()
+        self._tasks: dict[tuple[bool, str], asyncio.Task[None]] = {}
+
+    async def subscribe(self, *channels: str) -> None:
+        for channel in channels:
+            await self._open(False, channel)
+
+    async def psubscribe(self, *patterns: str) -> None:
+        for pattern in patterns:
+            await self._open(True, pattern)
+
+    async def _open(self, is_pattern: bool, name: str) -> None:
+        if self._closed:
+            raise CacheError("this AsyncPubSub is closed")
+        if (is_pattern, name) in self._tasks:
+            return
+        target, where = self._target(is_pattern, name)
+        request = self._client.build_request("POST", target, headers=self._headers)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, where) from None
+        try:
+            body = await response.aread() if response.status_code != 200 else b""
+            self._check_response(response, body, where)
+        except BaseException:
+            await response.aclose()
+            raise
+        self._unbound_reads(response)
+        self._tasks[(is_pattern, name)] = asyncio.create_task(
+            self._pump(response, name, is_pattern, where)
+        )
+
+    async def _pump(
+        self, response: httpx.Response, name: str, is_pattern: bool, where: str
+    ) -> None:
+        parser = SseParser()
+        error: CacheError
+        try:
+            async for line in response.aiter_lines():
+                data = parser.feed(line)
+                if data is not None:
+                    self._queue.put_nowait(to_message(data, name, is_pattern))
+            error = ConnectionFailed(f"the server ended the {where} stream")
+        except httpx.HTTPError as exc:
+            error = _transport_error(exc, where)
+        except Exception as exc:
+            error = ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
+        finally:
+            await response.aclose()
+        if not self._closed:
+            self._queue.put_nowait(_End(error))
+
+    async def get_message(self, timeout: float) -> Message | None:
+        try:
+            item = await asyncio.wait_for(self._queue.get(), max(0.0, timeout))
+        except TimeoutError:
+            return None
+        return self._unwrap(item)
+
+    async def listen(self) -> AsyncIterator[Message]:
+        while not self._closed:
+            message = self._unwrap(await self._queue.get())
+            if message is None:
+                return
+            yield message
+
+    def _unwrap(self, item: Message | _End) -> Message | None:
+        if isinstance(item, Message):
+            return item
+        if item.error is not None and not self._closed:
+            raise item.error
+        return None
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._queue.put_nowait(_End(None))
+        if self._own_client:
+            await self._client.aclose()
+
+    aclose = close
+
+    async def __aenter__(self) -> AsyncPubSub:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

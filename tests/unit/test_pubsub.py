@@ -1,0 +1,179 @@
+"""Subscribing over server-sent events, against the emulator and against hostile streams."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from core.errors import AuthenticationFailed, ConfigurationError, ConnectionFailed, ServerError
+from core.pubsub import AsyncPubSub, Message, PubSub, SseParser, to_message
+from emulator.pytest_plugin import EmulatorHandle
+
+
+def publish(emulator: EmulatorHandle, channel: str, message: str) -> int:
+    response = httpx.post(
+        f"{emulator.url}/publish/{quote(channel, safe='')}/{quote(message, safe='')}",
+        headers={"Authorization": f"Bearer {emulator.token}"},
+    )
+    response.raise_for_status()
+    result = response.json()["result"]
+    assert isinstance(result, int)
+    return result
+
+
+def wait_for(sub: PubSub, kind: str, timeout: float = 10.0) -> Message:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        message = sub.get_message(timeout=end - time.monotonic())
+        if message is not None and message.type == kind:
+            return message
+    raise AssertionError(f"no {kind} message within {timeout}s")
+
+
+def test_subscriber_receives_published_messages(emulator: EmulatorHandle) -> None:
+    with PubSub(emulator.url, emulator.token) as sub:
+        sub.subscribe("chat,room")  # a comma in the name must not split the payload
+        confirm = wait_for(sub, "subscribe")
+        assert confirm.channel == "chat,room" and confirm.data == "1"
+        assert publish(emulator, "chat,room", "hi, there") == 1
+        message = wait_for(sub, "message")
+        assert message == Message("message", "chat,room", None, "hi, there")
+
+
+def test_pattern_subscription_reports_pattern_and_channel(emulator: EmulatorHandle) -> None:
+    with PubSub(emulator.url, emulator.token) as sub:
+        sub.psubscribe("news.*")
+        wait_for(sub, "psubscribe")
+        publish(emulator, "news.sport", "goal")
+        assert wait_for(sub, "pmessage") == Message("pmessage", "news.sport", "news.*", "goal")
+
+
+def test_listen_yields_from_several_streams_until_closed(emulator: EmulatorHandle) -> None:
+    sub = PubSub(emulator.url, emulator.token)
+    sub.subscribe("a", "b")
+    seen: list[Message] = []
+    done = threading.Event()
+
+    def consume() -> None:
+        for message in sub.listen():
+            seen.append(message)
+        done.set()
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    end = time.monotonic() + 10
+    while sum(m.type == "subscribe" for m in seen) < 2 and time.monotonic() < end:
+        time.sleep(0.01)
+    publish(emulator, "a", "1")
+    publish(emulator, "b", "2")
+    while sum(m.type == "message" for m in seen) < 2 and time.monotonic() < end:
+        time.sleep(0.01)
+    sub.close()  # wakes the blocked listener
+    assert done.wait(10)
+    thread.join(10)
+    assert {(m.channel, m.data) for m in seen if m.type == "message"} == {("a", "1"), ("b", "2")}
+
+
+def test_wrong_token_is_an_authentication_error_without_the_token(
+    emulator: EmulatorHandle,
+) -> None:
+    with (
+        PubSub(emulator.url, "wrong-secret-token") as sub,
+        pytest.raises(AuthenticationFailed) as info,
+    ):
+        sub.subscribe("chat")
+    assert "wrong-secret-token" not in str(info.value)
+    assert "wrong-secret-token" not in repr(sub)
+
+
+def test_plain_http_to_a_remote_host_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="https"):
+        PubSub("http://example.upstash.io", "t")
+    with pytest.raises(ConfigurationError):
+        PubSub("https://example.upstash.io", "")
+
+
+async def test_async_subscriber(emulator: EmulatorHandle) -> None:
+    async with AsyncPubSub(emulator.url, emulator.token) as sub:
+        await sub.subscribe("jobs")
+        first = await sub.get_message(timeout=10)
+        assert first is not None and first.type == "subscribe"
+        await asyncio.to_thread(publish, emulator, "jobs", "run")
+        message = await sub.get_message(timeout=10)
+        assert message == Message("message", "jobs", None, "run")
+        assert await sub.get_message(timeout=0.01) is None
+
+
+# -- hostile or unusual streams, from a raw socket server --------------------------------
+
+
+@pytest.fixture
+def raw_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A one-shot HTTP server that answers with whatever bytes the test queued."""
+    replies: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            for chunk in replies:
+                conn.sendall(chunk)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", replies
+    listener.close()
+    thread.join(10)
+
+
+SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+
+
+def test_crlf_comments_and_multiline_data(raw_server: tuple[str, list[bytes]]) -> None:
+    url, replies = raw_server
+    replies.append(
+        SSE_HEAD
+        + b": keepalive\r\n\r\n"
+        + b"data: subscribe,ch,1\r\n\r\n"
+        + b"data: message,ch,line one\r\ndata: line two\r\nid: 7\r\n\r\n"
+    )
+    with PubSub(url, "t") as sub:
+        sub.subscribe("ch")
+        assert wait_for(sub, "subscribe").data == "1"
+        assert wait_for(sub, "message").data == "line one\nline two"
+        with pytest.raises(ConnectionFailed, match="ended"):
+            sub.get_message(timeout=10)  # the server closed the stream: said, not hidden
+
+
+def test_html_error_page_is_a_server_error(raw_server: tuple[str, list[bytes]]) -> None:
+    url, replies = raw_server
+    body = b"<html>Bad gateway</html>"
+    replies.append(
+        b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    with PubSub(url, "t") as sub, pytest.raises(ServerError) as info:
+        sub.subscribe("ch")
+    assert info.value.status == 502
+
+
+def test_parser_rules() -> None:
+    parser = SseParser()
+    lines = ["\ufeffdata:a", "data:  b", "event: x", ":c", "", "", "data", ""]
+    events = [parser.feed(line) for line in lines]
+    assert events == [None, None, None, None, "a\n b", None, None, ""]
+    assert to_message("subscribe,x,y,2", "x,y", False) == Message("subscribe", "x,y", None, "2")
