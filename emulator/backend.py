@@ -1,7 +1,8 @@
 """The Redis behind the emulator: fakeredis in-process, or a real server by URL.
 
-Commands go to the backend as raw argument lists on a pooled connection and replies are
-read with decoding off, without redis-py's per-command response callbacks, so bytes stay
+Commands go to the backend as raw argument lists on a pooled connection speaking RESP2
+(as Upstash's Redis does; redis-py 8 would default to RESP3) and replies are read with
+decoding off, without redis-py's per-command response callbacks, so bytes stay
 bytes and a reply reaches the HTTP layer exactly as Redis sent it. A batch (pipeline) is
 written in one go and its replies read back in order; a transaction is MULTI ... EXEC on
 one connection.
@@ -48,6 +49,9 @@ Reply = Union[None, int, bytes, list["Reply"], ErrorReply]  # noqa: UP007 - runt
 Command = Sequence[bytes]
 
 
+_Plan = tuple[Command, Callable[[Reply], Reply] | None]
+
+
 class TransactionDiscarded(Exception):
     """MULTI/EXEC was aborted as a whole; ``message`` is the first queuing error."""
 
@@ -70,7 +74,7 @@ def error_text(error: ResponseError) -> str:
 
 
 def _plain(reply: Any) -> Reply:
-    """Turn nested redis-py error instances (inside EXEC or script arrays) into ErrorReply."""
+    """Errors nested in EXEC or script arrays arrive as exception instances: make them data."""
     if isinstance(reply, list):
         return [_plain(item) for item in reply]
     if isinstance(reply, ResponseError):
@@ -95,11 +99,12 @@ class Backend:
             import fakeredis
 
             self._server: Any = fakeredis.FakeServer()
-            self.client: redis.Redis = fakeredis.FakeRedis(server=self._server)
+            self.client: redis.Redis = fakeredis.FakeRedis(server=self._server, protocol=2)
             self.kind = "fakeredis"
         else:
             self.client = redis.Redis.from_url(
-                target, socket_timeout=30, socket_connect_timeout=5, max_connections=64
+                target, protocol=2, socket_timeout=30, socket_connect_timeout=5,
+                max_connections=64,
             )
             self.kind = "redis"
         self._pool = self.client.connection_pool
@@ -129,7 +134,7 @@ class Backend:
         with self._scripts_lock:
             return self._scripts.get(sha.decode("ascii", "replace").lower())
 
-    def _translate(self, args: Command) -> tuple[Command, Callable[[Reply], Reply] | None]:
+    def _translate(self, args: Command) -> _Plan:
         """The command the backend runs for ``args``, and how to rewrite its reply."""
         name = args[0].upper()
         if name in (b"EVAL", b"EVAL_RO") and len(args) > 1:
@@ -164,7 +169,7 @@ class Backend:
         with self._connection() as conn:
             conn.send_packed_command(conn.pack_commands([args for args, _ in plans]))
             replies = [self._read(conn) for _ in plans]
-        return [fix(r) if fix else r for r, (_, fix) in zip(replies, plans, strict=True)]
+        return self._finish(plans, replies)
 
     def transaction(self, commands: Sequence[Command]) -> list[Reply]:
         """Run commands in MULTI/EXEC; raises TransactionDiscarded when Redis aborts it."""
@@ -182,7 +187,10 @@ class Backend:
             raise TransactionDiscarded(reason.message)
         if not isinstance(result, list):
             raise TransactionDiscarded("EXECABORT Transaction discarded")
-        return [fix(r) if fix else r for r, (_, fix) in zip(result, plans, strict=True)]
+        return self._finish(plans, result)
+
+    def _finish(self, plans: list[_Plan], replies: list[Reply]) -> list[Reply]:
+        return [fix(r) if fix else r for (_, fix), r in zip(plans, replies, strict=True)]
 
     def flush(self) -> None:
         """Empty every database (scripts stay loaded, as FLUSHALL leaves them)."""

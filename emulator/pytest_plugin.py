@@ -42,6 +42,11 @@ class EmulatorHandle:
         return self._app.backend.kind
 
     @property
+    def redis(self) -> Any:
+        """A redis-py client on the emulator's own data (bypassing HTTP), to check results."""
+        return self._app.backend.client
+
+    @property
     def env(self) -> dict[str, str]:
         """``UPSTASH_REDIS_REST_URL`` and ``UPSTASH_REDIS_REST_TOKEN`` for this emulator."""
         return {"UPSTASH_REDIS_REST_URL": self.url, "UPSTASH_REDIS_REST_TOKEN": self.token}

@@ -5,9 +5,9 @@
         ...
         assert emu.billed_commands == 3
 
-The server is werkzeug's threaded WSGI server, so server-sent events stream while other
-requests are served. Its request log names the method and path only: a ``?_token=`` query
-never reaches a log line.
+The server is ``emulator.serving.WSGIServer``: threaded, so server-sent events stream while
+other requests are served, with keep-alive connections like Upstash's. Its request log
+names the method and path only: a ``?_token=`` query never reaches a log line.
 """
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ import secrets
 import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
 from emulator.app import EmulatorApp
 from emulator.backend import Backend
+from emulator.serving import WSGIServer
 
 DEFAULT_TOKEN = "continuum-dev-token"
 log = logging.getLogger("emulator")
 
 
 class QuietRequestHandler(WSGIRequestHandler):
-    """Logs ``METHOD /path status`` without the query string (it may carry ``_token``)."""
+    """werkzeug's handler (for the pytest plugin) logging ``METHOD /path status`` only."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         path = self.path.split("?", 1)[0]
@@ -79,7 +80,7 @@ class EmulatorServer:
             readonly_token=self.readonly_token,
             daily_limit=daily_limit,
         )
-        self._server: BaseWSGIServer | None = None
+        self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -118,9 +119,7 @@ class EmulatorServer:
         if self._server is not None:
             return self
         self.app.stopping.clear()
-        server = make_server(
-            self.host, self.port, self.app, threaded=True, request_handler=QuietRequestHandler
-        )
+        server = WSGIServer(self.host, self.port, self.app)
         self.port = server.server_port
         self._server = server
         self._thread = threading.Thread(
