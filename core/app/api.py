@@ -112,6 +112,15 @@ class Api:
                 self._limiters[name] = AsyncRateLimiter(self.async_cache, prefix=prefix)
         return self._limiters[name]
 
+    def _known_cache(self) -> Any:
+        """The client already in use (to report its backend), else the sync one from the env."""
+        if self._async_cache is not None:
+            return self._async_cache
+        try:
+            return self.cache
+        except CacheError:
+            return None
+
     def _resolve(self, flavour: str, op: Op) -> Callable[..., Any]:
         cache = self.cache if flavour == "sync" else self.async_cache
         if op.target == "cache":
@@ -129,7 +138,7 @@ class Api:
         started = time.perf_counter()
         prepared = self._prepare(request)
         if isinstance(prepared, Response):
-            return self._finish(request, "unmatched", prepared, started, None, self._cache)
+            return self._finish(request, "unmatched", prepared, started, None, self._known_cache())
         route, remaining = prepared
         try:
             cache = self.cache
@@ -145,7 +154,7 @@ class Api:
         started = time.perf_counter()
         prepared = self._prepare(request)
         if isinstance(prepared, Response):
-            return self._finish(request, "unmatched", prepared, started, None, self._async_cache)
+            return self._finish(request, "unmatched", prepared, started, None, self._known_cache())
         route, remaining = prepared
         try:
             cache = self.async_cache
@@ -162,7 +171,8 @@ class Api:
         """For adapters that fail before a ``Request`` exists (e.g. a bad raw path)."""
         started = time.perf_counter()
         stub = request or Request(method="-", path="/")
-        return self._finish(stub, "unmatched", error.to_response(), started, None, None)
+        cache = self._known_cache()
+        return self._finish(stub, "unmatched", error.to_response(), started, None, cache)
 
     # -- the pieces ---------------------------------------------------------------------
     def _prepare(self, request: Request) -> tuple[Route, float] | Response:
@@ -232,6 +242,8 @@ class Api:
         except Exception as exc:  # mapped here, once: the platform never sees a traceback
             mapped = map_exception(exc)
             mapped.headers = {**limit_headers, **mapped.headers}
+            if mapped.code == "unavailable":
+                mapped.headers["X-Cache-Backend"] = "local"
             return mapped.to_response()
         for name, value in limit_headers.items():
             response.headers.setdefault(name.lower(), value)
@@ -248,7 +260,7 @@ class Api:
     ) -> Response:
         duration_ms = (time.perf_counter() - started) * 1000
         stats = _meter_stats(meter)
-        backend = _backend(cache, stats)
+        backend = _backend(cache, stats, response.headers.get("x-cache-backend"))
         timing = meter.server_timing() if meter is not None else ""
         app_timing = f"app;dur={duration_ms:.1f}"
         response.headers["server-timing"] = f"{timing}, {app_timing}" if timing else app_timing
@@ -265,7 +277,7 @@ class Api:
             backend=backend,
             round_trips=int(stats.get("round_trips", 0)),
             commands=int(stats.get("commands", 0)),
-            cache_ms=float(stats.get("time_spent", 0.0)) * 1000,
+            cache_ms=float(stats.get("time_spent_ms", 0.0)),
             duration_ms=duration_ms,
             request_id=request.request_id,
             error_code=error_code,
@@ -341,9 +353,9 @@ def _meter_stats(meter: Any) -> dict[str, Any]:
     return stats
 
 
-def _backend(cache: Any, stats: Mapping[str, Any]) -> str:
-    """``local`` when anything in this request was served by the fallback."""
-    if int(stats.get("fallback_ops", 0) or 0) > 0:
+def _backend(cache: Any, stats: Mapping[str, Any], said: str | None) -> str:
+    """``local`` when anything in this request was served by the fallback (or the route says)."""
+    if said == "local" or int(stats.get("fallback_ops", 0) or 0) > 0:
         return "local"
     if cache is None:
         return "unknown"

@@ -148,16 +148,15 @@ def _health() -> RouteGen:
     info = yield Op("cache", "info")
     from core import __version__
 
-    status = "ok" if alive else "degraded"
-    return json_response(
-        200,
-        {
-            "status": status,
-            "backend": _text(info.get("backend")),
-            "circuit": _circuit(info),
-            "version": __version__,
-        },
-    )
+    # A failed ping means this answer comes from no Upstash, whatever the circuit says yet.
+    backend = _text(info.get("backend")) if alive else "local"
+    payload = {
+        "status": "ok" if alive else "degraded",
+        "backend": backend,
+        "circuit": _circuit(info),
+        "version": __version__,
+    }
+    return json_response(200, payload, headers={"X-Cache-Backend": backend})
 
 
 def _get(layer: str, key: str) -> RouteGen:

@@ -31,6 +31,7 @@ never leaks into another's.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -225,15 +226,17 @@ def api_keys_are_rate_limited(client: Client) -> None:
 
 
 def limiter_endpoint_decides(client: Client) -> None:
+    # Fresh identifiers: limiters remember refused ones process-wide, across flushed databases.
+    user = f"user:{uuid.uuid4().hex[:12]}"
     decisions = [
-        client.call("POST", _path("v1", "ratelimit", "user:7 ü"), key="limiter",
+        client.call("POST", _path("v1", "ratelimit", f"{user} ü"), key="limiter",
                     json_body={"limit": 2, "window": 60})
         for _ in range(3)
     ]
     assert [d.status for d in decisions] == [200, 200, 200], [d.describe() for d in decisions]
     assert [d.json()["allowed"] for d in decisions] == [True, True, False]
     assert decisions[2].json()["remaining"] == 0 and decisions[2].json()["retry_after"] > 0
-    fresh = client.call("POST", _path("v1", "ratelimit", "user:7"), key="limiter",
+    fresh = client.call("POST", _path("v1", "ratelimit", user), key="limiter",
                         json_body={"limit": 2, "window": 60})
     assert fresh.json()["allowed"] is True, "identifiers must not share a window"
     bad = client.call("POST", _path("v1", "ratelimit", "u"), key="limiter",

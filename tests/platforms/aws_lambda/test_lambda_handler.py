@@ -1,0 +1,143 @@
+"""The Lambda handler, fed recorded-shape events of each source, against the emulator.
+
+Every event goes through the real path: Mangum's event parsing, the raw ASGI app, the
+async client over HTTP to the emulator, and back into the source's response shape.
+The ``LambdaContext`` is a stand-in (``FakeContext``): the real one exists only inside
+the Lambda runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import behaviour
+import pytest
+from lambda_events import SOURCES, FakeContext, make_event, read_response
+
+from platforms.aws_lambda.handler import Container
+
+ROOT = Path(__file__).resolve().parents[3]
+Send = Callable[[str, str, Mapping[str, str], "bytes | None"], tuple[int, dict[str, str], bytes]]
+
+
+def _base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))}
+
+
+def sender(container: Container, source: str, context: FakeContext | None = None) -> Send:
+    def send(
+        method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        event = make_event(source, method, path, headers, body)
+        return read_response(source, container.adapter()(event, context or FakeContext()))
+
+    return send
+
+
+@pytest.fixture(params=SOURCES)
+def source(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def container(emulator: Any) -> Container:
+    return Container({**_base_env(), **behaviour.ENV, **emulator.env})
+
+
+@pytest.mark.parametrize("scenario", behaviour.UP, ids=behaviour.ids(behaviour.UP))
+def test_behaviour(scenario: behaviour.Scenario, container: Container, source: str) -> None:
+    scenario.run(behaviour.Client(sender(container, source)))
+
+
+@pytest.mark.parametrize("scenario", behaviour.DOWN, ids=behaviour.ids(behaviour.DOWN))
+def test_behaviour_when_upstash_is_down(
+    scenario: behaviour.Scenario, dead_upstash_url: str, source: str
+) -> None:
+    env = {**_base_env(), **behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead_upstash_url,
+           "UPSTASH_REDIS_REST_TOKEN": "token-of-a-dead-upstash"}
+    scenario.run(behaviour.Client(sender(Container(env), source)))
+
+
+def test_one_json_log_line_per_request_without_secrets(
+    container: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    send = sender(container, "apigw_http_v2")
+    capsys.readouterr()
+    key = behaviour.KEYS["cache"]
+    status, _, _ = send("PUT", "/v1/cache/query/logged", {"authorization": f"Bearer {key}"},
+                        b'{"value": 1}')
+    assert status == 200
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert line["route"] == "/v1/cache/{layer}/{key}" and line["status"] == 200
+    assert line["backend"] == "upstash" and line["method"] == "PUT"
+    assert line["round_trips"] >= 1 and line["commands"] >= 2
+    assert line["cache_ms"] > 0 and line["duration_ms"] >= line["cache_ms"]
+    assert "_aws" not in line, "EMF only when CONTINUUM_EMF=true"
+    text = json.dumps(line)
+    assert key not in text and container.env["UPSTASH_REDIS_REST_TOKEN"] not in text
+
+
+def test_embedded_metric_format_when_enabled(
+    emulator: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    container = Container({**_base_env(), **behaviour.ENV, **emulator.env, "CONTINUUM_EMF": "true"})
+    capsys.readouterr()
+    status, _, _ = sender(container, "function_url")("GET", "/health", {}, None)
+    assert status == 200
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
+    directive = line["_aws"]["CloudWatchMetrics"][0]
+    assert isinstance(line["_aws"]["Timestamp"], int)
+    assert directive["Namespace"] == "Continuum"
+    for dimension_set in directive["Dimensions"]:
+        assert all(isinstance(line[d], str) for d in dimension_set)
+    for metric in directive["Metrics"]:
+        assert isinstance(line[metric["Name"]], int | float), metric
+
+
+def test_deadline_is_remaining_time_minus_margin(emulator: Any) -> None:
+    env = {**_base_env(), **emulator.env, "CONTINUUM_DEADLINE_MARGIN_MS": "250"}
+    container = Container(env)
+    assert container.remaining({"aws.context": FakeContext(remaining_ms=3000)}) == 2.75
+    assert container.remaining({"aws.context": FakeContext(remaining_ms=100)}) == 0.0
+    assert container.remaining({}) is None
+
+
+def test_base64_bodies_and_query_ttl_survive_each_source(container: Container,
+                                                          source: str) -> None:
+    send = sender(container, source)
+    auth = {"authorization": f"Bearer {behaviour.KEYS['cache']}"}
+    body = json.dumps({"value": "ünïcødé ✓ " + "x" * 2000}).encode()
+    status, _, raw = send("PUT", "/v1/cache/memory/b64?ttl=30", auth, body)
+    assert status == 200, raw
+    status, _, raw = send("GET", "/v1/cache/memory/b64", auth, None)
+    assert status == 200 and json.loads(raw)["value"] == json.loads(body)["value"]
+
+
+def test_the_module_level_handler_serves_a_cold_start(emulator: Any) -> None:
+    """``handler`` as Lambda imports it: a fresh interpreter, config from the environment."""
+    event = make_event("apigw_rest_v1", "GET", "/health", {}, None)
+    code = (
+        "import json, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from lambda_events import FakeContext\n"
+        "from platforms.aws_lambda.handler import handler\n"
+        "print(json.dumps(handler(json.loads(sys.argv[2]), FakeContext())))\n"
+    )
+    env = {**_base_env(), **emulator.env, "CONTINUUM_API_KEYS": "cold-start-key"}
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), json.dumps(event)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    response = json.loads(run.stdout.strip().splitlines()[-1])
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"])["backend"] == "upstash"
+    assert response["headers"]["x-cache-backend"] == "upstash"

@@ -1,0 +1,141 @@
+"""``continuum dev`` as a user runs it: a real process, a real socket, the shared behaviour.
+
+The server is started with ``python -m core.cli dev --port 0``; its banner gives the
+URL and key. Requests go over HTTP with httpx, exactly as a user's curl would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import behaviour
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))}
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Dev:
+    def __init__(self, proc: subprocess.Popen[str], url: str, key: str, banner: str) -> None:
+        self.proc, self.url, self.key, self.banner = proc, url, key, banner
+
+    def send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        with httpx.Client(timeout=30) as client:
+            request = client.build_request(method, self.url + path, headers=dict(headers),
+                                           content=body)
+            reply = client.send(request)
+            return reply.status_code, dict(reply.headers), reply.content
+
+
+def start_dev(args: list[str], env: Mapping[str, str]) -> Dev:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "dev", "--port", "0", *args],
+        cwd=ROOT, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Each request logs"):
+            break
+    banner = "".join(lines)
+    url = re.search(r"on (http://127\.0\.0\.1:\d+)", banner)
+    key = re.search(r"API key: (\S+)", banner)
+    if not (url and key):
+        proc.kill()
+        pytest.fail(f"continuum dev printed no URL/key: {banner!r} {proc.stderr.read()!r}")
+    return Dev(proc, url.group(1), key.group(1), banner)
+
+
+def stop(dev: Dev) -> None:
+    dev.proc.terminate()
+    try:
+        dev.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        dev.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def dev() -> Iterator[Dev]:
+    server = start_dev([], behaviour.ENV)
+    yield server
+    stop(server)
+
+
+@pytest.fixture(scope="module")
+def dev_down() -> Iterator[Dev]:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    server = start_dev(["--use-env"], {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead,
+                                       "UPSTASH_REDIS_REST_TOKEN": "dead-upstash-token"})
+    yield server
+    stop(server)
+
+
+@pytest.mark.parametrize("scenario", behaviour.UP, ids=behaviour.ids(behaviour.UP))
+def test_behaviour(scenario: behaviour.Scenario, dev: Dev) -> None:
+    scenario.run(behaviour.Client(dev.send))
+
+
+@pytest.mark.parametrize("scenario", behaviour.DOWN, ids=behaviour.ids(behaviour.DOWN))
+def test_behaviour_when_upstash_is_down(scenario: behaviour.Scenario, dev_down: Dev) -> None:
+    scenario.run(behaviour.Client(dev_down.send))
+
+
+def test_banner_gives_a_working_key_and_curl_examples() -> None:
+    server = start_dev([], {})
+    try:
+        assert server.key.startswith("dev-") and len(server.key) > 20, "a fresh random key"
+        assert f"curl {server.url}/health" in server.banner
+        assert "embedded emulator" in server.banner
+        headers = {"authorization": f"Bearer {server.key}"}
+        status, _, _ = server.send("PUT", "/v1/cache/query/greeting", headers,
+                                   b'{"value": {"hello": "world"}, "ttl": 60}')
+        assert status == 200
+        status, got, body = server.send("GET", "/v1/cache/query/greeting", headers, None)
+        assert status == 200 and b'"hello":"world"' in body
+        assert got["x-cache-backend"] == "upstash"
+    finally:
+        stop(server)
+    log = server.proc.stdout.read() if server.proc.stdout else ""
+    assert '"route":"/v1/cache/{layer}/{key}"' in log, "one JSON line per request"
+    assert server.key not in log.split("Each request logs")[-1], "the key leaked into logs"
+
+
+def test_bad_percent_encoding_and_chunked_bodies_get_clean_errors(dev: Dev) -> None:
+    auth = {"authorization": f"Bearer {behaviour.KEYS['hostile']}"}
+    for path in ("/v1/cache/query/%zz", "/v1/cache/query/%ff%fe", "/v1/cache/query/a%00b"):
+        status, _, body = dev.send("GET", path, auth, None)
+        assert status == 400 and b'"bad_request"' in body, (path, body)
+    with httpx.Client(timeout=10) as client:
+        reply = client.put(dev.url + "/v1/cache/query/k", headers=auth,
+                           content=iter([b'{"value":', b"1}"]))
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "bad_request"
+
+
+def test_only_loopback_binds() -> None:
+    run = subprocess.run([sys.executable, "-m", "core.cli", "dev", "--host", "0.0.0.0"],
+                         cwd=ROOT, env=_env({}), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "loopback" in run.stderr
