@@ -1,0 +1,117 @@
+"""``continuum new``: each platform's starter renders, and its own tests pass as generated.
+
+The generated project's tests run in a separate ``python -m pytest`` inside the rendered
+directory, with this project's interpreter (which has continuum-cache and its emulator
+plugin installed), exactly as a user would run them after ``continuum new``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+
+PLATFORMS = ("lambda", "vercel", "cloudflare")
+MANIFESTS = {"lambda": "serverless.yml", "vercel": "vercel.json", "cloudflare": "wrangler.toml"}
+
+
+def clean_env() -> dict[str, str]:
+    """The user's shell, minus this test run's settings that would leak into the project."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("UPSTASH_", "CONTINUUM_", "PYTEST_"))
+    }
+
+
+def new(*args: str) -> int:
+    return main(["new", *args])
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_generated_project_tests_pass_offline(platform: str, tmp_path: Path) -> None:
+    project = tmp_path / f"my-{platform}-app"
+    assert new(str(project), "--platform", platform) == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"\b[1-9]\d* passed\b", proc.stdout), proc.stdout[-2000:]
+    assert "skipped" not in proc.stdout
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_renders_manifest_handler_test_and_readme(
+    platform: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "Shop API"
+    assert new(str(project), "--platform", platform) == 0
+    files = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
+    assert MANIFESTS[platform] in files
+    assert "README.md" in files
+    assert any(f.startswith("tests/test_") for f in files)
+    assert not any(f.endswith(".tmpl") for f in files)
+    for path in project.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert "{{" not in text, f"unsubstituted placeholder in {path.name}"
+            if path.suffix == ".py":
+                compile(text, str(path), "exec")
+    if platform != "vercel":  # vercel.json has no name: `vercel link` names the project
+        assert "shop-api" in (project / MANIFESTS[platform]).read_text()
+    readme = (project / "README.md").read_text()
+    assert "# shop-api" in readme and "## Deploy" in readme
+    out = capsys.readouterr().out
+    assert f"Created a {platform} project" in out and "README.md" in out
+
+
+def test_refuses_a_non_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    assert new(str(tmp_path), "--platform", "vercel") == 2
+    err = capsys.readouterr().err
+    assert "is not empty" in err and "--force" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_force_writes_the_template_and_keeps_other_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "vercel.json").write_text("{}")
+    assert new(str(tmp_path), "--platform", "vercel", "--name", "kept", "--force") == 0
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert '"rewrites"' in (tmp_path / "vercel.json").read_text()
+    assert (tmp_path / "api" / "index.py").is_file()
+
+
+@pytest.mark.parametrize("name", ["Bad Name", "1st", "x" * 70, "a/b"])
+def test_rejects_names_the_platforms_refuse(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert new(str(tmp_path / "p"), "--platform", "lambda", "--name", name) == 2
+    assert "project name" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
+def test_unknown_platform_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        new("/tmp/never-created", "--platform", "heroku")
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_file_in_the_way_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "taken"
+    target.write_text("")
+    assert new(str(target), "--platform", "cloudflare") == 2
+    assert "not a directory" in capsys.readouterr().err
