@@ -1,0 +1,41 @@
+"""Fixtures for the fault suite: a fault proxy in front of the emulator, a hand-turned clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from core.health import reset_breakers
+from emulator.pytest_plugin import EmulatorHandle
+
+from .fault_proxy import FaultProxy
+
+
+class ManualClock:
+    """The breaker's clock, advanced by the test instead of by sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def proxy(emulator: EmulatorHandle) -> Iterator[FaultProxy]:
+    parts = urlsplit(emulator.url)
+    assert parts.hostname is not None and parts.port is not None
+    reset_breakers()  # a port may be reused across tests: start from a closed circuit
+    with FaultProxy(parts.hostname, parts.port) as running:
+        yield running
+    reset_breakers()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()

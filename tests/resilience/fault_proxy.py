@@ -1,0 +1,271 @@
+"""A real TCP proxy between a client and the emulator that breaks things on request.
+
+It speaks just enough HTTP/1.1 to see request boundaries (headers plus ``Content-Length``),
+so a fault applies per request and keep-alive connections behave like they do in
+production. Each connection gets a thread; ``close()`` stops them all within a bounded
+time. Faults are switched by assigning ``proxy.fault`` (and ``proxy.delay`` for slowness):
+
+    refuse      the port is closed: connecting fails at once (ECONNREFUSED)
+    hang        accept and read the request, then never answer
+    slow        forward, then hold the answer for ``delay`` seconds
+    http500 / http502   an HTML error page (after the emulator ran the request)
+    http401     Upstash's unauthorized answer (the request is not forwarded)
+    quota       Upstash's plan-limit error (not forwarded)
+    truncated   a 200 whose body stops short of its Content-Length, then FIN
+    nonjson     a 200 whose body is an HTML page
+    reset       forward, send half the real answer, then RST the connection
+
+``forwarded`` counts requests that reached the emulator, ``connections`` counts accepted
+connections (so a test can prove an open circuit sent nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from enum import StrEnum
+
+__all__ = ["Fault", "FaultProxy"]
+
+_MAX_HEAD = 64 * 1024
+
+
+class Fault(StrEnum):
+    NONE = "none"
+    REFUSE = "refuse"
+    HANG = "hang"
+    SLOW = "slow"
+    HTTP500 = "http500"
+    HTTP502 = "http502"
+    HTTP401 = "http401"
+    QUOTA = "quota"
+    TRUNCATED = "truncated"
+    NONJSON = "nonjson"
+    RESET = "reset"
+
+
+def _response(status: str, content_type: str, body: bytes) -> bytes:
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_CANNED = {
+    Fault.HTTP500: _response(
+        "500 Internal Server Error",
+        "text/html",
+        b"<html><body><h1>500 Internal Server Error</h1></body></html>",
+    ),
+    Fault.HTTP502: _response(
+        "502 Bad Gateway", "text/html", b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+    ),
+    Fault.HTTP401: _response("401 Unauthorized", "application/json", b'{"error":"Unauthorized"}'),
+    Fault.QUOTA: _response(
+        "400 Bad Request",
+        "application/json",
+        b'{"error":"ERR max daily request limit exceeded. Limit: 10000, Usage: 10001. '
+        b'See https://upstash.com/docs/redis/troubleshooting/max_daily_request_limit"}',
+    ),
+    Fault.NONJSON: _response("200 OK", "text/html", b"<html>Welcome to nginx!</html>"),
+}
+_FORWARD_FIRST = {Fault.HTTP500, Fault.HTTP502}
+
+
+class _Closed(Exception):
+    """The peer went away while we read from it."""
+
+
+def _read_message(sock: socket.socket, buffer: bytearray) -> bytes:
+    """One HTTP message (head + Content-Length body) from ``sock``; extra bytes stay in
+    ``buffer`` for the next message on a keep-alive connection."""
+    while b"\r\n\r\n" not in buffer:
+        if len(buffer) > _MAX_HEAD:
+            raise _Closed
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise _Closed
+        buffer += chunk
+    end = buffer.index(b"\r\n\r\n") + 4
+    length = 0
+    for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(buffer) < end + length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise _Closed
+        buffer += chunk
+    message = bytes(buffer[: end + length])
+    del buffer[: end + length]
+    return message
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST instead of FIN (SO_LINGER 0), like a crashed peer or a middlebox."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class FaultProxy:
+    """``url`` points at the proxy; requests go to ``upstream`` unless a fault says no."""
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.fault = Fault.NONE
+        self.delay = 0.0
+        self.forwarded = 0
+        self.connections = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._sockets: set[socket.socket] = set()
+        probe = socket.create_server(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
+        self._listen()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def set_fault(self, fault: Fault, *, delay: float = 0.0) -> None:
+        """Switch faults; ``refuse`` really closes the port, clearing it re-opens it."""
+        self.delay = delay
+        if fault is Fault.REFUSE and self._listener is not None:
+            self._unlisten()
+            self._drop_connections()  # pooled keep-alive connections must not sneak past
+        elif fault is not Fault.REFUSE and self._listener is None:
+            self._listen()
+        self.fault = fault
+
+    def clear(self) -> None:
+        self.set_fault(Fault.NONE)
+
+    def _listen(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        listener.settimeout(0.05)
+        self._listener = listener
+        self._acceptor = self._spawn(self._accept_loop, listener)
+
+    def _unlisten(self) -> None:
+        listener, acceptor = self._listener, self._acceptor
+        self._listener = None
+        if listener is not None:
+            listener.close()
+        if acceptor is not None:
+            acceptor.join(5)
+
+    def _spawn(self, target: object, *args: object) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while not self._stop.is_set() and self._listener is listener:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            with self._lock:
+                self.connections += 1
+                self._sockets.add(conn)
+            self._spawn(self._serve, conn)
+
+    def _serve(self, client: socket.socket) -> None:
+        buffer = bytearray()
+        try:
+            while not self._stop.is_set():
+                request = _read_message(client, buffer)
+                if not self._answer(client, request):
+                    return
+        except (_Closed, OSError):
+            return
+        finally:
+            with self._lock:
+                self._sockets.discard(client)
+            with contextlib.suppress(OSError):
+                client.close()
+
+    def _answer(self, client: socket.socket, request: bytes) -> bool:
+        """Handle one request; False when the connection must end."""
+        fault = self.fault
+        if fault is Fault.HANG:
+            self._stop.wait(60)
+            return False
+        if fault in _CANNED:
+            if fault in _FORWARD_FIRST:
+                self._forward(request)
+            client.sendall(_CANNED[fault])
+            return False
+        if fault is Fault.TRUNCATED:
+            client.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+                b"Connection: close\r\n\r\n"
+                b'[{"result":"T0s='
+            )
+            client.shutdown(socket.SHUT_WR)
+            return False
+        response = self._forward(request)
+        if fault is Fault.SLOW and self._stop.wait(self.delay):
+            return False
+        if fault is Fault.RESET:
+            cut = response.index(b"\r\n\r\n") + 4
+            client.sendall(response[: cut + max(1, (len(response) - cut) // 2)])
+            _reset(client)
+            return False
+        client.sendall(response)
+        return b"connection: close" not in response[: response.index(b"\r\n\r\n")].lower()
+
+    def _forward(self, request: bytes) -> bytes:
+        with socket.create_connection(self.upstream, timeout=30) as upstream:
+            upstream.sendall(request)
+            response = _read_message(upstream, bytearray())
+        with self._lock:
+            self.forwarded += 1
+        return response
+
+    def wait_forwarded(self, count: int, timeout: float = 10.0) -> bool:
+        """Poll until ``count`` requests reached the emulator (bounded; no fixed sleeps)."""
+        deadline = time.monotonic() + timeout
+        while self.forwarded < count:
+            if time.monotonic() > deadline:
+                return False
+            self._stop.wait(0.005)
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._unlisten()
+        self._drop_connections()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(5)
+
+    def _drop_connections(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
