@@ -260,7 +260,15 @@ class Operations:
         lock_key = f"{key}:lock"
         owner = secrets.token_hex(8)
         lock_ms = max(1, round(lock_timeout * 1000))
-        won = _one((yield Batch([("SET", lock_key, owner, "NX", "PX", lock_ms)], write=True)))
+        # Read the key again with the lock attempt: a holder may have stored the value
+        # and released the lock between our first read and now.
+        acquire = [("SET", lock_key, owner, "NX", "PX", lock_ms), ("GET", key)]
+        replies = yield Batch(acquire, write=True)
+        won, latest = _one(replies), replies[1]
+        if stale is None and latest is not None and not isinstance(latest, CommandError):
+            if won is not None:
+                yield Batch([("DEL", lock_key)], write=True)
+            return self.decode(latest)
         if won is None:
             if stale is not None:
                 return stale[0]  # someone else is refreshing; the current value is fine

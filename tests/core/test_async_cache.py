@@ -1,0 +1,121 @@
+"""AsyncUpstashCache on every backend, and auto-pipelining over the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from core import AsyncUpstashCache, CacheBackend, CommandError, ValidationError
+from core.scope import current_scope
+from tests.core.conftest import Backend
+
+
+async def test_async_round_trip_of_every_kind(acache: AsyncUpstashCache) -> None:
+    assert await acache.set("d", {"a": [1, 2]})
+    assert await acache.get("d") == {"a": [1, 2]}
+    assert await acache.set("b", b"\xff\x00")
+    assert await acache.get("b") == b"\xff\x00"
+    assert await acache.exists("d")
+    assert await acache.increment("n", 3) == 3
+    assert 290 <= await acache.ttl("d") <= 300
+    assert await acache.expire("d", 50)
+    assert await acache.delete("d", "b") == 2
+    assert await acache.get("d") is None
+    assert await acache.ping()
+
+
+async def test_async_pattern_and_prefix_deletes(acache: AsyncUpstashCache) -> None:
+    for i in range(30):
+        await acache.set(f"q:{i}", i)
+    await acache.set("q*x", 1)
+    assert await acache.delete_prefix("q*") == 1
+    assert await acache.delete_pattern("q:*") == 30
+    with pytest.raises(ValidationError):
+        await acache.delete_pattern("*")
+
+
+async def test_async_pipeline_keeps_every_result(acache: AsyncUpstashCache) -> None:
+    async with acache.pipeline() as pipe:
+        pipe.set("t", "text")
+        pipe.increment("t")
+        pipe.get("t")
+    assert pipe.results is not None
+    assert pipe.results[0] is True
+    assert isinstance(pipe.results[1], CommandError)
+    assert pipe.results[2] == "text"
+
+
+async def test_async_layers_and_get_or_set(acache: AsyncUpstashCache) -> None:
+    sessions = acache.layer("sessions")
+    assert await sessions.set("u", {"id": 1})
+    assert await acache.get("session:u") == {"id": 1}
+    assert 3590 <= await sessions.ttl("u") <= 3600
+    calls: list[int] = []
+
+    async def compute() -> int:
+        calls.append(1)
+        await asyncio.sleep(0)
+        return 7
+
+    assert await acache.get_or_set("g", compute, ttl=30) == 7
+    assert await acache.get_or_set("g", compute, ttl=30) == 7
+    assert calls == [1]
+
+
+async def test_concurrent_commands_share_one_round_trip(backend: Backend) -> None:
+    if backend.is_local:
+        pytest.skip("round trips exist only over REST")
+    cache = backend.aio()
+    await cache.set("session:1", {"user": 1})
+    await cache.set("query:1", [1, 2])
+    backend.emulator.reset_billing()  # type: ignore[union-attr]
+    async with cache.request(deadline=5) as scope:
+        session, count, query = await asyncio.gather(
+            cache.get("session:1"), cache.increment("ratelimit:1"), cache.get("query:1")
+        )
+    assert (session, count, query) == ({"user": 1}, 1, [1, 2])
+    assert scope.meter.round_trips == 1
+    assert backend.emulator.requests() == 1  # type: ignore[union-attr]
+    await cache.aclose()
+
+
+async def test_each_caller_gets_its_own_error_in_a_shared_pipeline(backend: Backend) -> None:
+    cache = backend.aio()
+    await cache.set("text", "abc")
+    results = await asyncio.gather(
+        cache.increment("text"), cache.get("text"), return_exceptions=True
+    )
+    assert isinstance(results[0], CommandError)
+    assert results[1] == "abc"
+    await cache.aclose()
+
+
+async def test_scopes_are_isolated_between_concurrent_requests(backend: Backend) -> None:
+    cache = backend.aio()
+    await cache.set("k", 1)
+
+    async def handler(n: int) -> Any:
+        async with cache.request(deadline=5):
+            scope = current_scope()
+            await cache.get("k")
+            await cache.get("k")
+            return scope
+
+    first, second = await asyncio.gather(handler(1), handler(2))
+    assert first is not second
+    assert first.meter.hits == 2 and second.meter.hits == 2
+    assert current_scope() is None
+    await cache.aclose()
+
+
+async def test_async_backend_is_reported(backend: Backend) -> None:
+    cache = backend.aio()
+    expected = CacheBackend.LOCAL if backend.is_local else CacheBackend.UPSTASH
+    assert cache.current_backend is expected
+    result = await cache.set("x", 1)
+    assert result.backend is expected and not result.degraded
+    info = await cache.info()
+    assert info["backend"] == expected.value
+    await cache.aclose()

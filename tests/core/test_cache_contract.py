@@ -1,0 +1,361 @@
+"""The cache API as a user sees it, on every backend (see conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core import (
+    CacheBackend,
+    CommandError,
+    KeyTooLarge,
+    UpstashCache,
+    ValidationError,
+    ValueTooLarge,
+)
+from tests.core.conftest import Backend
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=50)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=5)
+    | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"name": "Alice", "roles": ["admin"], "prefs": {"theme": "dark"}},
+        [1, 2.5, "three", None, True],
+        "plain text",
+        "",
+        0,
+        -17,
+        3.25,
+        "ünïcødé ✓ 🚀",
+        b"\x00\xff\xfe raw bytes \x80",
+        b"",
+        b"valid utf-8 bytes",
+    ],
+)
+def test_values_round_trip_exactly(cache: UpstashCache, value: object) -> None:
+    assert cache.set("k", value)
+    assert cache.get("k") == value
+    assert type(cache.get("k")) is type(value)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=json_values)
+def test_any_json_value_round_trips(cache: UpstashCache, value: Any) -> None:
+    cache.set("hyp", value)
+    assert cache.get("hyp") == value
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.binary(max_size=2000))
+def test_any_bytes_round_trip(cache: UpstashCache, value: bytes) -> None:
+    cache.set("bin", value)
+    assert cache.get("bin") == value
+
+
+def test_missing_key_reads_none(cache: UpstashCache) -> None:
+    assert cache.get("nope") is None
+    assert cache.exists("nope") is False
+    assert cache.ttl("nope") == -2
+
+
+def test_set_defaults_to_five_minutes_and_honours_ttl(cache: UpstashCache) -> None:
+    cache.set("a", 1)
+    assert 290 <= cache.ttl("a") <= 300
+    cache.set("b", 1, ttl=3600)
+    assert 3590 <= cache.ttl("b") <= 3600
+    cache.set("c", 1, ex=1800)
+    assert 1790 <= cache.ttl("c") <= 1800
+    cache.set("d", 1, ttl=None)
+    assert cache.ttl("d") == -1
+
+
+@pytest.mark.parametrize("ttl", [0, -5, float("nan"), "60"])
+def test_bad_ttls_are_refused(cache: UpstashCache, ttl: Any) -> None:
+    with pytest.raises(ValidationError):
+        cache.set("k", 1, ttl=ttl)
+
+
+def test_expire_and_exists(cache: UpstashCache) -> None:
+    assert cache.expire("missing", 10) is False
+    cache.set("k", "v", ttl=None)
+    assert cache.exists("k") is True
+    assert cache.expire("k", 120) is True
+    assert 110 <= cache.ttl("k") <= 120
+
+
+def test_delete_counts_what_existed(cache: UpstashCache) -> None:
+    cache.set("a", 1)
+    cache.set("b", 2)
+    assert cache.delete("a", "b", "c") == 2
+    assert cache.delete("a") == 0
+    assert cache.get("a") is None
+
+
+def test_increment_counts(cache: UpstashCache) -> None:
+    assert cache.increment("hits") == 1
+    assert cache.increment("hits", 10) == 11
+    assert cache.get("hits") == 11
+    assert cache.increment("score", 0.5) == pytest.approx(0.5)
+
+
+def test_increment_of_a_non_number_raises_command_error(cache: UpstashCache) -> None:
+    cache.set("text", "abc")
+    with pytest.raises(CommandError):
+        cache.increment("text")
+
+
+def test_delete_pattern_scans_and_unlinks(cache: UpstashCache) -> None:
+    for i in range(1200):  # more than one SCAN page
+        cache.set(f"user:{i}", i) if i < 3 else None
+    with cache.pipeline() as pipe:
+        for i in range(3, 1200):
+            pipe.set(f"user:{i}", i)
+    cache.set("other:1", 1)
+    assert cache.delete_pattern("user:*") == 1200
+    assert cache.get("user:7") is None
+    assert cache.get("other:1") == 1
+
+
+@pytest.mark.parametrize("pattern", ["*", "", "**"])
+def test_delete_everything_needs_the_flag(cache: UpstashCache, pattern: str) -> None:
+    cache.set("x", 1)
+    with pytest.raises(ValidationError):
+        cache.delete_pattern(pattern)
+    assert cache.get("x") == 1
+    if pattern:
+        assert cache.delete_pattern(pattern, allow_all=True) == 1
+
+
+def test_delete_prefix_takes_user_input_literally(cache: UpstashCache) -> None:
+    cache.set("sess:a*b:1", 1)
+    cache.set("sess:axb:1", 2)
+    cache.set("sess:a?b:2", 3)
+    assert cache.delete_prefix("sess:a*b:") == 1
+    assert cache.get("sess:axb:1") == 2
+    assert cache.get("sess:a?b:2") == 3
+    with pytest.raises(ValidationError):
+        cache.delete_prefix("")
+
+
+def test_oversized_keys_and_values_are_refused_before_sending(
+    backend: Backend, cache: UpstashCache
+) -> None:
+    with pytest.raises(KeyTooLarge):
+        cache.set("k" * (32 * 1024 + 1), 1)
+    with pytest.raises(KeyTooLarge):
+        cache.get("é" * (16 * 1024 + 1))
+    small = backend.sync(max_value_size=1000)
+    with pytest.raises(ValueTooLarge):
+        small.set("big", os.urandom(2000))  # incompressible
+    assert backend.billed() in (0, None)
+    assert small.get("big") is None
+
+
+def test_pipeline_returns_every_result_and_error(cache: UpstashCache) -> None:
+    pipe = cache.pipeline()
+    pipe.set("p", "text")
+    pipe.increment("p")  # fails: not an integer
+    pipe.get("p")
+    pipe.set("bin", b"\xff\x00")
+    pipe.get("bin")
+    pipe.exists("nope")
+    results = pipe.execute()
+    assert results[0] is True
+    assert isinstance(results[1], CommandError)
+    assert results[2:] == ["text", True, b"\xff\x00", False]
+
+
+def test_pipeline_as_context_manager_executes_on_exit(cache: UpstashCache) -> None:
+    memories = {f"m{i}": {"concept": i} for i in range(10)}
+    with cache.pipeline() as pipe:
+        for memory_id, data in memories.items():
+            pipe.set(f"memory:{memory_id}", data, ex=1800)
+    assert pipe.results is not None and len(pipe.results) == 10
+    assert cache.get("memory:m3") == {"concept": 3}
+
+
+def test_pipeline_not_executed_when_the_block_raises(cache: UpstashCache) -> None:
+    with pytest.raises(RuntimeError), cache.pipeline() as pipe:
+        pipe.set("never", 1)
+        raise RuntimeError("boom")
+    assert cache.get("never") is None
+
+
+def test_transaction_pipeline(cache: UpstashCache) -> None:
+    pipe = cache.pipeline(transaction=True)
+    pipe.increment("n")
+    pipe.increment("n", 2)
+    assert pipe.execute() == [1, 3]
+
+
+def test_layers_apply_prefix_and_default_ttl(cache: UpstashCache) -> None:
+    expected = {
+        "sessions": ("session:", 3600), "query": ("query:", 300), "memory": ("memory:", 1800),
+        "ratelimit": ("ratelimit:", 60), "federation": ("fed:queue:", 86400),
+        "websocket": ("ws:", 300),
+    }  # fmt: skip
+    for name, (prefix, ttl) in expected.items():
+        layer = cache.layer(name)
+        assert layer.set("k1", {"layer": name})
+        assert cache.get(prefix + "k1") == {"layer": name}
+        assert layer.get("k1") == {"layer": name}
+        assert ttl - 10 <= layer.ttl("k1") <= ttl
+
+
+def test_layer_invalidation_stays_inside_the_layer(cache: UpstashCache) -> None:
+    sessions, queries = cache.layer("sessions"), cache.layer("query")
+    sessions.set("u1:a", 1)
+    sessions.set("u1:b", 2)
+    queries.set("u1:a", 3)
+    assert sessions.delete_prefix("u1:") == 2
+    assert queries.get("u1:a") == 3
+    with pytest.raises(ValidationError):
+        sessions.delete_pattern("*")
+    assert queries.clear() == 1
+
+
+def test_unknown_layer_is_a_clear_error(cache: UpstashCache) -> None:
+    with pytest.raises(Exception, match="unknown cache layer"):
+        cache.layer("nope")
+
+
+def test_get_or_set_computes_once(cache: UpstashCache) -> None:
+    calls: list[int] = []
+
+    def compute() -> dict[str, int]:
+        calls.append(1)
+        return {"answer": 42}
+
+    assert cache.get_or_set("q", compute, ttl=60) == {"answer": 42}
+    assert cache.get_or_set("q", compute, ttl=60) == {"answer": 42}
+    assert len(calls) == 1
+
+
+def test_get_or_set_single_flight_across_threads(backend: Backend) -> None:
+    calls: list[int] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def compute() -> str:
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return "value"
+
+    results: list[Any] = []
+    first = backend.sync()
+
+    def worker(client: UpstashCache) -> None:
+        results.append(client.get_or_set("hot", compute, ttl=60))
+
+    leader = threading.Thread(target=worker, args=(first,))
+    leader.start()
+    assert started.wait(5)
+    followers = [threading.Thread(target=worker, args=(first,)) for _ in range(4)]
+    for t in followers:
+        t.start()
+    release.set()
+    for t in [leader, *followers]:
+        t.join(10)
+    assert results == ["value"] * 5
+    assert len(calls) == 1
+
+
+def test_get_or_set_propagates_compute_errors_and_releases_the_lock(cache: UpstashCache) -> None:
+    def broken() -> None:
+        raise LookupError("db down")
+
+    with pytest.raises(LookupError):
+        cache.get_or_set("x", broken)
+    assert cache.get_or_set("x", lambda: 5) == 5
+
+
+def test_flush_needs_confirmation(cache: UpstashCache) -> None:
+    cache.set("a", 1)
+    with pytest.raises(ValidationError):
+        cache.flush()
+    assert cache.get("a") == 1
+    assert cache.flush(confirm=True)
+    assert cache.get("a") is None
+
+
+def test_publish_returns_receivers(cache: UpstashCache) -> None:
+    assert cache.publish("ws:updates", {"event": "x"}) == 0
+    assert cache.publish("ws:updates", "plain") == 0
+
+
+def test_ping_info_and_backend(backend: Backend, cache: UpstashCache) -> None:
+    assert cache.ping() is True
+    cache.set("a", 1)
+    cache.get("a")
+    cache.get("missing")
+    info = cache.info()
+    expected = CacheBackend.LOCAL if backend.is_local else CacheBackend.UPSTASH
+    assert cache.current_backend is expected
+    assert info["backend"] == expected.value
+    assert info["keys"] == 1
+    assert info["layers"]["default"] == {"hits": 1, "misses": 1, "hit_rate": 0.5}
+
+
+def test_local_mode_keeps_data_across_calls_on_the_instance(backend: Backend) -> None:
+    if not backend.is_local:
+        pytest.skip("local mode only")
+    one, two = backend.sync(), backend.sync()
+    one.set("k", 1)
+    assert one.get("k") == 1
+    assert two.get("k") is None  # no module-level store shared between instances
+
+
+def test_request_scope_memoises_reads_until_a_write(backend: Backend, cache: UpstashCache) -> None:
+    cache.set("m", 1)
+    with cache.request(deadline=5) as scope:
+        assert cache.get("m") == 1
+        assert cache.get("m") == 1
+        cache.set("m", 2)
+        assert cache.get("m") == 2
+        assert cache.get("m") == 2
+    if not backend.is_local:
+        assert scope.meter.commands == 3
+        assert scope.meter.hits == 4
+
+
+def test_set_result_is_truthy_and_not_degraded(backend: Backend, cache: UpstashCache) -> None:
+    result = cache.set("k", 1)
+    assert result and not result.degraded
+    assert result.backend is (CacheBackend.LOCAL if backend.is_local else CacheBackend.UPSTASH)
+
+
+def test_run_script_uses_evalsha_then_eval(backend: Backend, cache: UpstashCache) -> None:
+    from core import Script, register_local_script
+
+    source = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+    register_local_script(
+        source, lambda store, keys, args: store.execute([["INCRBY", keys[0], args[0]]])[0]
+    )  # type: ignore[arg-type,return-value]
+    script = Script.from_source(source)
+    assert cache.run_script(script, ["counter"], ["5"]) == 5
+    assert cache.run_script(script, ["counter"], ["2"]) == 7
+
+
+def test_non_string_keys_are_refused(cache: UpstashCache) -> None:
+    with pytest.raises(ValidationError):
+        cache.get(123)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        cache.set("\ud800", 1)
