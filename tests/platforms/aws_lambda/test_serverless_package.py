@@ -40,10 +40,10 @@ def _missing(what: str, hint: str) -> None:
 
 
 def python312() -> str:
-    found = os.environ.get("CONTINUUM_PY312") or shutil.which("python3.12")
-    if not found:
+    found = os.environ.get("CONTINUUM_PY312")
+    if not found:  # pyenv's real interpreter first: its shim may point at another version
         candidates = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
-        found = str(candidates[-1]) if candidates else None
+        found = str(candidates[-1]) if candidates else shutil.which("python3.12")
     if not found:
         _missing("python3.12", "run ./scripts/test, which exports CONTINUUM_PY312")
     return str(found)
