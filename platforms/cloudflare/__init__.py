@@ -1,0 +1,1 @@
+"""Cloudflare Python Workers: ``entry.Default`` and the fetch-based transport it uses."""

@@ -1,0 +1,159 @@
+"""The Cloudflare Python Worker: the reference API behind ``Default.fetch``.
+
+``wrangler.toml`` names this file as ``main``. Each request is translated into the core's
+neutral ``Request``, answered by ``Api.handle_async`` over an ``AsyncUpstashCache`` whose
+transport is the Workers fetch API (:class:`FetchTransport`), and translated back.
+
+Configuration comes from ``self.env`` (``[vars]`` and ``wrangler secret put``), not from
+``os.environ``, which Workers leave empty. The API object is built once per isolate for
+a given configuration and reused by later requests, like a warm container's clients;
+nothing cached in it outlives a request except the circuit breaker's state.
+
+Nothing raises into the runtime: a bad configuration or a malformed request becomes a
+JSON error with a stable code, like every other answer.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+from urllib.parse import urlsplit
+
+from workers import Response, WorkerEntrypoint  # type: ignore[import-not-found,unused-ignore]
+
+from core.app import Api, ApiError, ApiSettings, Request
+from core.app import Response as ApiResponse
+from core.errors import CacheError
+from platforms.cloudflare.transport import FetchTransport
+
+__all__ = ["ENV_NAMES", "MAX_JSON_DEPTH", "Default", "api_for", "env_values"]
+
+#: The bindings read from ``self.env``: Workers expose no way to list plain-text vars,
+#: so the names the toolkit understands are spelled out (``CONTINUUM_CONFIG`` is left
+#: out on purpose: a Worker has no files to read it from).
+ENV_NAMES = (
+    "UPSTASH_REDIS_REST_URL",
+    "UPSTASH_REDIS_REST_TOKEN",
+    "UPSTASH_SESSIONS_REST_URL",
+    "UPSTASH_SESSIONS_REST_TOKEN",
+    "UPSTASH_FEDERATION_REST_URL",
+    "UPSTASH_FEDERATION_REST_TOKEN",
+    "UPSTASH_REDIS_URL",
+    "CONTINUUM_API_KEYS",
+    "CONTINUUM_CACHE_MODE",
+    "CONTINUUM_CACHE_FALLBACK",
+    "CONTINUUM_RATE_LIMIT",
+    "CONTINUUM_RATE_WINDOW",
+    "CONTINUUM_MAX_BODY",
+    "CONTINUUM_TIMEOUT",
+)
+
+#: JSON nested deeper than this is refused before parsing: Pyodide's stack is much smaller
+#: than CPython's, and a few thousand levels crash the whole isolate (a fatal "Maximum
+#: call stack size exceeded") before Python's own recursion guard can raise.
+MAX_JSON_DEPTH = 256
+
+_APIS: dict[tuple[tuple[str, str], ...], Api] = {}
+_MAX_APIS = 4  # one per configuration seen by this isolate; normally exactly one
+
+
+def env_values(env: Any) -> dict[str, str]:
+    """The string bindings of ``env`` that the toolkit reads (secrets included)."""
+    values: dict[str, str] = {}
+    for name in ENV_NAMES:
+        value = getattr(env, name, None)
+        if isinstance(value, str):
+            values[name] = value
+    return values
+
+
+def api_for(values: dict[str, str]) -> Api:
+    """The isolate's ``Api`` for this configuration, built on first use.
+
+    Raises ``CacheError`` (a ``ConfigurationError``) when the configuration is invalid;
+    the message never contains a token.
+    """
+    key = tuple(sorted(values.items()))
+    api = _APIS.get(key)
+    if api is None:
+        from core.cache import AsyncUpstashCache
+        from core.config import UpstashConfig
+
+        config = UpstashConfig.from_env(values)
+        cache = AsyncUpstashCache(config, transport_factory=FetchTransport)
+        api = Api(ApiSettings.from_env(values), async_cache=cache)
+        if len(_APIS) >= _MAX_APIS:
+            _APIS.clear()
+        _APIS[key] = api
+    return api
+
+
+class Default(WorkerEntrypoint):  # type: ignore[misc,unused-ignore]
+    """The Worker's default entrypoint; workerd makes one instance per request."""
+
+    async def fetch(self, request: Any) -> Any:
+        try:
+            api = api_for(env_values(self.env))
+        except CacheError as exc:
+            failure = ApiError("internal", f"the Worker is misconfigured: {exc}")
+            return _to_worker(Api(ApiSettings()).error_response(failure))
+        try:
+            neutral = await _to_neutral(request, api.settings.max_body)
+        except ApiError as error:
+            return _to_worker(api.error_response(error))
+        try:
+            return _to_worker(await api.handle_async(neutral))
+        except Exception as exc:  # the API promises not to raise; the runtime never sees it
+            traceback.print_exc()
+            failure = ApiError("internal", f"unexpected error ({type(exc).__name__})")
+            return _to_worker(api.error_response(failure, neutral))
+
+
+async def _to_neutral(request: Any, max_body: int) -> Request:
+    """Translate a ``workers.Request``; the URL's path is still percent-encoded."""
+    headers = [(str(name), str(value)) for name, value in request.headers.items()]
+    declared = next((v for k, v in headers if k.lower() == "content-length"), "")
+    if declared.isdigit() and int(declared) > max_body:
+        raise ApiError("payload_too_large", f"the body is larger than {max_body} bytes")
+    method = str(request.method)
+    body = b"" if method in {"GET", "HEAD"} else bytes(await request.bytes())
+    if _nested_deeper_than(body, MAX_JSON_DEPTH):
+        raise ApiError("bad_request", f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
+    url = urlsplit(str(request.url))
+    return Request.build(
+        method,
+        url.path or "/",
+        query_string=url.query,
+        headers=headers,
+        body=body,
+        request_id=next((v for k, v in headers if k.lower() == "cf-ray"), ""),
+        raw_path=True,
+    )
+
+
+def _nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether brackets outside JSON strings nest deeper than ``limit``."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # the common case, decided in C without a Python-level scan
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+def _to_worker(response: ApiResponse) -> Any:
+    return Response(response.body, status=response.status, headers=dict(response.headers))

@@ -1,0 +1,187 @@
+"""Run the Cloudflare Worker under the real Pyodide runtime in Node, for the tests.
+
+``wrangler dev``/workerd download their Pyodide bundle at start, so they cannot run
+offline; the npm ``pyodide`` package (0.28.3, Python 3.13: the runtime workerd uses for
+our compatibility date) can. ``worker_host.mjs`` loads it, installs local wheels only
+and drives ``Default(ctx, env).fetch`` the way workerd does:
+
+- our own wheel, built from a temporary copy of the project (``pip wheel --no-deps``),
+  so the repository is never written to;
+- the project's runtime dependencies as pure-Python wheels from PyPI and the real
+  ``workers-runtime-sdk``, downloaded once into a cache folder
+  (``CONTINUUM_WHEEL_CACHE``, default ``.cache/pyodide-wheels``) with
+  ``pip download --only-binary=:all:`` for Python 3.13 / any platform.
+
+Loading Pyodide costs seconds, so one Node process serves the whole session; each
+request carries the Worker's bindings (``env``), so live and dead Upstash
+configurations share it.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
+PYODIDE = NODE_MODULES / "pyodide"
+HOST = Path(__file__).with_name("worker_host.mjs")
+WHEEL_CACHE = Path(os.environ.get("CONTINUUM_WHEEL_CACHE", ROOT / ".cache" / "pyodide-wheels"))
+
+SDK = "workers-runtime-sdk"
+PROJECT_FILES = ("pyproject.toml", "README.md", "core", "platforms", "emulator")
+BOOT_TIMEOUT = 180.0
+ANSWER_TIMEOUT = 60.0
+
+
+def missing(what: str, hint: str) -> None:
+    """A missing piece fails the run under CI and skips the test elsewhere."""
+    message = f"{what} is missing: {hint}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def pyodide_python() -> str:
+    """The Python version the npm pyodide package runs, e.g. ``3.13``."""
+    lock = json.loads((PYODIDE / "pyodide-lock.json").read_text())
+    major, minor, *_ = str(lock["info"]["python"]).split(".")
+    return f"{major}.{minor}"
+
+
+def _pip(*args: str, cwd: Path | None = None) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"pip {args[0]} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+
+
+def dependency_wheels() -> list[Path]:
+    """Pure-Python wheels of the project's dependencies and the SDK, cached across runs."""
+    requirements = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = sorted([*requirements, SDK])
+    stamp = WHEEL_CACHE / "requirements.json"
+    if not stamp.exists() or json.loads(stamp.read_text()) != wanted:
+        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+        for old in WHEEL_CACHE.glob("*.whl"):
+            old.unlink()
+        _pip("download", "--quiet", "--only-binary=:all:", "--platform", "any",
+             "--implementation", "py", "--python-version", pyodide_python(),
+             "--dest", str(WHEEL_CACHE), *wanted)
+        stamp.write_text(json.dumps(wanted))
+    return sorted(WHEEL_CACHE.glob("*.whl"))
+
+
+def project_wheel(workdir: Path) -> Path:
+    """Our own wheel, built from a copy so the build leaves nothing in the repository."""
+    source = workdir / "source"
+    for name in PROJECT_FILES:
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(origin, source / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif origin.exists():
+            source.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, source / name)
+    out = workdir / "dist"
+    _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source))
+    (wheel,) = out.glob("continuum_cache-*.whl")
+    return wheel
+
+
+class PyodideWorker:
+    """One Node process hosting the Worker; requests are answered one at a time."""
+
+    def __init__(self, workdir: Path, log: IO[bytes]) -> None:
+        if shutil.which("node") is None or not (PYODIDE / "pyodide.mjs").exists():
+            missing("Node.js with the npm pyodide package", "install Node.js 20 and run npm ci")
+        wheels = [*dependency_wheels(), project_wheel(workdir)]
+        config = {
+            "pyodide_dir": str(PYODIDE),
+            "wheels": [str(w) for w in wheels],
+            "module": "platforms.cloudflare.entry",
+            "class": "Default",
+        }
+        config_path = workdir / "host.json"
+        config_path.write_text(json.dumps(config))
+        self._ids = itertools.count(1)
+        self._proc = subprocess.Popen(
+            ["node", str(HOST), str(config_path)], cwd=workdir,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+        )
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        ready = self._next(BOOT_TIMEOUT)
+        if not ready.get("ready"):
+            self.close()
+            pytest.fail(f"the Worker did not load under Pyodide:\n{ready.get('error')}")
+
+    def _pump(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self._lines.put(line)
+        self._lines.put(b"")
+
+    def _next(self, timeout: float) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            pytest.fail(f"the Pyodide host gave no answer within {timeout} s")
+        if not line:
+            pytest.fail(f"the Pyodide host exited (code {self._proc.poll()}); see its log")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        env: Mapping[str, str],
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Deliver one request to ``Default(ctx, env).fetch`` and return its answer."""
+        message = {
+            "id": next(self._ids),
+            "method": method,
+            "url": f"https://continuum.example.workers.dev{path}",
+            "headers": list(headers.items()),
+            "body": base64.b64encode(body).decode() if body else None,
+            "env": dict(env),
+        }
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self._proc.stdin.flush()
+        answer = self._next(ANSWER_TIMEOUT)
+        assert answer.get("id") == message["id"], answer
+        if "error" in answer:
+            pytest.fail(f"the Worker's fetch raised: {answer['error']}")
+        got = {str(k).lower(): str(v) for k, v in answer["headers"]}
+        return int(answer["status"]), got, base64.b64decode(answer["body"])
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()

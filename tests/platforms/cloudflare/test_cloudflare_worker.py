@@ -1,0 +1,156 @@
+"""Cloudflare: the Worker runs under real Pyodide with the real ``workers`` SDK.
+
+The entry point, its fetch transport and the core run inside Pyodide 0.28.3 (Python
+3.13) in Node, installed from local wheels, and reach the emulator over loopback through
+the runtime's ``fetch``. What is not Cloudflare's here: Node's fetch stands in for
+workerd's, and two workerd-internal JS modules the SDK imports are stubs
+(``worker_host.mjs`` says which and why); there are no CPU or subrequest limits.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import socket
+import threading
+import tomllib
+from collections.abc import Iterator
+
+import behaviour
+import pytest
+from pyodide_worker import ROOT, PyodideWorker, pyodide_python
+
+pytestmark = [pytest.mark.slow, pytest.mark.node]
+
+TOKEN = "cf-test-token-9d81c7aa"
+
+
+@pytest.fixture(scope="session")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyodideWorker]:
+    workdir = tmp_path_factory.mktemp("cloudflare")
+    with open(workdir / "host.log", "wb") as log:
+        host = PyodideWorker(workdir, log)
+        yield host
+        host.close()
+
+
+@pytest.fixture
+def send(emulator, worker: PyodideWorker) -> behaviour.Send:  # type: ignore[no-untyped-def]
+    return functools.partial(worker.send, env={**behaviour.ENV, **emulator.env})
+
+
+@pytest.fixture
+def send_to_dead_upstash(dead_upstash_url: str, worker: PyodideWorker) -> behaviour.Send:
+    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead_upstash_url,
+           "UPSTASH_REDIS_REST_TOKEN": TOKEN}
+    return functools.partial(worker.send, env=env)
+
+
+@pytest.fixture
+def silent_upstash() -> Iterator[str]:
+    """A loopback server that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+# -- the deploy manifest ----------------------------------------------------------------
+
+
+def test_wrangler_toml_deploys_this_entry_on_the_tested_python() -> None:
+    config = tomllib.loads((ROOT / "wrangler.toml").read_text())
+    assert "python_workers" in config["compatibility_flags"]
+    main = ROOT / config.get("base_dir", ".") / config["main"]
+    assert main.resolve() == (ROOT / "platforms" / "cloudflare" / "entry.py").resolve()
+    assert "class Default(WorkerEntrypoint)" in main.read_text()
+    date = datetime.date.fromisoformat(config["compatibility_date"])
+    # Cloudflare's runtime: 3.13 from 2025-09-29, 3.14 from 2026-09-08.
+    runtime = "3.14" if date >= datetime.date(2026, 9, 8) else "3.13"
+    assert date >= datetime.date(2025, 9, 29), "Python 3.13 or newer is required"
+    assert runtime == pyodide_python(), "the tests must run the Python the Worker deploys on"
+    modules = [g for rule in config["rules"] for g in rule["globs"]]
+    assert "platforms/cloudflare/**/*.py" in modules and "core/**/*.py" in modules
+    assert not any(g.startswith(("tests", "emulator")) for g in modules)
+
+
+def test_no_secret_is_written_in_the_manifest() -> None:
+    text = (ROOT / "wrangler.toml").read_text()
+    for name in ("UPSTASH_REDIS_REST_TOKEN", "CONTINUUM_API_KEYS"):
+        assert f"{name} =" not in text and f"{name}=" not in text
+
+
+# -- the Worker serving requests --------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", behaviour.UP, ids=behaviour.ids(behaviour.UP))
+def test_behaviour(scenario: behaviour.Scenario, send: behaviour.Send) -> None:
+    scenario.run(behaviour.Client(send))
+
+
+@pytest.mark.parametrize("scenario", behaviour.DOWN, ids=behaviour.ids(behaviour.DOWN))
+def test_behaviour_when_upstash_is_down(
+    scenario: behaviour.Scenario, send_to_dead_upstash: behaviour.Send
+) -> None:
+    scenario.run(behaviour.Client(send_to_dead_upstash))
+
+
+def test_an_upstash_that_never_answers_is_abandoned_for_the_fallback(
+    silent_upstash: str, worker: PyodideWorker
+) -> None:
+    """The fetch transport's timeout works inside Pyodide: the request still gets answered."""
+    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": silent_upstash,
+           "UPSTASH_REDIS_REST_TOKEN": TOKEN, "CONTINUUM_TIMEOUT": "2"}
+    client = behaviour.Client(functools.partial(worker.send, env=env))
+    health = client.call("GET", "/health")
+    assert health.status == 200, health.describe()
+    assert health.headers["x-cache-backend"] == "local", health.describe()
+    assert health.json()["status"] == "degraded", health.describe()
+
+
+def test_configuration_comes_from_the_worker_env(emulator, worker: PyodideWorker) -> None:  # type: ignore[no-untyped-def]
+    without_keys = {**emulator.env}
+    client = behaviour.Client(functools.partial(worker.send, env=without_keys))
+    refused = client.call("GET", "/v1/stats", key="auth")
+    assert refused.status == 401 and "CONTINUUM_API_KEYS" in refused.json()["error"]["message"]
+
+
+def test_a_bad_setting_is_a_clean_error_that_hides_the_token(worker: PyodideWorker) -> None:
+    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": "http://upstash.example.com",
+           "UPSTASH_REDIS_REST_TOKEN": TOKEN}
+    status, headers, body = worker.send("GET", "/health", {}, None, env=env)
+    assert status == 500, body
+    payload = json.loads(body)
+    assert payload["error"]["code"] == "internal"
+    assert "https" in payload["error"]["message"], "the message should say what to fix"
+    assert TOKEN.encode() not in body
+    assert headers["content-type"].startswith("application/json")
+
+
+def test_binary_safe_unicode_keys_and_values_survive_the_worker(send: behaviour.Send) -> None:
+    client = behaviour.Client(send)
+    value = {"emoji": "😀", "nul": "a\u0000b", "big": "x" * 20_000}
+    path = "/v1/cache/memory/%F0%9F%98%80%20key"
+    put = client.call("PUT", path, key="cache", json_body={"value": value})
+    assert put.status == 200, put.describe()
+    got = client.call("GET", path, key="cache")
+    assert got.status == 200 and got.json()["value"] == value, got.describe()
+

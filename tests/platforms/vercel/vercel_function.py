@@ -1,0 +1,221 @@
+"""Build the Vercel function offline with the real CLI, then run what was built.
+
+``vercel build`` (the pinned 58.10.0) runs in a temporary copy holding exactly what
+``vercel deploy`` would upload: the repository's files minus ``.vercelignore`` (applied
+with the ``ignore`` package, the matcher the CLI uses), plus a stub
+``.vercel/project.json`` (without one the CLI builds nothing and still exits 0). The
+repository itself is never written to.
+
+The built function is then run as Vercel runs it: its ``filePathMap`` is materialised
+into a folder (the bundle Vercel would upload), and ``func_host.py`` calls
+``vc__handler__python.vc_handler`` under Python 3.12 with the events Vercel's proxy sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import glob
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
+VERCEL = NODE_MODULES / ".bin" / "vercel"
+FUNC = Path(".vercel/output/functions/api/index.func")
+HOST = Path(__file__).with_name("func_host.py")
+
+BUILD_TIMEOUT = 600.0
+ANSWER_TIMEOUT = 60.0
+
+
+def missing(what: str, hint: str) -> None:
+    """A missing tool fails the run under CI and skips the test elsewhere."""
+    message = f"{what} is missing: {hint}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def python312() -> str:
+    """The Python 3.12 that Vercel's builder and runtime need (``CONTINUUM_PY312``)."""
+    candidates = [os.environ.get("CONTINUUM_PY312", "")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
+    candidates.append(shutil.which("python3.12") or "")
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    missing("Python 3.12", "set CONTINUUM_PY312 or run ./scripts/test (pyenv install 3.12)")
+    raise AssertionError("unreachable")
+
+
+def uv() -> str:
+    found = shutil.which("uv") or str(ROOT / ".venv" / "bin" / "uv")
+    if not os.access(found, os.X_OK):
+        missing("uv", "pip install uv (it is in the dev extras)")
+    return found
+
+
+def vercel_cli() -> Path:
+    if not VERCEL.exists() or shutil.which("node") is None:
+        missing("the Vercel CLI", "install Node.js 20 and run npm ci (vercel 58.10.0)")
+    return VERCEL
+
+
+def uploaded_files() -> list[str]:
+    """What ``vercel deploy`` uploads: files git sees, minus ``.vercelignore``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    names = [n for n in listed if n and (ROOT / n).is_file()]
+    script = (
+        "const ignore = require(process.argv[1]);"
+        "const fs = require('fs');"
+        "const ig = ignore().add(fs.readFileSync(process.argv[2], 'utf8'));"
+        "const names = JSON.parse(fs.readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify(names.filter((n) => !ig.ignores(n))));"
+    )
+    kept = subprocess.run(
+        ["node", "-e", script, str(NODE_MODULES / "ignore"), str(ROOT / ".vercelignore")],
+        input=json.dumps(names).encode(), capture_output=True, check=True, timeout=60,
+    ).stdout
+    result: list[str] = json.loads(kept)
+    return result
+
+
+@dataclass
+class Build:
+    project: Path  # the temporary copy the CLI built in
+    log: str
+
+    @property
+    def function(self) -> Path:
+        return self.project / FUNC
+
+    def vc_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = json.loads((self.function / ".vc-config.json").read_text())
+        return config
+
+    def output_config(self) -> dict[str, Any]:
+        path = self.project / ".vercel" / "output" / "config.json"
+        config: dict[str, Any] = json.loads(path.read_text())
+        return config
+
+    def bundle(self) -> dict[str, str]:
+        """Function file -> source file (relative to the project), as Vercel uploads it."""
+        mapping: dict[str, str] = self.vc_config().get("filePathMap", {})
+        return mapping
+
+
+def build(workdir: Path) -> Build:
+    """Run ``vercel build`` on a copy of the deployable files; fail with its log."""
+    cli, py312, uv_bin = vercel_cli(), python312(), uv()
+    project = workdir / "project"
+    for name in uploaded_files():
+        target = project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    (project / ".vercel").mkdir(exist_ok=True)
+    (project / ".vercel" / "project.json").write_text(
+        json.dumps({"projectId": "prj_continuum_test", "orgId": "team_continuum_test",
+                    "settings": {}})
+    )
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(py312).parent), str(Path(uv_bin).parent),
+                                 os.environ.get("PATH", "")]),
+        "VERCEL_TELEMETRY_DISABLED": "1",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    done = subprocess.run(
+        [str(cli), "build", "--yes"], cwd=project, env=env, capture_output=True,
+        text=True, timeout=BUILD_TIMEOUT,
+    )
+    log = done.stdout + done.stderr
+    result = Build(project, log)
+    if done.returncode != 0 or not (result.function / ".vc-config.json").exists():
+        pytest.fail(f"vercel build produced no function (exit {done.returncode}):\n{log[-4000:]}")
+    return result
+
+
+def materialise(built: Build, dest: Path) -> Path:
+    """Lay the function out as Vercel deploys it: its own files plus ``filePathMap``."""
+    shutil.copytree(built.function, dest)
+    for inside, source in built.bundle().items():
+        target = dest / inside
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(built.project / source, target)
+    return dest
+
+
+class FunctionProcess:
+    """One warm instance of the built function, answering requests one at a time."""
+
+    def __init__(self, func_dir: Path, env: Mapping[str, str], log: IO[bytes]) -> None:
+        config = json.loads((func_dir / ".vc-config.json").read_text())
+        full_env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
+                    **config.get("environment", {}), **env}
+        self._log = log
+        self._proc = subprocess.Popen(
+            [python312(), "-S", "-u", str(HOST)], cwd=func_dir, env=full_env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+        )
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        ready = self._next()
+        if not ready.get("ready"):
+            self.close()
+            pytest.fail(f"the built function did not import:\n{ready.get('error')}")
+
+    def _pump(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self._lines.put(line)
+        self._lines.put(b"")
+
+    def _next(self) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=ANSWER_TIMEOUT)
+        except queue.Empty:
+            self.close()
+            pytest.fail(f"the built function gave no answer within {ANSWER_TIMEOUT} s")
+        if not line:
+            pytest.fail(f"the built function exited (code {self._proc.poll()}); see its log")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        sent = {"host": "continuum.vercel.app", "x-forwarded-proto": "https", **headers}
+        message = {"method": method, "path": path, "headers": sent,
+                   "body": base64.b64encode(body or b"").decode()}
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self._proc.stdin.flush()
+        answer = self._next()
+        if "error" in answer:
+            pytest.fail(f"the function's handler raised:\n{answer['error']}")
+        got = {k.lower(): ", ".join(v) if isinstance(v, list) else str(v)
+               for k, v in answer["headers"].items()}
+        return int(answer["status"]), got, base64.b64decode(answer["body"])
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
