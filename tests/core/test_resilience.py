@@ -1,0 +1,234 @@
+"""Faults between the client and the emulator: the request keeps working, writes are never
+silently dropped or doubled, and the circuit opens, probes and closes.
+
+A real proxy (tests/core/faults.py) sits between the client and the emulator over
+fakeredis; the emulator counts what actually ran on the server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core import (
+    AsyncUpstashCache,
+    AuthenticationFailed,
+    CacheBackend,
+    CacheTimeout,
+    CacheUnavailable,
+    CircuitOpen,
+    ConnectionFailed,
+    QuotaExceeded,
+    ServerError,
+    UpstashCache,
+)
+from tests.core.faults import FaultProxy, closed_port_url
+
+MARGIN = 1.5  # seconds allowed beyond a deadline for scheduling on a busy machine
+
+
+@pytest.fixture
+def upstream(_emulator_servers: Any) -> Any:
+    return _emulator_servers.get("fakeredis").fresh()
+
+
+@pytest.fixture
+def proxy(upstream: Any) -> Iterator[FaultProxy]:
+    fault = FaultProxy(upstream.url).start()
+    yield fault
+    fault.stop()
+
+
+def client(url: str, token: str = "suite-token", **options: Any) -> UpstashCache:
+    options.setdefault("timeout", 0.5)
+    options.setdefault("budget", 2.0)
+    options.setdefault("backoff_base", 0.01)
+    return UpstashCache(rest_url=url, rest_token=token, **options)
+
+
+def server_value(upstream: Any, key: str) -> Any:
+    direct = UpstashCache(rest_url=upstream.url, rest_token=upstream.token)
+    return direct.execute([["GET", key]], write=False)[0]
+
+
+def test_connection_refused_falls_back_within_the_scope() -> None:
+    cache = client(closed_port_url())
+    started = time.monotonic()
+    with cache.request(deadline=2) as scope:
+        result = cache.set("session:1", {"user": 1})
+        assert result and result.degraded and result.backend is CacheBackend.LOCAL
+        assert cache.get("session:1") == {"user": 1}
+    assert time.monotonic() - started < 2 + MARGIN
+    assert scope.meter.degraded_writes == 1
+    assert scope.meter.fallback_ops >= 2
+
+
+def test_strict_layer_raises_instead_of_falling_back() -> None:
+    cache = client(closed_port_url())
+    with pytest.raises(ConnectionFailed):
+        cache.layer("federation").set("event-1", {"op": "sync"})
+
+
+def test_fallback_can_be_disabled() -> None:
+    cache = client(closed_port_url(), fallback=False)
+    with pytest.raises(CacheUnavailable):
+        cache.set("k", 1)
+
+
+def test_unresolvable_host_falls_back_within_the_deadline() -> None:
+    cache = UpstashCache(
+        rest_url="https://does-not-exist.invalid", rest_token="x" * 20, timeout=0.5, budget=1.5
+    )
+    started = time.monotonic()
+    result = cache.set("k", 1)
+    assert result.degraded
+    assert time.monotonic() - started < 1.5 + MARGIN
+    with pytest.raises(ConnectionFailed):
+        cache.layer("federation").get("k")
+
+
+def test_a_hanging_server_costs_at_most_the_deadline(proxy: FaultProxy) -> None:
+    proxy.set("hang")
+    cache = client(proxy.url, timeout=5.0)
+    started = time.monotonic()
+    with cache.request(deadline=0.6):
+        assert cache.get("k") is None  # the fallback store is empty
+        assert cache.set("k", 1).degraded
+    assert time.monotonic() - started < 0.6 + MARGIN
+    with pytest.raises(CacheTimeout):
+        cache.layer("federation").get("x")
+
+
+async def test_async_hanging_server_costs_at_most_the_deadline(proxy: FaultProxy) -> None:
+    proxy.set("hang")
+    cache = AsyncUpstashCache(rest_url=proxy.url, rest_token="suite-token", timeout=5.0)
+    started = time.monotonic()
+    async with cache.request(deadline=0.6):
+        assert await cache.get("k") is None
+        assert (await cache.set("k", 1)).degraded
+    assert time.monotonic() - started < 0.6 + MARGIN
+    await cache.aclose()
+
+
+def test_a_write_that_reached_the_server_is_never_resent(proxy: FaultProxy, upstream: Any) -> None:
+    proxy.set("after", 502)
+    cache = client(proxy.url)
+    with cache.request(deadline=2):
+        result = cache.increment("counter")
+    assert result == 1  # served by the fallback, visibly
+    assert proxy.requests == 1
+    assert server_value(upstream, "counter") == b"1"  # ran exactly once on the server
+
+
+def test_reads_are_retried_after_a_5xx(proxy: FaultProxy, upstream: Any) -> None:
+    UpstashCache(rest_url=upstream.url, rest_token=upstream.token).set("k", "v")
+    proxy.set("status", 503, b"<html>Service Unavailable</html>")
+    cache = client(proxy.url, max_retries=2)
+    assert cache.get("k") is None
+    assert proxy.requests == 3  # first attempt + 2 retries
+    proxy.set("pass")
+    assert cache.get("k") == "v"
+
+
+def test_a_write_after_a_timeout_is_not_retried(proxy: FaultProxy) -> None:
+    proxy.set("hang")
+    cache = client(proxy.url, timeout=0.3, budget=3.0, max_retries=3)
+    assert cache.set("k", 1).degraded
+    assert proxy.requests == 1
+
+
+def test_connect_errors_are_retried_for_writes_too() -> None:
+    cache = client(closed_port_url(), max_retries=2, fallback=False)
+    meter_before = cache.meter.round_trips
+    with pytest.raises(ConnectionFailed):
+        cache.increment("n")
+    assert cache.meter.round_trips - meter_before == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (401, b'{"error":"Unauthorized"}', AuthenticationFailed),
+        (400, b'{"error":"ERR max daily request limit exceeded. Limit: 10000, Usage: 10001"}',
+         QuotaExceeded),
+        (500, b'{"message":"internal error"}', ServerError),
+        (502, b"<html>Bad Gateway</html>", ServerError),
+        (200, b"this is not json", ServerError),
+    ],
+)  # fmt: skip
+def test_server_failures_map_to_the_tree_and_fall_back(
+    proxy: FaultProxy, status: int, body: bytes, error: type[Exception]
+) -> None:
+    proxy.set("status", status, body)
+    cache = client(proxy.url)
+    assert cache.set("k", 1).degraded
+    with pytest.raises(error) as info:
+        cache.layer("federation").set("k", 1)
+    assert "suite-token" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["truncate", "reset"])
+def test_broken_bodies_fall_back(proxy: FaultProxy, mode: str) -> None:
+    proxy.set(mode)
+    cache = client(proxy.url)
+    assert cache.get("k") is None
+    with pytest.raises(CacheUnavailable):
+        cache.layer("federation").get("k")
+
+
+def test_wrong_token_is_an_authentication_error(upstream: Any) -> None:
+    cache = client(upstream.url, token="wrong-token-0000")
+    with pytest.raises(AuthenticationFailed) as info:
+        cache.layer("federation").get("k")
+    assert "wrong-token-0000" not in str(info.value)
+
+
+def test_circuit_opens_skips_the_network_then_probes_and_closes(proxy: FaultProxy) -> None:
+    proxy.set("status", 502)
+    cache = client(proxy.url, max_retries=0, failure_threshold=3, probe_interval=0.2)
+    for _ in range(3):
+        assert cache.get("k") is None
+    assert cache.current_backend is CacheBackend.LOCAL
+    assert cache.info()["circuit"]["state"] == "open"
+    sent = proxy.requests
+    assert cache.set("k", 1).degraded
+    with pytest.raises(CircuitOpen):
+        cache.layer("federation").get("k")
+    assert proxy.requests == sent  # open: nothing was sent
+    proxy.set("pass")
+    deadline = time.monotonic() + 5
+    while cache.current_backend is not CacheBackend.UPSTASH and time.monotonic() < deadline:
+        cache.get("k")  # after the probe interval, one of these is the probe
+    assert cache.current_backend is CacheBackend.UPSTASH
+    assert cache.set("k", 2) and not cache.set("k", 2).degraded
+
+
+def test_reconnect_forces_a_probe(proxy: FaultProxy) -> None:
+    proxy.set("status", 502)
+    cache = client(proxy.url, max_retries=0, failure_threshold=1, probe_interval=3600)
+    cache.get("k")
+    assert cache.current_backend is CacheBackend.LOCAL
+    proxy.set("pass")
+    assert cache.reconnect() is True
+    assert cache.current_backend is CacheBackend.UPSTASH
+
+
+def test_no_unhandled_exception_from_best_effort_calls(proxy: FaultProxy) -> None:
+    proxy.set("status", 500, b"oops")
+    cache = client(proxy.url, max_retries=0)
+    with cache.request(deadline=3):
+        assert cache.get("a") is None
+        assert cache.set("a", 1)
+        assert cache.exists("a") is True  # the scope's fallback store has it
+        assert cache.delete("a") == 1
+        assert cache.ping() is False
+        assert cache.info()["keys"] is None
+        assert cache.delete_pattern("a*") == 0
+        with cache.pipeline() as pipe:
+            pipe.set("b", 1)
+            pipe.get("b")
+        assert pipe.results == [True, 1]
+    assert cache.get("b") is None  # outside the scope, a call is its own scope
