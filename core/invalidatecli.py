@@ -1,0 +1,233 @@
+"""``continuum invalidate PATTERN``: delete the keys matching a pattern, showing progress.
+
+    continuum invalidate 'session:42:*'          # glob, as SCAN MATCH understands it
+    continuum invalidate --prefix 'user:a*b'     # a literal prefix: '*' here is a character
+    continuum invalidate 'query:*' --dry-run     # list what would go, delete nothing
+
+It walks the database with SCAN MATCH (never KEYS, so no single command blocks Upstash)
+and UNLINKs each page as it arrives. Progress goes to stderr: a bar estimated from the
+SCAN calls made against DBSIZE, plus the keys matched and deleted so far. A dry run
+prints each matching key on stdout instead.
+
+Broad patterns (``*``, or less than three literal characters before the first wildcard)
+need confirmation: a typed "yes" at a terminal, or ``--yes``. Without a terminal and
+without ``--yes`` they are refused, so a script cannot wipe a database by accident.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+from core.config import ConnectionMode, UpstashConfig
+from core.errors import (
+    CacheError,
+    CommandError,
+    PermissionDenied,
+    ServerError,
+    ValidationError,
+)
+from core.operations import check_key, escape_glob
+from core.protocol import Reply
+from core.rest import RestExecutor
+
+#: A pattern whose literal start is shorter than this is "broad" and needs confirmation.
+BROAD_PREFIX = 3
+_SPECIAL = "*?["
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pattern", metavar="PATTERN", help="a glob (SCAN MATCH syntax)")
+    parser.add_argument(
+        "--prefix", action="store_true", help="treat PATTERN as a literal prefix, not a glob"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list matching keys, delete none")
+    parser.add_argument("--yes", "-y", action="store_true", help="no confirmation prompt")
+    parser.add_argument(
+        "--count", type=int, default=500, metavar="N", help="SCAN COUNT hint (keys per call)"
+    )
+    parser.add_argument(
+        "--database", default="primary", help="named database (primary, sessions, federation)"
+    )
+
+
+def glob_for(pattern: str, *, prefix: bool) -> tuple[str, str]:
+    """``(glob, literal start)``: what SCAN MATCH gets, and the part that must match exactly."""
+    if not pattern:
+        raise ValidationError("the pattern is empty; use '*' to mean every key")
+    check_key(pattern)
+    if prefix:
+        return escape_glob(pattern) + "*", pattern
+    literal: list[str] = []
+    chars = iter(pattern)
+    for c in chars:
+        if c == "\\":
+            literal.append(next(chars, "\\"))
+        elif c in _SPECIAL:
+            break
+        else:
+            literal.append(c)
+    return pattern, "".join(literal)
+
+
+def is_broad(glob: str, literal: str) -> bool:
+    has_wildcard = any(c in glob for c in _SPECIAL) or glob != literal
+    return has_wildcard and len(literal) < BROAD_PREFIX
+
+
+@dataclass
+class Progress:
+    """The stderr progress line: redrawn in place on a terminal, else once a second."""
+
+    stream: TextIO
+    total: int
+    count: int
+    dry_run: bool
+    calls: int = 0
+    matched: int = 0
+    deleted: int = 0
+    _last: float = 0.0
+
+    def update(self, *, final: bool = False, complete: bool = False) -> None:
+        """Redraw (throttled unless ``final``); ``complete`` means the SCAN finished."""
+        now = time.monotonic()
+        tty = self.stream.isatty()
+        if not final and now - self._last < (0.1 if tty else 1.0):
+            return
+        self._last = now
+        examined = self.total if complete else min(self.calls * self.count, self.total)
+        fraction = examined / self.total if self.total else 1.0
+        if not complete:
+            fraction = min(fraction, 0.99)
+        width = 24
+        filled = int(fraction * width)
+        bar = "#" * filled + "-" * (width - filled)
+        done = "would delete" if self.dry_run else "deleted"
+        count = self.matched if self.dry_run else self.deleted
+        line = (
+            f"[{bar}] {fraction:4.0%} scanned ~{examined:,}/{self.total:,} keys, "
+            f"matched {self.matched:,}, {done} {count:,}"
+        )
+        if tty:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    err = sys.stderr
+    try:
+        glob, literal = glob_for(args.pattern, prefix=args.prefix)
+        if args.count < 1:
+            raise ValidationError("--count must be at least 1")
+        config = UpstashConfig.from_env()
+        if config.resolved_mode is not ConnectionMode.REST:
+            raise ValidationError(
+                "no Upstash database configured: set UPSTASH_REDIS_REST_URL and "
+                "UPSTASH_REDIS_REST_TOKEN (an in-memory cache has nothing to invalidate)"
+            )
+        database = config.database(args.database)
+    except CacheError as exc:
+        print(f"continuum invalidate: {exc}", file=err)
+        return 2
+    broad = is_broad(glob, literal)
+    if broad and not args.dry_run and not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                f"continuum invalidate: refusing to delete every key matching {glob!r} without "
+                "confirmation (stdin is not a terminal). Re-run with --yes, or --dry-run "
+                "to see what matches.",
+                file=err,
+            )
+            return 2
+        answer = _ask(f"Delete every key matching {glob!r} in {database.url}? This cannot be "
+                      'undone. Type "yes" to go on: ', err)  # fmt: skip
+        if answer.strip().lower() != "yes":
+            print("Nothing deleted.", file=err)
+            return 1
+    executor = RestExecutor(database, config)
+    try:
+        return _invalidate(executor, glob, args, err)
+    finally:
+        executor.close()
+
+
+def _ask(prompt: str, err: TextIO) -> str:
+    err.write(prompt)
+    err.flush()
+    return sys.stdin.readline()
+
+
+def _invalidate(executor: RestExecutor, glob: str, args: argparse.Namespace, err: TextIO) -> int:
+    def one(command: list[str | bytes | int], write: bool = False) -> Reply:
+        reply = executor.execute([command], write=write)[0]
+        if isinstance(reply, CommandError):
+            raise reply
+        return reply
+
+    progress: Progress | None = None
+    try:
+        total = one(["DBSIZE"])
+        progress = Progress(err, total if isinstance(total, int) else 0, args.count, args.dry_run)
+        cursor: Reply = b"0"
+        while True:
+            page = one(["SCAN", _text(cursor), "MATCH", glob, "COUNT", args.count])
+            if not isinstance(page, list) or len(page) != 2 or not isinstance(page[1], list):
+                raise ServerError("SCAN answered an unexpected shape")
+            cursor, keys = page[0], page[1]
+            progress.calls += 1
+            names = [k if isinstance(k, bytes) else str(k).encode() for k in keys]
+            progress.matched += len(names)
+            if names and args.dry_run:
+                _print_keys(names)
+            elif names:
+                deleted = one(["UNLINK", *names], write=True)
+                progress.deleted += deleted if isinstance(deleted, int) else 0
+            progress.update()
+            if _text(cursor) == "0":
+                break
+    except KeyboardInterrupt:
+        _finish(progress, err, interrupted=True)
+        return 130
+    except PermissionDenied:
+        _finish(progress, err)
+        print(
+            "continuum invalidate: the token is read-only (SCAN and UNLINK were refused); "
+            "use the database's standard REST token",
+            file=err,
+        )
+        return 1
+    except CacheError as exc:
+        _finish(progress, err)
+        print(f"continuum invalidate: stopped: {type(exc).__name__}: {exc}", file=err)
+        return 1
+    progress.update(final=True, complete=True)
+    verb = "would delete" if args.dry_run else "deleted"
+    count = progress.matched if args.dry_run else progress.deleted
+    summary = f"{verb} {count:,} key{'s' * (count != 1)} matching {glob!r}"
+    print(summary, file=err if args.dry_run else sys.stdout)  # stdout holds the keys then
+    return 0
+
+
+def _finish(progress: Progress | None, err: TextIO, *, interrupted: bool = False) -> None:
+    """The progress line as it stood when the walk stopped early."""
+    if progress is None:
+        return
+    progress.update(final=True)
+    if interrupted:
+        print(f"interrupted: {progress.deleted:,} keys deleted so far", file=err)
+
+
+def _print_keys(names: list[bytes]) -> None:
+    sys.stdout.write("".join(n.decode("utf-8", "backslashreplace") + "\n" for n in names))
+    sys.stdout.flush()
+
+
+def _text(value: Reply) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return str(value)
