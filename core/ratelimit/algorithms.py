@@ -13,9 +13,10 @@ atomic. The scripts follow what Upstash accepts:
   what was tested). The scripts are a handful of O(1)/O(log n) commands, so holding the
   global lock costs microseconds; correctness everywhere is worth more.
 
-Billed commands per check (EVAL counts 1 plus each ``redis.call``): sliding log 6 when
-admitted, 5 when refused; fixed window, sliding window and token bucket 5 when admitted,
-3 when refused. Repeat offenders cost 0 (see ``blocked``).
+Billed commands per check (EVAL counts 1 plus each ``redis.call``): sliding log 5 when
+admitted (6 when the log must be trimmed first), 5 when refused; fixed window, sliding
+window and token bucket keep one string written with its expiry in a single SET: 4 when
+admitted, 3 when refused. Repeat offenders cost 0 (see ``blocked``).
 """
 
 from __future__ import annotations

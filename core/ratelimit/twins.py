@@ -25,7 +25,7 @@ __all__ = [
     "token_bucket",
 ]
 
-# One Redis command in, its reply out (errors raised), e.g. call("HMGET", key, "w", "c").
+# One Redis command in, its reply out (errors raised), e.g. call("GET", key).
 Call = Callable[..., object]
 Twin = Callable[[Call, Sequence[bytes], Sequence[bytes]], object]
 
@@ -39,8 +39,11 @@ def _num(x: float) -> str:
 def _tonumber(raw: object) -> float | None:
     if raw is None:
         return None
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    if "_" in text:  # Python reads "1_0" as 10; Lua does not
+        return None
     try:
-        return float(raw.decode() if isinstance(raw, bytes) else str(raw))
+        return float(text)
     except ValueError:
         return None
 
@@ -79,8 +82,9 @@ def sliding_log(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> lis
     now = _server_now(call)
     key = keys[0]
     window, limit, cost = _params(args)
-    call("ZREMRANGEBYSCORE", key, "-inf", _num(now - window))
     used = float(_int_reply(call("ZCARD", key)))
+    if cost == 0 or used + cost > limit:
+        used -= _int_reply(call("ZREMRANGEBYSCORE", key, "-inf", _num(now - window)))
     if cost > 0 and used + cost <= limit:
         score = _num(now)
         nonce = args[3].decode()
@@ -111,15 +115,15 @@ def fixed_window(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> li
     key = keys[0]
     window, limit, cost = _params(args)
     index = _window_index(now, window)
-    stored = _list_reply(call("HMGET", key, "w", "c"), 2)
+    stored = _fields(call("GET", key), 2)
     used = 0.0
-    if _tonumber(stored[0]) == index:
+    if stored is not None and _tonumber(stored[0]) == index:
         used = _tonumber(stored[1]) or 0.0
     reset_at = (index + 1) * window
     if cost > 0 and used + cost <= limit:
         used += cost
-        call("HSET", key, "w", _num(index), "c", _num(used))
-        call("PEXPIRE", key, math.ceil((reset_at - now) / 1000))
+        value = f"{_num(index)}:{_num(used)}"
+        call("SET", key, value, "PX", math.ceil((reset_at - now) / 1000))
         return _reply(1, limit - used, reset_at, 0, now, used)
     remaining = max(0.0, limit - used)
     if cost == 0:
@@ -133,22 +137,23 @@ def sliding_window(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> 
     key = keys[0]
     window, limit, cost = _params(args)
     index = _window_index(now, window)
-    stored = _list_reply(call("HMGET", key, "w", "c", "p"), 3)
+    stored = _fields(call("GET", key), 3)
     current, previous = 0.0, 0.0
-    stored_index = _tonumber(stored[0])
-    if stored_index == index:
-        current = _tonumber(stored[1]) or 0.0
-        previous = _tonumber(stored[2]) or 0.0
-    elif stored_index == index - 1:
-        previous = _tonumber(stored[1]) or 0.0
+    if stored is not None:
+        stored_index = _tonumber(stored[0])
+        if stored_index == index:
+            current = _tonumber(stored[1]) or 0.0
+            previous = _tonumber(stored[2]) or 0.0
+        elif stored_index == index - 1:
+            previous = _tonumber(stored[1]) or 0.0
     start = index * window
     overlap = window - (now - start)
     used = previous * overlap / window + current
     reset_at = start + window
     if cost > 0 and used + cost <= limit:
         current += cost
-        call("HSET", key, "w", _num(index), "c", _num(current), "p", _num(previous))
-        call("PEXPIRE", key, math.ceil((reset_at + window - now) / 1000))
+        value = f"{_num(index)}:{_num(current)}:{_num(previous)}"
+        call("SET", key, value, "PX", math.ceil((reset_at + window - now) / 1000))
         used += cost
         return _reply(1, math.floor(limit - used), reset_at, 0, now, math.ceil(used))
     remaining = max(0, math.floor(limit - used))
@@ -166,17 +171,18 @@ def token_bucket(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> li
     now = _server_now(call)
     key = keys[0]
     window, limit, cost = _params(args)
-    stored = _list_reply(call("HMGET", key, "t", "ts"), 2)
+    stored = _fields(call("GET", key), 2)
     tokens = limit
-    stored_tokens, stored_at = _tonumber(stored[0]), _tonumber(stored[1])
-    if stored[0] is not None and stored_tokens is not None and stored_at is not None:
-        elapsed = max(0.0, now - stored_at)
-        tokens = min(limit, stored_tokens + elapsed * limit / window)
+    if stored is not None:
+        stored_tokens, stored_at = _tonumber(stored[0]), _tonumber(stored[1])
+        if stored_tokens is not None and stored_at is not None:
+            elapsed = max(0.0, now - stored_at)
+            tokens = min(limit, stored_tokens + elapsed * limit / window)
     if cost > 0 and tokens >= cost:
         tokens -= cost
         full_in = math.ceil((limit - tokens) * window / limit)
-        call("HSET", key, "t", f"{tokens:.17g}", "ts", _num(now))
-        call("PEXPIRE", key, math.ceil(full_in / 1000))
+        value = f"{tokens:.17g}:{_num(now)}"
+        call("SET", key, value, "PX", math.ceil(full_in / 1000))
         return _reply(1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens))
     full_in = math.ceil((limit - tokens) * window / limit)
     if cost == 0:
@@ -194,6 +200,16 @@ def _int_reply(reply: object) -> int:
     if isinstance(reply, bool) or not isinstance(reply, int):
         raise ServerError(f"expected an integer reply, got {reply!r}")
     return reply
+
+
+def _fields(reply: object, size: int) -> list[bytes] | None:
+    """A stored "a:b[:c]" value split like the scripts' Lua pattern, or None."""
+    if reply is None:
+        return None
+    if not isinstance(reply, bytes):
+        raise ServerError(f"expected a bulk string, got {reply!r}")
+    fields = reply.split(b":")
+    return fields if len(fields) == size else None
 
 
 def _list_reply(reply: object, size: int) -> list[object]:

@@ -90,7 +90,7 @@ def test_fixed_window_resets_on_server_aligned_edges(raw_redis: RawRedis) -> Non
     ]
     assert lua(raw_redis, alg, now=T0 + 10 * S)[:2] == [1, 2]  # a new window
     # refused requests are not counted
-    assert raw_redis("HGET", "k", "c") == b"1"
+    assert raw_redis("GET", "k") == f"{(T0 + 10 * S) // (10 * S)}:1".encode()
 
 
 def test_sliding_window_weights_the_previous_window(raw_redis: RawRedis) -> None:
@@ -128,7 +128,7 @@ def test_cost_zero_reads_without_writing(raw_redis: RawRedis) -> None:
 
 
 def test_a_key_of_another_type_is_an_error_not_a_reset(raw_redis: RawRedis) -> None:
-    raw_redis("SET", "k", "not a limiter")
+    raw_redis("HSET", "k", "field", "not a limiter")
     for alg in Algorithm:
         try:
             lua(raw_redis, alg, now=T0)
@@ -136,7 +136,7 @@ def test_a_key_of_another_type_is_an_error_not_a_reset(raw_redis: RawRedis) -> N
             assert "WRONGTYPE" in str(exc) or "wrong kind" in str(exc)
         else:
             raise AssertionError(f"{alg} overwrote a foreign key")
-    assert raw_redis("GET", "k") == b"not a limiter"
+    assert raw_redis("HGET", "k", "field") == b"not a limiter"
 
 
 steps = st.lists(st.tuples(st.integers(0, 12 * S), st.integers(0, 4)), min_size=1, max_size=25)
@@ -179,6 +179,34 @@ def _state(raw: RawRedis, key: str) -> object:
     kind = raw("TYPE", key)
     if kind == b"zset":
         return raw("ZRANGE", key, 0, -1, "WITHSCORES")
-    if kind == b"hash":
-        return sorted(raw("HGETALL", key))  # type: ignore[arg-type]
+    if kind == b"string":
+        return raw("GET", key)
     return kind
+
+
+def billed(client: redis.Redis, run: object) -> int:
+    """Commands Upstash would bill for ``run()``: the EVAL plus every call inside it."""
+    client.config_resetstat()
+    assert callable(run)
+    run()
+    stats = client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if not k.startswith("cmdstat_config"))
+
+
+def test_commands_billed_per_check(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, protocol=2)
+    client.flushdb()
+    raw = RawRedis(client)
+    expected = {  # (admitted, refused): EVAL + TIME + what each algorithm needs
+        Algorithm.SLIDING_LOG: (5, 5),
+        Algorithm.SLIDING_WINDOW: (4, 3),
+        Algorithm.FIXED_WINDOW: (4, 3),
+        Algorithm.TOKEN_BUCKET: (4, 3),
+    }
+    for algorithm, (admitted, refused) in expected.items():
+        source = ALGORITHMS[algorithm].script.source
+        args = ["60000000", "1", "1"] + (["n"] if algorithm is Algorithm.SLIDING_LOG else [])
+        key = f"bill:{algorithm}"
+        assert billed(client, lambda: raw("EVAL", source, 1, key, *args)) == admitted, algorithm
+        assert billed(client, lambda: raw("EVAL", source, 1, key, *args)) == refused, algorithm
+    client.close()

@@ -10,8 +10,13 @@ local key = KEYS[1]
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - window))
+-- units that left the window are only trimmed when the exact count matters: while even
+-- the untrimmed count leaves room, admitting needs no trim (one command less per check;
+-- the set still holds at most limit + cost members, and the key expires when idle)
 local used = redis.call('ZCARD', key)
+if cost == 0 or used + cost > limit then
+  used = used - redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - window))
+end
 if cost > 0 and used + cost <= limit then
   -- members are unique per request (the client's random nonce) and per unit of cost;
   -- ZADD takes them in chunks so no call needs more arguments than Lua can unpack

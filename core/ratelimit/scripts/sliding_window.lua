@@ -1,8 +1,8 @@
 -- Sliding-window counter: two fixed windows on the server's clock, the previous one
 -- weighted by how much of it still overlaps the sliding window. Constant memory.
--- KEYS[1]: a hash {w: current window index, c: units admitted in it, p: units admitted in
--- the previous window}. ARGV: window_us, limit, cost. cost 0 reads the usage.
--- Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
+-- KEYS[1]: a string "<current window index>:<units admitted in it>:<units admitted in the
+-- previous window>", written with its expiry in one SET. ARGV: window_us, limit, cost.
+-- cost 0 reads the usage. Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
 local function num(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -13,14 +13,18 @@ local cost = tonumber(ARGV[3])
 local index = math.floor(now / window)
 if index * window > now then index = index - 1 end
 if (index + 1) * window <= now then index = index + 1 end
-local stored = redis.call('HMGET', key, 'w', 'c', 'p')
+local stored = redis.call('GET', key)
 local current, previous = 0, 0
-local stored_index = tonumber(stored[1])
-if stored_index == index then
-  current = tonumber(stored[2])
-  previous = tonumber(stored[3])
-elseif stored_index == index - 1 then
-  previous = tonumber(stored[2])
+if stored then
+  local stored_index, stored_current, stored_previous =
+    string.match(stored, '^([^:]*):([^:]*):([^:]*)$')
+  stored_index = tonumber(stored_index)
+  if stored_index == index then
+    current = tonumber(stored_current) or 0
+    previous = tonumber(stored_previous) or 0
+  elseif stored_index == index - 1 then
+    previous = tonumber(stored_current) or 0
+  end
 end
 local start = index * window
 local overlap = window - (now - start)
@@ -28,8 +32,8 @@ local used = previous * overlap / window + current
 local reset = start + window
 if cost > 0 and used + cost <= limit then
   current = current + cost
-  redis.call('HSET', key, 'w', num(index), 'c', num(current), 'p', num(previous))
-  redis.call('PEXPIRE', key, math.ceil((reset + window - now) / 1000))
+  redis.call('SET', key, num(index) .. ':' .. num(current) .. ':' .. num(previous),
+    'PX', math.ceil((reset + window - now) / 1000))
   used = used + cost
   return {1, math.floor(limit - used), reset, 0, now, math.ceil(used)}
 end

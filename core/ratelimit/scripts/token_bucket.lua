@@ -1,7 +1,7 @@
 -- Token bucket: holds up to `limit` tokens and refills `limit` tokens per window, on the
--- server's clock. KEYS[1]: a hash {t: tokens, ts: last update in us}; a missing key is a
--- full bucket, so the key expires once the bucket would be full again.
--- ARGV: window_us, limit, cost. cost 0 reads the usage.
+-- server's clock. KEYS[1]: a string "<tokens>:<last update in us>", written with its
+-- expiry in one SET; a missing key is a full bucket, so the key expires once the bucket
+-- would be full again. ARGV: window_us, limit, cost. cost 0 reads the usage.
 -- Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
 local function num(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
@@ -10,17 +10,21 @@ local key = KEYS[1]
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
-local stored = redis.call('HMGET', key, 't', 'ts')
+local stored = redis.call('GET', key)
 local tokens = limit
-if stored[1] then
-  local elapsed = math.max(0, now - tonumber(stored[2]))
-  tokens = math.min(limit, tonumber(stored[1]) + elapsed * limit / window)
+if stored then
+  local stored_tokens, stored_at = string.match(stored, '^([^:]*):([^:]*)$')
+  stored_tokens, stored_at = tonumber(stored_tokens), tonumber(stored_at)
+  if stored_tokens and stored_at then
+    local elapsed = math.max(0, now - stored_at)
+    tokens = math.min(limit, stored_tokens + elapsed * limit / window)
+  end
 end
 if cost > 0 and tokens >= cost then
   tokens = tokens - cost
   local full_in = math.ceil((limit - tokens) * window / limit)
-  redis.call('HSET', key, 't', string.format('%.17g', tokens), 'ts', num(now))
-  redis.call('PEXPIRE', key, math.ceil(full_in / 1000))
+  redis.call('SET', key, string.format('%.17g', tokens) .. ':' .. num(now),
+    'PX', math.ceil(full_in / 1000))
   return {1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens)}
 end
 local full_in = math.ceil((limit - tokens) * window / limit)
