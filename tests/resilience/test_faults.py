@@ -1,0 +1,305 @@
+"""Every request keeps working when Upstash does not: the cache under injected faults.
+
+A ``FaultProxy`` sits between ``UpstashCache`` and the emulator. For each fault the suite
+checks what a user of a serverless function would notice:
+
+- the call returns within the request's deadline plus a small margin (an upper bound on
+  the deadline contract, measured with the test's own clock, not a benchmark);
+- best-effort layers answer from the request's local store and say so
+  (``WriteResult.degraded``, ``current_backend``, the meter); the strict federation queue
+  raises ``CacheUnavailable`` instead of dropping the write;
+- INCR and PUBLISH run at most once on the server, counted there;
+- the circuit opens, half-opens and closes as designed (a hand-turned clock, no sleeps),
+  and once the fault clears the next probe recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from core import AsyncUpstashCache, UpstashCache
+from core.config import CacheBackend
+from core.errors import CacheError, CacheUnavailable
+from core.health import CircuitState, breaker_for
+from core.pubsub import PubSub
+from emulator.pytest_plugin import EmulatorHandle
+
+from .conftest import ManualClock
+from .fault_proxy import Fault, FaultProxy
+
+DEADLINE = 1.0  # the request scope's budget
+ATTEMPT = 0.3  # one HTTP attempt
+MARGIN = 0.5  # scheduling slack on a shared, busy machine
+
+ALL_FAULTS = [f for f in Fault if f is not Fault.NONE]
+# Faults where the request reached the emulator before the client saw a failure.
+FORWARDED = [Fault.SLOW, Fault.HTTP500, Fault.HTTP502, Fault.RESET]
+
+
+def make_cache(url: str, token: str, **options: object) -> UpstashCache:
+    settings: dict[str, object] = {
+        "timeout": ATTEMPT,
+        "budget": DEADLINE,
+        "max_retries": 2,
+        "failure_threshold": 100,  # policy tests: keep the breaker out of the way
+        "backoff_base": 0.01,
+    }
+    settings.update(options)
+    return UpstashCache(rest_url=url, rest_token=token, **settings)
+
+
+@pytest.fixture
+def cache(proxy: FaultProxy, emulator: EmulatorHandle) -> Iterator[UpstashCache]:
+    with make_cache(proxy.url, emulator.token) as client:
+        yield client
+
+
+def server_get(emulator: EmulatorHandle, key: str) -> object:
+    """Read straight from the emulator, bypassing the proxy and the client under test."""
+    reply = httpx.get(
+        f"{emulator.url}/get/{key}", headers={"Authorization": f"Bearer {emulator.token}"}
+    )
+    return reply.json()["result"]
+
+
+def inject(proxy: FaultProxy, fault: Fault) -> None:
+    proxy.set_fault(fault, delay=DEADLINE + 1.0)  # slow: longer than any attempt
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+def test_best_effort_layer_answers_from_the_request_store_in_time(
+    fault: Fault, proxy: FaultProxy, cache: UpstashCache
+) -> None:
+    inject(proxy, fault)
+    started = time.monotonic()
+    with cache.request(deadline=DEADLINE) as scope:
+        sessions = cache.layer("sessions")
+        written = sessions.set("abc", {"user": 7})
+        value = sessions.get("abc")
+        elapsed = time.monotonic() - started
+    assert elapsed <= DEADLINE + MARGIN, f"{fault}: {elapsed:.2f}s past the deadline"
+    assert written.ok and written.degraded and written.backend is CacheBackend.LOCAL
+    assert value == {"user": 7}  # the write went to this request's store, not nowhere
+    assert scope.meter.degraded_writes == 1
+    assert scope.meter.fallback_ops >= 2
+    assert "cache-fallback" in scope.meter.server_timing()
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+def test_strict_federation_queue_raises_instead_of_dropping(
+    fault: Fault, proxy: FaultProxy, cache: UpstashCache, emulator: EmulatorHandle
+) -> None:
+    inject(proxy, fault)
+    started = time.monotonic()
+    with cache.request(deadline=DEADLINE), pytest.raises(CacheUnavailable):
+        cache.layer("federation").set("job-1", {"to": "peer"})
+    assert time.monotonic() - started <= DEADLINE + MARGIN
+    proxy.clear()
+    if fault not in FORWARDED:
+        assert server_get(emulator, "fed:queue:job-1") is None
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+def test_incr_runs_at_most_once_on_the_server(
+    fault: Fault, proxy: FaultProxy, cache: UpstashCache, emulator: EmulatorHandle
+) -> None:
+    inject(proxy, fault)
+    started = time.monotonic()
+    with cache.request(deadline=DEADLINE):
+        cache.increment("hits")  # falls back; must never be resent
+    assert time.monotonic() - started <= DEADLINE + MARGIN
+    proxy.clear()
+    ran = server_get(emulator, "hits")
+    if fault in FORWARDED:
+        assert proxy.wait_forwarded(1)
+        assert ran == "1", f"{fault}: INCR ran {ran} times"
+        assert proxy.forwarded == 1
+    else:
+        assert ran is None
+
+
+@pytest.mark.parametrize("fault", FORWARDED)
+def test_publish_runs_at_most_once_on_the_server(
+    fault: Fault, proxy: FaultProxy, cache: UpstashCache, emulator: EmulatorHandle
+) -> None:
+    with PubSub(emulator.url, emulator.token) as listener:
+        listener.subscribe("events")
+        confirm = listener.get_message(timeout=10)
+        assert confirm is not None and confirm.type == "subscribe"
+        inject(proxy, fault)
+        with cache.request(deadline=DEADLINE):
+            cache.publish("events", "deploy")
+        proxy.clear()
+        cache.publish("events", "end-marker")  # everything before it has been delivered
+        received: list[str] = []
+        while "end-marker" not in received:
+            message = listener.get_message(timeout=10)
+            assert message is not None, "the marker never arrived"
+            received.append(message.data)
+    assert received.count("deploy") == 1
+
+
+@pytest.mark.parametrize("fault", [Fault.SLOW, Fault.HTTP502])
+def test_reads_are_retried_within_the_deadline(
+    fault: Fault, proxy: FaultProxy, cache: UpstashCache
+) -> None:
+    inject(proxy, fault)
+    started = time.monotonic()
+    with cache.request(deadline=DEADLINE):
+        assert cache.get("anything") is None
+    assert time.monotonic() - started <= DEADLINE + MARGIN
+    assert proxy.forwarded >= 2 or fault is Fault.SLOW  # a slow read may use the whole budget
+
+
+def test_unresolvable_host_falls_back_in_time(emulator: EmulatorHandle) -> None:
+    with make_cache("https://continuum-fault-suite.invalid", emulator.token) as cache:
+        started = time.monotonic()
+        with cache.request(deadline=DEADLINE):
+            written = cache.set("k", "v")
+            assert cache.get("k") == "v"
+            with pytest.raises(CacheUnavailable):
+                cache.layer("federation").set("job", 1)
+        assert time.monotonic() - started <= DEADLINE + MARGIN
+    assert written.degraded
+
+
+def test_a_call_outside_any_scope_is_its_own_scope(proxy: FaultProxy, cache: UpstashCache) -> None:
+    inject(proxy, Fault.HTTP502)
+    assert cache.set("k", "v").degraded
+    assert cache.get("k") is None  # the previous call's fallback store is gone with it
+
+
+# -- the circuit ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def breaker_cache(
+    proxy: FaultProxy, emulator: EmulatorHandle, clock: ManualClock
+) -> Iterator[UpstashCache]:
+    with make_cache(
+        proxy.url, emulator.token, failure_threshold=2, probe_interval=30.0, max_retries=0
+    ) as client:
+        breaker_for(client.config.database("primary").url, clock=clock)
+        yield client
+
+
+def test_circuit_opens_half_opens_and_closes(
+    proxy: FaultProxy, breaker_cache: UpstashCache, clock: ManualClock
+) -> None:
+    cache = breaker_cache
+    breaker = breaker_for(cache.config.database("primary").url)
+    assert cache.set("warm", 1).backend is CacheBackend.UPSTASH
+
+    proxy.set_fault(Fault.HTTP502)
+    cache.set("a", 1)
+    assert breaker.state is CircuitState.CLOSED  # one failure is not an outage
+    cache.set("a", 1)
+    assert breaker.state is CircuitState.OPEN
+    assert cache.current_backend is CacheBackend.LOCAL
+    assert cache.info()["circuit"]["state"] == "open"
+
+    sent = proxy.connections, proxy.forwarded
+    started = time.monotonic()
+    with cache.request(deadline=DEADLINE):
+        assert cache.set("b", 2).degraded
+        assert cache.get("b") == 2
+    assert (proxy.connections, proxy.forwarded) == sent  # open: nothing was sent
+    assert time.monotonic() - started < ATTEMPT  # and nothing was waited for
+
+    clock.advance(30)
+    cache.set("c", 3)  # the probe, while the fault is still on
+    assert proxy.forwarded == sent[1] + 1
+    assert breaker.state is CircuitState.OPEN  # failed probe: open for another interval
+
+    proxy.clear()
+    cache.set("d", 4)
+    assert proxy.forwarded == sent[1] + 1  # still open until the interval passes
+
+    clock.advance(30)
+    written = cache.set("e", 5)  # the probe succeeds
+    assert written.backend is CacheBackend.UPSTASH and not written.degraded
+    assert breaker.state is CircuitState.CLOSED
+    assert cache.current_backend is CacheBackend.UPSTASH
+    assert cache.get("e") == 5
+
+
+def test_a_hung_probe_does_not_wedge_the_circuit(
+    proxy: FaultProxy, breaker_cache: UpstashCache, clock: ManualClock
+) -> None:
+    cache = breaker_cache
+    breaker = breaker_for(cache.config.database("primary").url)
+    proxy.set_fault(Fault.HTTP502)
+    cache.set("a", 1)
+    cache.set("a", 1)
+    clock.advance(30)
+    assert breaker.allow()  # a probe whose function froze and never reports back
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert cache.set("x", 1).degraded  # meanwhile: fallback, nothing sent
+    proxy.clear()
+    clock.advance(30)
+    assert cache.set("y", 2).backend is CacheBackend.UPSTASH  # a fresh probe recovers
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_reconnect_probes_at_once(proxy: FaultProxy, breaker_cache: UpstashCache) -> None:
+    cache = breaker_cache
+    proxy.set_fault(Fault.REFUSE)
+    cache.set("a", 1)
+    cache.set("a", 1)
+    assert cache.current_backend is CacheBackend.LOCAL
+    assert cache.reconnect() is False  # still down
+    proxy.clear()
+    assert cache.reconnect() is True
+    assert cache.current_backend is CacheBackend.UPSTASH
+
+
+def test_command_errors_are_raised_not_hidden_and_do_not_open_the_circuit(
+    proxy: FaultProxy, breaker_cache: UpstashCache
+) -> None:
+    cache = breaker_cache
+    cache.set("text", "not a number")
+    for _ in range(3):
+        with pytest.raises(CacheError) as info:
+            cache.increment("text")
+        assert not isinstance(info.value, CacheUnavailable)
+    assert cache.current_backend is CacheBackend.UPSTASH
+
+
+# -- async ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", [Fault.HANG, Fault.REFUSE, Fault.RESET, Fault.NONJSON])
+async def test_async_concurrent_calls_fall_back_in_time(
+    fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle
+) -> None:
+    cache = AsyncUpstashCache(
+        rest_url=proxy.url,
+        rest_token=emulator.token,
+        timeout=ATTEMPT,
+        budget=DEADLINE,
+        failure_threshold=100,
+    )
+    try:
+        await cache.set("query:q", [1, 2])  # healthy: stored upstream
+        inject(proxy, fault)
+        started = time.monotonic()
+        async with cache.request(deadline=DEADLINE):
+            written = await cache.layer("sessions").set("s", {"u": 1})
+            session, hits, query = await asyncio.gather(
+                cache.layer("sessions").get("s"),
+                cache.increment("ratelimit:ip"),
+                cache.get("query:q"),
+            )
+        assert time.monotonic() - started <= DEADLINE + MARGIN
+        assert written.degraded and session == {"u": 1}
+        assert hits == 1
+        assert query is None  # upstream data is unreachable, and nothing pretends otherwise
+        with pytest.raises(CacheUnavailable):
+            await cache.layer("federation").set("job", 1)
+    finally:
+        await cache.aclose()
