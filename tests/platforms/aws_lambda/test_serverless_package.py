@@ -143,6 +143,10 @@ def offline_server(
     tmp_path: Path, offline_venv: Path, emulator: object
 ) -> Iterator[str]:
     work = service_copy(tmp_path)
+    # serverless-offline 13.9's runtime table stops at python3.11 ("Unsupported runtime"):
+    # the copy is labelled python3.11 while VIRTUAL_ENV below really runs Python 3.12.
+    manifest = work / "serverless.yml"
+    manifest.write_text(manifest.read_text().replace("runtime: python3.12", "runtime: python3.11"))
     http_port, lambda_port = _free_port(), _free_port()
     env = sls_env(python312())
     env.update({
@@ -188,7 +192,7 @@ def test_serverless_offline_answers_end_to_end(offline_server: str) -> None:
     with httpx.Client(base_url=offline_server, timeout=60) as client:
         health = client.get("/health")
         assert health.status_code == 200, health.text
-        assert health.json()["backend"] == "upstash"
+        assert health.json().get("backend") == "upstash", health.text
         put = client.put("/v1/cache/query/offline", json={"value": {"via": "sls offline"}},
                          headers=key)
         assert put.status_code == 200, put.text
