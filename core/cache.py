@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from core._drive import Batch, Operation, Replies, adrive, drive
@@ -136,6 +136,9 @@ class _CacheBase:
                 "rest_url and rest_token (or set UPSTASH_REDIS_REST_URL and "
                 "UPSTASH_REDIS_REST_TOKEN)"
             )
+        unknown = set(options) - {f.name for f in fields(UpstashConfig)}
+        if unknown:
+            raise ConfigurationError(f"unknown cache options: {', '.join(sorted(unknown))}")
         overrides: dict[str, Any] = {
             "mode": None if str(mode) == "auto" else mode,
             "fallback": fallback, "rest_url": rest_url, "rest_token": rest_token,
