@@ -1,0 +1,114 @@
+"""``continuum subscribe CHANNEL...``: print messages published on channels as they arrive.
+
+    continuum subscribe chat                 # until Ctrl-C
+    continuum subscribe 'events:*' --pattern --count 10 --json
+
+It listens over Upstash's REST server-sent events (:class:`core.pubsub.PubSub`), so it
+works wherever the REST API does. "subscribed to ..." goes to stderr once the server has
+confirmed every subscription, so a script can wait for that line before publishing; each
+message goes to stdout (``channel: data``, or one JSON object per line with ``--json``),
+flushed at once so a pipe sees it immediately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from core.config import ConnectionMode, UpstashConfig
+from core.errors import CacheError, ValidationError
+from core.pubsub import Message, PubSub
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("channels", nargs="+", metavar="CHANNEL", help="channel names")
+    parser.add_argument(
+        "--pattern", action="store_true", help="treat CHANNEL as a glob (PSUBSCRIBE)"
+    )
+    parser.add_argument("--count", type=int, metavar="N", help="exit after N messages")
+    parser.add_argument("--json", action="store_true", help="one JSON object per message")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="seconds to connect"
+    )
+    parser.add_argument(
+        "--database", default="primary", help="named database (primary, sessions, federation)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.count is not None and args.count < 1:
+            raise ValidationError("--count must be at least 1")
+        if not args.timeout > 0:
+            raise ValidationError("--timeout must be a positive number of seconds")
+        config = UpstashConfig.from_env()
+        if config.resolved_mode is not ConnectionMode.REST:
+            raise ValidationError(
+                "no Upstash database configured: set UPSTASH_REDIS_REST_URL and "
+                "UPSTASH_REDIS_REST_TOKEN"
+            )
+        database = config.database(args.database)
+    except CacheError as exc:
+        print(f"continuum subscribe: {exc}", file=sys.stderr)
+        return 2
+    received = 0
+    sub = PubSub(database.url, database.token, timeout=args.timeout)
+    try:
+        if args.pattern:
+            sub.psubscribe(*args.channels)
+        else:
+            sub.subscribe(*args.channels)
+        pending = _await_confirmations(sub, len(args.channels), args.timeout, args.json)
+        received += pending
+        kind = "patterns" if args.pattern else "channels"
+        print(f"subscribed to {kind} {', '.join(args.channels)} (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        if args.count is None or received < args.count:
+            for message in sub.listen():
+                received += _show(message, args.json)
+                if args.count is not None and received >= args.count:
+                    break
+    except KeyboardInterrupt:
+        print(f"\nstopped after {received} message{'s' * (received != 1)}", file=sys.stderr)
+    except CacheError as exc:
+        print(f"continuum subscribe: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sub.close()
+    return 0
+
+
+def _await_confirmations(sub: PubSub, expected: int, timeout: float, as_json: bool) -> int:
+    """Wait (bounded) for the server to confirm each subscription; returns messages shown.
+
+    A message can arrive on one channel before another channel is confirmed: it is
+    printed, not lost.
+    """
+    confirmed = shown = 0
+    deadline = time.monotonic() + timeout
+    while confirmed < expected:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        message = sub.get_message(left)
+        if message is None:
+            break
+        if message.type in ("subscribe", "psubscribe"):
+            confirmed += 1
+        elif _show(message, as_json):
+            shown += 1
+    return shown
+
+
+def _show(message: Message, as_json: bool) -> bool:
+    """Print a published message; False for anything else (confirmations)."""
+    if message.type not in ("message", "pmessage"):
+        return False
+    if as_json:
+        doc = {"channel": message.channel, "pattern": message.pattern, "data": message.data}
+        print(json.dumps(doc), flush=True)
+    else:
+        print(f"{message.channel}: {message.data}", flush=True)
+    return True

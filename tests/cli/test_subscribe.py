@@ -1,0 +1,126 @@
+"""``continuum subscribe`` as a separate process over the emulator's server-sent events:
+messages printed as they arrive, ``--count``, patterns, JSON, Ctrl-C and bad settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from core.cli import main
+from core.config import UpstashConfig
+from core.rest import RestExecutor
+
+
+@pytest.fixture
+def env(upstash_emulator) -> dict[str, str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("UPSTASH_", "CONTINUUM_", "PYTEST_"))
+    }
+    return {**base, **upstash_emulator.env}
+
+
+@pytest.fixture
+def publisher(upstash_emulator) -> Iterator[RestExecutor]:
+    config = UpstashConfig.from_env(upstash_emulator.env)
+    executor = RestExecutor(config.database(), config)
+    yield executor
+    executor.close()
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """Start the subscriber and return once it says it is subscribed (bounded wait)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "subscribe", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    line = ""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+        if ready:
+            line = proc.stderr.readline()
+            if "subscribed to" in line or not line:
+                break
+    assert "subscribed to" in line, line + (proc.stderr.read() if proc.poll() is not None else "")
+    return proc
+
+
+def publish(publisher: RestExecutor, channel: str, message: str) -> None:
+    reply = publisher.execute([["PUBLISH", channel, message]], write=True)[0]
+    # >= 1: a subscriber that exited in an earlier test may not be noticed gone yet
+    assert isinstance(reply, int) and reply >= 1, f"PUBLISH reached {reply!r} subscribers"
+
+
+def test_prints_messages_as_they_arrive_then_stops_at_count(
+    env: dict[str, str], publisher: RestExecutor
+) -> None:
+    proc = start(env, "chat", "--count", "2")
+    assert proc.stdout is not None
+    publish(publisher, "chat", "hello, world")
+    assert proc.stdout.readline() == "chat: hello, world\n"  # before the next one is sent
+    publish(publisher, "chat", "second")
+    out, _ = proc.communicate(timeout=30)
+    assert out == "chat: second\n"
+    assert proc.returncode == 0
+
+
+def test_pattern_subscription_as_json(env: dict[str, str], publisher: RestExecutor) -> None:
+    proc = start(env, "events:*", "--pattern", "--count", "1", "--json")
+    publish(publisher, "events:signup", '{"user": 42}')
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert json.loads(out) == {
+        "channel": "events:signup",
+        "pattern": "events:*",
+        "data": '{"user": 42}',
+    }
+
+
+def test_ctrl_c_stops_cleanly(env: dict[str, str], publisher: RestExecutor) -> None:
+    proc = start(env, "room")
+    assert proc.stdout is not None
+    publish(publisher, "room", "one")
+    assert proc.stdout.readline() == "room: one\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "stopped after 1 message" in err and "Traceback" not in err
+
+
+def test_wrong_token_is_one_line(
+    upstash_emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UPSTASH_REDIS_REST_URL", upstash_emulator.url)
+    monkeypatch.setenv("UPSTASH_REDIS_REST_TOKEN", "definitely-wrong-token")
+    assert main(["subscribe", "chat", "--count", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "AuthenticationFailed" in err and "definitely-wrong-token" not in err
+
+
+def test_without_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("UPSTASH_", "CONTINUUM_")):
+            monkeypatch.delenv(name)
+    assert main(["subscribe", "chat"]) == 2
+    assert "no Upstash database configured" in capsys.readouterr().err
+
+
+def test_bad_count(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["subscribe", "chat", "--count", "0"]) == 2
+    assert "--count" in capsys.readouterr().err
