@@ -19,7 +19,13 @@ import traceback
 from typing import Any
 from urllib.parse import urlsplit
 
-from workers import Response, WorkerEntrypoint  # type: ignore[import-not-found,unused-ignore]
+from workers import (  # type: ignore[import-not-found,unused-ignore]
+    Request as WorkerRequest,
+)
+from workers import (  # type: ignore[import-not-found,unused-ignore]
+    Response,
+    WorkerEntrypoint,
+)
 
 from core.app import Api, ApiError, ApiSettings, Request
 from core.app import Response as ApiResponse
@@ -110,7 +116,13 @@ class Default(WorkerEntrypoint):  # type: ignore[misc,unused-ignore]
 
 
 async def _to_neutral(request: Any, max_body: int) -> Request:
-    """Translate a ``workers.Request``; the URL's path is still percent-encoded."""
+    """Translate the incoming request; the URL's path is still percent-encoded.
+
+    The runtime hands over a ``workers.Request`` (converted by the SDK) or, depending on
+    its version, the JavaScript ``Request`` itself; both are accepted.
+    """
+    if not isinstance(request, WorkerRequest):
+        request = WorkerRequest(request)
     headers = [(str(name), str(value)) for name, value in request.headers.items()]
     declared = next((v for k, v in headers if k.lower() == "content-length"), "")
     if declared.isdigit() and int(declared) > max_body:

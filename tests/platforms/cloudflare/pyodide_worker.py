@@ -156,8 +156,12 @@ class PyodideWorker:
         body: bytes | None,
         *,
         env: Mapping[str, str],
+        raw: bool = False,
     ) -> tuple[int, dict[str, str], bytes]:
-        """Deliver one request to ``Default(ctx, env).fetch`` and return its answer."""
+        """Deliver one request to ``Default(ctx, env).fetch`` and return its answer.
+
+        ``raw`` passes the JavaScript ``Request`` as is instead of the SDK's wrapper.
+        """
         message = {
             "id": next(self._ids),
             "method": method,
@@ -165,6 +169,7 @@ class PyodideWorker:
             "headers": list(headers.items()),
             "body": base64.b64encode(body).decode() if body else None,
             "env": dict(env),
+            "raw": raw,
         }
         assert self._proc.stdin is not None
         self._proc.stdin.write(json.dumps(message).encode() + b"\n")

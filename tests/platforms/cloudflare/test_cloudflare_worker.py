@@ -21,6 +21,8 @@ import behaviour
 import pytest
 from pyodide_worker import ROOT, PyodideWorker, pyodide_python
 
+from emulator.pytest_plugin import EmulatorHandle
+
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
 TOKEN = "cf-test-token-9d81c7aa"
@@ -36,7 +38,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyodideWorker]:
 
 
 @pytest.fixture
-def send(emulator, worker: PyodideWorker) -> behaviour.Send:  # type: ignore[no-untyped-def]
+def send(emulator: EmulatorHandle, worker: PyodideWorker) -> behaviour.Send:
     return functools.partial(worker.send, env={**behaviour.ENV, **emulator.env})
 
 
@@ -126,7 +128,9 @@ def test_an_upstash_that_never_answers_is_abandoned_for_the_fallback(
     assert health.json()["status"] == "degraded", health.describe()
 
 
-def test_configuration_comes_from_the_worker_env(emulator, worker: PyodideWorker) -> None:  # type: ignore[no-untyped-def]
+def test_configuration_comes_from_the_worker_env(
+    emulator: EmulatorHandle, worker: PyodideWorker
+) -> None:
     without_keys = {**emulator.env}
     client = behaviour.Client(functools.partial(worker.send, env=without_keys))
     refused = client.call("GET", "/v1/stats", key="auth")
@@ -154,3 +158,14 @@ def test_binary_safe_unicode_keys_and_values_survive_the_worker(send: behaviour.
     got = client.call("GET", path, key="cache")
     assert got.status == 200 and got.json()["value"] == value, got.describe()
 
+
+
+def test_a_javascript_request_handed_over_unconverted_is_served(
+    emulator: EmulatorHandle, worker: PyodideWorker
+) -> None:
+    send = functools.partial(worker.send, env={**behaviour.ENV, **emulator.env}, raw=True)
+    client = behaviour.Client(send)
+    put = client.call("PUT", "/v1/cache/query/raw", key="cache", json_body={"value": [1, "ü"]})
+    assert put.status == 200, put.describe()
+    got = client.call("GET", "/v1/cache/query/raw", key="cache")
+    assert got.status == 200 and got.json()["value"] == [1, "ü"], got.describe()

@@ -76,7 +76,8 @@ async function serve(worker, message) {
   const ctx = { waitUntil(_promise) {}, passThroughOnException() {} };
   const instance = worker.entrypoint(ctx, message.env ?? {});
   try {
-    const argument = worker.sdk.python_from_rpc(request);
+    // "raw" hands over the JavaScript Request unconverted, as older runtimes did.
+    const argument = message.raw ? request : worker.sdk.python_from_rpc(request);
     const result = await instance.fetch(argument);
     const response = worker.sdk.python_to_rpc(result);
     const body = Buffer.from(await response.arrayBuffer());

@@ -18,6 +18,8 @@ import behaviour
 import pytest
 from vercel_function import ROOT, Build, FunctionProcess, build, materialise
 
+from emulator.pytest_plugin import EmulatorHandle
+
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
 
@@ -56,13 +58,23 @@ def _instance(
 
 
 @pytest.fixture
-def send(emulator, instances, function_dir, function_log) -> behaviour.Send:  # type: ignore[no-untyped-def]
+def send(
+    emulator: EmulatorHandle,
+    instances: dict[str, FunctionProcess],
+    function_dir: Path,
+    function_log: IO[bytes],
+) -> behaviour.Send:
     env = {**behaviour.ENV, **emulator.env}
     return _instance(instances, function_dir, function_log, env).send
 
 
 @pytest.fixture
-def send_to_dead_upstash(dead_upstash_url, instances, function_dir, function_log):  # type: ignore[no-untyped-def]
+def send_to_dead_upstash(
+    dead_upstash_url: str,
+    instances: dict[str, FunctionProcess],
+    function_dir: Path,
+    function_log: IO[bytes],
+) -> behaviour.Send:
     env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead_upstash_url,
            "UPSTASH_REDIS_REST_TOKEN": "dead-token"}
     return _instance(instances, function_dir, function_log, env).send
