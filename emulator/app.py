@@ -13,6 +13,7 @@ same object.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import itertools
 import json
@@ -270,7 +271,10 @@ class EmulatorApp:
         poll = 0.25
         try:
             while not self.stopping.is_set():
-                message = pubsub.get_message(timeout=poll)
+                try:
+                    message = pubsub.get_message(timeout=poll)
+                except (RedisConnectionError, RedisTimeoutError, OSError, ValueError):
+                    return  # the backend went away (or is shutting down): end the stream
                 if message is None:
                     idle += poll
                     if idle >= _KEEPALIVE_SECONDS:
@@ -280,7 +284,8 @@ class EmulatorApp:
                 idle = 0.0
                 yield _event_line(message)
         finally:
-            pubsub.close()
+            with contextlib.suppress(Exception):
+                pubsub.close()
 
     # -- side endpoints ------------------------------------------------------------------
 

@@ -7,17 +7,19 @@ bytes and a reply reaches the HTTP layer exactly as Redis sent it. A batch (pipe
 written in one go and its replies read back in order; a transaction is MULTI ... EXEC on
 one connection.
 
-Scripts need one translation. Upstash accepts a first line ``#!lua flags=...`` that
-fakeredis (any ``#!`` line) and redis-server 7.0 (``allow-key-locking``) reject, and
-clients call EVALSHA with the SHA1 of the text they sent. So the emulator strips that line
-before the backend sees it, and remembers original-SHA1 -> stripped text.
+Scripts need two translations. fakeredis has no EVAL_RO/EVALSHA_RO, so there they run
+as EVAL/EVALSHA (without the read-only check redis-server makes). And Upstash accepts a
+first line ``#!lua flags=...`` that fakeredis (any ``#!`` line) and redis-server 7.0
+(``allow-key-locking``) reject, while clients call EVALSHA with the SHA1 of the text they
+sent. So the emulator strips that line before the backend sees it, and remembers
+original-SHA1 -> stripped text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -137,15 +139,15 @@ class Backend:
     def _translate(self, args: Command) -> _Plan:
         """The command the backend runs for ``args``, and how to rewrite its reply."""
         name = args[0].upper()
+        read_only = name in (b"EVAL_RO", b"EVALSHA_RO") and self.kind == "redis"
         if name in (b"EVAL", b"EVAL_RO") and len(args) > 1:
             _, stripped = self._remember(args[1])
-            return [args[0], stripped, *args[2:]], None
+            return [b"EVAL_RO" if read_only else b"EVAL", stripped, *args[2:]], None
         if name in (b"EVALSHA", b"EVALSHA_RO") and len(args) > 1:
             stripped_script = self._known(args[1])
             if stripped_script is not None:
-                run = b"EVAL" if name == b"EVALSHA" else b"EVAL_RO"
-                return [run, stripped_script, *args[2:]], None
-            return args, None
+                return [b"EVAL_RO" if read_only else b"EVAL", stripped_script, *args[2:]], None
+            return [b"EVALSHA_RO" if read_only else b"EVALSHA", *args[1:]], None
         if name == b"SCRIPT" and len(args) > 2:
             sub = args[1].upper()
             if sub == b"LOAD":
@@ -233,8 +235,3 @@ def _merge_exists(known: list[bool], reply: Reply) -> Reply:
         return reply
     return [1 if k else r for k, r in zip(known, reply, strict=False)]
 
-
-def iter_pubsub(pubsub: Any, stop: threading.Event, poll: float = 0.5) -> Iterator[Any]:
-    """Messages from a PubSub until ``stop`` is set; yields None on every idle poll."""
-    while not stop.is_set():
-        yield pubsub.get_message(timeout=poll)

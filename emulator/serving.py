@@ -162,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         environ, body = self._environ()
         status_headers: list[Any] = []
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def start_response(status: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
             status_headers[:] = [status, headers]
             return None
 
@@ -211,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         log.debug("%s %s %s", self.command, path[:200], code)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("emulator http: " + format, *args)
 
 
@@ -227,6 +227,11 @@ class WSGIServer(socketserver.ThreadingMixIn, HTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host.strip("[]"), port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanished mid-response is routine; the app logs its own failures.
+        log.debug("emulator connection from %s ended with an error", client_address[0],
+                  exc_info=True)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the host name up (getfqdn), which can stall.

@@ -16,6 +16,8 @@ import pytest
 
 from emulator.pytest_plugin import EmulatorHandle
 
+pytest_plugins = ("pytester",)
+
 _HINT = "no redis-server: run ./scripts/test, which starts redis-server"
 
 

@@ -1,0 +1,143 @@
+"""Hostile or broken requests get an Upstash-shaped error, never a 500, and the server lives.
+
+After every refusal the same keep-alive connection must still serve a command: a bad
+request may not wedge the connection or the server.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from emulator.pytest_plugin import EmulatorHandle
+
+TEN_MB = 10 * 1024 * 1024
+
+
+@pytest.fixture
+def http(emulator: EmulatorHandle) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=emulator.url, headers={"Authorization": f"Bearer {emulator.token}"}, timeout=30
+    ) as client:
+        yield client
+
+
+def still_serving(http: httpx.Client) -> None:
+    assert http.post("/", json=["PING"]).json() == {"result": "PONG"}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'["SET", "k"', "not valid JSON"),
+        (b"\xff\xfe[]", "not valid JSON"),
+        (b'["SET", "k", NaN]', "not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+        (b'{"command": "GET"}', "must be a JSON array"),
+        (b'"GET k"', "must be a JSON array"),
+        (b"42", "must be a JSON array"),
+        (b"[]", "ERR empty command"),
+        (b'["SET", "k", {"a": 1}]', "object is not allowed"),
+        (b'["SET", "k", ["v"]]', "array is not allowed"),
+        (b'["SET", "k", null]', "null is not allowed"),
+        (b'["SET", "k", "\\ud800"]', "lone surrogate"),
+    ],
+)
+def test_malformed_single_command(http: httpx.Client, body: bytes, fragment: str) -> None:
+    response = http.post("/", content=body)
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]
+    assert response.json()["error"].startswith("ERR")
+    still_serving(http)
+
+
+def test_empty_post_is_an_empty_command(http: httpx.Client) -> None:
+    response = http.post("/")
+    assert response.status_code == 400
+    assert response.json() == {"error": "ERR empty command"}
+
+
+@pytest.mark.parametrize("path", ["/pipeline", "/multi-exec"])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"[]", "empty pipeline"),
+        (b'[["GET", "k"], "GET"]', "must be a JSON array"),
+        (b'[["GET", "k"], []]', "empty command"),
+        (b'{"GET": "k"}', "array of command arrays"),
+        (b"[[", "not valid JSON"),
+    ],
+)
+def test_malformed_batches(http: httpx.Client, path: str, body: bytes, fragment: str) -> None:
+    response = http.post(path, content=body)
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]
+    still_serving(http)
+
+
+def test_numbers_and_booleans_are_arguments(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    assert http.post("/", json=["SET", "int", 42]).json() == {"result": "OK"}
+    assert http.post("/", json=["SET", "float", 1.5]).json() == {"result": "OK"}
+    assert http.post("/", json=["SET", "whole", 3.0]).json() == {"result": "OK"}
+    assert http.post("/", json=["SET", "flag", True]).json() == {"result": "OK"}
+    assert http.post("/", json=["EXPIRE", "int", 100]).json() == {"result": 1}
+    assert emulator.redis.mget("int", "float", "whole", "flag") == [b"42", b"1.5", b"3", b"true"]
+
+
+def test_request_over_ten_megabytes(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    body = b'["SET","big","' + b"x" * TEN_MB + b'"]'
+    response = http.post("/", content=body)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": f"ERR max request size exceeded. Limit: {TEN_MB} bytes, Actual: {len(body)} bytes"
+    }
+    assert emulator.redis.exists("big") == 0
+    still_serving(http)
+    # Just under the limit is fine.
+    fits = b"y" * (TEN_MB - 100)
+    assert http.post("/set/fits", content=fits).json() == {"result": "OK"}
+    assert emulator.redis.strlen("fits") == len(fits)
+
+
+def test_key_over_32_kilobytes(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    key = "k" * (32 * 1024 + 1)
+    response = http.post("/", json=["SET", key, "v"])
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": f"ERR max key size exceeded. Limit: 32768 bytes, Actual: {len(key)} bytes"
+    }
+    pipeline = http.post("/pipeline", json=[["MSET", "ok", "1", key, "2"], ["GET", "ok"]])
+    assert pipeline.json()[0]["error"].startswith("ERR max key size exceeded")
+    assert emulator.redis.exists("ok") == 0
+    assert http.post("/", json=["SET", "k" * 32 * 1024, "v"]).json() == {"result": "OK"}
+
+
+def test_unknown_token_with_a_body_does_not_poison_keep_alive(http: httpx.Client) -> None:
+    refused = http.post("/", json=["SET", "k", "v"], headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 401
+    still_serving(http)
+
+
+def test_garbage_on_the_socket_does_not_kill_the_server(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    host, port = emulator.url.removeprefix("http://").split(":")
+    for garbage in (b"\x00\x01\x02 nonsense\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                    b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n[", b"G" * 70_000):
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            raw.sendall(garbage)
+            raw.shutdown(socket.SHUT_WR)
+            raw.settimeout(5)
+            while raw.recv(65536):
+                pass
+    still_serving(http)
+
+
+def test_wrong_methods_keep_serving(http: httpx.Client) -> None:
+    assert http.request("DELETE", "/", content=b'["FLUSHALL"]').status_code == 405
+    assert http.request("TRACE", "/get/k").status_code == 405
+    still_serving(http)

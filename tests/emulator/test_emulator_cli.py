@@ -1,0 +1,88 @@
+"""``continuum emulator`` as a user runs it: a subprocess that prints its env lines and serves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("CONTINUUM_EMULATOR_TOKEN", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "emulator", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def _env_lines(process: subprocess.Popen[str], deadline: float = 30.0) -> dict[str, str]:
+    assert process.stdout is not None
+    found: dict[str, str] = {}
+    end = time.monotonic() + deadline
+    while len(found) < 2 and time.monotonic() < end:
+        line = process.stdout.readline()
+        if not line:
+            break
+        name, eq, value = line.strip().partition("=")
+        if eq and name.startswith("UPSTASH_REDIS_REST_"):
+            found[name] = value
+    return found
+
+
+def test_prints_the_env_lines_and_serves() -> None:
+    process = _start("--port", "0", "--token", "cli-test-token")
+    try:
+        env = _env_lines(process)
+        assert env["UPSTASH_REDIS_REST_TOKEN"] == "cli-test-token"
+        url = env["UPSTASH_REDIS_REST_URL"]
+        assert url.startswith("http://127.0.0.1:")
+        headers = {"Authorization": "Bearer cli-test-token"}
+        assert httpx.post(url, json=["SET", "k", "v"], headers=headers).json() == {"result": "OK"}
+        assert httpx.get(f"{url}/get/k", headers=headers).json() == {"result": "v"}
+        assert httpx.get(f"{url}/get/k").status_code == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "cli-test-token" not in stderr
+
+
+def test_serves_a_real_redis(redis_url: str) -> None:
+    process = _start("--port", "0", "--redis-url", redis_url)
+    try:
+        url = _env_lines(process)["UPSTASH_REDIS_REST_URL"]
+        headers = {"Authorization": "Bearer continuum-dev-token"}
+        assert httpx.post(url, json=["PING"], headers=headers).json() == {"result": "PONG"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--host", "0.0.0.0"], "--allow-remote"),
+        (["--host", "0.0.0.0", "--allow-remote"], "default token"),
+        (["--host", "192.0.2.10", "--token", "s3cret"], "--allow-remote"),
+    ],
+)
+def test_refuses_a_reachable_bind_without_consent(args: list[str], reason: str) -> None:
+    process = _start(*args, "--port", "0")
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert reason in stderr
+    assert "UPSTASH_REDIS_REST_URL" not in stdout
+
+
+def test_unreachable_redis_is_a_clear_error() -> None:
+    process = _start("--port", "0", "--redis-url", "redis://127.0.0.1:1/0")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "cannot use the backend" in stderr
+    assert "Traceback" not in stderr

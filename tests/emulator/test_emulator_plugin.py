@@ -1,0 +1,39 @@
+"""The pytest plugin, as a user's test suite sees it (run through pytester)."""
+
+from __future__ import annotations
+
+import pytest
+
+USER_TESTS = '''
+import os
+from upstash_redis import Redis
+
+def count_visit():
+    redis = Redis.from_env(rest_retries=0, allow_telemetry=False)
+    return redis.incr("visits")
+
+def test_first(upstash_env):
+    assert os.environ["UPSTASH_REDIS_REST_URL"] == upstash_env.url
+    assert count_visit() == 1
+    assert count_visit() == 2
+    assert upstash_env.billed() == 2
+
+def test_second_starts_empty(upstash_emulator, monkeypatch):
+    upstash_emulator.apply_env(monkeypatch)
+    assert count_visit() == 1
+    assert upstash_emulator.billed() == 1
+    assert upstash_emulator.token not in repr(upstash_emulator)
+
+def test_env_is_restored():
+    assert "UPSTASH_REDIS_REST_URL" not in os.environ
+'''
+
+
+def test_fixtures_give_a_clean_emulator_per_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("UPSTASH_REDIS_REST_URL", raising=False)
+    monkeypatch.delenv("UPSTASH_REDIS_REST_TOKEN", raising=False)
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3)

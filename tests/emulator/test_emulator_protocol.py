@@ -1,0 +1,280 @@
+"""The emulator speaks Upstash's REST protocol byte for byte, on both backends.
+
+Raw HTTP (httpx) rather than an SDK, so each rule of the protocol is pinned on its own:
+path form, raw bodies, pipelines, transactions, base64, sync tokens, auth, read-only
+tokens, pub/sub over server-sent events, scripts, refusals and billing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from emulator import EmulatorServer
+from emulator.pytest_plugin import EmulatorHandle
+
+B64 = {"Upstash-Encoding": "base64"}
+
+
+@pytest.fixture
+def http(emulator: EmulatorHandle) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=emulator.url, headers={"Authorization": f"Bearer {emulator.token}"}, timeout=10
+    ) as client:
+        yield client
+
+
+def b64(text: str | bytes) -> str:
+    data = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(data).decode()
+
+
+def test_single_command_and_path_form_in_any_case(http: httpx.Client) -> None:
+    assert http.post("/", json=["SET", "foo", "bar", "EX", 100]).json() == {"result": "OK"}
+    assert http.get("/GeT/foo").json() == {"result": "bar"}
+    assert http.post("/set/other/value").json() == {"result": "OK"}
+    assert http.put("/get/other").json() == {"result": "value"}
+    assert http.head("/get/other").status_code == 200
+
+
+def test_raw_body_is_the_last_argument_and_query_pairs_follow(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    response = http.post("/set/page", params={"EX": "100"}, content=b"<html>hi</html>")
+    assert response.json() == {"result": "OK"}
+    assert emulator.redis.get("page") == b"<html>hi</html>"
+    assert 0 < emulator.redis.ttl("page") <= 100
+
+
+def test_path_segments_are_percent_decoded(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    assert http.get("/set/a%2Fb/x%20y%00z").json() == {"result": "OK"}
+    assert emulator.redis.get(b"a/b") == b"x y\x00z"
+
+
+def test_every_byte_value_survives_a_raw_body_and_base64(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    payload = bytes(range(256))
+    assert http.post("/set/bin", content=payload).json() == {"result": "OK"}
+    assert emulator.redis.get("bin") == payload
+    assert base64.b64decode(http.get("/get/bin", headers=B64).json()["result"]) == payload
+    # Without base64, invalid UTF-8 comes back lossy (U+FFFD), as Upstash does.
+    assert "\ufffd" in http.get("/get/bin").json()["result"]
+
+
+def test_base64_rules(http: httpx.Client) -> None:
+    assert http.post("/", json=["SET", "k", "OK"], headers=B64).json() == {"result": "OK"}
+    assert http.post("/", json=["GET", "k"], headers=B64).json() == {"result": b64("OK")}
+    assert http.post("/", json=["PING"], headers=B64).json() == {"result": b64("PONG")}
+    assert http.post("/", json=["INCR", "n"], headers=B64).json() == {"result": 1}
+    assert http.post("/", json=["GET", "missing"], headers=B64).json() == {"result": None}
+    http.post("/", json=["RPUSH", "l", "a", "b"])
+    assert http.post("/", json=["LRANGE", "l", 0, -1], headers=B64).json() == {
+        "result": [b64("a"), b64("b")]
+    }
+    error = http.post("/", json=["INCR", "k"], headers=B64)
+    assert error.status_code == 400
+    assert error.json() == {"error": "ERR value is not an integer or out of range"}
+    batch = http.post("/pipeline", json=[["SET", "x", "1"], ["GET", "x"]], headers=B64).json()
+    assert batch == [{"result": "OK"}, {"result": b64("1")}]
+
+
+def test_pipeline_errors_stay_in_their_slot(http: httpx.Client) -> None:
+    response = http.post(
+        "/pipeline", json=[["SET", "k", "v"], ["INCR", "k"], ["BLPOP", "k", 0], ["GET", "k"]]
+    )
+    assert response.status_code == 200
+    assert response.json() == [
+        {"result": "OK"},
+        {"error": "ERR value is not an integer or out of range"},
+        {"error": "ERR Command is not available: 'BLPOP'"},
+        {"result": "v"},
+    ]
+
+
+def test_transaction_runtime_error_fills_only_its_slot(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    response = http.post("/multi-exec", json=[["SET", "k", "v"], ["INCR", "k"], ["SET", "j", "w"]])
+    assert response.status_code == 200
+    assert response.json() == [
+        {"result": "OK"},
+        {"error": "ERR value is not an integer or out of range"},
+        {"result": "OK"},
+    ]
+    assert emulator.redis.get("j") == b"w"
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (["SET", "k"], "ERR wrong number of arguments for 'set' command"),
+        (["WATCH", "k"], "ERR Command is not available: 'WATCH'"),
+        (["BRPOP", "k", 1], "ERR Command is not available: 'BRPOP'"),
+    ],
+)
+def test_discarded_transaction_is_one_error_and_nothing_runs(
+    http: httpx.Client, emulator: EmulatorHandle, bad: list[object], error: str
+) -> None:
+    response = http.post("/multi-exec", json=[["SET", "first", "1"], bad])
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    assert emulator.redis.exists("first") == 0
+
+
+def test_every_response_carries_a_fresh_sync_token(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    responses = [
+        http.post("/", json=["SET", "k", "v"]),
+        http.post("/pipeline", json=[["GET", "k"]]),
+        http.post("/multi-exec", json=[["GET", "k"]]),
+        http.post("/", json=["EVAL", "return 1", 0]),
+        http.post("/", json=["INCR", "k"]),
+        httpx.get(f"{emulator.url}/get/k"),
+    ]
+    tokens = [r.headers.get("upstash-sync-token") for r in responses]
+    assert None not in tokens and len(set(tokens)) == len(tokens)
+
+
+def test_auth_by_bearer_or_query_token(emulator: EmulatorHandle) -> None:
+    url = f"{emulator.url}/set/k/v"
+    for response in (
+        httpx.get(url),
+        httpx.get(url, headers={"Authorization": "Bearer wrong"}),
+        httpx.get(url, headers={"Authorization": f"Basic {emulator.token}"}),
+        httpx.get(url, params={"_token": "wrong"}),
+        httpx.post(emulator.url, json=["SET", "k", "v"]),
+    ):
+        assert response.status_code == 401
+        assert response.json() == {"error": "Unauthorized"}
+    assert emulator.redis.exists("k") == 0
+    assert httpx.get(url, params={"_token": emulator.token}).json() == {"result": "OK"}
+    # The token is not an argument: the value stays "v".
+    assert emulator.redis.get("k") == b"v"
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (["SET", "k", "x"], "set"),
+        (["SCAN", 0], "scan"),
+        (["KEYS", "*"], "keys"),
+        (["EVAL", "return 1", 0], "eval"),
+        (["FLUSHALL"], "flushall"),
+    ],
+)
+def test_read_only_token_refuses_writes_scan_and_keys(
+    emulator: EmulatorHandle, command: list[object], name: str
+) -> None:
+    emulator.redis.set("k", "v")
+    headers = {"Authorization": f"Bearer {emulator.readonly_token}"}
+    response = httpx.post(emulator.url, json=command, headers=headers)
+    assert response.status_code == 400
+    expected = f"NOPERM this user has no permissions to run the '{name}' command or its subcommand"
+    assert response.json() == {"error": expected}
+    assert emulator.redis.get("k") == b"v"
+    assert httpx.post(emulator.url, json=["GET", "k"], headers=headers).json() == {"result": "v"}
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_are_405(emulator: EmulatorHandle, method: str) -> None:
+    response = httpx.request(
+        method, f"{emulator.url}/get/k", headers={"Authorization": f"Bearer {emulator.token}"}
+    )
+    assert response.status_code == 405
+
+
+def test_publish_reaches_a_server_sent_events_subscriber(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    with httpx.Client(timeout=10) as listener, listener.stream(
+        "POST", f"{emulator.url}/subscribe/chat",
+        headers={"Authorization": f"Bearer {emulator.readonly_token}",
+                 "Accept": "text/event-stream"},
+    ) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = (line for line in stream.iter_lines() if line)
+        assert next(lines) == "data: subscribe,chat,1"
+        assert http.post("/publish/chat/hi").json() == {"result": 1}
+        assert http.post("/", json=["PUBLISH", "chat", "ünï"], headers=B64).json() == {
+            "result": 1
+        }
+        assert next(lines) == "data: message,chat,hi"
+        assert next(lines) == "data: message,chat,ünï"  # SSE is never base64
+
+
+def test_pattern_subscription(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    with httpx.Client(timeout=10) as listener, listener.stream(
+        "GET", f"{emulator.url}/psubscribe/news.*", params={"_token": emulator.token}
+    ) as stream:
+        lines = (line for line in stream.iter_lines() if line)
+        assert next(lines) == "data: psubscribe,news.*,1"
+        http.post("/publish/news.tech/launch")
+        assert next(lines) == "data: pmessage,news.*,news.tech,launch"
+
+
+def test_scripts_strip_the_shebang_but_keep_the_original_sha(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    script = "#!lua flags=allow-key-locking\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])"
+    sha = hashlib.sha1(script.encode()).hexdigest()
+    assert http.post("/", json=["SCRIPT", "LOAD", script]).json() == {"result": sha}
+    assert http.post("/", json=["EVALSHA", sha, 1, "n", 5]).json() == {"result": 5}
+    assert http.post("/", json=["EVAL", script, 1, "n", 2]).json() == {"result": 7}
+    if emulator.backend == "redis":  # fakeredis has no read-only scripts
+        assert http.post("/", json=["EVALSHA_RO", sha, 1, "n", 1]).status_code == 400
+    assert http.post("/", json=["SCRIPT", "EXISTS", sha, "0" * 40]).json() == {"result": [1, 0]}
+    missing = http.post("/", json=["EVALSHA", "a" * 40, 0])
+    assert missing.status_code == 400
+    assert missing.json() == {"error": "NOSCRIPT No matching script. Please use EVAL."}
+    ro = "#!lua\nreturn redis.call('GET', KEYS[1])"
+    assert http.post("/", json=["EVAL_RO", ro, 1, "n"]).json() == {"result": "7"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["BLPOP", "k", 0], ["MULTI"], ["EXEC"], ["DISCARD"], ["UNWATCH"], ["SUBSCRIBE", "c"],
+     ["CLIENT", "LIST"], ["CONFIG", "GET", "*"], ["SELECT", 1], ["AUTH", "x"], ["MONITOR"],
+     ["DEBUG", "SLEEP", 0], ["SHUTDOWN"], ["CLUSTER", "INFO"], ["XREAD", "BLOCK", 0, "STREAMS",
+                                                                 "s", "$"], ["NOTACOMMAND"]],
+)
+def test_commands_upstash_refuses(http: httpx.Client, command: list[object]) -> None:
+    response = http.post("/", json=command)
+    assert response.status_code == 400
+    assert response.json() == {"error": f"ERR Command is not available: '{command[0]}'"}
+    assert http.post("/", json=["PING"]).json() == {"result": "PONG"}
+
+
+def test_billing_counts_like_upstash(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    http.post("/", json=["MSET", "a", "1", "b", "2"])
+    http.post("/", json=["MGET", "a", "b"])
+    http.post("/", json=["DEL", "a", "b"])
+    http.post("/pipeline", json=[["SET", "x", "1"], ["GET", "x"], ["INCR", "x"]])
+    http.post("/multi-exec", json=[["GET", "x"], ["GET", "x"]])
+    http.post("/", json=["SCAN", 0])
+    http.post("/", json=["EVAL", "return redis.call('GET', KEYS[1])", 1, "x"])
+    assert emulator.billed() == 3 + 3 + 2 + 1 + 1
+    stats = http.get("/__emulator/stats").json()
+    assert stats == {"billed_commands": 10, "requests": 7}
+    assert httpx.get(f"{emulator.url}/__emulator/stats").status_code == 401
+    assert http.post("/__emulator/reset").json() == {"result": "OK"}
+    assert emulator.billed() == 0
+
+
+def test_daily_limit_answers_upstash_quota_error() -> None:
+    with EmulatorServer(daily_limit=2) as server, httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}
+    ) as http:
+        assert http.post("/pipeline", json=[["INCR", "n"], ["INCR", "n"]]).status_code == 200
+        refused = http.post("/", json=["INCR", "n"])
+        assert refused.status_code == 400
+        assert refused.json()["error"].startswith(
+            "ERR max daily request limit exceeded. Limit: 2, Usage: 3."
+        )
+        server.reset_billing()
+        assert http.post("/", json=["GET", "n"]).json() == {"result": "2"}

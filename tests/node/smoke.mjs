@@ -1,0 +1,50 @@
+// Smoke test of @upstash/redis (the official JS client) against an Upstash-compatible URL.
+// Usage: node tests/node/smoke.mjs URL TOKEN   -> prints "ok" and exits 0, or throws.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { Redis } from "@upstash/redis";
+
+const [url, token] = process.argv.slice(2);
+if (!url || !token) {
+  console.error("usage: node tests/node/smoke.mjs URL TOKEN");
+  process.exit(2);
+}
+
+for (const responseEncoding of ["base64", false]) {
+  const redis = new Redis({ url, token, responseEncoding, enableTelemetry: false,
+                            retry: { retries: 0 } });
+  const tag = `enc-${responseEncoding}`;
+
+  // JSON values are serialised on write and parsed on read.
+  assert.equal(await redis.set(`${tag}:user`, { name: "ada", langs: ["py", "js"] }), "OK");
+  assert.deepEqual(await redis.get(`${tag}:user`), { name: "ada", langs: ["py", "js"] });
+  assert.equal(await redis.set(`${tag}:text`, "héllo", { ex: 100 }), "OK");
+  assert.equal(await redis.get(`${tag}:text`), "héllo");
+  assert.ok((await redis.ttl(`${tag}:text`)) > 0);
+
+  assert.equal(await redis.incr(`${tag}:n`), 1);
+  assert.equal(await redis.incrby(`${tag}:n`, 9), 10);
+
+  const pipe = redis.pipeline();
+  pipe.set(`${tag}:p`, 1);
+  pipe.incr(`${tag}:p`);
+  pipe.hset(`${tag}:h`, { field: "value" });
+  pipe.hgetall(`${tag}:h`);
+  assert.deepEqual(await pipe.exec(), ["OK", 2, 1, { field: "value" }]);
+
+  const tx = redis.multi();
+  tx.incr(`${tag}:n`);
+  tx.get(`${tag}:n`);
+  assert.deepEqual(await tx.exec(), [11, 11]);
+
+  // Scripts: EVALSHA by the SHA1 of the original text, #!lua line included.
+  const source = "#!lua flags=allow-key-locking\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])";
+  const sha = createHash("sha1").update(source).digest("hex");
+  assert.equal(await redis.scriptLoad(source), sha);
+  assert.equal(await redis.evalsha(sha, [`${tag}:s`], [5]), 5);
+  assert.deepEqual(await redis.scriptExists(sha), [1]);
+  const script = redis.createScript("return redis.call('GET', KEYS[1])");
+  assert.equal(await script.exec([`${tag}:s`], []), 5);
+  await assert.rejects(redis.evalsha("f".repeat(40), [], []), /NOSCRIPT/);
+}
+console.log("ok");
