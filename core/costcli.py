@@ -129,7 +129,14 @@ def _estimates(args: argparse.Namespace) -> list[Estimate]:
     )
     profile = Profile()
     if args.from_stats:
-        profile = profile_from_stats(_read_stats(args.from_stats), profile)
+        stats = _read_stats(args.from_stats)
+        profile = profile_from_stats(stats, profile)
+        if isinstance(stats, dict) and "requests" not in stats and "commands" not in stats:
+            print(
+                "continuum cost: the stats carry no 'requests' count; their counters are "
+                "taken as one request's",
+                file=sys.stderr,
+            )
     profile = Profile(
         requests_per_user=_opt(
             parse_count, args.requests_per_user, "--requests-per-user", profile.requests_per_user

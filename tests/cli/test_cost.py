@@ -232,3 +232,22 @@ def test_the_installed_command_prints_json() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["pay_as_you_go"]["total"] == "20.00"
+
+
+def test_from_stats_reads_the_v1_stats_shape(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    stats = {
+        "backend": "upstash",
+        "hits": 4,
+        "layers": {"query": {"hits": 4, "misses": 1}},
+        "meter": {"round_trips": 2, "commands": 3, "bytes_sent": 100, "bytes_received": 400},
+    }
+    path = tmp_path / "stats.json"
+    path.write_text(json.dumps(stats))
+    assert main(["cost", "--json", "--users", "1000", "--from-stats", str(path)]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["profile"]["commands_per_request"] == 3
+    assert doc["profile"]["bytes_per_request"] == 500
+    assert "no 'requests' count" in captured.err
