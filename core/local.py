@@ -77,13 +77,16 @@ class LocalCache:
     def get(self, key: str | bytes) -> bytes | None:
         """The string at ``key``, or None; raises ``CommandError`` (WRONGTYPE) for others."""
         k: bytes = key.encode("utf-8") if isinstance(key, str) else key
-        with self._lock:
-            exp = self._expires.get(k)
-            if exp is not None and exp <= self._clock():
-                self._drop(k)
-                return None
-            value = self._data.get(k)
-        if value is None or type(value) is bytes:
+        # Lock-free read: single dict lookups are atomic, and only expiry mutates.
+        value = self._data.get(k)
+        if value is None:
+            return None
+        exp = self._expires.get(k)
+        if exp is not None and exp <= self._clock():
+            with self._lock:
+                self._live(k)  # re-checks under the lock, then drops the expired key
+            return None
+        if type(value) is bytes:
             return value
         raise CommandError(WRONGTYPE, command="get")
 
