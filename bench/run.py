@@ -98,6 +98,9 @@ def machine_info() -> dict[str, str]:
     memory = _memory_gib()
     if memory:
         info["memory"] = memory
+    commit = _commit()
+    if commit:
+        info["commit"] = commit
     return info
 
 
@@ -193,7 +196,7 @@ def _section(outcome: Outcome) -> list[str]:
     if not outcome.figures:
         lines += ["", "This benchmark returned no figures.", ""]
         return lines
-    notes = []
+    notes: dict[str, int] = {}  # note -> its number; identical notes share one
     for fig in outcome.figures:
         baseline = fig.baseline_name
         if fig.baseline is not None:
@@ -202,14 +205,14 @@ def _section(outcome: Outcome) -> list[str]:
         mark = {True: "✓", False: "✗", None: "-"}[fig.met]
         figure = _cell(fig.name)
         if fig.note:
-            notes.append(fig.note)
-            figure += f" [{len(notes)}]"
+            number = notes.setdefault(fig.note, len(notes) + 1)
+            figure += f" [{number}]"
         lines.append(
             f"| {figure} | {_number(fig.value)} {_cell(fig.unit)} | {_cell(baseline)} | "
             f"{ratio} | {_cell(fig.target)} | {mark} | `{_cell(fig.reproduce)}` |"
         )
     lines.append("")
-    lines += [f"[{i}] {_cell(note)}  " for i, note in enumerate(notes, 1)]
+    lines += [f"[{i}] {_cell(note)}  " for note, i in notes.items()]
     if notes:
         lines.append("")
     return lines
@@ -259,6 +262,23 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _commit() -> str | None:
+    """The checked-out commit, with ``+changes`` when the tree differs from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=False)  # fmt: skip
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (head + (" +changes" if dirty else "")) if head else None
 
 
 def _cpu_model() -> str:

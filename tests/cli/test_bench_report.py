@@ -190,3 +190,14 @@ def test_write_report_replaces_the_file(tmp_path: Path) -> None:
     write_report(target, text)
     assert target.read_text() == text
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_identical_notes_share_one_number() -> None:
+    figures = [
+        fig("a", 1, 1, True, note="same caveat"),
+        fig("b", 1, 1, True, note="other caveat"),
+        fig("c", 1, 1, True, note="same caveat"),
+    ]
+    text = render([Outcome("bench.bench_n", figures)], quick=False, when=WHEN, machine=MACHINE)
+    assert [r[0] for r in rows(text)] == ["a [1]", "b [2]", "c [1]"]
+    assert text.count("same caveat") == 1
