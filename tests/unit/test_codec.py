@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from typing import Any
 
 import msgpack
 import pytest
@@ -190,3 +191,49 @@ def test_missing_msgpack_is_a_clear_configuration_error(monkeypatch: pytest.Monk
         make_codec(use_msgpack=True)
     with pytest.raises(DecodeError, match="msgpack"):
         make_codec().decode(b"\x00m\x01")
+
+
+NODE_SCRIPT = """
+import { Redis } from "@upstash/redis";
+const redis = new Redis({ url: process.argv[1], token: process.argv[2] });
+const read = {
+  obj: await redis.get("py:obj"), str: await redis.get("py:str"), list: await redis.get("py:list"),
+};
+await redis.set("js:obj", { name: "Zoë", tags: ["a", "b"], n: 1.5 });
+await redis.set("js:str", "plain text");
+await redis.set("js:num", 42);
+console.log(JSON.stringify(read));
+"""
+
+
+@pytest.mark.node
+def test_upstash_js_client_reads_our_values_and_we_read_its(emulator: Any) -> None:
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from core import UpstashCache
+
+    root = Path(__file__).resolve().parents[2]
+    node = shutil.which("node")
+    if node is None or not (root / "node_modules" / "@upstash" / "redis").is_dir():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("node and node_modules/@upstash/redis are needed (npm ci)")
+        pytest.skip("node or @upstash/redis missing (run npm ci)")
+    with UpstashCache(rest_url=emulator.url, rest_token=emulator.token) as cache:
+        cache.set("py:obj", {"name": "Zoë", "nested": {"ok": True}, "n": None})
+        cache.set("py:str", "hello, world")
+        cache.set("py:list", [1, 2.5, "x"])
+        result = subprocess.run(
+            [node, "--input-type=module", "-e", NODE_SCRIPT, emulator.url, emulator.token],
+            capture_output=True, text=True, timeout=90, cwd=root,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads(result.stdout) == {
+            "obj": {"name": "Zoë", "nested": {"ok": True}, "n": None},
+            "str": "hello, world",
+            "list": [1, 2.5, "x"],
+        }
+        assert cache.get("js:obj") == {"name": "Zoë", "tags": ["a", "b"], "n": 1.5}
+        assert cache.get("js:str") == "plain text"
+        assert cache.get("js:num") == 42
