@@ -97,9 +97,9 @@ class _Limiter:
     # -- operations ------------------------------------------------------------------------
 
     def _limit_op(
-        self, identifier: str | bytes, limit: int, window_seconds: float, cost: int
+        self, identifier: str | bytes, limit: int | None, window_seconds: float, cost: int
     ) -> Operation[RateLimitResult]:
-        limit = _check_limit(limit)
+        limit = self.default_limit if limit is None else _check_limit(limit)
         window_us = _window_us(window_seconds)
         cost = self._check_cost(cost, limit)
         key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
@@ -188,18 +188,23 @@ class RateLimiter(_Limiter):
     ``algorithm``: ``"sliding_log"`` (exact, default), ``"sliding_window"``,
     ``"fixed_window"`` or ``"token_bucket"``. ``fail_open``: admit (True, default) or
     refuse (False) when the backend is unavailable. ``prefix``: the key layer.
-    ``limit``: the limit ``get_usage`` reports against when none is given.
+    ``limit``: the limit ``limit()`` and ``get_usage()`` use when none is given (100).
     """
 
     def limit(
         self,
         identifier: str | bytes,
         *,
-        limit: int = 100,
+        limit: int | None = None,
         window_seconds: float = 60,
         cost: int = 1,
     ) -> RateLimitResult:
-        """Count a request of weight ``cost`` and say whether it is admitted."""
+        """Count a request of weight ``cost`` and say whether it is admitted.
+
+        At most ``limit`` units per ``window_seconds`` (the limiter's default limit when
+        None). Never raises for an outage: the limiter's policy answers, reason
+        ``unavailable``. Raises ``ValidationError`` for bad arguments.
+        """
         return _drive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
 
     def check_rate_limit(
@@ -238,7 +243,7 @@ class AsyncRateLimiter(_Limiter):
         self,
         identifier: str | bytes,
         *,
-        limit: int = 100,
+        limit: int | None = None,
         window_seconds: float = 60,
         cost: int = 1,
     ) -> RateLimitResult:

@@ -140,3 +140,14 @@ async def test_async_twin_gives_the_same_answers(store: LocalCache, clock: Clock
     assert (await limiter.get_usage("u", window_seconds=10, max_requests=2))["current"] == 2
     assert await limiter.reset("u", window_seconds=10)
     assert await limiter.check_rate_limit("u", window_seconds=10, max_requests=2)
+
+
+def test_upstash_cache_in_local_mode_limits_with_the_twins() -> None:
+    from core.cache import UpstashCache
+
+    with UpstashCache(mode="local") as cache:
+        limiter = RateLimiter(cache, limit=2, blocked=BlockedCache())
+        assert [limiter.limit("u").allowed for _ in range(3)] == [True, True, False]
+        assert limiter.get_usage("u")["current"] == 2
+        assert limiter.reset("u")
+        assert limiter.limit("u").reason == "allowed"

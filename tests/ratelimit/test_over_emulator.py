@@ -175,3 +175,66 @@ async def test_async_outage_policy() -> None:
         assert not result.allowed and result.reason == "unavailable"
     finally:
         await dead.aclose()
+
+
+class AnswerDroppingProxy:
+    """Forwards each HTTP request to the emulator, waits until it answers, then hangs up.
+
+    The command has run on the server but the client never hears back: the case where
+    retrying a non-idempotent script would count the request twice.
+    """
+
+    def __init__(self, target: str) -> None:
+        import threading
+
+        host, port = target.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(body) < length:
+                    body += conn.recv(65536)
+                with socket.create_connection(self.target) as upstream:
+                    upstream.sendall(head + b"\r\n\r\n" + body)
+                    upstream.recv(65536)  # the server has answered: the script ran
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_check_whose_answer_is_lost_is_not_retried(
+    cache: UpstashCache, emulator: EmulatorHandle
+) -> None:
+    direct = RateLimiter(cache, blocked=BlockedCache())
+    direct.limit("warm", limit=5)  # the script is now cached on the server: EVALSHA runs it
+    proxy = AnswerDroppingProxy(emulator.url)
+    try:
+        with UpstashCache(rest_url=proxy.url, rest_token=emulator.token, max_retries=3) as lossy:
+            emulator.reset_billing()
+            result = RateLimiter(lossy, blocked=BlockedCache()).limit("u", limit=5)
+            assert result.allowed and result.reason == "unavailable"  # fail-open
+            assert emulator.requests() == 1  # sent once, never again
+    finally:
+        proxy.close()
+    assert direct.get_usage("u", max_requests=5)["current"] == 1  # counted exactly once
