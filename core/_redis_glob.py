@@ -55,26 +55,39 @@ def _bracket(pattern: bytes, i: int) -> tuple[bytes, int]:
 
 @lru_cache(maxsize=256)
 def compile_glob(pattern: bytes) -> Callable[[bytes], object]:
-    """A predicate: whether a key matches ``pattern`` under Redis's rules."""
-    out: list[bytes] = []
+    """A predicate: whether a key matches ``pattern`` under Redis's rules.
+
+    A naive translation (``*`` to ``.*``) backtracks exponentially on hostile patterns such
+    as ``*a*a*a*a*b``. Between two stars every token matches exactly one byte, so taking
+    each middle segment at its earliest occurrence is always right: each becomes an atomic
+    ``(?>.*?segment)`` and only the last star may backtrack, which keeps matching
+    polynomial whatever the pattern.
+    """
+    segments: list[list[bytes]] = [[]]
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
         if c == ord("*"):
             while i < n and pattern[i] == ord("*"):
                 i += 1
-            out.append(b".*")
+            segments.append([])
             continue
         if c == ord("?"):
-            out.append(b".")
+            segments[-1].append(b".")
         elif c == ord("["):
             regex, i = _bracket(pattern, i + 1)
-            out.append(regex)
+            segments[-1].append(regex)
             continue
         elif c == ord("\\") and n - i >= 2:
             i += 1
-            out.append(_lit(pattern[i]))
+            segments[-1].append(_lit(pattern[i]))
         else:
-            out.append(_lit(c))
+            segments[-1].append(_lit(c))
         i += 1
-    return re.compile(b"".join(out), re.DOTALL).fullmatch
+    parts = [b"".join(segment) for segment in segments]
+    if len(parts) == 1:
+        regex = parts[0]
+    else:
+        middle = b"".join(b"(?>.*?" + part + b")" for part in parts[1:-1])
+        regex = parts[0] + middle + b".*" + parts[-1]
+    return re.compile(regex, re.DOTALL).fullmatch

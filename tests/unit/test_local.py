@@ -319,3 +319,12 @@ def test_a_failing_twin_is_a_command_error_not_a_crash(db: LocalCache) -> None:
 
 def test_publish_reaches_nobody(db: LocalCache) -> None:
     assert db.execute([["PUBLISH", "ch", "hi"]]) == [0]
+
+
+def test_hostile_glob_patterns_match_in_polynomial_time(db: LocalCache) -> None:
+    match = "a" * 41 + "b"
+    db.execute([["SET", "a" * 5000, "v"], ["SET", match, "v"]])
+    hostile = "*a" * 40 + "*b"  # exponential for a backtracking translation
+    assert db.execute([["KEYS", hostile]]) == [[match.encode()]]
+    ((_, keys),) = db.execute([["SCAN", 0, "MATCH", hostile, "COUNT", 10]])  # type: ignore[misc]
+    assert keys == [match.encode()]
