@@ -2,6 +2,8 @@
 -- admitted in that window>", written with its expiry in one SET. ARGV: window_us, limit,
 -- cost. Refused requests are not counted. cost 0 reads the usage without admitting.
 -- Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
+-- A plain script, no "#!lua flags=" line, so the same text runs on Upstash, redis-server and
+-- fakeredis (the reasons are in core/ratelimit/algorithms.py).
 local function num(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
