@@ -303,3 +303,28 @@ async def test_async_concurrent_calls_fall_back_in_time(
             await cache.layer("federation").set("job", 1)
     finally:
         await cache.aclose()
+
+
+@pytest.mark.parametrize("fault", FORWARDED)
+async def test_async_auto_pipelined_incr_runs_at_most_once(
+    fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle
+) -> None:
+    cache = AsyncUpstashCache(
+        rest_url=proxy.url,
+        rest_token=emulator.token,
+        timeout=ATTEMPT,
+        budget=DEADLINE,
+        failure_threshold=100,
+        backoff_base=0.01,
+    )
+    try:
+        inject(proxy, fault)
+        async with cache.request(deadline=DEADLINE):
+            # A read and a write in the same tick share one /pipeline request: the read
+            # must not drag the write into a retry.
+            await asyncio.gather(cache.get("page"), cache.increment("visits"))
+        proxy.clear()
+        assert proxy.wait_forwarded(1)
+        assert await asyncio.to_thread(server_get, emulator, "visits") == "1"
+    finally:
+        await cache.aclose()
