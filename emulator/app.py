@@ -315,7 +315,7 @@ class EmulatorApp:
         payload: object,
         extra: list[tuple[str, str]] | None = None,
     ) -> list[bytes]:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        body = _ENCODER.encode(payload).encode()
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
@@ -436,9 +436,14 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Built once: json.loads/dumps with options build a new decoder/encoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _load_json(body: bytes) -> object:
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return _DECODER.decode(body.decode("utf-8"))
     except (ValueError, RecursionError):
         raise BadRequest("ERR failed to parse command: the body is not valid JSON") from None
 

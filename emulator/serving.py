@@ -24,6 +24,7 @@ log = logging.getLogger("emulator")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _MAX_UNREAD_DRAIN = 64 * 1024 * 1024
+_MAX_HEADERS = 100
 
 
 class _Body(io.RawIOBase):
@@ -94,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 120  # an idle keep-alive connection is closed after this many seconds
     server: WSGIServer
+    fields: dict[str, str]
 
     def setup(self) -> None:
         super().setup()
@@ -111,12 +113,48 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.raw_requestline:
             self.close_connection = True
             return
-        if not self.parse_request():
-            return
         try:
+            if not self._parse_head():
+                return
             self._run_wsgi()
         except (ConnectionError, TimeoutError, OSError):
             self.close_connection = True
+
+    def _parse_head(self) -> bool:
+        """Request line and headers; http.server's email-based parser costs more than the
+        rest of a request, so this reads the lines directly."""
+        self.command, self.request_version = "", "HTTP/1.0"
+        self.close_connection = True
+        parts = self.raw_requestline.decode("latin-1").split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            self.send_error(400, "Bad request line")
+            return False
+        self.command, self.path, self.request_version = parts
+        fields: dict[str, str] = {}
+        for _ in range(_MAX_HEADERS + 1):
+            line = self.rfile.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            if len(line) > 65536:
+                self.send_error(431, "Header line too long")
+                return False
+            name, colon, value = line.decode("latin-1").partition(":")
+            if not colon:
+                self.send_error(400, "Malformed header line")
+                return False
+            key = name.strip().lower()
+            fields[key] = f"{fields[key]}, {value.strip()}" if key in fields else value.strip()
+        else:
+            self.send_error(431, "Too many headers")
+            return False
+        self.fields = fields
+        connection = fields.get("connection", "").lower()
+        self.close_connection = "close" in connection or (
+            self.request_version == "HTTP/1.0" and "keep-alive" not in connection
+        )
+        if fields.get("expect", "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return True
 
     def _environ(self) -> tuple[dict[str, Any], io.RawIOBase | None]:
         path, _, query = self.path.partition("?")
@@ -139,18 +177,18 @@ class _Handler(BaseHTTPRequestHandler):
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
-        for name, value in self.headers.items():
+        for name, value in self.fields.items():
             key = name.upper().replace("-", "_")
             if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 environ[key] = value
             else:
                 environ["HTTP_" + key] = value
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        if "chunked" in self.fields.get("transfer-encoding", "").lower():
             body = _ChunkedBody(self.rfile)
             environ["wsgi.input_terminated"] = True
         else:
             try:
-                length = max(int(self.headers.get("Content-Length", "0") or 0), 0)
+                length = max(int(self.fields.get("content-length", "0") or 0), 0)
             except ValueError:
                 length = 0
                 self.close_connection = True
