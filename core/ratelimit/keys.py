@@ -31,9 +31,10 @@ def encode_identifier(identifier: str | bytes) -> str:
         raise ValidationError(
             f"a rate-limit identifier must be str or bytes, not {type(identifier).__name__}"
         )
-    escaped = quote_from_bytes(raw, safe="-._~")
-    if len(escaped) <= MAX_ESCAPED:
-        return escaped
+    if len(raw) <= MAX_ESCAPED:  # escaping never shortens: longer input is hashed unread
+        escaped = quote_from_bytes(raw, safe="-._~")
+        if len(escaped) <= MAX_ESCAPED:
+            return escaped
     return "%h" + hashlib.sha256(raw).hexdigest()
 
 

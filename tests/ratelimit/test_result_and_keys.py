@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.errors import ValidationError
 from core.ratelimit import RateLimitResult, Reason
@@ -78,3 +80,16 @@ def test_bytes_and_str_identifiers_agree_and_others_are_refused() -> None:
     assert encode_identifier("é") == encode_identifier("é".encode())
     with pytest.raises(ValidationError, match="str or bytes"):
         encode_identifier(42)  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(
+        st.one_of(st.text(), st.binary()),
+        min_size=2,
+        max_size=8,
+        unique_by=lambda x: x.encode("utf-8", "surrogatepass") if isinstance(x, str) else x,
+    )
+)
+def test_distinct_identifiers_never_collide(identifiers: list[str | bytes]) -> None:
+    encoded = [encode_identifier(identifier) for identifier in identifiers]
+    assert len(set(encoded)) == len(encoded)
