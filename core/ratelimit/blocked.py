@@ -11,7 +11,9 @@ an extra admission). ``time.time`` is never consulted, so a wrong or jumping sys
 can neither extend a block nor cut it short.
 
 Bounded (least recently used entries go first) and guarded by a lock for threaded
-servers. Losing it is harmless: the next request simply asks the server.
+servers. Losing it is harmless: the next request simply asks the server. ``reset()``
+clears this process's entry; another process's reset is seen here only once the entry
+runs out, at most one retry-after later.
 """
 
 from __future__ import annotations

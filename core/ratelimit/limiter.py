@@ -3,7 +3,9 @@
 Each public call is a sans-I/O operation: a generator that yields one ``ScriptCall`` and
 receives its reply (or has the backend's exception thrown into it), then returns the
 answer. A sync and an async driver run the same operations, so no algorithm, policy or
-parsing is written twice.
+parsing is written twice. The drivers mirror ``core._drive`` but hand over a script run
+rather than a command batch, so ``UpstashCache.run_script`` (EVALSHA, EVAL on NOSCRIPT,
+no fallback store) and a bare ``LocalCache`` (the Python twins) can both serve it.
 
     limiter = RateLimiter(cache)                       # exact sliding log, fail-open
     result = limiter.limit(user_id, limit=100, window_seconds=60)
