@@ -2,7 +2,8 @@
 
 Each handler takes the store and the arguments after the command name (all ``bytes``) and
 returns a ``Reply`` or raises ``CommandError``. ``COMMANDS`` maps a lower-case name to its
-handler and Redis's arity (negative: at least that many, counting the name).
+handler and Redis's arity (negative: at least that many, counting the name). Strings, keys
+and scripts live here; hashes and sorted sets in :mod:`core._local_collections`.
 """
 
 from __future__ import annotations
@@ -10,83 +11,43 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
+from core._local_collections import (
+    cmd_hdel,
+    cmd_hexists,
+    cmd_hget,
+    cmd_hgetall,
+    cmd_hincrby,
+    cmd_hlen,
+    cmd_hmget,
+    cmd_hset,
+    cmd_zadd,
+    cmd_zcard,
+    cmd_zcount,
+    cmd_zrange,
+    cmd_zrem,
+    cmd_zremrangebyscore,
+    cmd_zscore,
+)
+from core._local_values import (
+    SYNTAX,
+    Handler,
+    Reply,
+    format_float,
+    in_int64,
+    parse_float,
+    parse_int,
+    upper,
+)
 from core.errors import CommandError, NoScriptError
 
 if TYPE_CHECKING:
     from core.local import LocalCache
 
-__all__ = ["COMMANDS", "WRONGTYPE", "Arg", "Reply", "to_arg"]
+__all__ = ["COMMANDS"]
 
-Reply: TypeAlias = "int | str | bytes | list[Reply] | None"
-Arg: TypeAlias = "str | bytes | int | float"
-Handler: TypeAlias = "Callable[[LocalCache, list[bytes]], Reply]"
-
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-NOT_INT = "ERR value is not an integer or out of range"
-NOT_FLOAT = "ERR value is not a valid float"
-SYNTAX = "ERR syntax error"
-_INT64 = (-(2**63), 2**63 - 1)
 _MAX_EXPIRE_MS = 2**62
-
-
-def to_arg(value: Arg | bytearray | memoryview) -> bytes:
-    """One command argument as Redis sees it (str as UTF-8, numbers as their text)."""
-    if type(value) is bytes:
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, bool):
-        return b"1" if value else b"0"
-    if isinstance(value, int):
-        return str(value).encode()
-    if isinstance(value, float):
-        return format_float(value)
-    if isinstance(value, bytearray | memoryview):
-        return bytes(value)
-    raise CommandError(f"ERR unsupported argument type {type(value).__name__}")
-
-
-def format_float(value: float) -> bytes:
-    """Redis's reply text for a double: shortest form, integers without a ``.0``."""
-    if math.isinf(value):
-        return b"inf" if value > 0 else b"-inf"
-    if value.is_integer() and abs(value) < 1e17:
-        return str(int(value)).encode()
-    return repr(value).encode()
-
-
-def parse_int(raw: bytes, error: str = NOT_INT) -> int:
-    """Redis's strict integer parsing: no spaces, no ``+``, no leading zeros, 64-bit."""
-    digits = raw[1:] if raw[:1] == b"-" else raw
-    if (
-        not digits
-        or len(raw) > 20
-        or not (digits.isdigit() and digits.isascii())
-        or (len(digits) > 1 and digits[:1] == b"0")
-    ):
-        raise CommandError(error)
-    value = int(raw)
-    if not _INT64[0] <= value <= _INT64[1]:
-        raise CommandError(error)
-    return value
-
-
-def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
-    if not raw or raw != raw.strip():
-        raise CommandError(error)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise CommandError(error) from None
-    if math.isnan(value):
-        raise CommandError(error)
-    return value
-
-
-def _upper(raw: bytes) -> bytes:
-    return raw.upper()
 
 
 # -- strings ------------------------------------------------------------------------------
@@ -120,7 +81,7 @@ def cmd_set(db: LocalCache, args: list[bytes], name: str = "set") -> Reply:
     expire_ms: int | None = None
     i = 2
     while i < len(args):
-        opt = _upper(args[i])
+        opt = upper(args[i])
         if opt == b"NX" and not xx:
             nx = True
         elif opt == b"XX" and not nx:
@@ -176,7 +137,7 @@ def cmd_getex(db: LocalCache, args: list[bytes]) -> Reply:
     persist = False
     rest = args[1:]
     if rest:
-        opt = _upper(rest[0])
+        opt = upper(rest[0])
         if opt == b"PERSIST" and len(rest) == 1:
             persist = True
         elif opt in (b"EX", b"PX", b"EXAT", b"PXAT") and len(rest) == 2:
@@ -215,7 +176,7 @@ def _incr(db: LocalCache, k: bytes, amount: int) -> Reply:
     current = _get_string(db, k)
     base = 0 if current is None else parse_int(current)
     result = base + amount
-    if not _INT64[0] <= result <= _INT64[1]:
+    if not in_int64(result):
         raise CommandError("ERR increment or decrement would overflow")
     db._store(k, str(result).encode(), keep_ttl=True)
     return result
@@ -235,7 +196,7 @@ def cmd_incrby(db: LocalCache, args: list[bytes]) -> Reply:
 
 def cmd_decrby(db: LocalCache, args: list[bytes]) -> Reply:
     amount = parse_int(args[1])
-    if amount == _INT64[0]:
+    if amount == -(2**63):
         raise CommandError("ERR decrement would overflow")
     return _incr(db, args[0], -amount)
 
@@ -275,9 +236,9 @@ def cmd_exists(db: LocalCache, args: list[bytes]) -> Reply:
 def _expire(db: LocalCache, args: list[bytes], to_ms: Callable[[int], int], name: str) -> Reply:
     k = args[0]
     amount = parse_int(args[1])
-    flags = {_upper(a) for a in args[2:]}
+    flags = {upper(a) for a in args[2:]}
     for raw in args[2:]:
-        if _upper(raw) not in (b"NX", b"XX", b"GT", b"LT"):
+        if upper(raw) not in (b"NX", b"XX", b"GT", b"LT"):
             raise CommandError(f"ERR Unsupported option {raw.decode('utf-8', 'replace')}")
     if (b"NX" in flags and len(flags) > 1) or {b"GT", b"LT"} <= flags:
         raise CommandError("ERR NX and XX, GT or LT options at the same time are not compatible")
@@ -361,7 +322,7 @@ def cmd_scan(db: LocalCache, args: list[bytes]) -> Reply:
     if len(rest) % 2:
         raise CommandError(SYNTAX)
     for opt, value in zip(rest[::2], rest[1::2], strict=True):
-        name = _upper(opt)
+        name = upper(opt)
         if name == b"COUNT":
             count = parse_int(value)
             if count < 1:
@@ -391,7 +352,7 @@ def cmd_dbsize(db: LocalCache, args: list[bytes]) -> Reply:
 
 
 def cmd_flushdb(db: LocalCache, args: list[bytes]) -> Reply:
-    if len(args) > 1 or (args and _upper(args[0]) not in (b"ASYNC", b"SYNC")):
+    if len(args) > 1 or (args and upper(args[0]) not in (b"ASYNC", b"SYNC")):
         raise CommandError(SYNTAX)
     for k in list(db._data):
         db._drop(k)
@@ -415,226 +376,6 @@ def cmd_time(db: LocalCache, args: list[bytes]) -> Reply:
 
 def cmd_publish(db: LocalCache, args: list[bytes]) -> Reply:
     return 0  # nobody subscribes to a local store
-
-
-# -- hashes ---------------------------------------------------------------------------------
-
-
-def _hash(db: LocalCache, k: bytes) -> dict[bytes, bytes] | None:
-    if not db._typed(k, "hash"):
-        return None
-    return db._data[k]  # type: ignore[return-value]
-
-
-def cmd_hset(db: LocalCache, args: list[bytes]) -> Reply:
-    if len(args) % 2 == 0:
-        raise CommandError("ERR wrong number of arguments for 'hset' command")
-    fields: dict[bytes, bytes] = db._container(args[0], "hash")  # type: ignore[assignment]
-    added = 0
-    for i in range(1, len(args), 2):
-        added += args[i] not in fields
-        fields[args[i]] = args[i + 1]
-    return added
-
-
-def cmd_hget(db: LocalCache, args: list[bytes]) -> Reply:
-    fields = _hash(db, args[0])
-    return None if fields is None else fields.get(args[1])
-
-
-def cmd_hmget(db: LocalCache, args: list[bytes]) -> Reply:
-    fields = _hash(db, args[0]) or {}
-    return [fields.get(f) for f in args[1:]]
-
-
-def cmd_hgetall(db: LocalCache, args: list[bytes]) -> Reply:
-    out: list[Reply] = []
-    for field, value in (_hash(db, args[0]) or {}).items():
-        out += [field, value]
-    return out
-
-
-def cmd_hdel(db: LocalCache, args: list[bytes]) -> Reply:
-    fields = _hash(db, args[0])
-    if fields is None:
-        return 0
-    removed = sum(1 for f in set(args[1:]) if fields.pop(f, None) is not None)
-    db._drop_if_empty(args[0])
-    return removed
-
-
-def cmd_hincrby(db: LocalCache, args: list[bytes]) -> Reply:
-    amount = parse_int(args[2])
-    existing = _hash(db, args[0])
-    current = (existing or {}).get(args[1])
-    base = 0 if current is None else parse_int(current, "ERR hash value is not an integer")
-    result = base + amount
-    if not _INT64[0] <= result <= _INT64[1]:
-        raise CommandError("ERR increment or decrement would overflow")
-    fields: dict[bytes, bytes] = db._container(args[0], "hash")  # type: ignore[assignment]
-    fields[args[1]] = str(result).encode()
-    return result
-
-
-def cmd_hexists(db: LocalCache, args: list[bytes]) -> Reply:
-    return int(args[1] in (_hash(db, args[0]) or {}))
-
-
-def cmd_hlen(db: LocalCache, args: list[bytes]) -> Reply:
-    return len(_hash(db, args[0]) or {})
-
-
-# -- sorted sets ----------------------------------------------------------------------------
-
-
-def _zset(db: LocalCache, k: bytes) -> dict[bytes, float] | None:
-    if not db._typed(k, "zset"):
-        return None
-    return db._data[k]  # type: ignore[return-value]
-
-
-def _sorted(members: dict[bytes, float]) -> list[tuple[bytes, float]]:
-    return sorted(members.items(), key=lambda item: (item[1], item[0]))
-
-
-def _score_bound(raw: bytes) -> tuple[float, bool]:
-    """A ZRANGEBYSCORE bound: (value, exclusive)."""
-    exclusive = raw[:1] == b"("
-    text = raw[1:] if exclusive else raw
-    try:
-        return parse_float(text), exclusive
-    except CommandError:
-        raise CommandError("ERR min or max is not a float") from None
-
-
-def _in_range(score: float, low: tuple[float, bool], high: tuple[float, bool]) -> bool:
-    above = score > low[0] if low[1] else score >= low[0]
-    below = score < high[0] if high[1] else score <= high[0]
-    return above and below
-
-
-def cmd_zadd(db: LocalCache, args: list[bytes]) -> Reply:
-    flags: set[bytes] = set()
-    i = 1
-    while i < len(args) and _upper(args[i]) in (b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"):
-        flags.add(_upper(args[i]))
-        i += 1
-    pairs = args[i:]
-    if not pairs or len(pairs) % 2:
-        raise CommandError(SYNTAX)
-    if {b"NX", b"XX"} <= flags:
-        raise CommandError("ERR XX and NX options at the same time are not compatible")
-    if (b"NX" in flags and flags & {b"GT", b"LT"}) or {b"GT", b"LT"} <= flags:
-        raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
-    if b"INCR" in flags and len(pairs) != 2:
-        raise CommandError("ERR INCR option supports a single increment-element pair")
-    scores = [parse_float(pairs[j]) for j in range(0, len(pairs), 2)]
-    existing = _zset(db, args[0])
-    if existing is None and b"XX" in flags:
-        return None if b"INCR" in flags else 0
-    members: dict[bytes, float] = db._container(args[0], "zset")  # type: ignore[assignment]
-    changed = added = 0
-    result: float | None = None
-    for score, member in zip(scores, pairs[1::2], strict=True):
-        old = members.get(member)
-        if (old is None and b"XX" in flags) or (old is not None and b"NX" in flags):
-            continue
-        new = score + (old or 0.0) if b"INCR" in flags else score
-        if math.isnan(new):
-            raise CommandError("ERR resulting score is not a number (NaN)")
-        if old is not None and ((b"GT" in flags and new <= old) or (b"LT" in flags and new >= old)):
-            continue
-        result = new
-        if old is None:
-            added += 1
-        elif old != new:
-            changed += 1
-        members[member] = new
-    db._drop_if_empty(args[0])
-    if b"INCR" in flags:
-        return None if result is None else format_float(result)
-    return added + changed if b"CH" in flags else added
-
-
-def cmd_zrem(db: LocalCache, args: list[bytes]) -> Reply:
-    members = _zset(db, args[0])
-    if members is None:
-        return 0
-    removed = sum(1 for m in set(args[1:]) if members.pop(m, None) is not None)
-    db._drop_if_empty(args[0])
-    return removed
-
-
-def cmd_zcard(db: LocalCache, args: list[bytes]) -> Reply:
-    return len(_zset(db, args[0]) or {})
-
-
-def cmd_zscore(db: LocalCache, args: list[bytes]) -> Reply:
-    score = (_zset(db, args[0]) or {}).get(args[1])
-    return None if score is None else format_float(score)
-
-
-def cmd_zcount(db: LocalCache, args: list[bytes]) -> Reply:
-    low, high = _score_bound(args[1]), _score_bound(args[2])
-    return sum(1 for s in (_zset(db, args[0]) or {}).values() if _in_range(s, low, high))
-
-
-def cmd_zremrangebyscore(db: LocalCache, args: list[bytes]) -> Reply:
-    low, high = _score_bound(args[1]), _score_bound(args[2])
-    members = _zset(db, args[0])
-    if members is None:
-        return 0
-    doomed = [m for m, s in members.items() if _in_range(s, low, high)]
-    for m in doomed:
-        del members[m]
-    db._drop_if_empty(args[0])
-    return len(doomed)
-
-
-def cmd_zrange(db: LocalCache, args: list[bytes]) -> Reply:
-    by_score = rev = with_scores = False
-    limit: tuple[int, int] | None = None
-    i = 3
-    while i < len(args):
-        opt = _upper(args[i])
-        if opt == b"BYSCORE":
-            by_score = True
-        elif opt == b"REV":
-            rev = True
-        elif opt == b"WITHSCORES":
-            with_scores = True
-        elif opt == b"LIMIT" and i + 2 < len(args):
-            limit = (parse_int(args[i + 1]), parse_int(args[i + 2]))
-            i += 2
-        else:
-            raise CommandError(SYNTAX)
-        i += 1
-    if limit is not None and not by_score:
-        raise CommandError(
-            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
-        )
-    items = _sorted(_zset(db, args[0]) or {})
-    if rev:
-        items.reverse()
-    if by_score:
-        first, second = _score_bound(args[1]), _score_bound(args[2])
-        low, high = (second, first) if rev else (first, second)
-        items = [(m, s) for m, s in items if _in_range(s, low, high)]
-        if limit is not None:
-            offset, count = limit
-            items = [] if offset < 0 else items[offset:][: None if count < 0 else count]
-    else:
-        start, stop = parse_int(args[1]), parse_int(args[2])
-        n = len(items)
-        start = max(start + n if start < 0 else start, 0)
-        stop = stop + n if stop < 0 else min(stop, n - 1)
-        items = items[start : stop + 1] if start <= stop else []
-    out: list[Reply] = []
-    for member, score in items:
-        out.append(member)
-        if with_scores:
-            out.append(format_float(score))
-    return out
 
 
 # -- scripts --------------------------------------------------------------------------------
@@ -665,7 +406,7 @@ def cmd_evalsha(db: LocalCache, args: list[bytes]) -> Reply:
 
 
 def cmd_script(db: LocalCache, args: list[bytes]) -> Reply:
-    sub = _upper(args[0])
+    sub = upper(args[0])
     if sub == b"LOAD" and len(args) == 2:
         sha = _sha(args[1])
         db._loaded.add(sha)

@@ -26,7 +26,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
-from core._local_commands import COMMANDS, WRONGTYPE, Arg, Reply, to_arg
+from core._local_commands import COMMANDS
+from core._local_values import WRONGTYPE, Arg, Reply, to_arg
 from core._redis_glob import compile_glob
 from core.errors import CommandError, TransactionAborted
 

@@ -95,7 +95,7 @@ SCRIPTS: dict[str, list[list[object]]] = {
     "counters": [
         ["INCR", "c"], ["INCRBY", "c", "10"], ["DECR", "c"], ["DECRBY", "c", "3"],
         ["INCRBY", "c", "x"], ["INCRBY", "c", "+1"], ["INCRBY", "c", " 1"], ["INCRBY", "c", "01"],
-        ["INCRBY", "c", "1.5"], ["SET", "big", "9223372036854775807"], ["INCR", "big"],
+        ["INCRBY", "c", "1.5"], ["INCRBY", "c", "-0"], ["INCRBYFLOAT", "c", "1_0"], ["SET", "big", "9223372036854775807"], ["INCR", "big"],
         ["DECRBY", "c", "-9223372036854775808"], ["INCRBY", "c", "99999999999999999999"],
         ["SET", "s", "abc"], ["INCR", "s"], ["INCRBYFLOAT", "f", "1.5"],
         ["INCRBYFLOAT", "f", "2.5"], ["INCRBYFLOAT", "f", "0.1"], ["INCRBYFLOAT", "s", "1"],
