@@ -278,3 +278,40 @@ def test_daily_limit_answers_upstash_quota_error() -> None:
         )
         server.reset_billing()
         assert http.post("/", json=["GET", "n"]).json() == {"result": "2"}
+
+
+def test_concurrent_clients_never_lose_a_write(emulator: EmulatorHandle) -> None:
+    import threading
+
+    def hammer() -> None:
+        with httpx.Client(
+            base_url=emulator.url, headers={"Authorization": f"Bearer {emulator.token}"}
+        ) as client:
+            for _ in range(50):
+                client.post("/pipeline", json=[["INCR", "n"], ["SADD", "s", "x"]])
+                client.post("/multi-exec", json=[["INCR", "n"], ["INCR", "m"]])
+
+    threads = [threading.Thread(target=hammer) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert emulator.redis.get("n") == b"600"
+    assert emulator.redis.get("m") == b"300"
+    assert emulator.billed() == 6 * 50 * 4
+
+
+def test_tokens_never_reach_the_log(
+    emulator: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="emulator"):
+        httpx.get(f"{emulator.url}/get/k", params={"_token": emulator.token})
+        httpx.get(f"{emulator.url}/get/k", params={"_token": "guess-" + emulator.token})
+        httpx.get(f"{emulator.url}/get/k", headers={"Authorization": f"Bearer {emulator.token}"})
+        httpx.get(f"{emulator.url}/__emulator/stats", params={"_token": emulator.token})
+    # (httpx's own client log shows the URL it was given; only the server's log is ours.)
+    server_log = "\n".join(r.getMessage() for r in caplog.records if r.name == "emulator")
+    assert "/get/k" in server_log  # the requests were logged...
+    assert emulator.token not in server_log  # ...without the token
