@@ -12,9 +12,9 @@ and drives ``Default(ctx, env).fetch`` the way workerd does:
   (``CONTINUUM_WHEEL_CACHE``, default ``.cache/pyodide-wheels``) with
   ``pip download --only-binary=:all:`` for Python 3.13 / any platform.
 
-Loading Pyodide costs seconds, so one Node process serves the whole session; each
-request carries the Worker's bindings (``env``), so live and dead Upstash
-configurations share it.
+Loading Pyodide costs seconds, so one Node process serves the whole session. Requests
+may overlap (``send_many``), as they do in one workerd isolate, and each carries the
+Worker's bindings (``env``), so live and dead Upstash configurations share the process.
 """
 
 from __future__ import annotations
@@ -162,24 +162,46 @@ class PyodideWorker:
 
         ``raw`` passes the JavaScript ``Request`` as is instead of the SDK's wrapper.
         """
-        message = {
-            "id": next(self._ids),
-            "method": method,
-            "url": f"https://continuum.example.workers.dev{path}",
-            "headers": list(headers.items()),
-            "body": base64.b64encode(body).decode() if body else None,
-            "env": dict(env),
-            "raw": raw,
-        }
+        (answer,) = self.send_many([(method, path, headers, body)], env=env, raw=raw)
+        return answer
+
+    def send_many(
+        self,
+        requests: list[tuple[str, str, Mapping[str, str], bytes | None]],
+        *,
+        env: Mapping[str, str],
+        raw: bool = False,
+    ) -> list[tuple[int, dict[str, str], bytes]]:
+        """Send all ``requests`` at once (they overlap in the isolate); answers in order."""
+        ids = []
         assert self._proc.stdin is not None
-        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+        for method, path, headers, body in requests:
+            message = {
+                "id": next(self._ids),
+                "method": method,
+                "url": f"https://continuum.example.workers.dev{path}",
+                "headers": list(headers.items()),
+                "body": base64.b64encode(body).decode() if body else None,
+                "env": dict(env),
+                "raw": raw,
+            }
+            ids.append(message["id"])
+            self._proc.stdin.write(json.dumps(message).encode() + b"\n")
         self._proc.stdin.flush()
-        answer = self._next(ANSWER_TIMEOUT)
-        assert answer.get("id") == message["id"], answer
-        if "error" in answer:
-            pytest.fail(f"the Worker's fetch raised: {answer['error']}")
-        got = {str(k).lower(): str(v) for k, v in answer["headers"]}
-        return int(answer["status"]), got, base64.b64decode(answer["body"])
+        answers: dict[int, dict[str, Any]] = {}
+        while len(answers) < len(ids):
+            answer = self._next(ANSWER_TIMEOUT)
+            if "error" in answer:
+                pytest.fail(f"the Worker's fetch raised: {answer['error']}")
+            answers[answer["id"]] = answer
+        return [
+            (
+                int(answers[i]["status"]),
+                {str(k).lower(): str(v) for k, v in answers[i]["headers"]},
+                base64.b64decode(answers[i]["body"]),
+            )
+            for i in ids
+        ]
 
     def close(self) -> None:
         if self._proc.poll() is None:

@@ -169,3 +169,24 @@ def test_a_javascript_request_handed_over_unconverted_is_served(
     assert put.status == 200, put.describe()
     got = client.call("GET", "/v1/cache/query/raw", key="cache")
     assert got.status == 200 and got.json()["value"] == [1, "ü"], got.describe()
+
+
+def test_overlapping_requests_in_one_isolate_keep_their_own_scope(
+    emulator: EmulatorHandle, worker: PyodideWorker
+) -> None:
+    """Concurrent requests share the isolate's client, never each other's values or meters."""
+    env = {**behaviour.ENV, **emulator.env, "CONTINUUM_RATE_LIMIT": "1000"}
+    auth = {"authorization": f"Bearer {behaviour.KEYS['cache']}",
+            "content-type": "application/json"}
+    count = 8
+    puts = [("PUT", f"/v1/cache/query/overlap-{i}", auth,
+             json.dumps({"value": {"n": i}}).encode()) for i in range(count)]
+    assert [status for status, _, _ in worker.send_many(puts, env=env)] == [200] * count
+    gets = [("GET", f"/v1/cache/query/overlap-{i}", auth, None) for i in range(count)]
+    answers = worker.send_many(gets, env=env)
+    for i, (status, headers, body) in enumerate(answers):
+        assert status == 200, body
+        assert json.loads(body)["value"] == {"n": i}, "a request got another request's value"
+        assert headers["x-cache-backend"] == "upstash"
+        commands = int(headers["server-timing"].split('cache-cmd;desc="')[1].split('"')[0])
+        assert 1 <= commands <= 3, f"request {i} was billed others' commands: {headers}"

@@ -11,7 +11,8 @@
 // line on stdin ({"id", "method", "url", "headers": [[k, v], ...], "body": base64|null,
 // "env": {name: value}}: the Worker's bindings for this request, so one process can
 // play several deployments),
-// a JSON object per line on stdout ({"id", "status", "headers", "body"} or {"id", "error"}).
+// a JSON object per line on stdout ({"id", "status", "headers", "body"} or {"id", "error"}),
+// in the order the requests finish.
 // The first line written is {"ready": true} or {"ready": false, "error": "..."}.
 // Everything Python prints goes to stderr so it cannot corrupt the protocol.
 //
@@ -101,14 +102,23 @@ try {
   process.exit(1);
 }
 
+// Requests are served concurrently, as one isolate serves overlapping requests in
+// workerd; answers carry the request's id and may come back in any order.
+function answer(message) {
+  serve(worker, message).then(reply, (err) =>
+    reply({ id: message.id, error: String(err && err.message ? err.message : err) }),
+  );
+}
+
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
 for await (const line of lines) {
   if (!line.trim()) continue;
   let message;
   try {
     message = JSON.parse(line);
-    reply(await serve(worker, message));
   } catch (err) {
-    reply({ id: message ? message.id : null, error: String(err && err.message ? err.message : err) });
+    reply({ id: null, error: `not JSON: ${err.message}` });
+    continue;
   }
+  answer(message);
 }
