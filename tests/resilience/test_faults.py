@@ -328,3 +328,25 @@ async def test_async_auto_pipelined_incr_runs_at_most_once(
         assert await asyncio.to_thread(server_get, emulator, "visits") == "1"
     finally:
         await cache.aclose()
+
+
+def test_slow_but_within_the_attempt_timeout_is_served_by_upstash(
+    proxy: FaultProxy, cache: UpstashCache
+) -> None:
+    proxy.set_fault(Fault.SLOW, delay=ATTEMPT / 3)
+    with cache.request(deadline=DEADLINE) as scope:
+        written = cache.set("k", "v")
+        assert cache.get("k") == "v"
+    assert not written.degraded and written.backend is CacheBackend.UPSTASH
+    assert scope.meter.fallback_ops == 0
+
+
+@pytest.mark.parametrize("fault", [Fault.HANG, Fault.REFUSE, Fault.HTTP401, Fault.HTTP502])
+def test_subscribing_through_a_fault_raises_in_time(
+    fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle
+) -> None:
+    inject(proxy, fault)
+    started = time.monotonic()
+    with PubSub(proxy.url, emulator.token, timeout=ATTEMPT) as sub, pytest.raises(CacheUnavailable):
+        sub.subscribe("events")
+    assert time.monotonic() - started <= ATTEMPT + MARGIN
