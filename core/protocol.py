@@ -17,7 +17,6 @@ encoding rules and the error mapping live in exactly one place:
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -60,11 +59,46 @@ Reply = None | int | str | bytes | list["Reply"]
 #: Commands that never change data; everything else counts as a write for retries.
 READ_COMMANDS = frozenset(
     {
-        "GET", "MGET", "EXISTS", "TTL", "PTTL", "TYPE", "STRLEN", "GETRANGE", "HGET", "HGETALL",
-        "HMGET", "HEXISTS", "HLEN", "HKEYS", "HVALS", "LRANGE", "LLEN", "LINDEX", "SMEMBERS",
-        "SISMEMBER", "SCARD", "ZRANGE", "ZSCORE", "ZCARD", "ZCOUNT", "ZRANGEBYSCORE", "ZRANK",
-        "SCAN", "SSCAN", "HSCAN", "ZSCAN", "KEYS", "DBSIZE", "PING", "ECHO", "TIME", "INFO",
-        "EVAL_RO", "EVALSHA_RO", "SCRIPT",
+        "GET",
+        "MGET",
+        "EXISTS",
+        "TTL",
+        "PTTL",
+        "TYPE",
+        "STRLEN",
+        "GETRANGE",
+        "HGET",
+        "HGETALL",
+        "HMGET",
+        "HEXISTS",
+        "HLEN",
+        "HKEYS",
+        "HVALS",
+        "LRANGE",
+        "LLEN",
+        "LINDEX",
+        "SMEMBERS",
+        "SISMEMBER",
+        "SCARD",
+        "ZRANGE",
+        "ZSCORE",
+        "ZCARD",
+        "ZCOUNT",
+        "ZRANGEBYSCORE",
+        "ZRANK",
+        "SCAN",
+        "SSCAN",
+        "HSCAN",
+        "ZSCAN",
+        "KEYS",
+        "DBSIZE",
+        "PING",
+        "ECHO",
+        "TIME",
+        "INFO",
+        "EVAL_RO",
+        "EVALSHA_RO",
+        "SCRIPT",
     }
 )
 _BASE64 = "base64"
@@ -194,8 +228,11 @@ def _raw_request(command: Command, headers: Mapping[str, str]) -> HttpRequest:
     return HttpRequest("POST", path, headers, body)
 
 
-def _json_body(commands: Sequence[Sequence[str]]) -> bytes:
-    return json.dumps(commands, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_body(commands: Sequence[Sequence[str]] | Sequence[str]) -> bytes:
+    return _ENCODER.encode(commands).encode("utf-8")
 
 
 def plan(
@@ -212,12 +249,18 @@ def plan(
     for command in commands:
         if not command:
             raise ValidationError("empty command")
+    json_headers = {**headers, "Content-Type": "application/json"}
+    if len(commands) == 1 and not transaction:
+        # The common case (one command, text arguments) without the general machinery.
+        args = [_json_arg(a) for a in commands[0]]
+        if None not in args:
+            request = HttpRequest("POST", "/", json_headers, _json_body(args))  # type: ignore[arg-type]
+            return [PlannedRequest(request, (0,), "single")]
     encoded: list[list[str] | None] = []
     for command in commands:
         args = [_json_arg(a) for a in command]
         texts = [a for a in args if a is not None]
         encoded.append(texts if len(texts) == len(args) else None)
-    json_headers = {**headers, "Content-Type": "application/json"}
     if transaction:
         if any(e is None for e in encoded):
             raise ValidationError("binary (non-UTF-8) values cannot be sent in a transaction")
@@ -231,7 +274,7 @@ def plan(
         if not group:
             return
         if len(group) == 1:
-            body = _json_body([encoded[group[0]] or []])[1:-1]
+            body = _json_body(encoded[group[0]] or [])
             request = HttpRequest("POST", "/", json_headers, body)
             planned.append(PlannedRequest(request, (group[0],), "single"))
         else:
@@ -275,7 +318,7 @@ def _decode_value(value: object) -> Reply:
         if value == "OK":
             return "OK"
         try:
-            return base64.b64decode(value, validate=True)
+            return binascii.a2b_base64(value, strict_mode=True)
         except (binascii.Error, ValueError):
             raise ServerError("the server returned a result that is not base64") from None
     if isinstance(value, list):
@@ -285,10 +328,10 @@ def _decode_value(value: object) -> Reply:
     raise ServerError(f"unexpected {type(value).__name__} in a REST result")
 
 
-def _item(obj: object, command: str | None) -> Reply | CommandError:
+def _item(obj: object, command: Command) -> Reply | CommandError:
     if isinstance(obj, dict):
         if "error" in obj:
-            return command_error(str(obj["error"]), command)
+            return command_error(str(obj["error"]), _command_name(command))
         if "result" in obj:
             return _decode_value(obj["result"])
     raise ServerError("the server answered a shape that is not Upstash's JSON")
@@ -325,17 +368,18 @@ def _status_error(status: int, data: object, body: bytes) -> CacheError:
 
 
 def parse(
-    planned: PlannedRequest, response: HttpResponse, names: Sequence[str]
+    planned: PlannedRequest, response: HttpResponse, commands: Sequence[Command]
 ) -> list[Reply | CommandError]:
     """Turn one response into one reply (or error instance) per carried command.
 
     Raises a :class:`CacheUnavailable` subclass when the request as a whole failed,
     :class:`TransactionAborted` for a discarded transaction, and a :class:`CommandError`
-    for a non-pipelined command error status.
+    for a non-pipelined command error status. ``commands`` is the whole batch; the
+    planned request says which of them it carried.
     """
     data = _load(response.body)
     status = response.status
-    command = names[0] if len(names) == 1 else None
+    command = _command_name(commands[planned.positions[0]]) if planned.kind != "pipeline" else None
     if status == 400 and isinstance(data, dict) and "error" in data:
         text = str(data["error"])
         if _is_quota(text):
@@ -356,8 +400,8 @@ def parse(
             raise command_error(f"pipeline refused: {data['error']}")
         if not isinstance(data, list) or len(data) != len(planned.positions):
             raise ServerError("the pipeline answer does not match the commands sent")
-        return [_item(obj, name) for obj, name in zip(data, names, strict=True)]
-    return [_item(data, command)]
+        return [_item(obj, commands[at]) for obj, at in zip(data, planned.positions, strict=True)]
+    return [_item(data, commands[planned.positions[0]])]
 
 
 class RestProtocol:
@@ -366,15 +410,18 @@ class RestProtocol:
     def __init__(self, token: str) -> None:
         self._auth = {"Authorization": f"Bearer {token}", "Upstash-Encoding": _BASE64}
         self.sync = SyncTokens()
+        self._cached: tuple[str | None, dict[str, str]] = (None, self._auth)
 
     def __repr__(self) -> str:
         return "RestProtocol(token=****)"
 
     def headers(self) -> dict[str, str]:
-        headers = dict(self._auth)
+        """The headers for the next request (rebuilt only when the sync token changes)."""
         token = self.sync.current
-        if token:
-            headers["Upstash-Sync-Token"] = token
+        seen, headers = self._cached
+        if token != seen:
+            headers = {**self._auth, "Upstash-Sync-Token": token} if token else self._auth
+            self._cached = (token, headers)
         return headers
 
     def plan(
@@ -386,5 +433,4 @@ class RestProtocol:
         self, planned: PlannedRequest, response: HttpResponse, commands: Sequence[Command]
     ) -> list[Reply | CommandError]:
         self.sync.observe(response.headers)
-        names = [_command_name(commands[i]) for i in planned.positions]
-        return parse(planned, response, names)
+        return parse(planned, response, commands)
