@@ -199,7 +199,7 @@ class JsonCodec(_Base):
     def encode(self, value: object) -> bytes:
         if type(value) is bytes:
             return MARKER + KIND_BYTES + value
-        if isinstance(value, bytearray | memoryview):
+        if isinstance(value, bytes | bytearray | memoryview):
             return MARKER + KIND_BYTES + bytes(value)
         try:
             data = _json_encode(value).encode("utf-8")

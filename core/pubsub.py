@@ -253,6 +253,8 @@ class PubSub(_Base):
                 error = ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
         finally:
             response.close()
+            with self._lock:
+                self._streams.pop((is_pattern, name), None)  # so it can be subscribed again
             if not self._closed:
                 self._queue.put(_End(error))
 
@@ -383,6 +385,7 @@ class AsyncPubSub(_Base):
             error = ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
         finally:
             await response.aclose()
+        self._tasks.pop((is_pattern, name), None)  # so it can be subscribed again
         if not self._closed:
             self._queue.put_nowait(_End(error))
 
