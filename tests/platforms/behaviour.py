@@ -20,9 +20,9 @@ already percent-encoded, as it would travel in a URL. Then::
     def test_behaviour_when_upstash_is_down(scenario, send_to_dead_upstash):
         scenario.run(behaviour.Client(send_to_dead_upstash))
 
-``DOWN`` scenarios need the API pointed at an Upstash URL where nothing answers (for
-example ``http://127.0.0.1:<a port just closed>``): every request must still be
-answered, from the request's local fallback, with ``X-Cache-Backend: local``.
+``DOWN`` scenarios need the API pointed at an Upstash URL where nothing answers (the
+``dead_upstash_url`` fixture in ``tests/platforms/conftest.py`` gives one): every request
+must still be answered, from the request's local fallback, with ``X-Cache-Backend: local``.
 
 Each scenario authenticates with its own API key, so one scenario's rate-limit window
 never leaks into another's.
