@@ -189,15 +189,20 @@ def _check_url_text(url: str, report: Report) -> None:
     if parts.scheme not in {"http", "https"} or not host:
         report.add(Level.FAIL, "url", f"{_URL} is not an https:// URL", f"{_CONSOLE}")
         return
+    if parts.username or parts.password:
+        report.add(
+            Level.FAIL, "url", f"{_URL} carries credentials (user:password@)",
+            f"remove them: {display_url(clean)}; the token belongs in {_TOKEN}",
+        )  # fmt: skip
     if parts.path not in {"", "/"} or parts.query:
         report.add(
             Level.FAIL, "url", f"{_URL} carries a path or query ({parts.path or '?'})",
-            f"use only scheme and host: {parts.scheme}://{parts.netloc}",
+            f"use only scheme and host: {display_url(clean)}",
         )  # fmt: skip
     if parts.scheme == "http" and not _is_loopback(host):
         report.add(
             Level.FAIL, "tls", f"plain http:// to {host}: the token would travel unencrypted",
-            f"use https://{parts.netloc}",
+            f"use {display_url(clean).replace('http://', 'https://', 1)}",
         )  # fmt: skip
 
 
@@ -222,7 +227,7 @@ def _check_database(
     name: str, database: Database, config: UpstashConfig, report: Report, pings: int
 ) -> None:
     topic = "database" if name == "primary" else f"database {name}"
-    report.add(Level.OK, topic, f"{database.url} (token {mask_token(database.token)})")
+    report.add(Level.OK, topic, f"{display_url(database.url)} (token {mask_token(database.token)})")
     host = urlsplit(database.url).hostname or ""
     if database.url.startswith("https://"):
         report.add(Level.OK, f"tls {name}", f"https:// to {host} (certificate verified)")
@@ -310,6 +315,19 @@ def _explain(exc: BaseException, report: Report, name: str) -> None:
     ]  # fmt: skip
     fix = next((text for kind, text in fixes if isinstance(exc, kind)), "")
     report.add(Level.FAIL, topic, f"{type(exc).__name__}: {exc}", fix)
+
+
+def display_url(url: str) -> str:
+    """Scheme, host and port only: never a password or a path someone pasted by mistake."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def _percentile(values: list[float], pct: float) -> float:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from core.config import ConnectionMode, UpstashConfig
+from core.doctor import display_url
 from core.errors import (
     CacheError,
     CommandError,
@@ -144,8 +145,12 @@ def run(args: argparse.Namespace) -> int:
                 file=err,
             )
             return 2
-        answer = _ask(f"Delete every key matching {glob!r} in {database.url}? This cannot be "
-                      'undone. Type "yes" to go on: ', err)  # fmt: skip
+        where = display_url(database.url)
+        answer = _ask(
+            f"Delete every key matching {glob!r} in {where}? This cannot be undone. "
+            'Type "yes" to go on: ',
+            err,
+        )
         if answer.strip().lower() != "yes":
             print("Nothing deleted.", file=err)
             return 1

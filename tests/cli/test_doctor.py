@@ -236,3 +236,14 @@ def test_unreadable_config_file(capsys: pytest.CaptureFixture[str], tmp_path: ob
 def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--pings", "0"]) == 2
     assert "--pings" in capsys.readouterr().err
+
+
+def test_credentials_in_the_url_are_flagged_and_never_printed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UPSTASH_REDIS_REST_URL", "https://default:hunter2pw@eu1-x.upstash.io")
+    monkeypatch.setenv("UPSTASH_REDIS_REST_TOKEN", "AXxxSecretToken1234")
+    code, out = doctor(capsys)
+    assert code == 1
+    assert "carries credentials" in out and "https://eu1-x.upstash.io" in out
+    assert "hunter2pw" not in out
