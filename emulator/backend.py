@@ -195,8 +195,8 @@ class Backend:
         return [fix(r) if fix else r for (_, fix), r in zip(plans, replies, strict=True)]
 
     def flush(self) -> None:
-        """Empty every database (scripts stay loaded, as FLUSHALL leaves them)."""
-        self.run([(b"FLUSHALL",)])
+        """Empty the database this emulator serves (other databases and scripts stay)."""
+        self.run([(b"FLUSHDB",)])
 
     def pubsub(self) -> Any:
         """A redis-py PubSub on this backend (for the SSE endpoints)."""

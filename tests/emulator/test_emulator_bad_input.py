@@ -141,3 +141,30 @@ def test_wrong_methods_keep_serving(http: httpx.Client) -> None:
     assert http.request("DELETE", "/", content=b'["FLUSHALL"]').status_code == 405
     assert http.request("TRACE", "/get/k").status_code == 405
     still_serving(http)
+
+
+def test_chunked_request_body(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    def pieces() -> Iterator[bytes]:
+        yield b'["SET", "chunked", '
+        yield b'"value"]'
+
+    assert http.post("/", content=pieces()).json() == {"result": "OK"}
+    assert emulator.redis.get("chunked") == b"value"
+    still_serving(http)
+
+
+def test_http_1_0_client_gets_an_answer_and_a_closed_connection(
+    emulator: EmulatorHandle,
+) -> None:
+    host, port = emulator.url.removeprefix("http://").split(":")
+    request = (
+        f"GET /set/old/client?_token={emulator.token} HTTP/1.0\r\nHost: x\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(request)
+        answer = b""
+        while chunk := raw.recv(65536):  # the server closes: recv returns b""
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.")
+    assert answer.endswith(b'{"result":"OK"}')
+    assert emulator.redis.get("old") == b"client"

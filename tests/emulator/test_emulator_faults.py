@@ -1,0 +1,107 @@
+"""Faults around the emulator: its Redis going away and coming back; third-party clients.
+
+The outage test owns its redis-server (started here on a free port, stopped mid-test),
+so it never disturbs the suite's shared one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from upstash_ratelimit import FixedWindow, Ratelimit, SlidingWindow, TokenBucket
+from upstash_redis import Redis
+
+from emulator import EmulatorServer
+from emulator.pytest_plugin import EmulatorHandle
+
+
+class RedisProcess:
+    """A redis-server on a fixed free port that can be stopped and started again."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail("redis-server is not installed")
+            pytest.skip("redis-server is not installed: run ./scripts/test")
+        self.binary = binary
+        self.workdir = workdir
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)  # polling for readiness with a deadline
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_backend_outage_is_a_503_and_recovery_is_automatic(own_redis: RedisProcess) -> None:
+    with EmulatorServer(own_redis.url) as emu, httpx.Client(
+        base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=30
+    ) as http:
+        assert http.post("/", json=["SET", "k", "v"]).json() == {"result": "OK"}
+        own_redis.stop()
+        for response in (
+            http.post("/", json=["GET", "k"]),
+            http.post("/pipeline", json=[["GET", "k"]]),
+            http.post("/multi-exec", json=[["GET", "k"]]),
+        ):
+            assert response.status_code == 503
+            assert response.json()["error"].startswith("ERR emulator backend unavailable")
+        own_redis.start()  # a fresh, empty server on the same port
+        assert http.post("/", json=["GET", "k"]).json() == {"result": None}
+        assert http.post("/", json=["SET", "k", "again"]).json() == {"result": "OK"}
+
+
+@pytest.mark.parametrize(
+    "limiter",
+    [FixedWindow(max_requests=3, window=60), SlidingWindow(max_requests=3, window=60),
+     TokenBucket(max_tokens=3, refill_rate=1, interval=60)],
+    ids=["fixed", "sliding", "token-bucket"],
+)
+def test_upstash_ratelimit_sdk_runs_its_scripts(emulator: EmulatorHandle, limiter: object) -> None:
+    client = Redis(emulator.url, emulator.token, rest_retries=0, allow_telemetry=False)
+    ratelimit = Ratelimit(redis=client, limiter=limiter, prefix="rl")  # type: ignore[arg-type]
+    assert [ratelimit.limit("user-1").allowed for _ in range(5)] == [True] * 3 + [False] * 2
+    assert ratelimit.limit("user-2").allowed is True
