@@ -8,7 +8,9 @@ exactly as they would talk to Upstash. ``upstash-ratelimit`` runs as its README 
 - Commands billed per check, as Upstash bills them (each EVAL/EVALSHA counts 1 plus every
   ``redis.call`` inside it), read from redis-server's ``INFO commandstats``: admitted,
   first refusal, and repeat refusals of an identifier already over its limit.
-- HTTP round trips per check, from the emulator's request counter.
+- HTTP round trips per check, from the emulator's request counter, and bytes on the
+  wire per check (both directions, what Upstash bills as bandwidth), counted by a TCP
+  relay between each client and the emulator.
 - Requests let through over the limit when two instances' clocks are 30 s apart (one
   +30 s, one -30 s): both alternate requests for one identifier at a steady pace; the
   figure is the worst excess over the limit in any window-long interval, measured on the
@@ -25,6 +27,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ _real_time = time.time
 class Servers:
     redis: Any  # redis.Redis on the backing redis-server (for commandstats)
     emulator: Any  # emulator.EmulatorServer
+    relay: ByteCounter  # where the clients connect
 
     @property
     def url(self) -> str:
@@ -49,6 +53,41 @@ class Servers:
     @property
     def token(self) -> str:
         return str(self.emulator.token)
+
+
+class ByteCounter:
+    """A TCP relay in front of the emulator that counts the bytes crossing it."""
+
+    def __init__(self, target_url: str) -> None:
+        host, port = target_url.removeprefix("http://").rsplit(":", 1)
+        self._target = (host, int(port))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.bytes = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                with self._lock:
+                    self.bytes += len(chunk)
+                sink.sendall(chunk)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._listener.close()
 
 
 def _free_port() -> int:
@@ -87,9 +126,11 @@ def servers() -> Iterator[Servers]:
                     time.sleep(0.05)
             server = EmulatorServer(f"redis://127.0.0.1:{port}/0", token="bench-token-000000")
             server.start()
+            relay = ByteCounter(server.url)
             try:
-                yield Servers(client, server)
+                yield Servers(client, server, relay)
             finally:
+                relay.close()
                 server.stop()
         finally:
             client.close()
@@ -107,21 +148,24 @@ def billed_commands(client: Any) -> int:
 class Cost:
     billed: float  # per check
     round_trips: float  # per check
+    wire_bytes: float  # per check
 
 
 def measure(servers: Servers, check: Callable[[], object], n: int) -> Cost:
     servers.redis.config_resetstat()
     servers.emulator.reset_billing()
+    before = servers.relay.bytes
     for _ in range(n):
         check()
-    return Cost(billed_commands(servers.redis) / n, servers.emulator.requests / n)
+    wire = servers.relay.bytes - before
+    return Cost(billed_commands(servers.redis) / n, servers.emulator.requests / n, wire / n)
 
 
 def ours(servers: Servers, algorithm: str) -> Any:
     from core.cache import UpstashCache
     from core.ratelimit import BlockedCache, RateLimiter
 
-    cache = UpstashCache(rest_url=servers.url, rest_token=servers.token)
+    cache = UpstashCache(rest_url=servers.relay.url, rest_token=servers.token)
     return RateLimiter(cache, algorithm=algorithm, blocked=BlockedCache())
 
 
@@ -130,7 +174,7 @@ def theirs(servers: Servers, kind: str, limit: int, window: int) -> Any:
     from upstash_redis import Redis
 
     limiter = SlidingWindow if kind == "sliding" else FixedWindow
-    redis = Redis(servers.url, servers.token, allow_telemetry=False)
+    redis = Redis(servers.relay.url, servers.token, allow_telemetry=False)
     return Ratelimit(redis=redis, limiter=limiter(max_requests=limit, window=window, unit="s"))
 
 
@@ -269,6 +313,14 @@ def run(quick: bool = False) -> list[Figure]:
         baseline=round(cost["theirs:sliding"]["admitted"].round_trips, 2), target="== 1",
         met=mine_rt == 1, reproduce=REPRODUCE,
         note="EVALSHA (EVAL only on NOSCRIPT); upstash-ratelimit sends the whole script each time",
+    ))  # fmt: skip
+    mine_bytes = cost["ours:sliding_log"]["admitted"].wire_bytes
+    base_bytes = cost["theirs:sliding"]["admitted"].wire_bytes
+    figures.append(Figure(
+        name="bytes on the wire per check (both directions): RateLimiter",
+        value=round(mine_bytes), unit="bytes", baseline_name="upstash-ratelimit SlidingWindow",
+        baseline=round(base_bytes), target="< baseline", met=mine_bytes < base_bytes,
+        reproduce=REPRODUCE, note="Upstash bills bandwidth; HTTP headers included",
     ))  # fmt: skip
     for kind in ("sliding", "fixed"):
         excess, total = skew["ours"]
