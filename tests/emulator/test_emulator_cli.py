@@ -86,3 +86,17 @@ def test_unreachable_redis_is_a_clear_error() -> None:
     assert process.returncode == 1
     assert "cannot use the backend" in stderr
     assert "Traceback" not in stderr
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _start("--port", str(port))
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr
+    assert "Traceback" not in stderr
