@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.cache import AsyncUpstashCache, UpstashCache, WriteResult
+from core.cache import AsyncUpstashCache, ScopedCache, UpstashCache, WriteResult
 from core.config import CacheBackend, ConnectionMode, Database, UpstashConfig
 from core.errors import (
     AuthenticationFailed,
@@ -70,6 +70,7 @@ __all__ = [
     "Pipeline",
     "QuotaExceeded",
     "RateLimiter",
+    "ScopedCache",
     "Script",
     "ServerError",
     "TransactionAborted",

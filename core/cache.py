@@ -23,7 +23,7 @@ from typing import Any
 
 from core._drive import Batch, Operation, Replies, adrive, drive
 from core.codec import make_codec
-from core.config import CacheBackend, ConnectionMode, UpstashConfig
+from core.config import DATABASE_NAMES, CacheBackend, ConnectionMode, UpstashConfig
 from core.errors import (
     CacheError,
     CacheTimeout,
@@ -43,10 +43,12 @@ from core.rest import AsyncRestExecutor, RestExecutor
 from core.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
 from core.transport import AsyncTransport, Transport
 
-__all__ = ["AsyncUpstashCache", "UpstashCache", "WriteResult"]
+__all__ = ["AsyncUpstashCache", "ScopedCache", "UpstashCache", "WriteResult"]
 
 _SCAN_COUNT = 500
 _XF_MEMORY = 1024
+#: Calls that must say when Upstash did not serve them (ping, info, flush, scripts).
+_STRICT = LayerSpec("strict", "", None, strict=True)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,40 @@ class _Call:
         return self.local
 
 
+class ScopedCache:
+    """What ``with cache.request(...) as c`` gives: the cache, bound to one scope.
+
+    Every cache method works on it (``c.get``, ``c.layer``, ...); ``meter``, ``deadline``,
+    ``memo`` and ``local`` are this scope's, and stay readable after the block ends.
+    """
+
+    def __init__(self, cache: _CacheBase, scope: RequestScope) -> None:
+        self._cache = cache
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        return f"ScopedCache({self._cache!r}, {self.scope!r})"
+
+    @property
+    def meter(self) -> Meter:
+        return self.scope.meter
+
+    @property
+    def deadline(self) -> Deadline:
+        return self.scope.deadline
+
+    @property
+    def memo(self) -> dict[tuple[str, str], Reply]:
+        return self.scope.memo
+
+    @property
+    def local(self) -> LocalCache:
+        return self.scope.local
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cache, name)
+
+
 class _ScopeContext:
     """``with cache.request(...)`` / ``async with``: one invocation's scope."""
 
@@ -91,10 +127,10 @@ class _ScopeContext:
         self._token: Any = None
         self.scope: RequestScope | None = None
 
-    def _open(self) -> RequestScope:
+    def _open(self) -> ScopedCache:
         self.scope = RequestScope(deadline=self._deadline)
         self._token = enter_scope(self.scope)
-        return self.scope
+        return ScopedCache(self._cache, self.scope)
 
     def _close(self) -> None:
         if self._token is not None:
@@ -103,13 +139,13 @@ class _ScopeContext:
         if self.scope is not None:
             _merge(self._cache._meter, self.scope.meter)
 
-    def __enter__(self) -> RequestScope:
+    def __enter__(self) -> ScopedCache:
         return self._open()
 
     def __exit__(self, *exc: object) -> None:
         self._close()
 
-    async def __aenter__(self) -> RequestScope:
+    async def __aenter__(self) -> ScopedCache:
         return self._open()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -153,6 +189,11 @@ class _CacheBase:
         config.warn_if_local()
         self.config = config
         self._local = LocalCache() if config.resolved_mode is ConnectionMode.LOCAL else None
+        self._db_urls = (
+            {name: config.database(name).url for name in DATABASE_NAMES}
+            if self._local is None
+            else {}
+        )
         codec = make_codec(
             use_msgpack=config.use_msgpack, compress_threshold=config.compress_threshold
         )
@@ -286,18 +327,23 @@ class _CacheBase:
         store = call.fallback_store()
         return store.execute(batch.commands, write=batch.write, transaction=batch.transaction)
 
-    @staticmethod
-    def _memo_lookup(batch: Batch, spec: LayerSpec, call: _Call) -> tuple[str, str] | None:
+    def _memo_lookup(self, batch: Batch, spec: LayerSpec, call: _Call) -> tuple[str, str] | None:
+        """The memo key of a single GET: (database URL, key), so two names for one
+        database share entries."""
         if call.scope is None or batch.write or len(batch.commands) != 1:
             return None
         command = batch.commands[0]
         if len(command) == 2 and command[0] == "GET" and isinstance(command[1], str):
-            return (spec.database, command[1])
+            return (self._db_urls[spec.database], command[1])
         return None
 
-    @staticmethod
     def _memo_update(
-        batch: Batch, spec: LayerSpec, call: _Call, key: tuple[str, str] | None, replies: Replies
+        self,
+        batch: Batch,
+        spec: LayerSpec,
+        call: _Call,
+        key: tuple[str, str] | None,
+        replies: Replies,
     ) -> None:
         if call.scope is None:
             return
@@ -307,7 +353,7 @@ class _CacheBase:
                 memo.clear()
             else:
                 for touched in batch.touches:
-                    memo.pop((spec.database, touched), None)
+                    memo.pop((self._db_urls[spec.database], touched), None)
         elif key is not None and not isinstance(replies[0], CommandError):
             memo[key] = replies[0]
 
@@ -550,7 +596,7 @@ class UpstashCache(_CacheBase):
         When Upstash is unavailable it raises ``CacheUnavailable`` so the caller applies
         its own outage policy, unless ``fallback=True`` (then the scope's store runs it).
         """
-        spec = DEFAULT_LAYER if fallback else LayerSpec("script", "", None, strict=True)
+        spec = DEFAULT_LAYER if fallback else _STRICT
         reply: Reply = self._run(_script_op(script, keys, args), spec)
         return reply
 
@@ -565,7 +611,7 @@ class UpstashCache(_CacheBase):
         """True when the configured backend answers (never raises)."""
         call = self._call()
         try:
-            return bool(self._run(self._ops.ping(), LayerSpec("ping", "", None, strict=True), call))
+            return bool(self._run(self._ops.ping(), _STRICT, call))
         except CacheError:
             return False
 
@@ -578,10 +624,13 @@ class UpstashCache(_CacheBase):
         return self._info(keys)
 
     def flush(self, *, confirm: bool = False) -> bool:
-        """Delete every key of the primary database; needs ``confirm=True``."""
+        """Delete every key of the primary database; needs ``confirm=True``.
+
+        Strict: when Upstash cannot answer this raises rather than "flushing" a fallback.
+        """
         if not confirm:
             raise ValidationError("flush() deletes every key; call flush(confirm=True)")
-        return bool(self._run(self._ops.flush(), DEFAULT_LAYER))
+        return bool(self._run(self._ops.flush(), _STRICT))
 
     def reconnect(self) -> bool:
         """Force a probe of Upstash now; True when it answered."""
@@ -604,9 +653,6 @@ class UpstashCache(_CacheBase):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_STRICT = LayerSpec("info", "", None, strict=True)
 
 
 class _AutoPipeline:
@@ -844,7 +890,7 @@ class AsyncUpstashCache(_CacheBase):
         self, script: Script, keys: Sequence[str], args: Sequence[str | bytes | int],
         *, fallback: bool = False,
     ) -> Reply:  # fmt: skip
-        spec = DEFAULT_LAYER if fallback else LayerSpec("script", "", None, strict=True)
+        spec = DEFAULT_LAYER if fallback else _STRICT
         return await self._run(_script_op(script, keys, args), spec)  # type: ignore[no-any-return]
 
     async def execute(
@@ -855,7 +901,7 @@ class AsyncUpstashCache(_CacheBase):
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._run(self._ops.ping(), LayerSpec("ping", "", None, strict=True)))
+            return bool(await self._run(self._ops.ping(), _STRICT))
         except CacheError:
             return False
 
@@ -869,7 +915,7 @@ class AsyncUpstashCache(_CacheBase):
     async def flush(self, *, confirm: bool = False) -> bool:
         if not confirm:
             raise ValidationError("flush() deletes every key; call flush(confirm=True)")
-        return bool(await self._run(self._ops.flush(), DEFAULT_LAYER))
+        return bool(await self._run(self._ops.flush(), _STRICT))
 
     async def reconnect(self) -> bool:
         if self._local is not None:

@@ -92,6 +92,8 @@ def _check_url(url: str, what: str) -> str:
             f"{what} uses plain http:// to {parts.hostname}; tokens must travel over TLS. "
             "Use https:// (http:// is accepted only for loopback hosts such as the emulator)."
         )
+    if parts.username or parts.password:
+        raise ConfigurationError(f"{what} must not carry credentials; pass the token separately")
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{what} must not carry a query string or fragment")
     return url.strip().rstrip("/")

@@ -359,3 +359,23 @@ def test_non_string_keys_are_refused(cache: UpstashCache) -> None:
         cache.get(123)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         cache.set("\ud800", 1)
+
+
+def test_scoped_handle_is_the_cache_bound_to_its_scope(
+    backend: Backend, cache: UpstashCache
+) -> None:
+    with cache.request(deadline=5) as c:
+        assert c.set("k", {"v": 1})
+        assert c.get("k") == {"v": 1}
+        assert c.layer("sessions").set("s", 1)
+    assert c.meter.hits == 1
+    assert c.deadline.remaining() <= 5
+
+
+def test_memo_is_invalidated_by_a_write_through_another_name(
+    backend: Backend, cache: UpstashCache
+) -> None:
+    with cache.request(deadline=5):
+        assert cache.get("session:u") is None
+        cache.layer("sessions").set("u", "fresh")  # same key, written via the layer
+        assert cache.get("session:u") == "fresh"

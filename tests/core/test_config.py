@@ -89,7 +89,13 @@ def test_half_configured_rest_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://eu1-happy-cat.upstash.io", "http://10.0.0.5:8080", "ftp://x.io", "not a url"],
+    [
+        "http://eu1-happy-cat.upstash.io",
+        "http://10.0.0.5:8080",
+        "ftp://x.io",
+        "not a url",
+        "https://user:secret@eu1.upstash.io",
+    ],
 )
 def test_insecure_or_odd_urls_are_refused(url: str) -> None:
     with pytest.raises(ConfigurationError):
@@ -149,7 +155,12 @@ def test_config_file_with_token_from_the_environment(
 
 @pytest.mark.parametrize(
     "content",
-    ["{not json", "[1]", '{"unknown_key": 1}', '{"databases": {"primary": {"url": "https://x.io"}}}'],
+    [
+        "{not json",
+        "[1]",
+        '{"unknown_key": 1}',
+        '{"databases": {"primary": {"url": "https://x.io"}}}',
+    ],
 )
 def test_bad_config_files_say_what_is_wrong(tmp_path: Path, content: str) -> None:
     path = tmp_path / "c.json"

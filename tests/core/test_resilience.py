@@ -232,3 +232,9 @@ def test_no_unhandled_exception_from_best_effort_calls(proxy: FaultProxy) -> Non
             pipe.get("b")
         assert pipe.results == [True, 1]
     assert cache.get("b") is None  # outside the scope, a call is its own scope
+
+
+def test_flush_never_pretends_to_succeed_while_down() -> None:
+    cache = client(closed_port_url())
+    with pytest.raises(ConnectionFailed):
+        cache.flush(confirm=True)

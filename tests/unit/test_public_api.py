@@ -18,7 +18,7 @@ EXPECTED_ALL = [
     "CacheUnavailable", "CircuitOpen", "CommandError", "ConfigurationError",
     "ConnectionFailed", "ConnectionMode", "Database", "DecodeError", "KeyTooLarge",
     "LocalCache", "NoScriptError", "PermissionDenied", "Pipeline", "QuotaExceeded",
-    "RateLimiter", "Script", "ServerError", "TransactionAborted", "UpstashCache",
+    "RateLimiter", "ScopedCache", "Script", "ServerError", "TransactionAborted", "UpstashCache",
     "UpstashConfig", "ValidationError", "ValueTooLarge", "WriteResult", "__version__",
     "register_local_script",
 ]  # fmt: skip
