@@ -104,13 +104,17 @@ def project_wheel(workdir: Path) -> Path:
     return wheel
 
 
+def worker_wheels(workdir: Path) -> list[Path]:
+    """Everything the Worker installs: its dependencies, the SDK and our own wheel."""
+    if shutil.which("node") is None or not (PYODIDE / "pyodide.mjs").exists():
+        missing("Node.js with the npm pyodide package", "install Node.js 20 and run npm ci")
+    return [*dependency_wheels(), project_wheel(workdir)]
+
+
 class PyodideWorker:
     """One Node process hosting the Worker; requests are answered one at a time."""
 
-    def __init__(self, workdir: Path, log: IO[bytes]) -> None:
-        if shutil.which("node") is None or not (PYODIDE / "pyodide.mjs").exists():
-            missing("Node.js with the npm pyodide package", "install Node.js 20 and run npm ci")
-        wheels = [*dependency_wheels(), project_wheel(workdir)]
+    def __init__(self, workdir: Path, wheels: list[Path], log: IO[bytes]) -> None:
         config = {
             "pyodide_dir": str(PYODIDE),
             "wheels": [str(w) for w in wheels],
