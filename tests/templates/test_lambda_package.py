@@ -26,7 +26,7 @@ QUIET = {
     "SLS_DEPRECATION_DISABLE": "*",
 }
 
-pytestmark = [pytest.mark.slow, pytest.mark.node]
+pytestmark = [pytest.mark.slow, pytest.mark.node, pytest.mark.timeout(900)]
 
 
 def missing(what: str, hint: str) -> None:

@@ -34,6 +34,7 @@ def new(*args: str) -> int:
     return main(["new", *args])
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_generated_project_tests_pass_offline(platform: str, tmp_path: Path) -> None:
     project = tmp_path / f"my-{platform}-app"

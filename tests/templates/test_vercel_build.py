@@ -21,7 +21,7 @@ from core.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
 
-pytestmark = [pytest.mark.slow, pytest.mark.node]
+pytestmark = [pytest.mark.slow, pytest.mark.node, pytest.mark.timeout(900)]
 
 # Calls the built handler once per request given as argv JSON; prints one JSON answer each.
 HOST = """
