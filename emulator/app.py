@@ -63,6 +63,15 @@ class Billing:
             self.commands += commands
             self.requests += requests
 
+    def charge(self, count: int, limit: int | None) -> int | None:
+        """Bill ``count`` commands unless that passes ``limit``; then the usage it would be."""
+        with self._lock:
+            usage = self.commands + count
+            if limit is not None and usage > limit:
+                return usage
+            self.commands = usage
+            return None
+
     def reset(self) -> None:
         with self._lock:
             self.commands = 0
@@ -188,15 +197,13 @@ class EmulatorApp:
         return commands.oversized_key(args, self.max_key_bytes)
 
     def _charge(self, count: int) -> None:
-        if self.daily_limit is not None:
-            usage = self.billing.commands + count
-            if usage > self.daily_limit:
-                raise BadRequest(
-                    f"ERR max daily request limit exceeded. Limit: {self.daily_limit}, "
-                    f"Usage: {usage}. See https://upstash.com/docs/redis/troubleshooting/"
-                    "max_daily_request_limit for details"
-                )
-        self.billing.add(commands=count)
+        refused_usage = self.billing.charge(count, self.daily_limit)
+        if refused_usage is not None:
+            raise BadRequest(
+                f"ERR max daily request limit exceeded. Limit: {self.daily_limit}, "
+                f"Usage: {refused_usage}. See https://upstash.com/docs/redis/troubleshooting/"
+                "max_daily_request_limit for details"
+            )
 
     def _single(
         self, args: Command, read_only: bool, encode: bool, start_response: StartResponse

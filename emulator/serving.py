@@ -12,6 +12,7 @@ serves the same WSGI app in the pytest plugin.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import socket
 import socketserver
@@ -102,13 +103,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def handle_one_request(self) -> None:
+        self.command, self.path, self.request_version = "", "", "HTTP/1.0"
         try:
             self.raw_requestline = self.rfile.readline(65537)
         except (TimeoutError, OSError):
             self.close_connection = True
             return
         if len(self.raw_requestline) > 65536:
-            self.send_error(414)
+            self._refuse(414, "URI Too Long", "request line too long")
             return
         if not self.raw_requestline:
             self.close_connection = True
@@ -120,6 +122,17 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError, OSError):
             self.close_connection = True
 
+    def _refuse(self, status: int, reason: str, message: str) -> None:
+        """An HTTP-level refusal, shaped like every other emulator error; then hang up."""
+        self.close_connection = True
+        body = json.dumps({"error": f"ERR {message}"}).encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        self.wfile.write(head.encode("latin-1") + body)
+        self.log_request(status)
+
     def _parse_head(self) -> bool:
         """Request line and headers; http.server's email-based parser costs more than the
         rest of a request, so this reads the lines directly."""
@@ -127,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         parts = self.raw_requestline.decode("latin-1").split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            self.send_error(400, "Bad request line")
+            self._refuse(400, "Bad Request", "malformed request line")
             return False
         self.command, self.path, self.request_version = parts
         fields: dict[str, str] = {}
@@ -136,16 +149,16 @@ class _Handler(BaseHTTPRequestHandler):
             if line in (b"\r\n", b"\n", b""):
                 break
             if len(line) > 65536:
-                self.send_error(431, "Header line too long")
+                self._refuse(431, "Request Header Fields Too Large", "header line too long")
                 return False
             name, colon, value = line.decode("latin-1").partition(":")
             if not colon:
-                self.send_error(400, "Malformed header line")
+                self._refuse(400, "Bad Request", "malformed header line")
                 return False
             key = name.strip().lower()
             fields[key] = f"{fields[key]}, {value.strip()}" if key in fields else value.strip()
         else:
-            self.send_error(431, "Too many headers")
+            self._refuse(431, "Request Header Fields Too Large", "too many headers")
             return False
         self.fields = fields
         connection = fields.get("connection", "").lower()

@@ -126,14 +126,23 @@ def test_garbage_on_the_socket_does_not_kill_the_server(
     http: httpx.Client, emulator: EmulatorHandle
 ) -> None:
     host, port = emulator.url.removeprefix("http://").split(":")
-    for garbage in (b"\x00\x01\x02 nonsense\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
-                    b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n[", b"G" * 70_000):
-        with socket.create_connection((host, int(port)), timeout=5) as raw:
+    auth = f"Authorization: Bearer {emulator.token}\r\n".encode()
+    for garbage, status in (
+        (b"\x00\x01\x02 nonsense\r\n\r\n", b"400"),
+        (b"GET / HTTP/9.9\r\n\r\n", b"400"),
+        (b"GET /get/k HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
+        (b"GET /get/k HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", b"431"),
+        (b"POST / HTTP/1.1\r\n" + auth + b"Content-Length: 100\r\n\r\n[", b"400"),
+        (b"G" * 70_000, b"414"),
+    ):
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
             raw.sendall(garbage)
             raw.shutdown(socket.SHUT_WR)
-            raw.settimeout(5)
-            while raw.recv(65536):
-                pass
+            answer = b""
+            while chunk := raw.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 " + status), answer[:100]
+        assert b'{"error": "ERR' in answer or b'{"error":"ERR' in answer
     still_serving(http)
 
 
