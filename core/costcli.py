@@ -36,7 +36,6 @@ SEED_TIERS = ("10000", "100000", "1000000")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.epilog = (
         "Gigabytes are decimal (10^9 bytes). Usage beyond Pro's inclusions is billed at the "
         "pay-as-you-go prices on top of the fixed fee. Each line is rounded to the cent."
@@ -46,19 +45,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=list(SEED_TIERS),
         metavar="N",
-        help="monthly active users; several values print several estimates (10k, 1M accepted)",
+        help="monthly active users; several values print several estimates; 10k, 1M accepted "
+        "(default: the seed's tiers, 10000 100000 1000000)",
     )
     usage = parser.add_argument_group("usage per user (defaults: the seed's tables)")
-    usage.add_argument("--requests-per-user", metavar="N", help="requests per user per month")
+    usage.add_argument(
+        "--requests-per-user", metavar="N", help="requests per user per month (default: 100)"
+    )
     usage.add_argument(
         "--commands-per-request",
         metavar="N",
-        help="Upstash commands per request (measured by the meter: see --from-stats)",
+        help="Upstash commands per request, as the meter measures them (default: 5)",
     )
     usage.add_argument(
-        "--bytes-per-request", metavar="SIZE", help="bandwidth per request, e.g. 50KB"
+        "--bytes-per-request",
+        metavar="SIZE",
+        help="bytes sent and received per request (default: 50KB)",
     )
-    usage.add_argument("--storage-per-user", metavar="SIZE", help="data stored per user, e.g. 1MB")
+    usage.add_argument(
+        "--storage-per-user", metavar="SIZE", help="data stored per user (default: 1MB)"
+    )
     usage.add_argument(
         "--from-stats",
         metavar="FILE",
@@ -71,34 +77,43 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--price-commands",
         default=str(defaults.per_100k_commands),
         metavar="USD",
-        help="per 100,000 commands",
+        help="per 100,000 commands (default: %(default)s)",
     )
     prices.add_argument(
         "--price-storage",
         default=str(defaults.per_gb_storage),
         metavar="USD",
-        help="per GB stored per month",
+        help="per GB stored per month (default: %(default)s)",
     )
     prices.add_argument(
         "--price-bandwidth",
         default=str(defaults.per_gb_bandwidth),
         metavar="USD",
-        help="per GB transferred",
+        help="per GB transferred (default: %(default)s)",
     )
     prices.add_argument(
         "--pro-price",
         default=str(defaults.pro_monthly),
         metavar="USD",
-        help="fixed monthly fee of the Pro plan",
+        help="fixed monthly fee of the Pro plan (default: %(default)s)",
     )
     prices.add_argument(
-        "--pro-commands", default="50M", metavar="N", help="commands included in Pro"
+        "--pro-commands",
+        default="50M",
+        metavar="N",
+        help="commands included in Pro (default: %(default)s)",
     )
     prices.add_argument(
-        "--pro-storage", default="100GB", metavar="SIZE", help="storage included in Pro"
+        "--pro-storage",
+        default="100GB",
+        metavar="SIZE",
+        help="storage included in Pro (default: %(default)s)",
     )
     prices.add_argument(
-        "--pro-bandwidth", default="500GB", metavar="SIZE", help="bandwidth included in Pro"
+        "--pro-bandwidth",
+        default="500GB",
+        metavar="SIZE",
+        help="bandwidth included in Pro (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
