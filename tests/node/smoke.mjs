@@ -47,4 +47,20 @@ for (const responseEncoding of ["base64", false]) {
   assert.equal(await script.exec([`${tag}:s`], []), 5);
   await assert.rejects(redis.evalsha("f".repeat(40), [], []), /NOSCRIPT/);
 }
+
+// Pub/sub over server-sent events: subscribe, then publish a JSON message.
+{
+  const redis = new Redis({ url, token, enableTelemetry: false, retry: { retries: 0 } });
+  const channel = "smoke-chat";
+  const sub = redis.subscribe([channel]);
+  const deadline = (what) => new Promise((_, reject) =>
+    setTimeout(() => reject(new Error(`no ${what} within 15 s`)), 15000).unref());
+  await Promise.race([new Promise((resolve) => sub.on("subscribe", resolve)),
+                      deadline("subscribe confirmation")]);
+  const received = new Promise((resolve) => sub.on("message", resolve));
+  assert.equal(await redis.publish(channel, { hello: "wörld" }), 1);
+  const message = await Promise.race([received, deadline("message")]);
+  assert.deepEqual(message, { channel, message: { hello: "wörld" } });
+  await sub.unsubscribe();
+}
 console.log("ok");
