@@ -153,11 +153,18 @@ def _outage_overhead(quick: bool) -> list[Figure]:
             ("get", lambda c: c.get("session:abc")),
             ("set", lambda c: c.set("session:abc", {"user": 7}, ttl=60)),
         ):
-            with down.request(deadline=600), local.request(deadline=600):
+            # One scope for both clients; its read memo is cleared before every call so
+            # each get really reaches the fallback store instead of the memo.
+            with down.request(deadline=600) as scope:
+                memo = scope.memo
                 op(down)
                 op(local)
                 outage, pure = _interleaved(
-                    [lambda op=op: op(down), lambda op=op: op(local)], number=number
+                    [
+                        lambda op=op, memo=memo: (memo.clear(), op(down)),
+                        lambda op=op, memo=memo: (memo.clear(), op(local)),
+                    ],
+                    number=number,
                 )
             figures.append(
                 Figure(

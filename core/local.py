@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from core._local_commands import COMMANDS
-from core._local_values import WRONGTYPE, Arg, Reply, to_arg
+from core._local_values import WRONGTYPE, Arg, Handler, Reply, to_arg
 from core._redis_glob import compile_glob
 from core.errors import CommandError, TransactionAborted
 
@@ -124,26 +124,37 @@ class LocalCache:
         executor contract; it only matters to retry policies over a network.
         """
         del write
-        parsed = [[to_arg(a) for a in command] for command in commands]
+        parsed: list[list[bytes]] = []
+        checked: list[tuple[str, Handler] | CommandError] = []
+        for command in commands:
+            argv = [
+                a if type(a) is bytes else a.encode("utf-8") if type(a) is str else to_arg(a)
+                for a in command
+            ]
+            parsed.append(argv)
+            checked.append(_check(argv))
+        if transaction:
+            for problem in checked:
+                if isinstance(problem, CommandError):
+                    raise TransactionAborted(
+                        "EXECABORT Transaction discarded because of previous errors: "
+                        + problem.message,
+                        command=problem.command,
+                    )
+        replies: list[Reply | CommandError] = []
         with self._lock:
-            if transaction:
-                for argv in parsed:
-                    problem = _check(argv)
-                    if problem is not None:
-                        raise TransactionAborted(
-                            "EXECABORT Transaction discarded because of previous errors: "
-                            + problem.message,
-                            command=problem.command,
-                        )
-            return [self._run(argv) for argv in parsed]
+            for argv, entry in zip(parsed, checked, strict=True):
+                replies.append(self._run(argv, entry))
+        return replies
 
-    def _run(self, argv: list[bytes]) -> Reply | CommandError:
-        problem = _check(argv)
-        if problem is not None:
-            return problem
-        name = argv[0].lower().decode()
+    def _run(
+        self, argv: list[bytes], entry: tuple[str, Handler] | CommandError
+    ) -> Reply | CommandError:
+        if isinstance(entry, CommandError):
+            return entry
+        name, handler = entry
         try:
-            return COMMANDS[name][0](self, argv[1:])
+            return handler(self, argv[1:])
         except CommandError as exc:
             if exc.command is None:
                 exc.command = name
@@ -266,15 +277,16 @@ class LocalCache:
             ) from exc
 
 
-def _check(argv: list[bytes]) -> CommandError | None:
-    """Unknown command or wrong arity: the errors that abort a transaction before it runs."""
+def _check(argv: list[bytes]) -> tuple[str, Handler] | CommandError:
+    """The command's name and handler, or the error that would abort a transaction before
+    it runs: an unknown command or a wrong number of arguments."""
     if not argv:
         return CommandError("ERR empty command")
     name = argv[0].lower().decode("utf-8", "replace")
     entry = COMMANDS.get(name)
     if entry is None:
         return CommandError(f"ERR unknown command '{name}'", command=name)
-    arity = entry[1]
+    handler, arity = entry
     if (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity):
         return CommandError(f"ERR wrong number of arguments for '{name}' command", command=name)
-    return None
+    return name, handler
