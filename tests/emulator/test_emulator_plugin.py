@@ -26,6 +26,20 @@ def test_second_starts_empty(upstash_emulator, monkeypatch):
 
 def test_env_is_restored():
     assert "UPSTASH_REDIS_REST_URL" not in os.environ
+
+def test_limits_and_server_sent_events(upstash_emulator):
+    import httpx
+    auth = {"Authorization": f"Bearer {upstash_emulator.token}"}
+    big = httpx.post(f"{upstash_emulator.url}/set/big", content=b"x" * (11 << 20),
+                     headers=auth, timeout=60)
+    assert big.status_code == 400 and "max request size exceeded" in big.json()["error"]
+    with httpx.stream("POST", f"{upstash_emulator.url}/subscribe/c", headers=auth,
+                      timeout=10) as stream:
+        lines = (line for line in stream.iter_lines() if line)
+        assert next(lines) == "data: subscribe,c,1"
+        published = httpx.post(f"{upstash_emulator.url}/publish/c/m", headers=auth)
+        assert published.json() == {"result": 1}
+        assert next(lines) == "data: message,c,m"
 '''
 
 
@@ -36,4 +50,4 @@ def test_fixtures_give_a_clean_emulator_per_test(
     monkeypatch.delenv("UPSTASH_REDIS_REST_TOKEN", raising=False)
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
