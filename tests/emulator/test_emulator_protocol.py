@@ -280,6 +280,9 @@ def test_daily_limit_answers_upstash_quota_error() -> None:
         assert http.post("/", json=["GET", "n"]).json() == {"result": "2"}
 
 
+SCRIPT_ADD = "#!lua\nlocal v = redis.call('INCR', KEYS[1])\nreturn redis.call('SADD', KEYS[2], v)"
+
+
 def test_concurrent_clients_never_lose_a_write(emulator: EmulatorHandle) -> None:
     import threading
 
@@ -290,6 +293,7 @@ def test_concurrent_clients_never_lose_a_write(emulator: EmulatorHandle) -> None
             for _ in range(50):
                 client.post("/pipeline", json=[["INCR", "n"], ["SADD", "s", "x"]])
                 client.post("/multi-exec", json=[["INCR", "n"], ["INCR", "m"]])
+                client.post("/", json=["EVAL", SCRIPT_ADD, 2, "e", "seen"])
 
     threads = [threading.Thread(target=hammer) for _ in range(6)]
     for thread in threads:
@@ -298,7 +302,8 @@ def test_concurrent_clients_never_lose_a_write(emulator: EmulatorHandle) -> None
         thread.join(60)
     assert emulator.redis.get("n") == b"600"
     assert emulator.redis.get("m") == b"300"
-    assert emulator.billed() == 6 * 50 * 4
+    assert emulator.redis.scard("seen") == 300  # every EVAL saw its own counter value
+    assert emulator.billed() == 6 * 50 * 5
 
 
 def test_tokens_never_reach_the_log(
