@@ -76,8 +76,9 @@ def env_values(env: Any) -> dict[str, str]:
 def api_for(values: dict[str, str]) -> Api:
     """The isolate's ``Api`` for this configuration, built on first use.
 
-    Raises ``CacheError`` (a ``ConfigurationError``) when the configuration is invalid;
-    the message never contains a token.
+    A bad configuration raises the ``ApiError`` the other platforms answer with: bad API
+    settings are ``internal``, a cache that cannot be configured is ``unavailable`` (the
+    reference API's own wording). Messages never contain a token.
     """
     key = tuple(sorted(values.items()))
     api = _APIS.get(key)
@@ -85,9 +86,16 @@ def api_for(values: dict[str, str]) -> Api:
         from core.cache import AsyncUpstashCache
         from core.config import UpstashConfig
 
-        config = UpstashConfig.from_env(values)
+        try:
+            settings = ApiSettings.from_env(values)
+        except CacheError as exc:
+            raise ApiError("internal", f"the Worker is misconfigured: {exc}") from None
+        try:
+            config = UpstashConfig.from_env(values)
+        except CacheError as exc:
+            raise ApiError("unavailable", f"the cache is not configured: {exc}") from None
         cache = AsyncUpstashCache(config, transport_factory=FetchTransport)
-        api = Api(ApiSettings.from_env(values), async_cache=cache)
+        api = Api(settings, async_cache=cache)
         if len(_APIS) >= _MAX_APIS:
             _APIS.clear()
         _APIS[key] = api
@@ -100,9 +108,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc,unused-ignore]
     async def fetch(self, request: Any) -> Any:
         try:
             api = api_for(env_values(self.env))
-        except CacheError as exc:
-            failure = ApiError("internal", f"the Worker is misconfigured: {exc}")
-            return _to_worker(Api(ApiSettings()).error_response(failure))
+        except ApiError as error:
+            return _to_worker(Api(ApiSettings()).error_response(error))
         try:
             neutral = await _to_neutral(request, api.settings.max_body)
         except ApiError as error:

@@ -148,10 +148,14 @@ def test_a_bad_setting_is_a_clean_error_that_hides_the_token(worker: PyodideWork
     env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": "http://upstash.example.com",
            "UPSTASH_REDIS_REST_TOKEN": TOKEN}
     status, headers, body = worker.send("GET", "/health", {}, None, env=env)
-    assert status == 500, body
+    assert status == 503, body
     payload = json.loads(body)
-    assert payload["error"]["code"] == "internal"
+    assert payload["error"]["code"] == "unavailable"
     assert "https" in payload["error"]["message"], "the message should say what to fix"
+    bad_limit = {**env, "UPSTASH_REDIS_REST_URL": "https://upstash.example.com",
+                 "CONTINUUM_RATE_LIMIT": "lots"}
+    status, _, body = worker.send("GET", "/health", {}, None, env=bad_limit)
+    assert status == 500 and "CONTINUUM_RATE_LIMIT" in json.loads(body)["error"]["message"]
     assert TOKEN.encode() not in body
     assert headers["content-type"].startswith("application/json")
 

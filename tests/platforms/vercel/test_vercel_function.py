@@ -116,7 +116,7 @@ def test_bundle_holds_the_app_its_dependencies_and_nothing_else(vercel_build: Bu
         assert not any(f.startswith(leaked) for f in files), f"{leaked} leaked into the function"
 
 
-def test_function_dependencies_cover_what_the_code_imports() -> None:
+def test_function_declares_the_project_dependencies_and_python_312() -> None:
     """api/pyproject.toml is what Vercel installs: it must keep up with the project's."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     function = tomllib.loads((ROOT / "api" / "pyproject.toml").read_text())["project"]
@@ -164,3 +164,23 @@ def test_methods_flask_would_answer_itself_get_the_api_json(send: behaviour.Send
     assert options.status == 405 and options.error_code() == "method_not_allowed"
     doubled = client.call("GET", "/v1//stats", key="cache")
     assert doubled.status in (400, 404), "no redirect page from Flask's slash merging"
+
+
+def test_a_bad_setting_is_a_clean_error_that_hides_the_token(
+    instances: dict[str, FunctionProcess], function_dir: Path, function_log: IO[bytes]
+) -> None:
+    token = "vercel-test-token-5be1"
+    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": "http://upstash.example.com",
+           "UPSTASH_REDIS_REST_TOKEN": token}
+    send = _instance(instances, function_dir, function_log, env).send
+    status, headers, body = send("GET", "/health", {}, None)
+    assert status == 503, body
+    payload = json.loads(body)
+    assert payload["error"]["code"] == "unavailable" and "https" in payload["error"]["message"]
+    assert token.encode() not in body
+    assert headers["content-type"].startswith("application/json")
+    bad_limit = {**env, "UPSTASH_REDIS_REST_URL": "https://upstash.example.com",
+                 "CONTINUUM_RATE_LIMIT": "lots"}
+    send = _instance(instances, function_dir, function_log, bad_limit).send
+    status, _, body = send("GET", "/health", {}, None)
+    assert status == 500 and "CONTINUUM_RATE_LIMIT" in json.loads(body)["error"]["message"]
