@@ -71,7 +71,7 @@ def _contenders(url: str, token: str) -> dict[str, dict[str, Callable[[], object
 def run(quick: bool = False) -> list[Figure]:
     from emulator import EmulatorServer
 
-    repeat, number = (3, 50) if quick else (7, 200)
+    repeat, number = (4, 50) if quick else (15, 100)
     server = EmulatorServer("fakeredis", token="bench-token", readonly_token="bench-ro")
     server.start()
     figures: list[Figure] = []

@@ -339,7 +339,7 @@ def _item(obj: object, command: Command) -> Reply | CommandError:
 
 def _load(body: bytes) -> object:
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8"))  # Upstash answers UTF-8; skip detection
     except (ValueError, UnicodeDecodeError):
         return _NOT_JSON
 

@@ -60,10 +60,21 @@ def _map_error(exc: Exception, url: str) -> Exception:
     return exc
 
 
-def _timeout(seconds: float) -> httpx.Timeout:
-    import httpx
+class _Timeouts:
+    """The last ``httpx.Timeout`` built: most attempts use the configured timeout."""
 
-    return httpx.Timeout(seconds)
+    def __init__(self) -> None:
+        self._last: tuple[float, httpx.Timeout] | None = None
+
+    def get(self, seconds: float) -> httpx.Timeout:
+        last = self._last
+        if last is not None and last[0] == seconds:
+            return last[1]
+        import httpx
+
+        timeout = httpx.Timeout(seconds)
+        self._last = (seconds, timeout)
+        return timeout
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
@@ -77,6 +88,7 @@ class HttpxTransport:
         self.base_url = base_url
         self._options = client_options
         self._client: httpx.Client | None = None
+        self._timeouts = _Timeouts()
 
     def __repr__(self) -> str:
         return f"HttpxTransport({self.base_url!r})"
@@ -101,7 +113,7 @@ class HttpxTransport:
                 request.path,
                 headers=request.headers,
                 content=request.body,
-                timeout=_timeout(timeout),
+                timeout=self._timeouts.get(timeout),
             )
             response = client.send(built, stream=True)
             try:
@@ -133,6 +145,7 @@ class AsyncHttpxTransport:
         self.base_url = base_url
         self._options = client_options
         self._client: httpx.AsyncClient | None = None
+        self._timeouts = _Timeouts()
         self._loop: object = None
 
     def __repr__(self) -> str:
@@ -166,7 +179,7 @@ class AsyncHttpxTransport:
                     request.path,
                     headers=request.headers,
                     content=request.body,
-                    timeout=_timeout(timeout),
+                    timeout=self._timeouts.get(timeout),
                 )
         except TimeoutError:
             raise CacheTimeout(f"the Upstash REST endpoint {self.base_url} was too slow") from None
