@@ -70,6 +70,18 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Whether to send a request now. While open, exactly one caller per interval probes."""
+        # Lock-free answers for the two common cases: healthy, and open with time to go.
+        # Every request asks, so these must cost next to nothing; transitions take the lock.
+        state = self._state
+        if state is CircuitState.CLOSED:
+            return True
+        if (
+            state is CircuitState.OPEN
+            and not self._forced
+            and self._clock() - self._opened_at < self.probe_interval
+        ):
+            self._counts["rejected"] += 1  # informational; a lost increment under a race is fine
+            return False
         with self._lock:
             if self._state is CircuitState.CLOSED:
                 return True
