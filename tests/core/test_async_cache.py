@@ -119,3 +119,27 @@ async def test_async_backend_is_reported(backend: Backend) -> None:
     info = await cache.info()
     assert info["backend"] == expected.value
     await cache.aclose()
+
+
+async def test_async_get_or_set_single_flight_across_tasks(backend: Backend) -> None:
+    cache = backend.aio()
+    calls: list[int] = []
+    gate = asyncio.Event()
+
+    async def compute() -> str:
+        calls.append(1)
+        await gate.wait()
+        return "value"
+
+    tasks = [asyncio.ensure_future(cache.get_or_set("hot", compute, ttl=60)) for _ in range(5)]
+    deadline = asyncio.get_running_loop().time() + 5
+    while not calls and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    gate.set()
+    assert await asyncio.gather(*tasks) == ["value"] * 5
+    assert calls == [1]
+    await cache.aclose()
+
+
+async def test_async_sync_compute_is_accepted(acache: AsyncUpstashCache) -> None:
+    assert await acache.get_or_set("s", lambda: {"sync": True}) == {"sync": True}

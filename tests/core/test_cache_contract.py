@@ -379,3 +379,24 @@ def test_memo_is_invalidated_by_a_write_through_another_name(
         assert cache.get("session:u") is None
         cache.layer("sessions").set("u", "fresh")  # same key, written via the layer
         assert cache.get("session:u") == "fresh"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["a/b?c#d%e f", "../../etc/passwd", "line\nbreak", "ünï/çødé", "x" * 2000, "%2F%00", " "],
+)
+def test_hostile_keys_round_trip_with_binary_values(cache: UpstashCache, key: str) -> None:
+    value = b"\xff\xfe\x00 binary \x80" + key.encode()
+    assert cache.set(key, value, ttl=60)
+    assert cache.get(key) == value
+    assert 50 <= cache.ttl(key) <= 60
+    assert cache.delete(key) == 1
+
+
+def test_unstorable_values_are_refused_before_sending(
+    backend: Backend, cache: UpstashCache
+) -> None:
+    for value in (object(), {1, 2}, float("nan")):
+        with pytest.raises(ValidationError):
+            cache.set("k", value)
+    assert backend.billed() in (0, None)
