@@ -1,17 +1,25 @@
 """Interop with the official ``upstash-redis`` Python SDK against the same emulator.
 
 A value we write is read by the SDK as the JSON text ``@upstash/redis`` would parse, and
-what the SDK writes (JSON text, plain strings, counters) reads back here as values.
+what the SDK writes (JSON text, plain strings, counters) reads back here as values. The
+last test does the same with ``@upstash/redis`` itself, through Node.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import pytest
 from upstash_redis import Redis
 
 from core import UpstashCache
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def clients(emulator: Any) -> tuple[UpstashCache, Redis]:
@@ -52,3 +60,32 @@ def test_pipelines_and_deletes_are_seen_by_both(emulator: Any) -> None:
     theirs.set("memory:extra", "x")
     assert ours.delete_prefix("memory:") == 6
     assert theirs.keys("memory:*") == []
+
+
+def test_upstash_js_client_reads_and_writes_our_values(emulator: Any) -> None:
+    node = shutil.which("node")
+    modules = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
+    if node is None or not (modules / "@upstash" / "redis").is_dir():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("node and @upstash/redis are needed (./scripts/test runs npm ci)")
+        pytest.skip("node or @upstash/redis missing (./scripts/test runs npm ci)")
+    ours = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+    ours.set("py:user", {"name": "Alice", "roles": ["admin"]}, ttl=600)
+    ours.set("py:text", "héllo")
+    ours.increment("py:count", 5)
+    result = subprocess.run(
+        [node, str(ROOT / "tests" / "core" / "interop_js.mjs"), emulator.url, emulator.token],
+        capture_output=True, text=True, timeout=90, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["user"] == {"name": "Alice", "roles": ["admin"]}
+    assert seen["text"] == "héllo"
+    assert seen["count"] == 5
+    assert 590 <= seen["ttl"] <= 600
+    assert ours.get("js:obj") == {"name": "ada", "tags": ["x", "y"], "n": 1.5}
+    assert ours.get("js:text") == "plain words"
+    assert ours.increment("js:count") == 42
+    assert ours.layer("sessions").get("7") is None
+    assert ours.get("js:session") == {"user": 7}
+    assert 3590 <= ours.ttl("js:session") <= 3600
