@@ -108,8 +108,41 @@ class LocalCache:
                 self._expires.pop(k, None)
 
     def delete(self, *keys: str | bytes) -> int:
+        """DEL: how many of ``keys`` existed (expired keys don't count)."""
         with self._lock:
-            return sum(self._drop(to_arg(k)) for k in keys)
+            return sum(self._drop(k) for k in map(to_arg, keys) if self._live(k))
+
+    def exists(self, *keys: str | bytes) -> int:
+        """EXISTS: how many of ``keys`` exist (a key named twice counts twice)."""
+        with self._lock:
+            return sum(1 for k in map(to_arg, keys) if self._live(k))
+
+    def expire(self, key: str | bytes, ttl: float) -> bool:
+        """Give an existing key a TTL in seconds; False when it does not exist."""
+        with self._lock:
+            k = to_arg(key)
+            if not self._live(k):
+                return False
+            if ttl <= 0:
+                self._drop(k)
+            else:
+                self._expires[k] = self._clock() + ttl
+            return True
+
+    def ttl(self, key: str | bytes) -> float:
+        """Seconds left (fractional); -1 without expiry, -2 when missing, like TTL."""
+        with self._lock:
+            k = to_arg(key)
+            if not self._live(k):
+                return -2
+            exp = self._expires.get(k)
+            return -1 if exp is None else max(0.0, exp - self._clock())
+
+    def flush(self) -> None:
+        """FLUSHDB."""
+        with self._lock:
+            for k in list(self._data):
+                self._drop(k)
 
     # -- the general path -------------------------------------------------------------------
 

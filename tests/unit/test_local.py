@@ -77,6 +77,7 @@ def _local_reply(db: LocalCache, argv: list[object]) -> object:
     return b"OK" if reply == "OK" else reply
 
 
+# fmt: off
 SCRIPTS: dict[str, list[list[object]]] = {
     "strings": [
         ["SET", "k", "v"], ["GET", "k"], ["SET", "k", "w", "GET"], ["SET", "k", "x", "NX"],
@@ -95,7 +96,8 @@ SCRIPTS: dict[str, list[list[object]]] = {
     "counters": [
         ["INCR", "c"], ["INCRBY", "c", "10"], ["DECR", "c"], ["DECRBY", "c", "3"],
         ["INCRBY", "c", "x"], ["INCRBY", "c", "+1"], ["INCRBY", "c", " 1"], ["INCRBY", "c", "01"],
-        ["INCRBY", "c", "1.5"], ["INCRBY", "c", "-0"], ["INCRBYFLOAT", "c", "1_0"], ["SET", "big", "9223372036854775807"], ["INCR", "big"],
+        ["INCRBY", "c", "1.5"], ["INCRBY", "c", "-0"], ["INCRBYFLOAT", "c", "1_0"],
+        ["SET", "big", "9223372036854775807"], ["INCR", "big"],
         ["DECRBY", "c", "-9223372036854775808"], ["INCRBY", "c", "99999999999999999999"],
         ["SET", "s", "abc"], ["INCR", "s"], ["INCRBYFLOAT", "f", "1.5"],
         ["INCRBYFLOAT", "f", "2.5"], ["INCRBYFLOAT", "f", "0.1"], ["INCRBYFLOAT", "s", "1"],
@@ -159,6 +161,7 @@ SCRIPTS: dict[str, list[list[object]]] = {
         ["SCRIPT", "BOGUS"], ["EVAL", "return 1", "-1"], ["EVAL", "return 1", "2", "k"],
     ],
 }
+# fmt: on
 
 
 @pytest.mark.redis_server
@@ -189,9 +192,7 @@ def test_ttl_expiry_is_lazy_and_exact(db: LocalCache, clock: Clock) -> None:
     assert db.execute([["EXISTS", "k"], ["TTL", "k"], ["DBSIZE"]]) == [0, -2, 0]
 
 
-def test_set_without_keepttl_clears_the_ttl_and_incr_keeps_it(
-    db: LocalCache, clock: Clock
-) -> None:
+def test_set_without_keepttl_clears_the_ttl_and_incr_keeps_it(db: LocalCache, clock: Clock) -> None:
     db.execute([["SET", "k", "1", "EX", 10], ["INCR", "k"]])
     assert db.execute([["TTL", "k"]]) == [10]
     db.execute([["SET", "k", "2", "KEEPTTL"]])
@@ -257,9 +258,7 @@ def test_scan_cursor_returns_every_surviving_key_across_deletes(db: LocalCache) 
 def test_scan_type_filter_and_match(db: LocalCache) -> None:
     db.execute([["SET", "s:1", "v"], ["HSET", "h:1", "f", "v"], ["ZADD", "z:1", 1, "m"]])
     assert db.execute([["SCAN", 0, "TYPE", "hash", "COUNT", 100]]) == [[b"0", [b"h:1"]]]
-    assert db.execute([["SCAN", 0, "MATCH", "[sz]:*", "COUNT", 100]]) == [
-        [b"0", [b"s:1", b"z:1"]]
-    ]
+    assert db.execute([["SCAN", 0, "MATCH", "[sz]:*", "COUNT", 100]]) == [[b"0", [b"s:1", b"z:1"]]]
 
 
 def test_pipeline_errors_fill_their_own_slot(db: LocalCache) -> None:
@@ -328,3 +327,18 @@ def test_hostile_glob_patterns_match_in_polynomial_time(db: LocalCache) -> None:
     assert db.execute([["KEYS", hostile]]) == [[match.encode()]]
     ((_, keys),) = db.execute([["SCAN", 0, "MATCH", hostile, "COUNT", 10]])  # type: ignore[misc]
     assert keys == [match.encode()]
+
+
+def test_convenience_methods_follow_redis_rules(db: LocalCache, clock: Clock) -> None:
+    db.set("a", b"1", ttl=10)
+    db.set("b", b"2")
+    assert db.exists("a", "a", "missing") == 2
+    assert db.ttl("a") == 10 and db.ttl("b") == -1 and db.ttl("missing") == -2
+    assert db.expire("b", 5) and not db.expire("missing", 5)
+    clock.now += 10
+    assert db.delete("a", "b") == 0  # both expired: DEL counts only live keys
+    db.set("c", b"3")
+    assert db.expire("c", 0) and db.exists("c") == 0  # a non-positive TTL deletes
+    db.set("d", b"4")
+    db.flush()
+    assert len(db) == 0
