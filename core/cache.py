@@ -221,9 +221,10 @@ class _CacheBase:
         if isinstance(deadline, Deadline):
             candidates.append(deadline.remaining())
         elif deadline is not None:
-            candidates.append(float(deadline))
+            candidates.append(_seconds(deadline, "deadline"))
         if remaining_ms is not None:
-            candidates.append(Deadline.from_remaining_ms(float(remaining_ms)).remaining())
+            ms = _seconds(remaining_ms, "remaining_ms")
+            candidates.append(Deadline.from_remaining_ms(ms).remaining())
         seconds = min(candidates) if candidates else self.config.budget
         return _ScopeContext(self, Deadline.after(max(0.0, seconds)))
 
@@ -400,6 +401,12 @@ def _merge(total: Meter, part: Meter) -> None:
     ):
         for layer, count in theirs.items():
             mine[layer] = mine.get(layer, 0) + count
+
+
+def _seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValidationError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def _rate(hits: int, misses: int) -> float:

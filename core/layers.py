@@ -63,6 +63,8 @@ DEFAULT_LAYER = LayerSpec("default", "", 300)
 
 def layer_spec(name: str) -> LayerSpec:
     """The layer called ``name`` (a few spellings from the seed are accepted)."""
+    if not isinstance(name, str):
+        raise ConfigurationError(f"a layer name is a str, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
     spec = LAYERS.get(_ALIASES.get(key, key))
     if spec is None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core._drive import Batch, Operation
-from core.errors import CacheError, CommandError
+from core.errors import CacheError, CommandError, ValidationError
 from core.layers import DEFAULT_LAYER
 from core.operations import check_key, ttl_args
 from core.protocol import Command, Reply
@@ -99,7 +99,7 @@ class _Queue:
 
     def increment(self, key: str, amount: int = 1) -> Any:
         if isinstance(amount, bool) or not isinstance(amount, int):
-            raise TypeError("pipeline increment takes an integer amount")
+            raise ValidationError("pipeline increment takes an integer amount")
         return self._add(("INCRBY", check_key(key), amount), _int, write=True, key=key)
 
     def publish(self, channel: str, message: str) -> Any:

@@ -400,3 +400,22 @@ def test_unstorable_values_are_refused_before_sending(
         with pytest.raises(ValidationError):
             cache.set("k", value)
     assert backend.billed() in (0, None)
+
+
+def test_bad_arguments_get_specific_errors(cache: UpstashCache) -> None:
+    from core import CacheError
+
+    calls = [
+        lambda: cache.get(None),  # type: ignore[arg-type]
+        lambda: cache.set("k", 1, ttl="60"),  # type: ignore[arg-type]
+        lambda: cache.increment("k", "5"),  # type: ignore[arg-type]
+        lambda: cache.expire("k", -1),
+        lambda: cache.layer(None),  # type: ignore[arg-type]
+        lambda: cache.request(deadline="soon"),  # type: ignore[arg-type]
+        lambda: cache.pipeline().increment("k", 1.5),  # type: ignore[arg-type]
+        lambda: cache.delete_pattern(None),  # type: ignore[arg-type]
+        lambda: cache.publish(None, "x"),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(CacheError):
+            call()
