@@ -97,3 +97,18 @@ def test_reset_mid_body(proxy: FaultProxy, emulator: EmulatorHandle) -> None:
     with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
         post(proxy, emulator, [["SET", "k", "x" * 5000]])
     assert proxy.forwarded == 1
+
+
+def test_close_ends_every_thread_even_with_a_hung_request(emulator: EmulatorHandle) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(emulator.url)
+    assert parts.hostname is not None and parts.port is not None
+    proxy = FaultProxy(parts.hostname, parts.port)
+    proxy.set_fault(Fault.HANG)
+    with pytest.raises(httpx.ReadTimeout):
+        post(proxy, emulator, [["PING"]], timeout=0.2)
+    proxy.close()
+    assert not any(t.is_alive() for t in proxy._threads)
+    with pytest.raises(httpx.ConnectError):
+        post(proxy, emulator, [["PING"]])
