@@ -212,7 +212,9 @@ class EmulatorApp:
         if refusal is not None:
             raise BadRequest(refusal)
         self._charge(1)
-        reply = self.backend.run([args])[0]
+        outcome = self.backend.run([args])
+        self.billing.add(commands=outcome.script_calls)
+        reply = outcome.replies[0]
         if isinstance(reply, ErrorReply):
             raise BadRequest(_upstash_error(args, reply))
         return self._reply(start_response, 200, {"result": _result(args, reply, encode)})
@@ -223,7 +225,10 @@ class EmulatorApp:
         checks = [self._check(args, read_only) for args in batch]
         runnable = [args for args, refusal in zip(batch, checks, strict=True) if refusal is None]
         self._charge(len(runnable))
-        replies = iter(self.backend.run(runnable) if runnable else [])
+        outcome = self.backend.run(runnable) if runnable else None
+        if outcome is not None:
+            self.billing.add(commands=outcome.script_calls)
+        replies = iter(outcome.replies if outcome is not None else [])
         out: list[dict[str, Any]] = []
         for args, refusal in zip(batch, checks, strict=True):
             slot = {"error": refusal} if refusal is not None else _slot(args, next(replies), encode)
@@ -239,9 +244,11 @@ class EmulatorApp:
                 raise BadRequest(refusal)
         self._charge(len(batch))
         try:
-            replies = self.backend.transaction(batch)
+            outcome = self.backend.transaction(batch)
         except TransactionDiscarded as discarded:
             raise BadRequest(_upstash_error(None, ErrorReply(discarded.message))) from None
+        self.billing.add(commands=outcome.script_calls)
+        replies = outcome.replies
         out = [_slot(args, reply, encode) for args, reply in zip(batch, replies, strict=True)]
         return self._reply(start_response, 200, out)
 

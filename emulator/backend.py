@@ -7,12 +7,13 @@ bytes and a reply reaches the HTTP layer exactly as Redis sent it. A batch (pipe
 written in one go and its replies read back in order; a transaction is MULTI ... EXEC on
 one connection.
 
-Scripts need two translations. fakeredis has no EVAL_RO/EVALSHA_RO, so there they run
+Scripts need three translations. fakeredis has no EVAL_RO/EVALSHA_RO, so there they run
 as EVAL/EVALSHA (without the read-only check redis-server makes). And Upstash accepts a
 first line ``#!lua flags=...`` that fakeredis (any ``#!`` line) and redis-server 7.0
 (``allow-key-locking``) reject, while clients call EVALSHA with the SHA1 of the text they
 sent. So the emulator strips that line before the backend sees it, and remembers
-original-SHA1 -> stripped text.
+original-SHA1 -> the text it runs. That text also counts the script's redis.call()s,
+which Upstash bills (see ``_COUNTING_PRELUDE``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,31 @@ Reply = Union[None, int, bytes, list["Reply"], ErrorReply]  # noqa: UP007 - runt
 Command = Sequence[bytes]
 
 
-_Plan = tuple[Command, Callable[[Reply], Reply] | None]
+# How to turn the backend's reply into the client's, and the inner calls a script made.
+_Fix = Callable[[Reply], tuple[Reply, int]]
+_Plan = tuple[Command, _Fix | None]
+
+# Upstash bills each redis.call/pcall a script makes. The emulator counts them by running
+# every script inside a function whose own ``redis`` counts calls before passing them on,
+# and returning {count, result}. The prelude shares the script's first line (which is
+# empty when a ``#!`` line was stripped), so Lua error line numbers stay the script's own.
+_COUNTING_PRELUDE = (
+    b"local __emu_calls = 0 local __emu_redis = redis "
+    b"local redis = setmetatable({"
+    b"call = function(...) __emu_calls = __emu_calls + 1 return __emu_redis.call(...) end, "
+    b"pcall = function(...) __emu_calls = __emu_calls + 1 return __emu_redis.pcall(...) end"
+    b"}, {__index = __emu_redis}) "
+    b"local __emu_result = (function() "
+)
+_COUNTING_EPILOGUE = b"\nend)() return {__emu_calls, __emu_result}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Replies in command order, and the redis.call()s scripts made (Upstash bills them)."""
+
+    replies: list[Reply]
+    script_calls: int = 0
 
 
 class TransactionDiscarded(Exception):
@@ -82,6 +107,17 @@ def _plain(reply: Any) -> Reply:
     if isinstance(reply, ResponseError):
         return ErrorReply(error_text(reply))
     return reply  # type: ignore[no-any-return]
+
+
+def _counted(script: bytes) -> bytes:
+    return _COUNTING_PRELUDE + strip_shebang(script) + _COUNTING_EPILOGUE
+
+
+def _uncount(reply: Reply) -> tuple[Reply, int]:
+    """The script's own reply out of {count, result}; errors raised by a script pass as-is."""
+    if isinstance(reply, list) and reply and isinstance(reply[0], int) and len(reply) <= 2:
+        return (reply[1] if len(reply) == 2 else None), reply[0]
+    return reply, 0
 
 
 def strip_shebang(script: bytes) -> bytes:
@@ -126,11 +162,12 @@ class Backend:
     # -- scripts -------------------------------------------------------------------------
 
     def _remember(self, script: bytes) -> tuple[str, bytes]:
+        """The SHA1 of the text as sent, and the text the backend runs (stripped, counting)."""
         sha = hashlib.sha1(script).hexdigest()  # noqa: S324 - Redis names scripts by SHA1
-        stripped = strip_shebang(script)
+        prepared = _counted(script)
         with self._scripts_lock:
-            self._scripts[sha] = stripped
-        return sha, stripped
+            self._scripts[sha] = prepared
+        return sha, prepared
 
     def _known(self, sha: bytes) -> bytes | None:
         with self._scripts_lock:
@@ -141,23 +178,23 @@ class Backend:
         name = args[0].upper()
         read_only = name in (b"EVAL_RO", b"EVALSHA_RO") and self.kind == "redis"
         if name in (b"EVAL", b"EVAL_RO") and len(args) > 1:
-            _, stripped = self._remember(args[1])
-            return [b"EVAL_RO" if read_only else b"EVAL", stripped, *args[2:]], None
+            _, prepared = self._remember(args[1])
+            return [b"EVAL_RO" if read_only else b"EVAL", prepared, *args[2:]], _uncount
         if name in (b"EVALSHA", b"EVALSHA_RO") and len(args) > 1:
-            stripped_script = self._known(args[1])
-            if stripped_script is not None:
-                return [b"EVAL_RO" if read_only else b"EVAL", stripped_script, *args[2:]], None
+            known_script = self._known(args[1])
+            if known_script is not None:
+                return [b"EVAL_RO" if read_only else b"EVAL", known_script, *args[2:]], _uncount
             return [b"EVALSHA_RO" if read_only else b"EVALSHA", *args[1:]], None
         if name == b"SCRIPT" and len(args) > 2:
             sub = args[1].upper()
             if sub == b"LOAD":
-                sha, stripped = self._remember(args[2])
-                return [args[0], args[1], stripped], lambda reply: (
-                    reply if isinstance(reply, ErrorReply) else sha.encode()
+                sha, prepared = self._remember(args[2])
+                return [args[0], args[1], prepared], lambda reply: (
+                    reply if isinstance(reply, ErrorReply) else sha.encode(), 0
                 )
             if sub == b"EXISTS":
                 known = [self._known(sha) is not None for sha in args[2:]]
-                return args, lambda reply: _merge_exists(known, reply)
+                return args, lambda reply: (_merge_exists(known, reply), 0)
         if name == b"SCRIPT" and len(args) > 1 and args[1].upper() == b"FLUSH":
             with self._scripts_lock:
                 self._scripts.clear()
@@ -165,7 +202,7 @@ class Backend:
 
     # -- execution -----------------------------------------------------------------------
 
-    def run(self, commands: Sequence[Command]) -> list[Reply]:
+    def run(self, commands: Sequence[Command]) -> Outcome:
         """Run commands in order (not atomically); each reply or ErrorReply in its slot."""
         plans = [self._translate(args) for args in commands]
         with self._connection() as conn:
@@ -173,7 +210,7 @@ class Backend:
             replies = [self._read(conn) for _ in plans]
         return self._finish(plans, replies)
 
-    def transaction(self, commands: Sequence[Command]) -> list[Reply]:
+    def transaction(self, commands: Sequence[Command]) -> Outcome:
         """Run commands in MULTI/EXEC; raises TransactionDiscarded when Redis aborts it."""
         plans = [self._translate(args) for args in commands]
         with self._connection() as conn:
@@ -191,8 +228,18 @@ class Backend:
             raise TransactionDiscarded("EXECABORT Transaction discarded")
         return self._finish(plans, result)
 
-    def _finish(self, plans: list[_Plan], replies: list[Reply]) -> list[Reply]:
-        return [fix(r) if fix else r for (_, fix), r in zip(plans, replies, strict=True)]
+    @staticmethod
+    def _finish(plans: list[_Plan], replies: list[Reply]) -> Outcome:
+        out: list[Reply] = []
+        calls = 0
+        for (_, fix), reply in zip(plans, replies, strict=True):
+            if fix is None:
+                out.append(reply)
+                continue
+            fixed, inner = fix(reply)
+            out.append(fixed)
+            calls += inner
+        return Outcome(out, calls)
 
     def flush(self) -> None:
         """Empty the database this emulator serves (other databases and scripts stay)."""

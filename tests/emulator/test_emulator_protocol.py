@@ -258,12 +258,34 @@ def test_billing_counts_like_upstash(http: httpx.Client, emulator: EmulatorHandl
     http.post("/multi-exec", json=[["GET", "x"], ["GET", "x"]])
     http.post("/", json=["SCAN", 0])
     http.post("/", json=["EVAL", "return redis.call('GET', KEYS[1])", 1, "x"])
-    assert emulator.billed() == 3 + 3 + 2 + 1 + 1
+    assert emulator.billed() == 3 + 3 + 2 + 1 + 2  # the EVAL and its redis.call
     stats = http.get("/__emulator/stats").json()
-    assert stats == {"billed_commands": 10, "requests": 7}
+    assert stats == {"billed_commands": 11, "requests": 7}
     assert httpx.get(f"{emulator.url}/__emulator/stats").status_code == 401
     assert http.post("/__emulator/reset").json() == {"result": "OK"}
     assert emulator.billed() == 0
+
+
+def test_scripts_are_billed_with_every_redis_call(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    script = "#!lua\nredis.call('INCR', KEYS[1])\nredis.pcall('INCR', KEYS[1])\nreturn 'done'"
+    sha = http.post("/", json=["SCRIPT", "LOAD", script]).json()["result"]
+    emulator.reset_billing()
+    assert http.post("/", json=["EVALSHA", sha, 1, "n"]).json() == {"result": "done"}
+    assert emulator.billed() == 3
+    assert http.post("/", json=["EVAL", "return 1", 0]).json() == {"result": 1}
+    assert emulator.billed() == 4
+    http.post("/pipeline", json=[["EVALSHA", sha, 1, "n"], ["GET", "n"]])
+    assert emulator.billed() == 4 + 3 + 1
+    assert http.post("/multi-exec", json=[["EVALSHA", sha, 1, "n"]]).json() == [
+        {"result": "done"}
+    ]
+    assert emulator.billed() == 8 + 3
+    assert emulator.redis.get("n") == b"6"
+    extra = http.post("/", json=["EVAL", "return redis.call('INCR', KEYS[1])", 1, "n", "x"])
+    assert extra.json() == {"result": 7}  # extra ARGV are fine; the call is billed
+    assert emulator.billed() == 11 + 2
 
 
 def test_daily_limit_answers_upstash_quota_error() -> None:
@@ -303,7 +325,7 @@ def test_concurrent_clients_never_lose_a_write(emulator: EmulatorHandle) -> None
     assert emulator.redis.get("n") == b"600"
     assert emulator.redis.get("m") == b"300"
     assert emulator.redis.scard("seen") == 300  # every EVAL saw its own counter value
-    assert emulator.billed() == 6 * 50 * 5
+    assert emulator.billed() == 6 * 50 * (2 + 2 + 3)
 
 
 def test_tokens_never_reach_the_log(
