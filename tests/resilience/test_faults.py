@@ -350,3 +350,30 @@ def test_subscribing_through_a_fault_raises_in_time(
     with PubSub(proxy.url, emulator.token, timeout=ATTEMPT) as sub, pytest.raises(CacheUnavailable):
         sub.subscribe("events")
     assert time.monotonic() - started <= ATTEMPT + MARGIN
+
+
+def test_while_a_probe_is_out_the_circuit_is_half_open_and_others_fall_back(
+    proxy: FaultProxy, breaker_cache: UpstashCache, clock: ManualClock
+) -> None:
+    import threading
+
+    cache = breaker_cache
+    breaker = breaker_for(cache.config.database("primary").url)
+    proxy.set_fault(Fault.HTTP502)
+    cache.set("a", 1)
+    cache.set("a", 1)
+    assert breaker.state is CircuitState.OPEN
+    proxy.set_fault(Fault.SLOW, delay=ATTEMPT / 2)  # Upstash is back, but slowly
+    clock.advance(30)
+    before = proxy.forwarded
+    probe = threading.Thread(target=cache.set, args=("probe", 1))
+    probe.start()
+    end = time.monotonic() + 5
+    while breaker.state is not CircuitState.HALF_OPEN and time.monotonic() < end:
+        time.sleep(0.001)
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert cache.set("other", 2).degraded  # not the probe: fallback, nothing sent
+    probe.join(5)
+    assert proxy.forwarded == before + 1  # the probe alone reached Upstash
+    assert breaker.state is CircuitState.CLOSED  # the probe's success closed it
+    assert cache.set("after", 3).backend is CacheBackend.UPSTASH
