@@ -55,6 +55,26 @@ def missing(what: str, hint: str) -> None:
     pytest.skip(message)
 
 
+def wrangler_cli() -> Path:
+    cli = NODE_MODULES / ".bin" / "wrangler"
+    if not cli.exists() or shutil.which("node") is None:
+        missing("wrangler", "install Node.js 20 and run npm ci (wrangler 4.86.0)")
+    return cli
+
+
+def copy_repository(dest: Path) -> Path:
+    """The files git sees (tracked or not ignored), copied to ``dest``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for name in listed:
+        if name and (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
 def pyodide_python() -> str:
     """The Python version the npm pyodide package runs, e.g. ``3.13``."""
     lock = json.loads((PYODIDE / "pyodide-lock.json").read_text())
@@ -68,7 +88,8 @@ def _pip(*args: str, cwd: Path | None = None) -> None:
         timeout=600,
     )
     if done.returncode != 0:
-        pytest.fail(f"pip {args[0]} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+        missing(f"the Worker's wheels (pip {args[0]} failed)",
+                f"PyPI must be reachable for the first run:\n{(done.stdout + done.stderr)[-3000:]}")
 
 
 def dependency_wheels() -> list[Path]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import os
 import socket
+import subprocess
 import threading
 import tomllib
 from collections.abc import Iterator
@@ -21,7 +23,14 @@ from pathlib import Path
 import behaviour
 import httpx
 import pytest
-from pyodide_worker import ROOT, PyodideWorker, pyodide_python, worker_wheels
+from pyodide_worker import (
+    ROOT,
+    PyodideWorker,
+    copy_repository,
+    pyodide_python,
+    worker_wheels,
+    wrangler_cli,
+)
 
 from emulator.pytest_plugin import EmulatorHandle
 
@@ -85,20 +94,38 @@ def silent_upstash() -> Iterator[str]:
 # -- the deploy manifest ----------------------------------------------------------------
 
 
-def test_wrangler_toml_deploys_this_entry_on_the_tested_python() -> None:
+def test_compatibility_date_runs_the_python_the_tests_run() -> None:
     config = tomllib.loads((ROOT / "wrangler.toml").read_text())
     assert "python_workers" in config["compatibility_flags"]
-    main = ROOT / config.get("base_dir", ".") / config["main"]
-    assert main.resolve() == (ROOT / "platforms" / "cloudflare" / "entry.py").resolve()
-    assert "class Default(WorkerEntrypoint)" in main.read_text()
     date = datetime.date.fromisoformat(config["compatibility_date"])
+    assert date >= datetime.date(2025, 9, 29), "Python 3.13 or newer is required"
     # Cloudflare's runtime: 3.13 from 2025-09-29, 3.14 from 2026-09-08.
     runtime = "3.14" if date >= datetime.date(2026, 9, 8) else "3.13"
-    assert date >= datetime.date(2025, 9, 29), "Python 3.13 or newer is required"
     assert runtime == pyodide_python(), "the tests must run the Python the Worker deploys on"
-    modules = [g for rule in config["rules"] for g in rule["globs"]]
-    assert "platforms/cloudflare/**/*.py" in modules and "core/**/*.py" in modules
-    assert not any(g.startswith(("tests", "emulator")) for g in modules)
+
+
+def test_wrangler_uploads_the_entry_core_and_nothing_else(tmp_path: Path) -> None:
+    """The pinned wrangler's own dry run: build step, module collection, upload list."""
+    project = copy_repository(tmp_path / "repo")
+    junk = project / ".venv" / "lib" / "site.py"  # a developer's virtualenv must stay out
+    junk.parent.mkdir(parents=True)
+    junk.write_text("x = 1\n")
+    out = tmp_path / "upload"
+    done = subprocess.run(
+        [str(wrangler_cli()), "deploy", "--dry-run", "--outdir", str(out)],
+        cwd=project, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "WRANGLER_SEND_METRICS": "false", "CI": "true"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    uploaded = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert "entry.py" in uploaded, "the main module is uploaded under its file name"
+    assert "class Default(WorkerEntrypoint)" in (out / "entry.py").read_text()
+    for needed in ("platforms/cloudflare/transport.py", "core/app/api.py", "core/cache.py",
+                   "core/ratelimit/scripts/sliding_window.lua"):
+        assert needed in uploaded, f"{needed} is not uploaded"
+    for leaked in ("tests/", "emulator/", "bench/", ".venv/", "platforms/aws_lambda/",
+                   "platforms/vercel/"):
+        assert not any(name.startswith(leaked) for name in uploaded), f"{leaked} was uploaded"
 
 
 def test_no_secret_is_written_in_the_manifest() -> None:
@@ -229,3 +256,14 @@ def test_a_hostile_value_stored_by_another_client_cannot_kill_the_isolate(
             assert client.call("GET", "/health").status == 200
         finally:
             isolate.close()
+
+
+def test_staging_refuses_to_delete_the_repository_or_its_sources(tmp_path: Path) -> None:
+    from platforms.cloudflare.bundle import stage
+
+    for dangerous in (ROOT, ROOT / "core", ROOT / "platforms", ROOT.parent):
+        with pytest.raises(ValueError, match="refusing to stage"):
+            stage(dangerous)
+    assert (ROOT / "core" / "app" / "api.py").exists()
+    staged = stage(tmp_path / "worker")
+    assert tmp_path / "worker" / "platforms" / "cloudflare" / "entry.py" in staged

@@ -1,0 +1,73 @@
+"""Stage the Worker's own modules into a clean folder for ``wrangler deploy``.
+
+Wrangler uploads every ``*.py`` under the Worker's module root (``base_dir``) and offers
+no way to exclude any, so pointing it at the repository root would ship the tests, the
+emulator, the benchmarks and any local virtualenv. ``wrangler.toml`` therefore runs this
+as its build command and uses the staged folder as ``base_dir``: it holds only ``core``
+(with its Lua scripts) and ``platforms/cloudflare``, laid out so ``import core`` and
+``import platforms.cloudflare`` resolve as they do in the repository. Third-party
+dependencies are not copied: ``pywrangler`` vendors them into ``python_modules``.
+
+    python3 -m platforms.cloudflare.bundle build/worker
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+__all__ = ["SOURCES", "stage"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Folder or file (relative to the repository) -> file patterns staged from it.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "core": ("*.py", "*.lua"),
+    "platforms/__init__.py": (),
+    "platforms/cloudflare": ("*.py",),
+}
+
+
+def stage(dest: Path, root: Path = ROOT) -> list[Path]:
+    """Replace ``dest`` with the Worker's modules; returns the staged files."""
+    _check_destination(dest, root)
+    if dest.exists():
+        shutil.rmtree(dest)
+    staged: list[Path] = []
+    for source, patterns in SOURCES.items():
+        origin = root / source
+        files = [origin] if origin.is_file() else [
+            path for pattern in patterns for path in origin.rglob(pattern)
+            if "__pycache__" not in path.parts
+        ]
+        for path in sorted(files):
+            target = dest / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            staged.append(target)
+    return staged
+
+
+def _check_destination(dest: Path, root: Path) -> None:
+    """``stage`` deletes ``dest`` first: never let that be the repository or a source."""
+    target, repo = dest.resolve(), root.resolve()
+    if target == repo or target in repo.parents:
+        raise ValueError(f"refusing to stage into {dest}: it would replace the repository")
+    for source in SOURCES:
+        origin = (root / source).resolve()
+        if target == origin or origin in target.parents or target in origin.parents:
+            raise ValueError(f"refusing to stage into {dest}: it overlaps {source}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python3 -m platforms.cloudflare.bundle DEST", file=sys.stderr)
+        return 2
+    staged = stage(Path(argv[0]))
+    print(f"staged {len(staged)} Worker modules into {argv[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
