@@ -272,24 +272,31 @@ class LocalCache:
     def scan_keys(
         self, cursor: int, count: int, match: bytes | None, kind: str | None
     ) -> tuple[int, list[bytes]]:
-        """One SCAN step: keys created at or after ``cursor`` (a creation sequence)."""
-        self._sweep()
+        """One SCAN step: keys created at or after ``cursor`` (a creation sequence).
+
+        Costs O(count), not O(keys): expired keys met on the way are dropped after the step
+        (dropping during it could compact ``_order`` under the walk).
+        """
         matcher = compile_glob(match) if match is not None else None
-        start = bisect_left(self._order, (cursor, b""))
+        order, seqs, expires, now = self._order, self._seqs, self._expires, self._clock()
         out: list[bytes] = []
+        expired: list[bytes] = []
         examined = 0
-        i = start
-        while i < len(self._order) and examined < count:
-            seq, k = self._order[i]
+        i = bisect_left(order, (cursor, b""))
+        while i < len(order) and examined < count:
+            seq, k = order[i]
             i += 1
-            if self._seqs.get(k) != seq:
+            if seqs.get(k) != seq:
                 continue
             examined += 1
-            if kind is not None and self._types[k] != kind:
-                continue
-            if matcher is None or matcher(k):
+            exp = expires.get(k)
+            if exp is not None and exp <= now:
+                expired.append(k)
+            elif (kind is None or self._types[k] == kind) and (matcher is None or matcher(k)):
                 out.append(k)
-        next_cursor = self._order[i][0] if i < len(self._order) else 0
+        next_cursor = order[i][0] if i < len(order) else 0
+        for k in expired:
+            self._drop(k)
         return next_cursor, out
 
     def run_script(self, sha: str, keys: list[bytes], args: list[bytes]) -> Reply:

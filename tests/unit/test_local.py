@@ -342,3 +342,12 @@ def test_convenience_methods_follow_redis_rules(db: LocalCache, clock: Clock) ->
     db.set("d", b"4")
     db.flush()
     assert len(db) == 0
+
+
+def test_scan_and_keys_skip_expired_keys(db: LocalCache, clock: Clock) -> None:
+    for i in range(3):
+        db.set(f"gone{i}", b"v", ttl=1)
+    db.set("kept", b"v")
+    clock.now += 2
+    assert db.execute([["SCAN", 0, "COUNT", 100]]) == [[b"0", [b"kept"]]]
+    assert db.execute([["KEYS", "*"], ["DBSIZE"]]) == [[b"kept"], 1]
