@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import signal
+import ssl
 import sys
 from types import FrameType
 
@@ -47,6 +48,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="answer Upstash's quota error once this many commands were billed",
+    )
+    parser.add_argument("--tls-cert", default=None, help="serve HTTPS with this PEM certificate")
+    parser.add_argument(
+        "--tls-key", default=None, help="the certificate's PEM private key (if not in --tls-cert)"
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
 
@@ -87,7 +92,16 @@ def run(args: argparse.Namespace) -> int:
             token=args.token,
             readonly_token=args.readonly_token,
             daily_limit=args.daily_limit,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
+    except (ssl.SSLError, OSError) as error:
+        print(f"continuum emulator: cannot use the TLS certificate: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:  # e.g. a --redis-url redis-py cannot parse
+        print(f"continuum emulator: {error}", file=sys.stderr)
+        return 2
+    try:
         if args.redis_url:
             server.backend.client.ping()
         server.start()
@@ -110,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
     if args.readonly_token is None:
         print(f"# read-only token: {server.readonly_token}")
     print(f"# serving {server.backend.describe()}; Ctrl+C to stop", flush=True)
-    if not is_loopback(args.host):
-        print("# warning: plain HTTP on a non-loopback address; put TLS in front of it",
-              file=sys.stderr, flush=True)
+    if not is_loopback(args.host) and not args.tls_cert:
+        print("# warning: plain HTTP on a non-loopback address: pass --tls-cert/--tls-key "
+              "or put TLS in front of it", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

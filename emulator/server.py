@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+import ssl
 import threading
 from typing import Any
 
@@ -68,8 +69,14 @@ class EmulatorServer:
         token: str = DEFAULT_TOKEN,
         readonly_token: str | None = None,
         daily_limit: int | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
         self.host = host
+        self._ssl_context: ssl.SSLContext | None = None
+        if tls_cert:
+            self._ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._ssl_context.load_cert_chain(tls_cert, tls_key)
         self.port = port
         self.token = token
         self.readonly_token = readonly_token or f"ro-{secrets.token_hex(12)}"
@@ -93,7 +100,8 @@ class EmulatorServer:
         if self._server is None:
             raise RuntimeError("the emulator is not running: call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -119,7 +127,7 @@ class EmulatorServer:
         if self._server is not None:
             return self
         self.app.stopping.clear()
-        server = WSGIServer(self.host, self.port, self.app)
+        server = WSGIServer(self.host, self.port, self.app, self._ssl_context)
         self.port = server.server_port
         self._server = server
         self._thread = threading.Thread(

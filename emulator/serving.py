@@ -16,6 +16,7 @@ import json
 import logging
 import socket
 import socketserver
+import ssl
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -99,6 +100,11 @@ class _Handler(BaseHTTPRequestHandler):
     fields: dict[str, str]
 
     def setup(self) -> None:
+        self.request.settimeout(self.timeout)
+        if isinstance(self.request, ssl.SSLSocket):
+            # The TLS handshake runs here, in the connection's thread, so a client that
+            # never finishes it cannot stall the accept loop.
+            self.request.do_handshake()
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -106,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.command, self.path, self.request_version = "", "", "HTTP/1.0"
         try:
             self.raw_requestline = self.rfile.readline(65537)
-        except (TimeoutError, OSError):
+        except (TimeoutError, OSError, ssl.SSLError):
             self.close_connection = True
             return
         if len(self.raw_requestline) > 65536:
@@ -184,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             "SERVER_PROTOCOL": self.request_version,
             "REMOTE_ADDR": self.client_address[0],
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
+            "wsgi.url_scheme": "https" if self.server.ssl_context else "http",
             "wsgi.errors": io.StringIO(),
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
@@ -273,11 +279,22 @@ class WSGIServer(socketserver.ThreadingMixIn, HTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, app: WSGIApp) -> None:
+    def __init__(
+        self, host: str, port: int, app: WSGIApp, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
+        self.ssl_context = ssl_context
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host.strip("[]"), port), _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = self.socket.accept()
+        if self.ssl_context is not None:
+            conn = self.ssl_context.wrap_socket(
+                conn, server_side=True, do_handshake_on_connect=False
+            )
+        return conn, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that vanished mid-response is routine; the app logs its own failures.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -99,4 +102,36 @@ def test_port_in_use_is_a_clear_error() -> None:
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_serves_https_with_a_certificate(tmp_path: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed (needed to make a test certificate)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    process = _start("--port", "0", "--token", "tls-token", "--tls-cert", str(cert),
+                     "--tls-key", str(key))
+    try:
+        url = _env_lines(process)["UPSTASH_REDIS_REST_URL"]
+        assert url.startswith("https://127.0.0.1:")
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:
+            answer = client.post(url, json=["PING"], headers={"Authorization": "Bearer tls-token"})
+        assert answer.json() == {"result": "PONG"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def test_missing_certificate_is_a_clear_error(tmp_path: Path) -> None:
+    process = _start("--port", "0", "--tls-cert", str(tmp_path / "nope.pem"))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "cannot use the TLS certificate" in stderr
     assert "Traceback" not in stderr
