@@ -20,8 +20,9 @@ Decisions the seed leaves open, made here and shown in every estimate:
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -39,6 +40,7 @@ __all__ = [
     "parse_count",
     "parse_size",
     "profile_from_stats",
+    "totals_from_log",
     "usage_for",
 ]
 
@@ -273,6 +275,36 @@ def profile_from_stats(data: object, base: Profile | None = None) -> Profile:
             result.storage_bytes_per_user,
         )
     return result
+
+
+def totals_from_log(lines: Iterable[str]) -> dict[str, int] | None:
+    """Add up the per-request JSON log lines (one per request, with a ``commands`` count).
+
+    Lines may carry a prefix before the JSON object (CloudWatch writes a timestamp and a
+    request id first); lines that hold no such object (START, REPORT, plain text) are
+    skipped. Returns ``requests``, ``commands`` and the byte counters found, or None.
+    """
+    totals = {"requests": 0, "commands": 0}
+    for line in lines:
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            record = json.loads(line[start:])
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("msg", "request") != "request":
+            continue
+        commands = record.get("commands")
+        if isinstance(commands, bool) or not isinstance(commands, int) or commands < 0:
+            continue
+        totals["requests"] += 1
+        totals["commands"] += commands
+        for name in ("bytes_sent", "bytes_received"):
+            value = record.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                totals[name] = totals.get(name, 0) + value
+    return totals if totals["requests"] else None
 
 
 def _find_counters(data: object) -> Mapping[str, object] | None:

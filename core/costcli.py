@@ -28,6 +28,7 @@ from core.cost import (
     parse_count,
     parse_size,
     profile_from_stats,
+    totals_from_log,
     usage_for,
 )
 from core.errors import ValidationError
@@ -68,8 +69,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     usage.add_argument(
         "--from-stats",
         metavar="FILE",
-        help="JSON from Meter.as_dict() or /v1/stats ('-' reads stdin): commands and bytes "
-        "per request as measured; explicit flags still win",
+        help="JSON from Meter.as_dict() or /v1/stats, or a log of the per-request JSON lines "
+        "('-' reads stdin): commands and bytes per request as measured; explicit flags win",
     )
     prices = parser.add_argument_group("prices (defaults: the seed's)")
     defaults = Prices()
@@ -189,7 +190,13 @@ def _read_stats(path: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"--from-stats {path} is not JSON: {exc}") from None
+        totals = totals_from_log(text.splitlines())
+        if totals is None:
+            raise ValidationError(
+                f"--from-stats {path} is neither JSON nor a log of per-request JSON lines "
+                f"with a 'commands' count ({exc})"
+            ) from None
+        return totals
 
 
 def _flag(parse: Callable[[str], Decimal], text: str, name: str) -> Decimal:

@@ -170,7 +170,7 @@ def test_explicit_flag_wins_over_stats(capsys: pytest.CaptureFixture[str], tmp_p
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("not json", "is not JSON"),
+        ("not json", "neither JSON nor a log"),
         ('{"hits": 3}', "no 'commands' counter"),
         ('{"commands": "many"}', "not a number"),
         ('{"commands": -1}', ">= 0"),
@@ -251,3 +251,48 @@ def test_from_stats_reads_the_v1_stats_shape(
     assert doc["profile"]["commands_per_request"] == 3
     assert doc["profile"]["bytes_per_request"] == 500
     assert "no 'requests' count" in captured.err
+
+
+def test_from_stats_reads_per_request_log_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    log = tmp_path / "function.log"
+    log.write_text(
+        "START RequestId: 8f1c Version: $LATEST\n"
+        '2026-01-01T00:00:00.000Z\t8f1c\tINFO\t{"msg": "request", "commands": 2, '
+        '"bytes_sent": 100, "bytes_received": 300}\n'
+        '{"msg": "request", "commands": 4, "bytes_sent": 200, "bytes_received": 600}\n'
+        '{"msg": "startup", "commands": 99}\n'
+        "REPORT RequestId: 8f1c Duration: 12.3 ms\n"
+    )
+    doc = cost_json(capsys, "--users", "1000", "--from-stats", str(log))
+    assert isinstance(doc, dict)
+    assert doc["profile"]["commands_per_request"] == 3
+    assert doc["profile"]["bytes_per_request"] == 600
+
+
+def test_from_stats_reads_the_reference_api_own_log(
+    upstash_emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """The JSON line the reference API logs per request is what --from-stats averages."""
+    from core.app import Api, Request
+
+    upstash_emulator.apply_env(monkeypatch)
+    monkeypatch.setenv("CONTINUUM_API_KEYS", "test-key")
+    api = Api()
+    auth = [("authorization", "Bearer test-key")]
+    for path in ("/v1/cache/query/a", "/v1/cache/query/b", "/health"):
+        api.handle(Request.build("GET", path, headers=auth))
+    captured = capsys.readouterr()
+    log = tmp_path / "api.log"
+    text = captured.out + captured.err
+    log.write_text(text)
+    records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    logged = [r["commands"] for r in records if r.get("msg") == "request"]
+    assert len(logged) == 3 and sum(logged) > 0
+    doc = cost_json(capsys, "--users", "1000", "--from-stats", str(log))
+    assert isinstance(doc, dict)
+    assert doc["profile"]["commands_per_request"] == pytest.approx(sum(logged) / 3)
