@@ -246,7 +246,8 @@ def profile_from_stats(data: object, base: Profile | None = None) -> Profile:
     Accepts a dump of ``Meter.as_dict()`` (one request) or a stats document holding such
     counters, at the top level or under ``meter``, ``totals`` or ``stats``; a ``requests``
     count divides them (one request when absent). Bytes sent plus received are billed
-    bandwidth. Keeps ``base``'s figures for whatever the stats do not record.
+    bandwidth; ``billed_commands``, when recorded, wins over ``commands``. Keeps
+    ``base``'s figures for whatever the stats do not record.
     """
     base = base or Profile()
     counters = _find_counters(data)
@@ -258,7 +259,10 @@ def profile_from_stats(data: object, base: Profile | None = None) -> Profile:
     requests = _number(counters.get("requests", 1), "requests")
     if requests <= 0:
         raise ValidationError("the stats record no request ('requests' is 0): nothing to scale")
-    commands = _number(counters["commands"], "commands")
+    # What Upstash bills when the meter knows it (EVAL bills each redis.call it makes),
+    # else the commands sent.
+    name = "billed_commands" if "billed_commands" in counters else "commands"
+    commands = _number(counters[name], name)
     result = Profile(
         requests_per_user=base.requests_per_user,
         commands_per_request=commands / requests,
@@ -295,7 +299,7 @@ def totals_from_log(lines: Iterable[str]) -> dict[str, int] | None:
             continue
         if not isinstance(record, dict) or record.get("msg", "request") != "request":
             continue
-        commands = record.get("commands")
+        commands = record.get("billed_commands", record.get("commands"))
         if isinstance(commands, bool) or not isinstance(commands, int) or commands < 0:
             continue
         totals["requests"] += 1

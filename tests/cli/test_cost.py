@@ -296,3 +296,8 @@ def test_from_stats_reads_the_reference_api_own_log(
     doc = cost_json(capsys, "--users", "1000", "--from-stats", str(log))
     assert isinstance(doc, dict)
     assert doc["profile"]["commands_per_request"] == pytest.approx(sum(logged) / 3)
+
+
+def test_billed_commands_win_over_commands_sent() -> None:
+    profile = profile_from_stats({"commands": 1, "billed_commands": 5})
+    assert profile.commands_per_request == 5
