@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import socket
+import struct
 import subprocess
 import threading
 import tomllib
@@ -65,27 +66,50 @@ def send_to_dead_upstash(dead_upstash_url: str, worker: PyodideWorker) -> behavi
     return functools.partial(worker.send, env=env)
 
 
+_FAULTS = {
+    # what the fake Upstash does once it has read a request
+    "silent": None,  # holds the connection open and never answers
+    "reset": b"",  # closes at once with a TCP reset
+    "truncated": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000\r\n\r\n{\"result\":",  # the body breaks off
+    "error500": b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n"
+                b"Connection: close\r\n\r\noops",
+}
+
+
 @pytest.fixture
-def silent_upstash() -> Iterator[str]:
-    """A loopback server that accepts connections and never answers."""
+def faulty_upstash(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A loopback 'Upstash' that fails in the way named by the test's ``fault`` param."""
+    answer = _FAULTS[request.param]
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     held: list[socket.socket] = []
-    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        try:
+            conn.recv(65536)
+            if answer is None:
+                return  # keep it open: the client must give up by itself
+            if answer == b"":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                conn.sendall(answer)
+            conn.close()
+        except OSError:
+            conn.close()
 
     def accept() -> None:
-        while not stop.is_set():
+        while True:
             try:
                 conn, _ = listener.accept()
             except OSError:
                 return
             held.append(conn)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+    threading.Thread(target=accept, daemon=True).start()
     yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
     listener.close()
     for conn in held:
         conn.close()
@@ -149,17 +173,20 @@ def test_behaviour_when_upstash_is_down(
     scenario.run(behaviour.Client(send_to_dead_upstash))
 
 
-def test_an_upstash_that_never_answers_is_abandoned_for_the_fallback(
-    silent_upstash: str, worker: PyodideWorker
+@pytest.mark.parametrize("faulty_upstash", list(_FAULTS), indirect=True)
+def test_a_failing_upstash_is_abandoned_for_the_fallback(
+    faulty_upstash: str, worker: PyodideWorker
 ) -> None:
-    """The fetch transport's timeout works inside Pyodide: the request still gets answered."""
-    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": silent_upstash,
+    """The fetch transport's timeout and error mapping work inside Pyodide."""
+    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": faulty_upstash,
            "UPSTASH_REDIS_REST_TOKEN": TOKEN, "CONTINUUM_TIMEOUT": "2"}
     client = behaviour.Client(functools.partial(worker.send, env=env))
     health = client.call("GET", "/health")
     assert health.status == 200, health.describe()
     assert health.headers["x-cache-backend"] == "local", health.describe()
     assert health.json()["status"] == "degraded", health.describe()
+    put = client.call("PUT", "/v1/cache/query/k", key="down", json_body={"value": 1})
+    assert put.status == 200 and put.json()["degraded"] is True, put.describe()
 
 
 def test_configuration_comes_from_the_worker_env(
