@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulator import EmulatorServer
 from emulator.pytest_plugin import EmulatorHandle
@@ -342,3 +345,21 @@ def test_tokens_never_reach_the_log(
     server_log = "\n".join(r.getMessage() for r in caplog.records if r.name == "emulator")
     assert "/get/k" in server_log  # the requests were logged...
     assert emulator.token not in server_log  # ...without the token
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.binary(min_size=1, max_size=64), value=st.binary(min_size=1, max_size=512),
+       text=st.text(max_size=64))
+def test_any_bytes_round_trip(
+    http: httpx.Client, emulator: EmulatorHandle, key: bytes, value: bytes, text: str
+) -> None:
+    """Keys in the path and values as raw bodies are binary-safe (an empty body is no
+    argument at all: ``POST /get/k`` is ``GET k``)."""
+    path = "/set/" + quote(key, safe="")
+    assert http.post(path, content=value).json() == {"result": "OK"}
+    assert emulator.redis.get(key) == value
+    echoed = http.post("/", json=["ECHO", text], headers=B64).json()["result"]
+    assert base64.b64decode(echoed) == text.encode()
+    encoded = http.get("/get/" + quote(key, safe=""), headers=B64).json()["result"]
+    assert base64.b64decode(encoded) == value
