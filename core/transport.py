@@ -8,8 +8,13 @@ tells the retry policy what may have happened:
 - :class:`CacheTimeout`: it may have reached the server; only reads are retried;
 - :class:`ServerError`: the connection broke mid-answer; only reads are retried.
 
-``httpx`` is imported here only, lazily, when the first client is created; the Workers
-fetch transport in ``platforms/cloudflare`` implements the same two-method protocol.
+The httpx implementations talk to httpx's connection-pool transport
+(``httpx.HTTPTransport``) directly rather than through ``httpx.Client``: the client's
+cookie jar, redirect and auth machinery and per-request header merging cost more than
+everything else this library does per command, and a REST call to Upstash needs none of
+them. Connections are kept alive and reused (warm containers); TLS is verified as httpx
+does by default. ``httpx`` is imported here only, lazily; the Workers fetch transport in
+``platforms/cloudflare`` implements the same two-method protocol.
 """
 
 from __future__ import annotations
@@ -60,134 +65,141 @@ def _map_error(exc: Exception, url: str) -> Exception:
     return exc
 
 
-class _Timeouts:
-    """The last ``httpx.Timeout`` built: most attempts use the configured timeout."""
+class _Requests:
+    """Builds ``httpx.Request`` objects cheaply: parsed URLs and timeouts are reused."""
 
-    def __init__(self) -> None:
-        self._last: tuple[float, httpx.Timeout] | None = None
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._urls: dict[str, httpx.URL] = {}
+        self._timeout: tuple[float, dict[str, float]] | None = None
 
-    def get(self, seconds: float) -> httpx.Timeout:
-        last = self._last
-        if last is not None and last[0] == seconds:
-            return last[1]
+    def build(self, request: HttpRequest, timeout: float) -> httpx.Request:
         import httpx
 
-        timeout = httpx.Timeout(seconds)
-        self._last = (seconds, timeout)
-        return timeout
+        url = self._urls.get(request.path)
+        if url is None:
+            url = httpx.URL(self.base_url + request.path)
+            if len(self._urls) < 8:  # "/", "/pipeline", "/multi-exec"; raw paths vary
+                self._urls[request.path] = url
+        last = self._timeout
+        if last is None or last[0] != timeout:
+            last = (timeout, dict.fromkeys(("connect", "read", "write", "pool"), timeout))
+            self._timeout = last
+        headers = {"User-Agent": _USER_AGENT, **request.headers}
+        return httpx.Request(
+            request.method,
+            url,
+            headers=headers,
+            content=request.body,
+            extensions={"timeout": last[1]},
+        )
 
-
-def _headers(response: httpx.Response) -> dict[str, str]:
-    return {k.lower(): v for k, v in response.headers.items()}
+    def too_slow(self) -> CacheTimeout:
+        return CacheTimeout(f"the Upstash REST endpoint {self.base_url} was too slow")
 
 
 class HttpxTransport:
-    """Keep-alive ``httpx.Client`` created on first use (warm containers reuse it)."""
+    """Keep-alive httpx connection pool created on first use.
 
-    def __init__(self, base_url: str, **client_options: Any) -> None:
+    ``transport`` replaces the pool (any ``httpx.BaseTransport``, e.g. a
+    ``MockTransport``); other keyword arguments go to ``httpx.HTTPTransport``.
+    """
+
+    def __init__(
+        self, base_url: str, *, transport: httpx.BaseTransport | None = None, **options: Any
+    ) -> None:
         self.base_url = base_url
-        self._options = client_options
-        self._client: httpx.Client | None = None
-        self._timeouts = _Timeouts()
+        self._requests = _Requests(base_url)
+        self._options = options
+        self._transport = transport
 
     def __repr__(self) -> str:
         return f"HttpxTransport({self.base_url!r})"
 
-    def _get_client(self) -> httpx.Client:
-        if self._client is None:
+    def _pool(self) -> httpx.BaseTransport:
+        if self._transport is None:
             import httpx
 
-            self._client = httpx.Client(
-                base_url=self.base_url, headers={"User-Agent": _USER_AGENT}, **self._options
-            )
-        return self._client
+            self._transport = httpx.HTTPTransport(**self._options)
+        return self._transport
 
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         import httpx
 
-        client = self._get_client()
         started = time.monotonic()
         try:
-            built = client.build_request(
-                request.method,
-                request.path,
-                headers=request.headers,
-                content=request.body,
-                timeout=self._timeouts.get(timeout),
-            )
-            response = client.send(built, stream=True)
+            response = self._pool().handle_request(self._requests.build(request, timeout))
             try:
                 chunks = []
                 # Read by chunks so a server that trickles its answer cannot hold us past
-                # the attempt timeout (httpx's read timeout is per chunk).
-                for chunk in response.iter_bytes():
+                # the attempt timeout (the read timeout applies to each chunk).
+                for chunk in response.stream:  # type: ignore[union-attr]
                     chunks.append(chunk)
                     if time.monotonic() - started > timeout:
-                        raise CacheTimeout(
-                            f"the Upstash REST endpoint {self.base_url} was too slow"
-                        )
+                        raise self._requests.too_slow()
             finally:
                 response.close()
         except httpx.HTTPError as exc:
             raise _map_error(exc, self.base_url) from None
-        return HttpResponse(response.status_code, _headers(response), b"".join(chunks))
+        return HttpResponse(response.status_code, response.headers, b"".join(chunks))
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
 
 class AsyncHttpxTransport:
-    """Keep-alive ``httpx.AsyncClient`` created on first use, bound to one event loop."""
+    """Keep-alive async httpx connection pool, created on first use per event loop."""
 
-    def __init__(self, base_url: str, **client_options: Any) -> None:
+    def __init__(
+        self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None, **options: Any
+    ) -> None:
         self.base_url = base_url
-        self._options = client_options
-        self._client: httpx.AsyncClient | None = None
-        self._timeouts = _Timeouts()
+        self._requests = _Requests(base_url)
+        self._options = options
+        self._given = transport
+        self._transport: httpx.AsyncBaseTransport | None = transport
         self._loop: object = None
 
     def __repr__(self) -> str:
         return f"AsyncHttpxTransport({self.base_url!r})"
 
-    def _get_client(self) -> httpx.AsyncClient:
+    def _pool(self) -> httpx.AsyncBaseTransport:
         import asyncio
 
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            # A client's connections belong to the loop that opened them; a new loop
-            # (asyncio.run per invocation) needs a new client.
+        if self._given is not None:
+            return self._given
+        if self._transport is None or self._loop is not loop:
+            # Connections belong to the loop that opened them; a new loop (asyncio.run
+            # per invocation) needs a new pool.
             import httpx
 
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url, headers={"User-Agent": _USER_AGENT}, **self._options
-            )
+            self._transport = httpx.AsyncHTTPTransport(**self._options)
             self._loop = loop
-        return self._client
+        return self._transport
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         import asyncio
 
         import httpx
 
-        client = self._get_client()
         try:
             async with asyncio.timeout(timeout):
-                response = await client.request(
-                    request.method,
-                    request.path,
-                    headers=request.headers,
-                    content=request.body,
-                    timeout=self._timeouts.get(timeout),
-                )
+                built = self._requests.build(request, timeout)
+                response = await self._pool().handle_async_request(built)
+                try:
+                    body = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+                finally:
+                    await response.aclose()
         except TimeoutError:
-            raise CacheTimeout(f"the Upstash REST endpoint {self.base_url} was too slow") from None
+            raise self._requests.too_slow() from None
         except httpx.HTTPError as exc:
             raise _map_error(exc, self.base_url) from None
-        return HttpResponse(response.status_code, _headers(response), response.content)
+        return HttpResponse(response.status_code, response.headers, body)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        if self._transport is not None:
+            transport, self._transport = self._transport, None
+            await transport.aclose()
