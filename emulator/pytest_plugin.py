@@ -80,14 +80,25 @@ class EmulatorHandle:
 
 def _serve(backend: Backend, token: str, readonly_token: str) -> tuple[Any, EmulatorApp]:
     """Start the emulator app on pytest-httpserver's threaded werkzeug server."""
+    import logging
+
     from pytest_httpserver.httpserver import HTTPServerBase
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
     from werkzeug.wrappers import Request, Response
 
     from emulator.app import EmulatorApp
-    from emulator.server import QuietRequestHandler
 
     app = EmulatorApp(backend, token=token, readonly_token=readonly_token)
+    log = logging.getLogger("emulator")
+
+    class QuietRequestHandler(WSGIRequestHandler):
+        """werkzeug's handler logging ``METHOD /path status``: never a ``?_token=``."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            log.debug("%s %s %s", self.command, self.path.split("?", 1)[0][:200], code)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("emulator http: " + format, *args)
 
     class EmulatorHTTPServer(HTTPServerBase):
         """pytest-httpserver serving the emulator instead of canned answers."""

@@ -17,9 +17,6 @@ import logging
 import secrets
 import ssl
 import threading
-from typing import Any
-
-from werkzeug.serving import WSGIRequestHandler
 
 from emulator.app import EmulatorApp
 from emulator.backend import Backend
@@ -27,19 +24,6 @@ from emulator.serving import WSGIServer
 
 DEFAULT_TOKEN = "continuum-dev-token"
 log = logging.getLogger("emulator")
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """werkzeug's handler (for the pytest plugin) logging ``METHOD /path status`` only."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = self.path.split("?", 1)[0]
-        if len(path) > 200:
-            path = path[:200] + "..."
-        log.debug("%s %s %s", self.command, path, code)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("emulator http: " + format, *args)
 
 
 def is_loopback(host: str) -> bool:
