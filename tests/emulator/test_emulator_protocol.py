@@ -41,7 +41,9 @@ def test_single_command_and_path_form_in_any_case(http: httpx.Client) -> None:
     assert http.get("/GeT/foo").json() == {"result": "bar"}
     assert http.post("/set/other/value").json() == {"result": "OK"}
     assert http.put("/get/other").json() == {"result": "value"}
-    assert http.head("/get/other").status_code == 200
+    head = http.head("/get/other")
+    assert head.status_code == 200 and head.content == b""
+    assert http.get("/get/other").json() == {"result": "value"}  # keep-alive still in step
 
 
 def test_raw_body_is_the_last_argument_and_query_pairs_follow(
