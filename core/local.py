@@ -37,6 +37,7 @@ Command: TypeAlias = Sequence[Arg]
 ScriptFn: TypeAlias = Callable[["LocalCache", list[bytes], list[bytes]], Reply]
 
 _scripts: dict[str, ScriptFn] = {}
+_EVICTION_SAMPLE = 16
 
 
 def register_local_script(source: str, fn: ScriptFn) -> None:
@@ -63,6 +64,7 @@ class LocalCache:
         self._order: list[tuple[int, bytes]] = []
         self._next_seq = 1
         self._stale = 0
+        self._head = 0  # entries of _order before it are known stale
         self._loaded: set[str] = set()
 
     def __repr__(self) -> str:
@@ -229,6 +231,7 @@ class LocalCache:
         if self._stale > 1024 and self._stale * 2 > len(self._order):
             self._order = [(s, k2) for s, k2 in self._order if self._seqs.get(k2) == s]
             self._stale = 0
+            self._head = 0
         return 1
 
     def _sweep(self) -> None:
@@ -237,13 +240,33 @@ class LocalCache:
             self._drop(k)
 
     def _evict(self) -> None:
-        self._sweep()
-        assert self.max_keys is not None
-        for seq, k in self._order:
-            if len(self._data) < self.max_keys:
-                return
-            if self._seqs.get(k) == seq:
+        """Make room for one key: an expired key among the oldest few, else the oldest.
+
+        Looking at a bounded sample (like Redis's approximated eviction) keeps an insert
+        into a full store O(1) instead of sweeping every key with a TTL.
+        """
+        now = self._clock()
+        oldest: bytes | None = None
+        sampled = 0
+        order, i = self._order, self._head
+        while i < len(order) and self._seqs.get(order[i][1]) != order[i][0]:
+            i += 1  # evictions leave stale entries at the front: skip them once, for good
+        self._head = i
+        for idx in range(i, len(order)):
+            seq, k = order[idx]
+            if self._seqs.get(k) != seq:
+                continue  # compaction keeps these to at most half of _order
+            exp = self._expires.get(k)
+            if exp is not None and exp <= now:
                 self._drop(k)
+                return
+            if oldest is None:
+                oldest = k
+            sampled += 1
+            if sampled >= _EVICTION_SAMPLE:
+                break
+        if oldest is not None:
+            self._drop(oldest)
 
     def _store(self, k: bytes, value: bytes, *, keep_ttl: bool = False) -> None:
         if k in self._data:

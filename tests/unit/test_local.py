@@ -351,3 +351,18 @@ def test_scan_and_keys_skip_expired_keys(db: LocalCache, clock: Clock) -> None:
     clock.now += 2
     assert db.execute([["SCAN", 0, "COUNT", 100]]) == [[b"0", [b"kept"]]]
     assert db.execute([["KEYS", "*"], ["DBSIZE"]]) == [[b"kept"], 1]
+
+
+def test_store_stays_bounded_under_churn(clock: Clock) -> None:
+    import random
+
+    db = LocalCache(max_keys=100, clock=clock)
+    rng = random.Random(7)
+    for i in range(5000):
+        db.set(f"k{i}", b"v", ttl=rng.choice([None, 0.5, 100]))
+        if rng.random() < 0.3:
+            db.delete(f"k{rng.randrange(i + 1)}")
+        if i % 500 == 0:
+            clock.now += 1
+        assert len(db._data) <= 100
+    assert db.get("k4999") == b"v"  # the newest key always survives
