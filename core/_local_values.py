@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from core.errors import CommandError
+from core.errors import CommandError, ValidationError
 
 if TYPE_CHECKING:
     from core.local import LocalCache
@@ -47,7 +47,12 @@ def to_arg(value: Arg | bytearray | memoryview) -> bytes:
     if type(value) is bytes:
         return value
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                "keys and arguments must be valid Unicode text (no lone surrogates)"
+            ) from None
     if isinstance(value, bool):
         return b"1" if value else b"0"
     if isinstance(value, int):

@@ -29,7 +29,7 @@ from typing import TypeAlias
 from core._local_commands import COMMANDS
 from core._local_values import WRONGTYPE, Arg, Handler, Reply, to_arg
 from core._redis_glob import compile_glob
-from core.errors import CommandError, TransactionAborted
+from core.errors import CommandError, TransactionAborted, ValidationError
 
 __all__ = ["Arg", "Command", "LocalCache", "Reply", "register_local_script"]
 
@@ -43,6 +43,16 @@ _EVICTION_SAMPLE = 16
 def register_local_script(source: str, fn: ScriptFn) -> None:
     """Run ``fn(cache, keys, args)`` wherever Redis would run the Lua ``source``."""
     _scripts[hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()] = fn
+
+
+_SURROGATES = "keys and arguments must be valid Unicode text (no lone surrogates)"
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(_SURROGATES) from None
 
 
 class LocalCache:
@@ -79,7 +89,7 @@ class LocalCache:
 
     def get(self, key: str | bytes) -> bytes | None:
         """The string at ``key``, or None; raises ``CommandError`` (WRONGTYPE) for others."""
-        k: bytes = key.encode("utf-8") if isinstance(key, str) else key
+        k: bytes = _utf8(key) if isinstance(key, str) else key
         # Lock-free read: single dict lookups are atomic, and only expiry mutates.
         value = self._data.get(k)
         if value is None:
@@ -95,7 +105,7 @@ class LocalCache:
 
     def set(self, key: str | bytes, value: bytes, ttl: float | None = None) -> None:
         """SET with an optional TTL in seconds (None: no expiry, like a plain SET)."""
-        k: bytes = key.encode("utf-8") if isinstance(key, str) else key
+        k: bytes = _utf8(key) if isinstance(key, str) else key
         if type(value) is not bytes:
             value = to_arg(value)
         with self._lock:
@@ -162,10 +172,13 @@ class LocalCache:
         parsed: list[list[bytes]] = []
         checked: list[tuple[str, Handler] | CommandError] = []
         for command in commands:
-            argv = [
-                a if type(a) is bytes else a.encode("utf-8") if type(a) is str else to_arg(a)
-                for a in command
-            ]
+            try:
+                argv = [
+                    a if type(a) is bytes else a.encode("utf-8") if type(a) is str else to_arg(a)
+                    for a in command
+                ]
+            except UnicodeEncodeError:
+                raise ValidationError(_SURROGATES) from None
             parsed.append(argv)
             checked.append(_check(argv))
         if transaction:

@@ -366,3 +366,16 @@ def test_store_stays_bounded_under_churn(clock: Clock) -> None:
             clock.now += 1
         assert len(db._data) <= 100
     assert db.get("k4999") == b"v"  # the newest key always survives
+
+
+def test_text_that_is_not_unicode_is_refused_clearly(db: LocalCache) -> None:
+    from core.errors import ValidationError
+
+    for call in (
+        lambda: db.execute([["SET", "\ud800", "v"]]),
+        lambda: db.get("\ud800"),
+        lambda: db.set("k\udfff", b"v"),
+        lambda: db.delete("\ud800"),
+    ):
+        with pytest.raises(ValidationError, match="lone surrogates"):
+            call()
