@@ -84,6 +84,8 @@ class FetchTransport:
             "method": request.method,
             "headers": dict(request.headers),
             "signal": signal,
+            # Like httpx, never follow a redirect: it would carry the token elsewhere.
+            "redirect": "manual",
         }
         if request.body and request.method not in {"GET", "HEAD"}:
             init["body"] = ffi.to_js(request.body)

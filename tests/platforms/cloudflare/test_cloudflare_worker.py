@@ -74,21 +74,25 @@ _FAULTS = {
                  b"Content-Length: 1000\r\n\r\n{\"result\":",  # the body breaks off
     "error500": b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n"
                 b"Connection: close\r\n\r\noops",
+    # a redirect must not be followed: it would hand the token to another URL
+    "redirect": b"HTTP/1.1 303 See Other\r\nLocation: /followed\r\n"
+                b"Content-Length: 0\r\nConnection: close\r\n\r\n",
 }
 
 
 @pytest.fixture
-def faulty_upstash(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A loopback 'Upstash' that fails in the way named by the test's ``fault`` param."""
+def faulty_upstash(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback 'Upstash' failing as the indirect parameter says: (URL, requests read)."""
     answer = _FAULTS[request.param]
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     held: list[socket.socket] = []
+    received: list[bytes] = []
 
     def serve(conn: socket.socket) -> None:
         try:
-            conn.recv(65536)
+            received.append(conn.recv(65536))
             if answer is None:
                 return  # keep it open: the client must give up by itself
             if answer == b"":
@@ -109,7 +113,7 @@ def faulty_upstash(request: pytest.FixtureRequest) -> Iterator[str]:
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
     listener.close()
     for conn in held:
         conn.close()
@@ -175,10 +179,11 @@ def test_behaviour_when_upstash_is_down(
 
 @pytest.mark.parametrize("faulty_upstash", list(_FAULTS), indirect=True)
 def test_a_failing_upstash_is_abandoned_for_the_fallback(
-    faulty_upstash: str, worker: PyodideWorker
+    faulty_upstash: tuple[str, list[bytes]], worker: PyodideWorker
 ) -> None:
     """The fetch transport's timeout and error mapping work inside Pyodide."""
-    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": faulty_upstash,
+    url, received = faulty_upstash
+    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": url,
            "UPSTASH_REDIS_REST_TOKEN": TOKEN, "CONTINUUM_TIMEOUT": "2"}
     client = behaviour.Client(functools.partial(worker.send, env=env))
     health = client.call("GET", "/health")
@@ -187,6 +192,8 @@ def test_a_failing_upstash_is_abandoned_for_the_fallback(
     assert health.json()["status"] == "degraded", health.describe()
     put = client.call("PUT", "/v1/cache/query/k", key="down", json_body={"value": 1})
     assert put.status == 200 and put.json()["degraded"] is True, put.describe()
+    assert received, "the Worker never tried Upstash"
+    assert not any(b" /followed " in head for head in received), "a redirect was followed"
 
 
 def test_configuration_comes_from_the_worker_env(
