@@ -17,8 +17,6 @@ may handle them (or let them propagate).
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -93,9 +91,14 @@ def drive(
 async def adrive(
     op: Operation[T],
     execute: Callable[[Batch], Awaitable[Replies]],
-    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    pause: Callable[[float], Awaitable[None]] | None = None,
 ) -> T:
     """Run an operation to completion with an asynchronous executor."""
+    if pause is None:
+        import asyncio  # only async code pays for importing asyncio
+
+        pause = asyncio.sleep
+    import inspect
     try:
         step = next(op)
         while True:

@@ -15,11 +15,10 @@ fallback, visible as ``WriteResult.degraded`` and in the meter.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core._drive import Batch, Operation, Replies, adrive, drive
 from core.codec import make_codec
@@ -42,6 +41,9 @@ from core.protocol import Command, Reply, Script
 from core.rest import AsyncRestExecutor, RestExecutor
 from core.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
 from core.transport import AsyncTransport, Transport
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AsyncUpstashCache", "ScopedCache", "UpstashCache", "WriteResult"]
 
@@ -675,6 +677,8 @@ class _AutoPipeline:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, batch: Batch, call: _Call) -> Replies:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Replies] = loop.create_future()
         key = id(call.scope) if call.scope is not None else 0
@@ -688,6 +692,8 @@ class _AutoPipeline:
     def _flush(self, key: int, call: _Call) -> None:
         items = self._queues.pop(key, [])
         if items:
+            import asyncio
+
             task = asyncio.get_running_loop().create_task(self._send(items, call))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -777,6 +783,8 @@ class AsyncUpstashCache(_CacheBase):
         async def pause(seconds: float) -> None:
             if call.deadline.remaining() <= seconds:
                 raise CacheTimeout("the deadline leaves no time to wait")
+            import asyncio
+
             await asyncio.sleep(seconds)
 
         async def execute(batch: Batch) -> Replies:
@@ -834,7 +842,9 @@ class AsyncUpstashCache(_CacheBase):
             started = time.perf_counter()
             try:
                 result = compute()
-                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                import inspect
+
+                if inspect.isawaitable(result):
                     result = await result
                 return result
             finally:

@@ -16,7 +16,6 @@ method everything above the transport uses (``LocalCache.execute`` is the other)
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Sequence
@@ -265,6 +264,8 @@ class AsyncRestExecutor(_Base):
                 wait = self.retry.delay(exc, attempt, write=write, left=deadline.remaining())
                 if wait is None:
                     raise
+                import asyncio  # only async code pays for importing asyncio
+
                 await asyncio.sleep(wait)
                 attempt += 1
 
