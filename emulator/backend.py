@@ -29,8 +29,8 @@ from redis.exceptions import ExecAbortError, ResponseError
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 
-# Error codes Redis sends in front of its message; anything else was an "ERR" that
-# redis-py's parser stripped.
+# Error codes Redis sends in front of its message. Older redis-py strips "ERR" (and a few
+# others) without saying so; an error not starting with one of these lost its "ERR".
 _ERROR_CODES = frozenset(
     {
         "WRONGTYPE", "BUSYKEY", "NOGROUP", "BUSYGROUP", "OOM", "BUSY", "NOTBUSY", "MISCONF",
@@ -88,16 +88,17 @@ class TransactionDiscarded(Exception):
 
 
 def error_text(error: ResponseError) -> str:
-    """Redis's error line, rebuilt from redis-py's exception (which strips some codes)."""
+    """Redis's error line, rebuilt from redis-py's exception (which strips known codes)."""
     text = str(error)
     if isinstance(error, redis.exceptions.NoScriptError):
         return NOSCRIPT
+    if hasattr(error, "status_code"):  # redis-py 7+: the code it stripped, or None
+        code = error.status_code
+        return f"{code} {text}" if code else text
     if isinstance(error, ExecAbortError):
         return f"EXECABORT {text}"
     first = text.split(" ", 1)[0]
-    if first in _ERROR_CODES:
-        return text
-    return f"ERR {text}"
+    return text if first in _ERROR_CODES else f"ERR {text}"
 
 
 def _plain(reply: Any) -> Reply:

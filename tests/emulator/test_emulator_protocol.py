@@ -237,6 +237,9 @@ def test_scripts_strip_the_shebang_but_keep_the_original_sha(
     missing = http.post("/", json=["EVALSHA", "a" * 40, 0])
     assert missing.status_code == 400
     assert missing.json() == {"error": "NOSCRIPT No matching script. Please use EVAL."}
+    for value in ("boom", "MYCODE went wrong"):  # error values pass verbatim, no "ERR" added
+        failed = http.post("/", json=["EVAL", f"return {{err='{value}'}}", 0])
+        assert failed.status_code == 400 and failed.json() == {"error": value}
     ro = "#!lua\nreturn redis.call('GET', KEYS[1])"
     assert http.post("/", json=["EVAL_RO", ro, 1, "n"]).json() == {"result": "7"}
 
