@@ -377,3 +377,21 @@ def test_while_a_probe_is_out_the_circuit_is_half_open_and_others_fall_back(
     assert proxy.forwarded == before + 1  # the probe alone reached Upstash
     assert breaker.state is CircuitState.CLOSED  # the probe's success closed it
     assert cache.set("after", 3).backend is CacheBackend.UPSTASH
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+def test_each_fault_opens_the_circuit_and_the_next_probe_recovers(
+    fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle, clock: ManualClock
+) -> None:
+    with make_cache(proxy.url, emulator.token, failure_threshold=1, max_retries=0) as cache:
+        breaker_for(cache.config.database("primary").url, clock=clock)
+        inject(proxy, fault)
+        with cache.request(deadline=DEADLINE):
+            assert cache.set("k", "during").degraded
+        assert cache.current_backend is CacheBackend.LOCAL
+        proxy.clear()
+        clock.advance(30.0)  # the probe interval passes (config default: 30 s)
+        written = cache.set("k", "after")
+        assert written.backend is CacheBackend.UPSTASH and not written.degraded
+        assert cache.current_backend is CacheBackend.UPSTASH
+        assert server_get(emulator, "k") == '"after"'  # JSON text, as other clients read it
