@@ -16,7 +16,7 @@ from typing import IO
 
 import behaviour
 import pytest
-from vercel_function import ROOT, Build, FunctionProcess, build, materialise
+from vercel_function import ROOT, Build, FunctionProcess, ServedFunction, build, materialise
 
 from emulator.pytest_plugin import EmulatorHandle
 
@@ -39,45 +39,60 @@ def function_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IO[bytes]
         yield log
 
 
+MODES = {"server": ServedFunction, "event": FunctionProcess}
+
+
 @pytest.fixture(scope="session")
-def instances(function_dir: Path, function_log: IO[bytes]) -> Iterator[dict[str, FunctionProcess]]:
-    """Warm function instances, one per configuration (emulator URL), for the session."""
-    running: dict[str, FunctionProcess] = {}
+def instances() -> Iterator[dict[str, ServedFunction | FunctionProcess]]:
+    """Warm function instances, one per runtime mode and configuration, for the session."""
+    running: dict[str, ServedFunction | FunctionProcess] = {}
     yield running
     for instance in running.values():
         instance.close()
 
 
+@pytest.fixture(params=list(MODES))
+def mode(request: pytest.FixtureRequest) -> str:
+    """The runtime's production server mode, and its older event mode."""
+    return str(request.param)
+
+
 def _instance(
-    instances: dict[str, FunctionProcess], function_dir: Path, log: IO[bytes], env: dict[str, str]
-) -> FunctionProcess:
-    key = json.dumps(env, sort_keys=True)
+    instances: dict[str, ServedFunction | FunctionProcess],
+    function_dir: Path,
+    log: IO[bytes],
+    env: dict[str, str],
+    mode: str = "server",
+) -> ServedFunction | FunctionProcess:
+    key = mode + json.dumps(env, sort_keys=True)
     if key not in instances:
-        instances[key] = FunctionProcess(function_dir, env, log)
+        instances[key] = MODES[mode](function_dir, env, log)
     return instances[key]
 
 
 @pytest.fixture
 def send(
     emulator: EmulatorHandle,
-    instances: dict[str, FunctionProcess],
+    mode: str,
+    instances: dict[str, ServedFunction | FunctionProcess],
     function_dir: Path,
     function_log: IO[bytes],
 ) -> behaviour.Send:
     env = {**behaviour.ENV, **emulator.env}
-    return _instance(instances, function_dir, function_log, env).send
+    return _instance(instances, function_dir, function_log, env, mode).send
 
 
 @pytest.fixture
 def send_to_dead_upstash(
     dead_upstash_url: str,
-    instances: dict[str, FunctionProcess],
+    mode: str,
+    instances: dict[str, ServedFunction | FunctionProcess],
     function_dir: Path,
     function_log: IO[bytes],
 ) -> behaviour.Send:
     env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead_upstash_url,
            "UPSTASH_REDIS_REST_TOKEN": "dead-token"}
-    return _instance(instances, function_dir, function_log, env).send
+    return _instance(instances, function_dir, function_log, env, mode).send
 
 
 # -- what the build produced ------------------------------------------------------------
@@ -167,7 +182,9 @@ def test_methods_flask_would_answer_itself_get_the_api_json(send: behaviour.Send
 
 
 def test_a_bad_setting_is_a_clean_error_that_hides_the_token(
-    instances: dict[str, FunctionProcess], function_dir: Path, function_log: IO[bytes]
+    instances: dict[str, ServedFunction | FunctionProcess],
+    function_dir: Path,
+    function_log: IO[bytes],
 ) -> None:
     token = "vercel-test-token-5be1"
     env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": "http://upstash.example.com",

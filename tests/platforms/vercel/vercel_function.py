@@ -7,19 +7,25 @@ with the ``ignore`` package, the matcher the CLI uses), plus a stub
 repository itself is never written to.
 
 The built function is then run as Vercel runs it: its ``filePathMap`` is materialised
-into a folder (the bundle Vercel would upload), and ``func_host.py`` calls
-``vc__handler__python.vc_handler`` under Python 3.12 with the events Vercel's proxy sends.
+into a folder (the bundle Vercel would upload) and started under Python 3.12 in either
+of the runtime's two modes: the server mode used in production (``ServedFunction``: the
+runtime serves real HTTP after announcing its port over an IPC socket) and the event
+mode (``FunctionProcess``: ``func_host.py`` calls ``vc__handler__python.vc_handler``
+with the events Vercel's proxy sends).
 """
 
 from __future__ import annotations
 
 import base64
 import glob
+import itertools
 import json
 import os
 import queue
 import shutil
+import socket
 import subprocess
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -219,3 +225,88 @@ class FunctionProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+
+
+class ServedFunction:
+    """The built function in the runtime's server mode, as Vercel runs it in production.
+
+    With ``VERCEL_IPC_PATH`` set, importing ``vc__handler__python`` connects to that
+    Unix socket, serves the app on a loopback HTTP port, announces the port with a
+    ``server-started`` message and then takes real HTTP requests. This plays the
+    platform's side: it listens on the socket, reads the announcement (and every later
+    message, so the function never blocks on a full socket) and sends requests with the
+    internal headers the platform adds.
+    """
+
+    def __init__(self, func_dir: Path, env: Mapping[str, str], log: IO[bytes]) -> None:
+        import httpx
+
+        self._dir = Path(tempfile.mkdtemp(prefix="vcipc"))  # short: Unix socket paths are
+        ipc_path = self._dir / "ipc.sock"                     # limited to ~100 bytes
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(ipc_path))
+        self._listener.listen(1)
+        self._listener.settimeout(ANSWER_TIMEOUT)
+        config = json.loads((func_dir / ".vc-config.json").read_text())
+        module = config["handler"].rpartition(".")[0]
+        full_env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
+                    **config.get("environment", {}), **env, "VERCEL_IPC_PATH": str(ipc_path)}
+        self._proc = subprocess.Popen(
+            [python312(), "-S", "-u", "-c", f"import {module}"], cwd=func_dir, env=full_env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )
+        self._messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        try:
+            conn, _ = self._listener.accept()
+        except TimeoutError:
+            self.close()
+            pytest.fail("the built function never connected to the IPC socket")
+        threading.Thread(target=self._pump, args=(conn,), daemon=True).start()
+        port = self._wait_for_port()
+        self._client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=ANSWER_TIMEOUT)
+        self._invocations = itertools.count(1)
+
+    def _pump(self, conn: socket.socket) -> None:
+        buffer = b""
+        while chunk := conn.recv(65536):
+            buffer += chunk
+            *messages, buffer = buffer.split(b"\0")
+            for message in messages:
+                self._messages.put(json.loads(message))
+        conn.close()
+
+    def _wait_for_port(self) -> int:
+        while True:
+            try:
+                message = self._messages.get(timeout=ANSWER_TIMEOUT)
+            except queue.Empty:
+                self.close()
+                pytest.fail("the built function never announced its HTTP port")
+            if message.get("type") == "server-started":
+                return int(message["payload"]["httpPort"])
+            if message.get("type") == "unrecoverable-error":
+                self.close()
+                pytest.fail(f"the built function failed to start: {message['payload']}")
+
+    def send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        invocation = str(next(self._invocations))
+        sent = {"x-forwarded-proto": "https", "x-vercel-internal-invocation-id": invocation,
+                "x-vercel-internal-request-id": invocation, **headers}
+        response = self._client.request(method, path, headers=sent, content=body or b"")
+        got = {k.lower(): v for k, v in response.headers.items()}
+        return response.status_code, got, response.content
+
+    def close(self) -> None:
+        if getattr(self, "_client", None) is not None:
+            self._client.close()
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._listener.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
