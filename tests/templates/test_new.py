@@ -76,6 +76,12 @@ def test_renders_manifest_handler_test_and_readme(
     assert "# shop-api" in readme and "## Deploy" in readme
     out = capsys.readouterr().out
     assert f"Created a {platform} project" in out and "README.md" in out
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--line-length", "100",
+         "--select", "E,F,W,I,B,UP", "."],
+        cwd=project, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout[-2000:]
 
 
 def test_refuses_a_non_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
