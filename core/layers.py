@@ -24,7 +24,8 @@ from core.errors import ConfigurationError, ValidationError
 from core.operations import escape_glob
 
 if TYPE_CHECKING:
-    from core.cache import AsyncUpstashCache, UpstashCache, WriteResult
+    from core.async_cache import AsyncUpstashCache
+    from core.cache import UpstashCache, WriteResult
 
 __all__ = ["DEFAULT_LAYER", "LAYERS", "AsyncCacheLayer", "CacheLayer", "LayerSpec", "layer_spec"]
 

@@ -1,0 +1,417 @@
+"""What the sync and async clients share: configuration, scopes, routing, bookkeeping.
+
+``CacheBase`` resolves the configuration, owns the local-mode store, the codec-bound
+operations, the totals behind ``info()`` and the read memo rules; the two clients in
+:mod:`core.cache` and :mod:`core.async_cache` only differ in how they wait for I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from core._drive import Batch, Operation, Replies
+from core.codec import make_codec
+from core.config import DATABASE_NAMES, CacheBackend, ConnectionMode, UpstashConfig
+from core.errors import (
+    CacheUnavailable,
+    CommandError,
+    ConfigurationError,
+    NoScriptError,
+    ValidationError,
+)
+from core.health import CircuitState, breaker_for
+from core.layers import LayerSpec
+from core.local import LocalCache
+from core.operations import Operations
+from core.protocol import Reply, Script
+from core.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
+
+__all__ = ["ScopedCache", "WriteResult"]
+
+SCAN_COUNT = 500
+_XF_MEMORY = 1024
+#: Calls that must say when Upstash did not serve them (ping, info, flush, scripts).
+STRICT = LayerSpec("strict", "", None, strict=True)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of a write: truthy when stored; ``degraded`` when only the fallback has it."""
+
+    ok: bool
+    backend: CacheBackend
+    degraded: bool = False
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class CallState:
+    """Per-call state: where the batches ran, and the fallback store if one was needed."""
+
+    __slots__ = ("backend", "deadline", "degraded", "local", "meter", "scope")
+
+    def __init__(self, scope: RequestScope | None, deadline: Deadline, meter: Meter) -> None:
+        self.scope = scope
+        self.deadline = deadline
+        self.meter = meter
+        self.backend = CacheBackend.UPSTASH
+        self.degraded = False
+        self.local: LocalCache | None = None
+
+    def fallback_store(self) -> LocalCache:
+        if self.scope is not None:
+            return self.scope.local
+        if self.local is None:
+            self.local = LocalCache()
+        return self.local
+
+
+class ScopedCache:
+    """What ``with cache.request(...) as c`` gives: the cache, bound to one scope.
+
+    Every cache method works on it (``c.get``, ``c.layer``, ...); ``meter``, ``deadline``,
+    ``memo`` and ``local`` are this scope's, and stay readable after the block ends.
+    """
+
+    def __init__(self, cache: CacheBase, scope: RequestScope) -> None:
+        self._cache = cache
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        return f"ScopedCache({self._cache!r}, {self.scope!r})"
+
+    @property
+    def meter(self) -> Meter:
+        return self.scope.meter
+
+    @property
+    def deadline(self) -> Deadline:
+        return self.scope.deadline
+
+    @property
+    def memo(self) -> dict[tuple[str, str], Reply]:
+        return self.scope.memo
+
+    @property
+    def local(self) -> LocalCache:
+        return self.scope.local
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cache, name)
+
+
+class _ScopeContext:
+    """``with cache.request(...)`` / ``async with``: one invocation's scope."""
+
+    def __init__(self, cache: CacheBase, deadline: Deadline) -> None:
+        self._cache = cache
+        self._deadline = deadline
+        self._token: Any = None
+        self.scope: RequestScope | None = None
+
+    def _open(self) -> ScopedCache:
+        self.scope = RequestScope(deadline=self._deadline)
+        self._token = enter_scope(self.scope)
+        return ScopedCache(self._cache, self.scope)
+
+    def _close(self) -> None:
+        if self._token is not None:
+            exit_scope(self._token)
+            self._token = None
+        if self.scope is not None:
+            _merge(self._cache._meter, self.scope.meter)
+
+    def __enter__(self) -> ScopedCache:
+        return self._open()
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+    async def __aenter__(self) -> ScopedCache:
+        return self._open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._close()
+
+
+class CacheBase:
+    """Configuration, routing and bookkeeping shared by the sync and async clients."""
+
+    def __init__(
+        self,
+        config: UpstashConfig | None = None,
+        mode: str | ConnectionMode = "auto",
+        fallback: bool | None = None,
+        rest_url: str | None = None,
+        rest_token: str | None = None,
+        redis_url: str | None = None,
+        use_msgpack: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if redis_url:
+            raise ConfigurationError(
+                "redis_url asks for the Redis protocol, but Continuum is REST-only: pass "
+                "rest_url and rest_token (or set UPSTASH_REDIS_REST_URL and "
+                "UPSTASH_REDIS_REST_TOKEN)"
+            )
+        unknown = set(options) - {f.name for f in fields(UpstashConfig)}
+        if unknown:
+            raise ConfigurationError(f"unknown cache options: {', '.join(sorted(unknown))}")
+        overrides: dict[str, Any] = {
+            "mode": None if str(mode) == "auto" else mode,
+            "fallback": fallback, "rest_url": rest_url, "rest_token": rest_token,
+            "use_msgpack": use_msgpack, **options,
+        }  # fmt: skip
+        if config is None:
+            config = UpstashConfig.from_env(**overrides)
+        else:
+            changes = {k: v for k, v in overrides.items() if v is not None}
+            if changes:
+                config = config.with_options(**changes)
+        config.warn_if_local()
+        self.config = config
+        self._local = LocalCache() if config.resolved_mode is ConnectionMode.LOCAL else None
+        self._db_urls = (
+            {name: config.database(name).url for name in DATABASE_NAMES}
+            if self._local is None
+            else {}
+        )
+        codec = make_codec(
+            use_msgpack=config.use_msgpack, compress_threshold=config.compress_threshold
+        )
+        self._ops = Operations(codec, max_value_size=config.max_value_size)
+        self._meter = Meter()
+        self._stats: dict[str, list[int]] = {}
+        self._compute_times: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    # -- scope -------------------------------------------------------------------------
+
+    def request(
+        self, *, deadline: float | Deadline | None = None, remaining_ms: float | None = None
+    ) -> _ScopeContext:
+        """Open a request scope: fallback store, read memo, meter and deadline.
+
+        ``deadline`` is seconds from now (or a :class:`Deadline`); ``remaining_ms`` is the
+        platform's time left (Lambda's ``get_remaining_time_in_millis()``), of which a
+        margin is kept back so the function can still answer. Without either, the
+        configured ``budget`` applies.
+        """
+        candidates: list[float] = []
+        if isinstance(deadline, Deadline):
+            candidates.append(deadline.remaining())
+        elif deadline is not None:
+            candidates.append(_seconds(deadline, "deadline"))
+        if remaining_ms is not None:
+            ms = _seconds(remaining_ms, "remaining_ms")
+            candidates.append(Deadline.from_remaining_ms(ms).remaining())
+        seconds = min(candidates) if candidates else self.config.budget
+        return _ScopeContext(self, Deadline.after(max(0.0, seconds)))
+
+    @property
+    def scope(self) -> RequestScope | None:
+        """The active request scope, if any."""
+        return current_scope()
+
+    @property
+    def meter(self) -> Meter:
+        """The active scope's meter, or this client's totals outside a scope."""
+        scope = current_scope()
+        return scope.meter if scope is not None else self._meter
+
+    @property
+    def deadline(self) -> Deadline | None:
+        """The active scope's deadline, if any."""
+        scope = current_scope()
+        return scope.deadline if scope is not None else None
+
+    def _call(self) -> CallState:
+        scope = current_scope()
+        if scope is not None:
+            return CallState(scope, scope.deadline, scope.meter)
+        return CallState(None, Deadline.after(self.config.budget), self._meter)
+
+    # -- health ------------------------------------------------------------------------
+
+    @property
+    def is_local(self) -> bool:
+        """True in local mode (no Upstash configured)."""
+        return self._local is not None
+
+    @property
+    def current_backend(self) -> CacheBackend:
+        """``local`` in local mode or while the primary database's circuit is not closed."""
+        if self._local is not None:
+            return CacheBackend.LOCAL
+        state = breaker_for(self.config.database("primary").url).state
+        return CacheBackend.UPSTASH if state is CircuitState.CLOSED else CacheBackend.LOCAL
+
+    def _breakers(self) -> dict[str, dict[str, object]]:
+        if self._local is not None:
+            return {}
+        urls = {self.config.database(name).url: name for name in self.config.databases}
+        return {name: breaker_for(url).snapshot() for url, name in urls.items()}
+
+    def _force_probes(self) -> None:
+        for db in {self.config.database(n).url for n in self.config.databases}:
+            breaker_for(db).force_probe()
+
+    def _info(self, keys: int | None) -> dict[str, Any]:
+        layers = {}
+        total_hits = total_misses = 0
+        for name, (hits, misses) in sorted(self._stats.items()):
+            total_hits += hits
+            total_misses += misses
+            layers[name] = {"hits": hits, "misses": misses, "hit_rate": _rate(hits, misses)}
+        circuits = self._breakers()
+        primary = circuits.get("primary", {"state": "n/a (local mode)"})
+        return {
+            "backend": self.current_backend.value,
+            "mode": self.config.resolved_mode.value,
+            "fallback": self.config.fallback,
+            "circuit": primary,
+            "circuits": circuits,
+            "keys": keys,
+            "hits": total_hits,
+            "misses": total_misses,
+            "hit_rate": _rate(total_hits, total_misses),
+            "layers": layers,
+            "meter": self.meter.as_dict(),
+        }
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _count_read(self, spec: LayerSpec, hit: bool, call: CallState) -> None:
+        stats = self._stats.setdefault(spec.name, [0, 0])
+        stats[0 if hit else 1] += 1
+        if hit:
+            call.meter.hit(spec.name)
+        else:
+            call.meter.miss(spec.name)
+
+    def _local_execute(self, batch: Batch, call: CallState) -> Replies:
+        assert self._local is not None
+        call.backend = CacheBackend.LOCAL
+        return self._local.execute(batch.commands, write=batch.write, transaction=batch.transaction)
+
+    def _fallback(
+        self, batch: Batch, spec: LayerSpec, call: CallState, exc: CacheUnavailable
+    ) -> Replies:
+        """Run on the scope's store, or re-raise for strict layers / fallback disabled."""
+        if spec.strict or not self.config.fallback:
+            raise exc
+        call.backend = CacheBackend.LOCAL
+        call.degraded = True
+        call.meter.fallback_ops += 1
+        if batch.write:
+            call.meter.degraded_writes += 1
+        store = call.fallback_store()
+        return store.execute(batch.commands, write=batch.write, transaction=batch.transaction)
+
+    def _memo_lookup(
+        self, batch: Batch, spec: LayerSpec, call: CallState
+    ) -> tuple[str, str] | None:
+        """The memo key of a single GET: (database URL, key), so two names for one
+        database share entries."""
+        if call.scope is None or batch.write or len(batch.commands) != 1:
+            return None
+        command = batch.commands[0]
+        if len(command) == 2 and command[0] == "GET" and isinstance(command[1], str):
+            return (self._db_urls[spec.database], command[1])
+        return None
+
+    def _memo_update(
+        self,
+        batch: Batch,
+        spec: LayerSpec,
+        call: CallState,
+        key: tuple[str, str] | None,
+        replies: Replies,
+    ) -> None:
+        if call.scope is None:
+            return
+        memo = call.scope.memo
+        if batch.write:
+            if batch.touches is None:
+                memo.clear()
+            else:
+                for touched in batch.touches:
+                    memo.pop((self._db_urls[spec.database], touched), None)
+        elif key is not None and not isinstance(replies[0], CommandError):
+            memo[key] = replies[0]
+
+    def _write_result(self, ok: bool, call: CallState) -> WriteResult:
+        return WriteResult(ok, call.backend, call.degraded)
+
+    def _expected_compute(self, key: str) -> float:
+        return self._compute_times.get(key, 0.1)
+
+    def _observe_compute(self, key: str, seconds: float) -> None:
+        if len(self._compute_times) >= _XF_MEMORY:
+            self._compute_times.clear()
+        self._compute_times[key] = seconds
+
+    def _timed(self, key: str, compute: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            started = time.perf_counter()
+            try:
+                return compute()
+            finally:
+                self._observe_compute(key, time.perf_counter() - started)
+
+        return run
+
+    def _pubsub_target(self) -> tuple[str, str]:
+        if self._local is not None:
+            raise ConfigurationError(
+                "pubsub() subscribes over Upstash REST; it is not available in local mode"
+            )
+        db = self.config.database("primary")
+        return db.url, db.token
+
+
+def _merge(total: Meter, part: Meter) -> None:
+    """Fold a finished scope's meter into the client's totals (for ``info()``)."""
+    for name in (
+        "round_trips", "commands", "bytes_sent", "bytes_received", "hits", "misses",
+        "fallback_ops", "degraded_writes", "errors", "time_spent",
+    ):  # fmt: skip
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    for mine, theirs in (
+        (total.layer_hits, part.layer_hits),
+        (total.layer_misses, part.layer_misses),
+    ):
+        for layer, count in theirs.items():
+            mine[layer] = mine.get(layer, 0) + count
+
+
+def _seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValidationError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _rate(hits: int, misses: int) -> float:
+    return hits / (hits + misses) if hits + misses else 0.0
+
+
+def script_op(
+    script: Script, keys: Sequence[str], args: Sequence[str | bytes | int]
+) -> Operation[Reply]:
+    """EVALSHA first; EVAL (which also caches the script) only on NOSCRIPT."""
+    tail: list[str | bytes | int] = [len(keys), *keys, *args]
+    replies = yield Batch([("EVALSHA", script.sha1, *tail)], write=True, touches=list(keys))
+    reply = replies[0]
+    if isinstance(reply, NoScriptError):
+        replies = yield Batch([("EVAL", script.source, *tail)], write=True, touches=list(keys))
+        reply = replies[0]
+    if isinstance(reply, CommandError):
+        raise reply
+    result: Reply = reply
+    return result
