@@ -10,8 +10,9 @@ A few client threads, each with a keep-alive ``httpx.Client``, send for a fixed 
 The baseline for both is redis-py talking RESP straight to the same redis-server with
 the same number of threads (single commands, then 100-command pipelines). The ratio says
 what the REST layer costs; it is informational, since Upstash's own REST hop is what a
-function pays in production. The last figure checks the billing counter: commands the
-emulator billed over commands sent (target 1).
+function pays in production. Two more figures: the emulator's keep-alive server against
+werkzeug's development server running the same app (why ``emulator/serving.py`` exists),
+and the billing counter: commands billed over commands sent (target 1).
 
     python -m bench.bench_emulator           # or: python -m bench.run --only emulator
 """
@@ -81,11 +82,27 @@ def redis_server() -> Iterator[str]:
             process.wait(10)
 
 
+# The same app under werkzeug's development server (what the CLI used before: it closes
+# every connection and waits 10 ms for stray input), to show what the own server buys.
+_WERKZEUG = (
+    "import sys\n"
+    "from werkzeug.serving import make_server\n"
+    "from emulator.app import EmulatorApp\n"
+    "from emulator.backend import Backend\n"
+    "server = make_server('127.0.0.1', 0, EmulatorApp(Backend('fakeredis'), token=sys.argv[1]),"
+    " threaded=True)\n"
+    "print(f'UPSTASH_REDIS_REST_URL=http://127.0.0.1:{server.server_port}', flush=True)\n"
+    "server.serve_forever()\n"
+)
+
+
 @contextmanager
-def emulator_process(backend: str) -> Iterator[str]:
+def emulator_process(backend: str, *, werkzeug: bool = False) -> Iterator[str]:
     """``continuum emulator`` in a subprocess; yields its URL."""
     args = [sys.executable, "-m", "core.cli", "emulator", "--port", "0", "--token", TOKEN]
-    if backend != "fakeredis":
+    if werkzeug:
+        args = [sys.executable, "-c", _WERKZEUG, TOKEN]
+    elif backend != "fakeredis":
         args += ["--redis-url", backend]
     process = subprocess.Popen(
         args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -222,6 +239,16 @@ def run(quick: bool = False) -> list[Figure]:
                 reproduce=REPRODUCE,
                 note=f"{round(pipeline * 100)} commands/s",
             ))
+            if backend == "fakeredis":
+                with emulator_process(backend, werkzeug=True) as werkzeug_url:
+                    werkzeug_single = rate(rest_single(werkzeug_url), seconds)
+                figures.append(Figure(
+                    name="emulator server vs werkzeug dev server: single commands (fakeredis)",
+                    value=round(single), unit="req/s",
+                    baseline_name="the same app under werkzeug.serving (closes every connection)",
+                    baseline=round(werkzeug_single), target=">= baseline",
+                    met=single >= werkzeug_single, reproduce=REPRODUCE,
+                ))
             if billing is not None:
                 figures.append(Figure(
                     name="emulator billing: billed / commands sent (MSET, pipeline, tx, GET)",
