@@ -3,6 +3,7 @@
     continuum invalidate 'session:42:*'          # glob, as SCAN MATCH understands it
     continuum invalidate --prefix 'user:a*b'     # a literal prefix: '*' here is a character
     continuum invalidate 'query:*' --dry-run     # list what would go, delete nothing
+    continuum invalidate --layer sessions 'u42:*'  # within a layer: its prefix, its database
 
 It walks the database with SCAN MATCH (never KEYS, so no single command blocks Upstash)
 and UNLINKs each page as it arrives. Progress goes to stderr: a bar estimated from the
@@ -31,6 +32,7 @@ from core.errors import (
     ServerError,
     ValidationError,
 )
+from core.layers import layer_spec
 from core.operations import check_key, escape_glob
 from core.protocol import Reply
 from core.rest import RestExecutor
@@ -51,15 +53,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--count", type=int, default=500, metavar="N", help="SCAN COUNT hint (keys per call)"
     )
     parser.add_argument(
-        "--database", default="primary", help="named database (primary, sessions, federation)"
+        "--layer",
+        help="a cache layer (sessions, query, memory, ratelimit, federation, websocket): "
+        "PATTERN is then relative to its key prefix, on its database",
+    )
+    parser.add_argument(
+        "--database", help="named database (primary, sessions, federation; default: primary)"
     )
 
 
-def glob_for(pattern: str, *, prefix: bool) -> tuple[str, str]:
-    """``(glob, literal start)``: what SCAN MATCH gets, and the part that must match exactly."""
+def glob_for(pattern: str, *, prefix: bool, layer_prefix: str = "") -> tuple[str, str]:
+    """``(glob, literal start)``: what SCAN MATCH gets, and the part that must match exactly.
+
+    ``layer_prefix`` (a layer's key prefix, e.g. ``query:``) is prepended literally.
+    """
     if not pattern:
         raise ValidationError("the pattern is empty; use '*' to mean every key")
-    check_key(pattern)
+    check_key(layer_prefix + pattern)
+    if layer_prefix:
+        inner, start = glob_for(pattern, prefix=prefix)
+        return escape_glob(layer_prefix) + inner, layer_prefix + start
     if prefix:
         return escape_glob(pattern) + "*", pattern
     literal: list[str] = []
@@ -122,7 +135,10 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     try:
-        glob, literal = glob_for(args.pattern, prefix=args.prefix)
+        spec = layer_spec(args.layer) if args.layer else None
+        glob, literal = glob_for(
+            args.pattern, prefix=args.prefix, layer_prefix=spec.prefix if spec else ""
+        )
         if args.count < 1:
             raise ValidationError("--count must be at least 1")
         config = UpstashConfig.from_env()
@@ -131,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 "no Upstash database configured: set UPSTASH_REDIS_REST_URL and "
                 "UPSTASH_REDIS_REST_TOKEN (an in-memory cache has nothing to invalidate)"
             )
-        database = config.database(args.database)
+        database = config.database(args.database or (spec.database if spec else "primary"))
     except CacheError as exc:
         print(f"continuum invalidate: {exc}", file=err)
         return 2

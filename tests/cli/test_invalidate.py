@@ -186,3 +186,22 @@ def test_unreachable_database_stops_with_the_reason(
 def test_bad_input(db: RestExecutor, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     code, _, err = invalidate(capsys, *args)
     assert code == 2 and err.startswith("continuum invalidate: ")
+
+
+def test_layer_scopes_the_pattern_to_its_prefix(
+    db: RestExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(db, "query:u1:a", "query:u1:b", "query:u2:a", "memory:u1:a", "u1:a")
+    code, out, _ = invalidate(capsys, "--layer", "query", "u1:*")
+    assert code == 0 and "deleted 2 keys matching 'query:u1:*'" in out
+    assert keys(db) == {"query:u2:a", "memory:u1:a", "u1:a"}
+
+
+def test_a_whole_layer_needs_no_confirmation_but_an_unknown_layer_is_refused(
+    db: RestExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(db, "ws:1", "ws:2", "query:1")
+    assert invalidate(capsys, "--layer", "websocket", "*")[0] == 0
+    assert keys(db) == {"query:1"}
+    code, _, err = invalidate(capsys, "--layer", "nosuch", "*")
+    assert code == 2 and "unknown cache layer" in err
