@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from core.cache import AsyncUpstashCache, ScopedCache, UpstashCache, WriteResult
-from core.config import CacheBackend, ConnectionMode, Database, UpstashConfig
+from core.config import CacheBackend, ConnectionMode, Database, LocalModeWarning, UpstashConfig
 from core.errors import (
     AuthenticationFailed,
     CacheError,
@@ -65,6 +65,7 @@ __all__ = [
     "DecodeError",
     "KeyTooLarge",
     "LocalCache",
+    "LocalModeWarning",
     "NoScriptError",
     "PermissionDenied",
     "Pipeline",

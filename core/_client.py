@@ -14,7 +14,13 @@ from typing import Any
 
 from core._drive import Batch, Operation, Replies
 from core.codec import make_codec
-from core.config import DATABASE_NAMES, CacheBackend, ConnectionMode, UpstashConfig
+from core.config import (
+    DATABASE_NAMES,
+    CacheBackend,
+    ConnectionMode,
+    UpstashConfig,
+    parse_mode,
+)
 from core.errors import (
     CacheUnavailable,
     CommandError,
@@ -158,6 +164,7 @@ class CacheBase:
                 "rest_url and rest_token (or set UPSTASH_REDIS_REST_URL and "
                 "UPSTASH_REDIS_REST_TOKEN)"
             )
+        parse_mode(mode)  # mode="redis" is explained before any other complaint
         unknown = set(options) - {f.name for f in fields(UpstashConfig)}
         if unknown:
             raise ConfigurationError(f"unknown cache options: {', '.join(sorted(unknown))}")

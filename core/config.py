@@ -32,6 +32,7 @@ __all__ = [
     "LocalModeWarning",
     "UpstashConfig",
     "mask_token",
+    "parse_mode",
 ]
 
 #: Named databases a layer can route to; unset ones fall back to ``primary``.
@@ -111,7 +112,8 @@ class Database:
         return f"Database(name={self.name!r}, url={self.url!r}, token={mask_token(self.token)!r})"
 
 
-def _parse_mode(value: str | ConnectionMode) -> ConnectionMode:
+def parse_mode(value: str | ConnectionMode) -> ConnectionMode:
+    """A mode from its name; the Redis protocol is refused with an explanation."""
     text = str(value).strip().lower()
     if text in {"redis", "tcp", "traditional"}:
         raise ConfigurationError(
@@ -165,7 +167,7 @@ class UpstashConfig:
     probe_interval: float = 30.0
 
     def __post_init__(self) -> None:
-        mode = _parse_mode(self.mode)
+        mode = parse_mode(self.mode)
         object.__setattr__(self, "mode", mode)
         for name, number in (("timeout", self.timeout), ("budget", self.budget)):
             if not number > 0:

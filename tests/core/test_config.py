@@ -52,6 +52,16 @@ def test_redis_mode_is_refused_with_an_explanation(mode: str) -> None:
         UpstashCache(mode=mode)
 
 
+def test_the_seeds_redis_mode_example_gets_the_rest_only_explanation() -> None:
+    with pytest.raises(ConfigurationError, match="REST-only"):
+        UpstashCache(mode="redis", pool_size=10)
+
+
+def test_unknown_options_are_named() -> None:
+    with pytest.raises(ConfigurationError, match="pool_size"):
+        UpstashCache(mode="local", pool_size=10)
+
+
 def test_redis_url_argument_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="UPSTASH_REDIS_REST_URL"):
         UpstashCache(redis_url="rediss://default:pw@eu1.upstash.io:6379")
