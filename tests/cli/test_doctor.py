@@ -247,3 +247,17 @@ def test_credentials_in_the_url_are_flagged_and_never_printed(
     assert code == 1
     assert "carries credentials" in out and "https://eu1-x.upstash.io" in out
     assert "hunter2pw" not in out
+
+
+def test_every_named_database_is_checked(
+    upstash_emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upstash_emulator.apply_env(monkeypatch)
+    monkeypatch.setenv("UPSTASH_SESSIONS_REST_URL", upstash_emulator.url)
+    monkeypatch.setenv("UPSTASH_SESSIONS_REST_TOKEN", upstash_emulator.readonly_token)
+    code, out = doctor(capsys, "--json")
+    assert code == 0
+    levels = {f["topic"]: f["level"] for f in json.loads(out)["findings"]}
+    assert levels["token primary"] == "ok"
+    assert levels["token sessions"] == "warn"  # the read-only token went to sessions
+    assert levels["ping sessions"] == "ok"
