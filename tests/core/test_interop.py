@@ -89,3 +89,24 @@ def test_upstash_js_client_reads_and_writes_our_values(emulator: Any) -> None:
     assert ours.layer("sessions").get("7") is None
     assert ours.get("js:session") == {"user": 7}
     assert 3590 <= ours.ttl("js:session") <= 3600
+
+
+def test_read_only_token_writes_raise_permission_denied(emulator: Any) -> None:
+    from core import PermissionDenied
+
+    reader = UpstashCache(rest_url=emulator.url, rest_token=emulator.readonly_token)
+    assert reader.get("anything") is None
+    with pytest.raises(PermissionDenied):
+        reader.set("k", 1)  # Upstash served it and said no: never a silent fallback
+
+
+def test_corrupt_stored_bytes_raise_a_decode_error(emulator: Any) -> None:
+    from core import DecodeError
+
+    theirs = Redis(url=emulator.url, token=emulator.token)
+    ours = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+    ours.execute([["SET", "bomb", b"\x00zthis is not zlib"]])
+    with pytest.raises(DecodeError):
+        ours.get("bomb")
+    theirs.set("fine", "still readable")
+    assert ours.get("fine") == "still readable"
