@@ -16,10 +16,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 from core.cost import (
+    GB,
     Bill,
     Estimate,
     Prices,
@@ -65,6 +67,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     usage.add_argument(
         "--storage-per-user", metavar="SIZE", help="data stored per user (default: 1MB)"
+    )
+    usage.add_argument(
+        "--storage", metavar="SIZE", help="total data stored, e.g. 40GB (instead of per user)"
+    )
+    usage.add_argument(
+        "--bandwidth",
+        metavar="SIZE",
+        help="total monthly transfer, e.g. 2TB (instead of per request)",
     )
     usage.add_argument(
         "--from-stats",
@@ -170,13 +180,20 @@ def _estimates(args: argparse.Namespace) -> list[Estimate]:
             parse_size, args.storage_per_user, "--storage-per-user", profile.storage_bytes_per_user
         ),
     )
+    storage = _opt_none(parse_size, args.storage, "--storage")
+    bandwidth = _opt_none(parse_size, args.bandwidth, "--bandwidth")
     out = []
     for text in args.users:
         users = _flag(parse_count, text, "--users")
         if users != users.to_integral_value():
             raise ValidationError(f"--users must be a whole number, got {text!r}")
         n = int(users)
-        out.append(estimate(usage_for(n, profile), prices, users=n, profile=profile))
+        usage = usage_for(n, profile)
+        if storage is not None:
+            usage = replace(usage, storage_gb=storage / GB)
+        if bandwidth is not None:
+            usage = replace(usage, bandwidth_gb=bandwidth / GB)
+        out.append(estimate(usage, prices, users=n, profile=profile))
     return out
 
 
@@ -208,6 +225,10 @@ def _flag(parse: Callable[[str], Decimal], text: str, name: str) -> Decimal:
 
 def _opt(parse: Callable[[str], Decimal], text: str | None, name: str, default: Decimal) -> Decimal:
     return default if text is None else _flag(parse, text, name)
+
+
+def _opt_none(parse: Callable[[str], Decimal], text: str | None, name: str) -> Decimal | None:
+    return None if text is None else _flag(parse, text, name)
 
 
 def _money_flag(text: str, name: str) -> Decimal:

@@ -301,3 +301,13 @@ def test_from_stats_reads_the_reference_api_own_log(
 def test_billed_commands_win_over_commands_sent() -> None:
     profile = profile_from_stats({"commands": 1, "billed_commands": 5})
     assert profile.commands_per_request == 5
+
+
+def test_total_storage_and_bandwidth_override_the_per_user_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doc = cost_json(capsys, "--users", "10000", "--storage", "40GB", "--bandwidth", "1TB")
+    assert isinstance(doc, dict)
+    assert doc["usage"] == {"commands": 5_000_000, "storage_gb": 40, "bandwidth_gb": 1000}
+    # $10.00 commands + 40 GB x $0.25 + 1,000 GB x $0.15
+    assert doc["pay_as_you_go"]["total"] == "170.00"
