@@ -1,0 +1,46 @@
+"""cache.publish() reaches a subscriber opened with cache.pubsub() (REST server-sent events)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from core import AsyncUpstashCache, ConfigurationError, UpstashCache
+
+
+def test_published_message_reaches_the_subscriber(emulator: Any) -> None:
+    cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+    with cache.pubsub() as sub:
+        sub.subscribe("ws:room-1")
+        confirm = sub.get_message(timeout=5)
+        assert confirm is not None and confirm.type == "subscribe"
+        deadline = time.monotonic() + 5
+        while cache.publish("ws:room-1", {"event": "joined"}) == 0:
+            assert time.monotonic() < deadline, "the subscriber never registered"
+        message = sub.get_message(timeout=5)
+    assert message is not None and message.type == "message"
+    assert "joined" in str(message.data)
+
+
+async def test_async_published_message_reaches_the_subscriber(emulator: Any) -> None:
+    cache = AsyncUpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+    subscriber = cache.pubsub()
+    try:
+        await subscriber.subscribe("ws:room-2")
+        confirm = await subscriber.get_message(timeout=5)
+        assert confirm is not None and confirm.type == "subscribe"
+        deadline = time.monotonic() + 5
+        while await cache.publish("ws:room-2", "hello") == 0:
+            assert time.monotonic() < deadline, "the subscriber never registered"
+        message = await subscriber.get_message(timeout=5)
+        assert message is not None and message.data == "hello"
+    finally:
+        await subscriber.close()
+        await cache.aclose()
+
+
+def test_pubsub_needs_upstash() -> None:
+    with pytest.raises(ConfigurationError, match="local mode"):
+        UpstashCache(mode="local").pubsub()
