@@ -241,10 +241,9 @@ def render(e: Estimate) -> str:
     if e.users is not None and e.profile is not None:
         p = e.profile
         lines.append(
-            f"{e.users:,} users: {_qty(p.requests_per_user)} requests/user/month x "
-            f"{_qty(p.commands_per_request)} commands/request, "
-            f"{_size(p.bytes_per_request)} per request, {_size(p.storage_bytes_per_user)} "
-            "stored per user"
+            f"{e.users:,} users x {_qty(p.requests_per_user)} requests/month x "
+            f"{_qty(p.commands_per_request)} commands/request; "
+            f"{_qty(e.usage.storage_gb)} GB stored, {_qty(e.usage.bandwidth_gb)} GB transferred"
         )
     lines += _bill_lines(e.payg, "Pay-as-you-go")
     pro = e.prices
@@ -300,10 +299,3 @@ def _qty(value: Decimal) -> str:
     if value == value.to_integral_value():
         return f"{int(value):,}"
     return f"{value:,.3f}".rstrip("0").rstrip(".")
-
-
-def _size(nbytes: Decimal) -> str:
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if nbytes >= scale:
-            return f"{_qty(nbytes / scale)} {unit}"
-    return f"{_qty(nbytes)} B"
