@@ -84,10 +84,18 @@ class Report:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="JSON config file (as CONTINUUM_CONFIG)")
     parser.add_argument(
-        "--pings", type=int, default=10, metavar="N", help="PING calls for the latency figures"
+        "--pings",
+        type=int,
+        default=10,
+        metavar="N",
+        help="PING calls for the latency figures (default: %(default)s)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=2.0, metavar="S", help="seconds one request may take"
+        "--timeout",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds one request may take (default: %(default)s)",
     )
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")

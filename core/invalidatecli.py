@@ -50,7 +50,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list matching keys, delete none")
     parser.add_argument("--yes", "-y", action="store_true", help="no confirmation prompt")
     parser.add_argument(
-        "--count", type=int, default=500, metavar="N", help="SCAN COUNT hint (keys per call)"
+        "--count",
+        type=int,
+        default=500,
+        metavar="N",
+        help="SCAN COUNT hint, keys per call (default: %(default)s)",
     )
     parser.add_argument(
         "--layer",

@@ -30,10 +30,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, metavar="N", help="exit after N messages")
     parser.add_argument("--json", action="store_true", help="one JSON object per message")
     parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="seconds to connect"
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to connect (default: %(default)s)",
     )
     parser.add_argument(
-        "--database", default="primary", help="named database (primary, sessions, federation)"
+        "--database",
+        default="primary",
+        help="named database: primary (default), sessions, federation",
     )
 
 
