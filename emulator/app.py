@@ -22,32 +22,24 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from emulator import commands
+from emulator import commands, request
 from emulator.backend import Backend, Command, ErrorReply, Reply, TransactionDiscarded
+from emulator.request import BadRequest
 
 log = logging.getLogger("emulator")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
-_DRAIN_LIMIT = 256 * 1024 * 1024
 _ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT"})
 _ALLOW_HEADER = "GET, HEAD, POST, PUT"
 _KEEPALIVE_SECONDS = 15.0
+# Built once: json.dumps with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 StartResponse = Callable[..., Any]
-
-
-class BadRequest(Exception):
-    """A request Upstash answers with ``{"error": message}`` and an HTTP status."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 class Billing:
@@ -129,34 +121,37 @@ class EmulatorApp:
     def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if method not in _ALLOWED_METHODS:
-            _drain(environ)
+            request.drain(environ)
             return self._reply(
                 start_response, 405, {"error": "Method Not Allowed"}, [("Allow", _ALLOW_HEADER)]
             )
-        segments, query, query_token = _split_target(environ)
+        segments, query, query_token = request.split_target(environ)
         read_only = self._authenticate(environ, query_token)
         if read_only is None:
-            _drain(environ)
+            request.drain(environ)
             return self._reply(start_response, 401, {"error": "Unauthorized"})
 
         head = segments[0].lower() if segments else b""
         if head == b"__emulator":
-            _drain(environ)
+            request.drain(environ)
             return self._side_endpoint(segments, method, start_response)
         self.billing.add(requests=1)
         if head in (b"subscribe", b"psubscribe") and len(segments) > 1:
-            _drain(environ)
+            request.drain(environ)
             return self._subscribe(head == b"psubscribe", segments[1:], read_only, start_response)
 
-        body = _read_body(environ, self.max_request_bytes) if method in ("POST", "PUT") else b""
-        encode = environ.get("HTTP_UPSTASH_ENCODING", "").lower() == "base64"
+        body = b""
+        if method in ("POST", "PUT"):
+            body = request.read_body(environ, self.max_request_bytes)
+        encode = environ.get("HTTP_UPSTASH_ENCODING", "").strip().lower() == "base64"
         if not segments:
             if not body:
                 raise BadRequest("ERR empty command")
-            return self._single(_parse_command(_load_json(body)), read_only, encode, start_response)
+            args = request.parse_command(request.load_json(body))
+            return self._single(args, read_only, encode, start_response)
         batch_endpoint = head in (b"pipeline", b"multi-exec") and len(segments) == 1
         if batch_endpoint and method in ("POST", "PUT"):
-            batch = _parse_batch(_load_json(body))
+            batch = request.parse_batch(request.load_json(body))
             if head == b"pipeline":
                 return self._pipeline(batch, read_only, encode, start_response)
             return self._transaction(batch, read_only, encode, start_response)
@@ -170,7 +165,7 @@ class EmulatorApp:
 
     def _authenticate(self, environ: dict[str, Any], query_token: bytes | None) -> bool | None:
         """None when refused; otherwise whether the token is the read-only one."""
-        presented = _presented_token(environ, query_token)
+        presented = request.presented_token(environ, query_token)
         if presented is None:
             return None
         full = hmac.compare_digest(presented, self._token)
@@ -350,158 +345,6 @@ _STATUS_LINES = {
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
-
-
-# -- request parsing -------------------------------------------------------------------
-
-
-def _split_target(environ: dict[str, Any]) -> tuple[list[bytes], list[bytes], bytes | None]:
-    """Path segments (percent-decoded bytes) and query pairs flattened, ``_token`` removed."""
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw:
-        target = raw.encode("latin-1")
-        if target.startswith((b"http://", b"https://")):
-            target = b"/" + target.split(b"/", 3)[-1]
-        path, _, query_string = target.partition(b"?")
-        parts = path.split(b"/")[1:]
-        segments = [unquote_to_bytes(part) for part in parts]
-    else:
-        path_info = environ.get("PATH_INFO", "").encode("latin-1")
-        segments = path_info.split(b"/")[1:]
-        query_string = environ.get("QUERY_STRING", "").encode("latin-1")
-    if segments and segments[-1] == b"":
-        segments.pop()
-    query: list[bytes] = []
-    token: bytes | None = None
-    if query_string:
-        for pair in query_string.split(b"&"):
-            if not pair:
-                continue
-            key, eq, value = pair.partition(b"=")
-            if key == b"_token":
-                token = unquote_to_bytes(value)
-                continue
-            query.append(unquote_to_bytes(key))
-            if eq:
-                query.append(unquote_to_bytes(value))
-    return segments, query, token
-
-
-def _presented_token(environ: dict[str, Any], query_token: bytes | None) -> bytes | None:
-    header: str = environ.get("HTTP_AUTHORIZATION", "")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip().encode("latin-1")
-        return None
-    return query_token
-
-
-def _read_body(environ: dict[str, Any], limit: int) -> bytes:
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    length_text = environ.get("CONTENT_LENGTH") or ""
-    if length_text.strip():
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise BadRequest("ERR invalid Content-Length header") from None
-        if length > limit:
-            _discard(stream, length)
-            raise BadRequest(_too_large(limit, length))
-        return bytes(stream.read(length)) if length > 0 else b""
-    if not environ.get("wsgi.input_terminated"):
-        return b""
-    body = stream.read(limit + 1)
-    if len(body) > limit:
-        raise BadRequest(_too_large(limit, len(body) + _discard(stream, None)))
-    return bytes(body)
-
-
-def _too_large(limit: int, actual: int) -> str:
-    return f"ERR max request size exceeded. Limit: {limit} bytes, Actual: {actual} bytes"
-
-
-def _discard(stream: Any, length: int | None) -> int:
-    """Read and drop a refused body, so the client sees the answer rather than a reset."""
-    total = 0
-    budget = _DRAIN_LIMIT if length is None else min(length, _DRAIN_LIMIT)
-    while total < budget:
-        chunk = stream.read(min(1 << 20, budget - total))
-        if not chunk:
-            break
-        total += len(chunk)
-    return total
-
-
-def _drain(environ: dict[str, Any]) -> None:
-    length_text = environ.get("CONTENT_LENGTH") or ""
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return
-    if length_text.strip().isdigit():
-        _discard(stream, int(length_text))
-    elif environ.get("wsgi.input_terminated"):
-        _discard(stream, None)
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# Built once: json.loads/dumps with options build a new decoder/encoder on every call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _load_json(body: bytes) -> object:
-    try:
-        return _DECODER.decode(body.decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise BadRequest("ERR failed to parse command: the body is not valid JSON") from None
-
-
-def _parse_command(value: object) -> list[bytes]:
-    if not isinstance(value, list):
-        raise BadRequest(
-            "ERR failed to parse command: the body must be a JSON array like [\"SET\",\"k\",\"v\"]"
-        )
-    if not value:
-        raise BadRequest("ERR empty command")
-    return [_argument(item) for item in value]
-
-
-def _parse_batch(value: object) -> list[Command]:
-    if not isinstance(value, list):
-        raise BadRequest(
-            "ERR failed to parse commands: the body must be a JSON array of command arrays"
-        )
-    if not value:
-        raise BadRequest("ERR empty pipeline: send at least one command")
-    return [_parse_command(item) for item in value]
-
-
-def _argument(item: object) -> bytes:
-    if isinstance(item, str):
-        try:
-            return item.encode()
-        except UnicodeEncodeError:
-            raise BadRequest("ERR invalid argument: lone surrogate in a JSON string") from None
-    if isinstance(item, bool):
-        return b"true" if item else b"false"
-    if isinstance(item, int):
-        return str(item).encode()
-    if isinstance(item, float):
-        if item.is_integer() and abs(item) < 1e16:
-            return str(int(item)).encode()
-        return repr(item).encode()
-    kind = "null" if item is None else type(item).__name__.replace("dict", "object").replace(
-        "list", "array"
-    )
-    raise BadRequest(
-        f"ERR invalid argument: {kind} is not allowed; arguments are strings, numbers or booleans"
-    )
 
 
 # -- replies ---------------------------------------------------------------------------
