@@ -1,13 +1,15 @@
 """The Cloudflare Python Worker: the reference API behind ``Default.fetch``.
 
-``wrangler.toml`` names this file as ``main``. Each request is translated into the core's
+``wrangler.toml`` deploys this file as the main module (staged with ``core`` by
+``bundle.py``). Each request is translated into the core's
 neutral ``Request``, answered by ``Api.handle_async`` over an ``AsyncUpstashCache`` whose
 transport is the Workers fetch API (:class:`FetchTransport`), and translated back.
 
 Configuration comes from ``self.env`` (``[vars]`` and ``wrangler secret put``), not from
 ``os.environ``, which Workers leave empty. The API object is built once per isolate for
 a given configuration and reused by later requests, like a warm container's clients;
-nothing cached in it outlives a request except the circuit breaker's state.
+no cache data outlives a request (only the circuit breaker and the rate limiter's
+memory of blocked identifiers do).
 
 Nothing raises into the runtime: a bad configuration or a malformed request becomes a
 JSON error with a stable code, like every other answer.

@@ -9,9 +9,10 @@ Flask's router is bypassed on purpose (a ``before_request`` hook answers everyth
 its slash-merging redirects, HTML 404 pages and automatic ``OPTIONS``/405 answers would
 otherwise reply instead of the API's JSON errors.
 
-Paths are taken undecoded, so a key containing ``%2F`` stays one key: Vercel's runtime
-hands the raw request target to WSGI as ``PATH_INFO``; other servers (gunicorn, the
-Werkzeug server and test client) keep it in ``RAW_URI``/``REQUEST_URI``.
+Paths are percent-decoded exactly once, by the core, so ``%25`` in a key stays a literal
+``%``: Vercel's runtime hands the raw request target to WSGI as ``PATH_INFO``; other
+servers (gunicorn, the Werkzeug server and test client) keep it in ``RAW_URI`` or
+``REQUEST_URI``.
 """
 
 from __future__ import annotations
