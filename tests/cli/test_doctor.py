@@ -261,3 +261,17 @@ def test_every_named_database_is_checked(
     assert levels["token primary"] == "ok"
     assert levels["token sessions"] == "warn"  # the read-only token went to sessions
     assert levels["ping sessions"] == "ok"
+
+
+def test_a_server_that_never_answers_is_reported_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The port accepts connections (the kernel's backlog) but nothing ever answers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setenv("UPSTASH_REDIS_REST_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("UPSTASH_REDIS_REST_TOKEN", "some-token-value-1234")
+        code, out = doctor(capsys, "--timeout", "0.3")
+    assert code == 1
+    assert "CacheTimeout" in out and "did not answer in time" in out
