@@ -124,3 +124,39 @@ def test_without_settings(
 def test_bad_count(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["subscribe", "chat", "--count", "0"]) == 2
     assert "--count" in capsys.readouterr().err
+
+
+@pytest.fixture
+def ending_stream() -> Iterator[str]:
+    """A loopback SSE server that confirms, sends one message, then ends the stream."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"data: subscribe,news,1\n\ndata: message,news,last words\n\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_stream_that_ends_is_reported_after_what_arrived(
+    ending_stream: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UPSTASH_REDIS_REST_URL", ending_stream)
+    monkeypatch.setenv("UPSTASH_REDIS_REST_TOKEN", "some-token-value-1234")
+    assert main(["subscribe", "news"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "news: last words\n"
+    assert "ConnectionFailed" in captured.err and "Traceback" not in captured.err
