@@ -214,18 +214,21 @@ def cmd_zrange(db: LocalCache, args: list[bytes]) -> Reply:
         raise CommandError(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
         )
+    # Like Redis, refuse bad bounds before looking at the key (even a wrong-typed one).
+    if by_score:
+        first, second = _score_bound(args[1]), _score_bound(args[2])
+    else:
+        start, stop = parse_int(args[1]), parse_int(args[2])
     items = _sorted(_zset(db, args[0]) or {})
     if rev:
         items.reverse()
     if by_score:
-        first, second = _score_bound(args[1]), _score_bound(args[2])
         low, high = (second, first) if rev else (first, second)
         items = [(m, s) for m, s in items if _in_range(s, low, high)]
         if limit is not None:
             offset, count = limit
             items = [] if offset < 0 else items[offset:][: None if count < 0 else count]
     else:
-        start, stop = parse_int(args[1]), parse_int(args[2])
         n = len(items)
         start = max(start + n if start < 0 else start, 0)
         stop = stop + n if stop < 0 else min(stop, n - 1)

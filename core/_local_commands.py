@@ -9,8 +9,8 @@ and scripts live here; hashes and sorted sets in :mod:`core._local_collections`.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from core._local_collections import (
@@ -34,7 +34,6 @@ from core._local_values import (
     SYNTAX,
     Handler,
     Reply,
-    format_float,
     in_int64,
     parse_float,
     parse_int,
@@ -43,6 +42,8 @@ from core._local_values import (
 from core.errors import CommandError, NoScriptError
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from core.local import LocalCache
 
 __all__ = ["COMMANDS"]
@@ -132,23 +133,25 @@ def cmd_getdel(db: LocalCache, args: list[bytes]) -> Reply:
 
 
 def cmd_getex(db: LocalCache, args: list[bytes]) -> Reply:
-    k = args[0]
-    expire_ms: int | None = None
-    persist = False
-    rest = args[1:]
-    if rest:
-        opt = upper(rest[0])
-        if opt == b"PERSIST" and len(rest) == 1:
-            persist = True
-        elif opt in (b"EX", b"PX", b"EXAT", b"PXAT") and len(rest) == 2:
-            expire_ms = _expiry_ms(db, opt, rest[1], "getex")
-        else:
-            raise CommandError(SYNTAX)
+    # Redis checks the option syntax, then the key, and only then the expire time: a
+    # missing key answers nil even with a bad time.
+    k, rest = args[0], args[1:]
+    opt = upper(rest[0]) if rest else b""
+    if rest and not (
+        (opt == b"PERSIST" and len(rest) == 1)
+        or (opt in (b"EX", b"PX", b"EXAT", b"PXAT") and len(rest) == 2)
+    ):
+        raise CommandError(SYNTAX)
     value = _get_string(db, k)
-    if value is not None:
-        if persist:
-            db._expires.pop(k, None)
-        elif expire_ms is not None:
+    if value is None:
+        return None
+    if opt == b"PERSIST":
+        db._expires.pop(k, None)
+    elif rest:
+        expire_ms = _expiry_ms(db, opt, rest[1], "getex")
+        if expire_ms <= db.now_ms():
+            db._drop(k)
+        else:
             db._expires[k] = expire_ms / 1000
     return value
 
@@ -202,14 +205,43 @@ def cmd_decrby(db: LocalCache, args: list[bytes]) -> Reply:
 
 
 def cmd_incrbyfloat(db: LocalCache, args: list[bytes]) -> Reply:
+    """Redis parses and adds in x87 ``long double`` (64-bit significand) and prints
+    ``%.17Lf`` without trailing zeros: ``0.1 + 0.2`` is ``0.3``, big sums have no exponent.
+    Exact rationals rounded to that significand reproduce its answers digit for digit."""
     current = _get_string(db, args[0])
-    base = 0.0 if current is None else parse_float(current)
-    result = base + parse_float(args[1])
-    if math.isnan(result) or math.isinf(result):
+    base = _long_double(b"0" if current is None else current)
+    total = _round_significand(base + _long_double(args[1]))
+    scaled = round(total * 10**17)  # half-even on the exact value, as printf rounds
+    sign, digits = ("-" if scaled < 0 else ""), str(abs(scaled)).rjust(18, "0")
+    text = f"{sign}{digits[:-17]}.{digits[-17:]}".rstrip("0").rstrip(".")
+    value = text.encode()
+    db._store(args[0], value, keep_ttl=True)
+    return value
+
+
+def _long_double(raw: bytes) -> Fraction:
+    from decimal import Decimal  # rare command: keep decimal and fractions off import
+    from fractions import Fraction
+
+    parse_float(raw)  # Redis's syntax rules first (no spaces, no '_', no NaN)
+    exact = Decimal(raw.decode("ascii"))
+    if not exact.is_finite():
         raise CommandError("ERR increment would produce NaN or Infinity")
-    text = format_float(result)
-    db._store(args[0], text, keep_ttl=True)
-    return text
+    return _round_significand(Fraction(exact))
+
+
+def _round_significand(value: Fraction, bits: int = 64) -> Fraction:
+    """``value`` rounded (half-even) to the nearest number with a ``bits``-bit significand."""
+    from fractions import Fraction
+
+    if value == 0:
+        return value
+    magnitude = abs(value)
+    exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+    if Fraction(2) ** exponent > magnitude:
+        exponent -= 1
+    unit = Fraction(2) ** (exponent - bits + 1)
+    return round(value / unit) * unit
 
 
 def cmd_append(db: LocalCache, args: list[bytes]) -> Reply:

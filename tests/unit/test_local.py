@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.errors import CommandError, NoScriptError, TransactionAborted
 from core.local import LocalCache, register_local_script
@@ -103,6 +105,8 @@ SCRIPTS: dict[str, list[list[object]]] = {
         ["INCRBYFLOAT", "f", "2.5"], ["INCRBYFLOAT", "f", "0.1"], ["INCRBYFLOAT", "s", "1"],
         ["INCRBYFLOAT", "f", "abc"], ["INCRBYFLOAT", "f", "inf"], ["SETEX", "t", "100", "5"],
         ["INCR", "t"], ["TTL", "t"], ["INCRBYFLOAT", "e", "5.0e3"], ["GET", "e"],
+        ["SET", "g", "0.1"], ["INCRBYFLOAT", "g", "0.2"], ["INCRBYFLOAT", "big", "2.5"],
+        ["INCRBYFLOAT", "tiny", "1e-20"], ["INCRBYFLOAT", "h", "1e20"],
     ],
     "keys": [
         ["SET", "a", "1"], ["SET", "b", "2"], ["HSET", "h", "f", "v"], ["ZADD", "z", "1", "m"],
@@ -379,3 +383,53 @@ def test_text_that_is_not_unicode_is_refused_clearly(db: LocalCache) -> None:
     ):
         with pytest.raises(ValidationError, match="lone surrogates"):
             call()
+
+
+# -- random command sequences, compared with redis-server ---------------------------------
+
+_K = st.sampled_from(["a", "b"])
+_F = st.sampled_from(["f", "g"])
+_V = st.sampled_from(["1", "0", "-3", "x", "2.5", "", "9223372036854775807"])
+_S = st.sampled_from(["1", "2", "-inf", "+inf", "1.5", "(1", "x"])
+_FLAG = st.sampled_from(["NX", "XX", "GT", "LT", "CH", "INCR"])
+# fmt: off
+_COMMANDS = st.one_of(
+    st.tuples(st.sampled_from(["GET", "INCR", "DECR", "TYPE", "STRLEN", "GETDEL", "TTL",
+                               "PERSIST", "HGETALL", "HLEN", "ZCARD"]), _K),
+    st.tuples(st.sampled_from(["SET", "INCRBY", "DECRBY", "INCRBYFLOAT", "APPEND", "SETNX"]),
+              _K, _V),
+    st.tuples(st.just("SET"), _K, _V, st.sampled_from(["NX", "XX", "GET", "KEEPTTL"])),
+    st.tuples(st.just("SET"), _K, _V, st.sampled_from(["EX", "PX"]),
+              st.sampled_from(["9", "0", "x"])),
+    st.tuples(st.sampled_from(["DEL", "EXISTS", "MGET"]), _K, _K),
+    st.tuples(st.just("GETEX"), _K, st.sampled_from(["EX", "PX", "BAD"]),
+              st.sampled_from(["9", "0"])),
+    st.tuples(st.just("EXPIRE"), _K, st.sampled_from(["100", "0", "x"])),
+    st.tuples(st.just("EXPIRE"), _K, st.just("50"), st.sampled_from(["NX", "XX", "GT", "LT"])),
+    st.tuples(st.sampled_from(["HSET", "HINCRBY"]), _K, _F, _V),
+    st.tuples(st.sampled_from(["HGET", "HDEL", "HEXISTS", "ZREM", "ZSCORE"]), _K, _F),
+    st.tuples(st.just("ZADD"), _K, _S, _F),
+    st.tuples(st.just("ZADD"), _K, _FLAG, _S, _F),
+    st.tuples(st.just("ZADD"), _K, _FLAG, _FLAG, _S, _F),
+    st.tuples(st.sampled_from(["ZCOUNT", "ZREMRANGEBYSCORE"]), _K, _S, _S),
+    st.tuples(st.just("ZRANGE"), _K, st.sampled_from(["0", "-1", "x"]),
+              st.sampled_from(["-1", "5"]), st.sampled_from(["WITHSCORES", "REV"])),
+    st.tuples(st.just("ZRANGE"), _K, _S, _S, st.just("BYSCORE"), st.just("REV"), st.just("LIMIT"),
+              st.sampled_from(["0", "1", "-1"]), st.sampled_from(["1", "-1"])),
+)
+# fmt: on
+
+
+@pytest.mark.redis_server
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(commands=st.lists(_COMMANDS, max_size=20))
+def test_random_command_sequences_match_redis_server(
+    server: redis.Connection, commands: list[tuple[str, ...]]
+) -> None:
+    server.send_command("FLUSHDB")
+    server.read_response()
+    db = LocalCache()
+    for argv in commands:
+        assert _local_reply(db, list(argv)) == _server_reply(server, list(argv)), (argv, commands)
