@@ -3,7 +3,8 @@
 Redis matches bytes with ``*``, ``?``, ``[...]`` (``^`` negates, ``a-z`` ranges, reversed
 ranges swap), and ``\\`` escaping the next byte, also inside brackets. Its quirks are kept
 on purpose so a pattern selects the same keys here as on the server: an unclosed ``[``
-ends at the end of the pattern, ``[]`` matches nothing, and a trailing ``\\`` is literal.
+ends at the end of the pattern, ``[]`` matches nothing, a trailing ``\\`` is literal, and
+the empty key matches only a bare ``*``.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ def compile_glob(pattern: bytes) -> Callable[[bytes], object]:
             segments[-1].append(_lit(c))
         i += 1
     parts = [b"".join(segment) for segment in segments]
+    if len(pattern) > 1 and not pattern.strip(b"*"):
+        # Redis's matcher never runs on an empty key, so ``**`` misses it; only a bare
+        # ``*`` (a shortcut in KEYS and SCAN) returns it.
+        parts[0] = b"(?=.)"
     if len(parts) == 1:
         regex = parts[0]
     else:

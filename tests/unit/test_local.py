@@ -433,3 +433,26 @@ def test_random_command_sequences_match_redis_server(
     db = LocalCache()
     for argv in commands:
         assert _local_reply(db, list(argv)) == _server_reply(server, list(argv)), (argv, commands)
+
+
+_GLOB_TEXT = st.text("ab-]\\[^*?", max_size=6)
+
+
+@pytest.mark.redis_server
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(keys=st.lists(_GLOB_TEXT, min_size=1, max_size=6, unique=True), pattern=_GLOB_TEXT)
+def test_glob_patterns_select_the_same_keys_as_redis_server(
+    server: redis.Connection, keys: list[str], pattern: str
+) -> None:
+    server.send_command("FLUSHDB")
+    server.read_response()
+    db = LocalCache()
+    for key in keys:
+        server.send_command("SET", key, "v")
+        server.read_response()
+        db.set(key, b"v")
+    expected = _server_reply(server, ["KEYS", pattern])
+    (got,) = db.execute([["KEYS", pattern]])
+    assert sorted(got) == sorted(expected), (pattern, keys)  # type: ignore[arg-type]
