@@ -69,7 +69,9 @@ def run_module(module: str, *, quick: bool, timeout: float | None = None) -> Out
         if not isinstance(figures, list) or not all(isinstance(f, Figure) for f in figures):
             raise TypeError(f"run() returned {type(figures).__name__}, not a list of Figure")
         outcome.figures = figures
-    except (Exception, BenchmarkTimeout) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: one benchmark must not end the run
         outcome.error = _describe(exc)
         traceback.print_exc(file=sys.stderr)
     outcome.seconds = time.perf_counter() - start

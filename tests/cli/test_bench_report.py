@@ -140,6 +140,7 @@ def fake_bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         )
     )
     (pkg / "bench_boom.py").write_text("def run(quick=False):\n    raise RuntimeError('boom')\n")
+    (pkg / "bench_exit.py").write_text("def run(quick=False):\n    raise SystemExit(3)\n")
     (pkg / "bench_junk.py").write_text("def run(quick=False):\n    return {'not': 'a list'}\n")
     (pkg / "bench_slow.py").write_text(
         "import time\n"
@@ -156,6 +157,7 @@ def fake_bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_discover_finds_only_bench_modules(fake_bench: str) -> None:
     assert discover(fake_bench) == [
         "fakebench.bench_boom",
+        "fakebench.bench_exit",
         "fakebench.bench_good",
         "fakebench.bench_junk",
         "fakebench.bench_slow",
@@ -165,12 +167,18 @@ def test_discover_finds_only_bench_modules(fake_bench: str) -> None:
 def test_a_failing_benchmark_becomes_an_error_row_and_the_rest_still_run(
     fake_bench: str,
 ) -> None:
-    modules = ["fakebench.bench_boom", "fakebench.bench_junk", "fakebench.bench_good"]
+    modules = [
+        "fakebench.bench_boom",
+        "fakebench.bench_junk",
+        "fakebench.bench_exit",
+        "fakebench.bench_good",
+    ]
     outcomes = run_all(modules, quick=True)
     assert outcomes[0].error == "RuntimeError: boom"
     assert outcomes[1].error is not None and "not a list of Figure" in outcomes[1].error
-    assert outcomes[2].error is None
-    assert [f.value for f in outcomes[2].figures] == [2.0]  # quick was passed through
+    assert outcomes[2].error == "SystemExit: 3"
+    assert outcomes[3].error is None
+    assert [f.value for f in outcomes[3].figures] == [2.0]  # quick was passed through
 
 
 def test_an_overrunning_benchmark_is_stopped_and_recorded(fake_bench: str) -> None:
