@@ -287,7 +287,7 @@ class UpstashConfig:
                 f"Upstash is not configured ({_REST_VARS} are unset): using an in-memory "
                 "cache local to this process. Set mode='local' to silence this warning.",
                 LocalModeWarning,
-                stacklevel=3,
+                stacklevel=4,  # the line that created the cache
             )
 
 
