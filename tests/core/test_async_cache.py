@@ -143,3 +143,15 @@ async def test_async_get_or_set_single_flight_across_tasks(backend: Backend) -> 
 
 async def test_async_sync_compute_is_accepted(acache: AsyncUpstashCache) -> None:
     assert await acache.get_or_set("s", lambda: {"sync": True}) == {"sync": True}
+
+
+def test_one_client_serves_successive_event_loops(backend: Backend) -> None:
+    """A module-level client used by ``asyncio.run`` per invocation (Lambda, Mangum)."""
+    cache = backend.aio()
+
+    async def invocation(n: int) -> Any:
+        async with cache.request(deadline=5):
+            await cache.set("n", n)
+            return await cache.get("n")
+
+    assert [asyncio.run(invocation(n)) for n in range(3)] == [0, 1, 2]

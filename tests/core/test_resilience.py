@@ -238,3 +238,18 @@ def test_flush_never_pretends_to_succeed_while_down() -> None:
     cache = client(closed_port_url())
     with pytest.raises(ConnectionFailed):
         cache.flush(confirm=True)
+
+
+async def test_strict_and_best_effort_calls_sharing_a_pipeline_keep_their_policies() -> None:
+    import asyncio
+
+    cache = AsyncUpstashCache(
+        rest_url=closed_port_url(), rest_token="suite-token", timeout=0.5, budget=2.0
+    )
+    async with cache.request(deadline=2):
+        strict, relaxed = await asyncio.gather(
+            cache.layer("federation").set("evt", 1), cache.set("k", 1), return_exceptions=True
+        )
+    assert isinstance(strict, ConnectionFailed)
+    assert relaxed and relaxed.degraded  # type: ignore[union-attr]
+    await cache.aclose()
