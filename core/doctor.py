@@ -130,6 +130,14 @@ def diagnose(env: Mapping[str, str], *, pings: int = 10, timeout: float = 2.0) -
     except ConfigurationError as exc:
         report.add(Level.FAIL, "config", str(exc), "fix the setting named above")
         return report
+    if config.resolved_mode is ConnectionMode.LOCAL and config.databases:
+        report.add(
+            Level.WARN, "mode",
+            "CONTINUUM_CACHE_MODE=local: the configured Upstash database is not used; the "
+            "cache is in-memory, per process",
+            "unset CONTINUUM_CACHE_MODE (or set it to auto or rest) to use Upstash",
+        )  # fmt: skip
+        return report
     if config.resolved_mode is ConnectionMode.LOCAL:
         level = Level.INFO if config.mode is ConnectionMode.LOCAL else Level.WARN
         report.add(

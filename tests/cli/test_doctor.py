@@ -275,3 +275,13 @@ def test_a_server_that_never_answers_is_reported_within_the_budget(
         code, out = doctor(capsys, "--timeout", "0.3")
     assert code == 1
     assert "CacheTimeout" in out and "did not answer in time" in out
+
+
+def test_local_mode_with_a_database_configured_is_a_warning(
+    upstash_emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upstash_emulator.apply_env(monkeypatch)
+    monkeypatch.setenv("CONTINUUM_CACHE_MODE", "local")
+    code, out = doctor(capsys)
+    assert code == 0
+    assert "the configured Upstash database is not used" in out and "1 warning" in out
