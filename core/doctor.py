@@ -203,7 +203,11 @@ def _check_url_text(url: str, report: Report) -> None:
         )  # fmt: skip
         return
     if parts.scheme not in {"http", "https"} or not host:
-        report.add(Level.FAIL, "url", f"{_URL} is not an https:// URL", f"{_CONSOLE}")
+        bare = urlsplit("https://" + clean)
+        fix = _CONSOLE
+        if not parts.scheme and bare.hostname and "." in bare.hostname:
+            fix = f"add the scheme: {display_url('https://' + clean)}"
+        report.add(Level.FAIL, "url", f"{_URL} is not an https:// URL", fix)
         return
     if parts.username or parts.password:
         report.add(

@@ -168,6 +168,14 @@ def test_json_output(
         ),
         (
             {
+                "UPSTASH_REDIS_REST_URL": "eu1-x.upstash.io",
+                "UPSTASH_REDIS_REST_TOKEN": "AXxxSecretToken1234",
+            },
+            "is not an https:// URL",
+            "add the scheme: https://eu1-x.upstash.io",
+        ),
+        (
+            {
                 "UPSTASH_REDIS_REST_URL": "rediss://eu1-x.upstash.io:6379",
                 "UPSTASH_REDIS_REST_TOKEN": "AXxxSecretToken1234",
             },
