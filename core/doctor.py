@@ -296,7 +296,7 @@ def _ping(executor: RestExecutor, pings: int, report: Report, name: str) -> list
     )
     report.add(
         Level.OK, f"ping {name}",
-        f"first call {first:.1f} ms (opens the connection), then {pings} PINGs: "
+        f"first call {first:.1f} ms (client start-up and connection), then {pings} PINGs: "
         f"p50 {p50:.1f} ms, p95 {p95:.1f} ms",
     )  # fmt: skip
     return warm
