@@ -204,12 +204,10 @@ def test_circuit_opens_half_opens_and_closes(
     assert cache.info()["circuit"]["state"] == "open"
 
     sent = proxy.connections, proxy.forwarded
-    started = time.monotonic()
     with cache.request(deadline=DEADLINE):
         assert cache.set("b", 2).degraded
         assert cache.get("b") == 2
     assert (proxy.connections, proxy.forwarded) == sent  # open: nothing was sent
-    assert time.monotonic() - started < ATTEMPT  # and nothing was waited for
 
     clock.advance(30)
     cache.set("c", 3)  # the probe, while the fault is still on
