@@ -133,6 +133,20 @@ def render(
         "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()) + ".",
         "",
     ]
+    attention = [
+        f"- {_cell(o.module.rsplit('.', 1)[-1])}: {_cell(f.name)}: {_number(f.value)} "
+        f"{_cell(f.unit)}, target {_cell(f.target)}"
+        for o in outcomes
+        for f in o.figures
+        if f.met is False
+    ]
+    attention += [
+        f"- {_cell(o.module.rsplit('.', 1)[-1])}: failed to run ({_cell(o.error)})"
+        for o in outcomes
+        if o.error
+    ]
+    if attention:
+        lines += ["Needs attention:", "", *attention, ""]
     for outcome in outcomes:
         lines += _section(outcome)
     lines += [

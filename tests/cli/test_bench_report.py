@@ -78,6 +78,8 @@ def test_summary_counts_met_missed_informational_and_errors() -> None:
     assert "`python -m bench.run --quick`" in text
     marks = [r[5] for r in rows(text)]
     assert marks == ["✓", "✗", "-", "✗"]
+    assert "- bench_a: y: 3 us/op, target ratio <= 1.3" in text
+    assert "- bench_b: failed to run (RuntimeError: emulator did not start)" in text
 
 
 def test_missing_baseline_leaves_the_ratio_empty() -> None:
