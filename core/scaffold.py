@@ -1,8 +1,7 @@
 """``continuum new DIR --platform lambda|vercel|cloudflare``: a starter project.
 
 Renders ``templates/<platform>/``: every ``*.tmpl`` file is copied without that suffix,
-with ``{{name}}`` (the project's name), ``{{module}}`` (the name as a Python identifier),
-``{{version}}`` (this toolkit's version) and ``{{pin}}`` (what follows the package name in
+with ``{{name}}`` (the project's name) and ``{{pin}}`` (what follows the package name in
 a requirement, see :func:`pin`) substituted. Nothing else is interpreted, so a template
 reads as the file it becomes. The ``.tmpl`` suffix keeps the toolkit's own test run,
 linters and type checker from mistaking the templates for part of the toolkit.
@@ -87,12 +86,7 @@ def render(
             f"project name {name!r}: use lowercase letters, digits and dashes, starting with a "
             "letter (at most 58 characters)"
         )
-    values = {
-        "name": name,
-        "module": name.replace("-", "_"),
-        "version": __version__,
-        "pin": pin(__version__),
-    }
+    values = {"name": name, "pin": pin(__version__)}
     written = []
     for template in sorted(source.rglob(f"*{SUFFIX}")):
         relative = template.relative_to(source)
