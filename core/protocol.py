@@ -116,7 +116,7 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """One HTTP response; header names are lower-case."""
+    """One HTTP response; ``headers`` answers lower-case names (it may be case-insensitive)."""
 
     status: int
     headers: Mapping[str, str]
@@ -225,24 +225,46 @@ def _raw_request(command: Command, headers: Mapping[str, str]) -> HttpRequest:
         path += "?" + "&".join(pairs)
     body = command[at]
     assert isinstance(body, bytes)
-    return HttpRequest("POST", path, headers, body)
+    return HttpRequest("POST", path, headers, _checked(body, "the value"))
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def _json_body(commands: Sequence[Sequence[str]] | Sequence[str]) -> bytes:
-    return _ENCODER.encode(commands).encode("utf-8")
+def _json_body(args: Sequence[str]) -> bytes:
+    return _ENCODER.encode(args).encode("utf-8")
+
+
+def _array(bodies: Sequence[bytes]) -> bytes:
+    return b"[" + b",".join(bodies) + b"]"
+
+
+#: Upstash refuses requests over 10 MB; a pipeline is split below that.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+def _checked(body: bytes, what: str) -> bytes:
+    if len(body) > MAX_REQUEST_BYTES:
+        raise ValidationError(
+            f"{what} is {len(body)} bytes, over Upstash's {MAX_REQUEST_BYTES}-byte request limit"
+        )
+    return body
 
 
 def plan(
-    commands: Sequence[Command], headers: Mapping[str, str], *, transaction: bool = False
+    commands: Sequence[Command],
+    headers: Mapping[str, str],
+    *,
+    transaction: bool = False,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
 ) -> list[PlannedRequest]:
     """Split a batch into requests, preserving order.
 
     A transaction is one ``/multi-exec`` request (binary values cannot take part).
     Otherwise consecutive JSON-able commands share a ``/pipeline`` (or ``POST /`` when
-    alone) and a command with a binary value goes on its own raw-body request.
+    alone) and a command with a binary value goes on its own raw-body request. A
+    pipeline that would pass Upstash's request size limit is split; a single command or
+    transaction over it is refused before anything is sent.
     """
     if not commands:
         return []
@@ -254,43 +276,51 @@ def plan(
         # The common case (one command, text arguments) without the general machinery.
         args = [_json_arg(a) for a in commands[0]]
         if None not in args:
-            request = HttpRequest("POST", "/", json_headers, _json_body(args))  # type: ignore[arg-type]
+            body = _checked(_json_body(args), "the command")  # type: ignore[arg-type]
+            request = HttpRequest("POST", "/", json_headers, body)
             return [PlannedRequest(request, (0,), "single")]
-    encoded: list[list[str] | None] = []
+    # Each JSON-able command encoded once; a pipeline body is these joined in an array.
+    encoded: list[bytes | None] = []
     for command in commands:
         args = [_json_arg(a) for a in command]
         texts = [a for a in args if a is not None]
-        encoded.append(texts if len(texts) == len(args) else None)
+        encoded.append(_json_body(texts) if len(texts) == len(args) else None)
     if transaction:
         if any(e is None for e in encoded):
             raise ValidationError("binary (non-UTF-8) values cannot be sent in a transaction")
-        body = _json_body([e for e in encoded if e is not None])
+        body = _checked(_array([e for e in encoded if e is not None]), "the transaction")
         request = HttpRequest("POST", "/multi-exec", json_headers, body)
         return [PlannedRequest(request, tuple(range(len(commands))), "transaction")]
     planned: list[PlannedRequest] = []
     group: list[int] = []
+    group_size = 2
 
     def close_group() -> None:
+        nonlocal group_size
         if not group:
             return
         if len(group) == 1:
-            body = _json_body(encoded[group[0]] or [])
+            body = _checked(encoded[group[0]] or b"", "the command")
             request = HttpRequest("POST", "/", json_headers, body)
             planned.append(PlannedRequest(request, (group[0],), "single"))
         else:
-            body = _json_body([encoded[i] or [] for i in group])
+            body = _array([encoded[i] or b"" for i in group])
             request = HttpRequest("POST", "/pipeline", json_headers, body)
             planned.append(PlannedRequest(request, tuple(group), "pipeline"))
         group.clear()
+        group_size = 2
 
-    for position, encoded_args in enumerate(encoded):
-        if encoded_args is None:
+    for position, piece in enumerate(encoded):
+        if piece is None:
             close_group()
             raw_headers = {**headers, "Content-Type": "application/octet-stream"}
             request = _raw_request(commands[position], raw_headers)
             planned.append(PlannedRequest(request, (position,), "raw"))
         else:
+            if group and group_size + len(piece) + 1 > max_request_bytes:
+                close_group()
             group.append(position)
+            group_size += len(piece) + 1
     close_group()
     return planned
 

@@ -271,3 +271,30 @@ def test_any_value_is_carried_exactly(data: bytes, key: str) -> None:
         assert planned.request.body == data
     else:
         assert json.loads(planned.request.body)[2].encode("utf-8") == data
+
+
+def test_a_pipeline_is_split_below_the_request_limit() -> None:
+    from core.protocol import plan
+
+    commands = [["SET", f"k{i}", "x" * 100] for i in range(10)]
+    planned = plan(commands, {}, max_request_bytes=500)  # type: ignore[arg-type]
+    assert len(planned) > 1
+    assert all(len(p.request.body) <= 500 for p in planned)
+    assert [i for p in planned for i in p.positions] == list(range(10))
+    carried = [cmd for p in planned for cmd in _commands_in(p)]
+    assert carried == commands
+
+
+def _commands_in(planned: object) -> list[list[str]]:
+    body = json.loads(planned.request.body)  # type: ignore[attr-defined]
+    return body if planned.kind == "pipeline" else [body]  # type: ignore[attr-defined]
+
+
+def test_requests_over_upstash_limit_are_refused_before_sending(proto: RestProtocol) -> None:
+    huge = "x" * (10 * 1024 * 1024 + 1)
+    with pytest.raises(ValidationError, match="request limit"):
+        proto.plan([["SET", "k", huge]])
+    with pytest.raises(ValidationError, match="request limit"):
+        proto.plan([["SET", "k", b"\xff" * (10 * 1024 * 1024 + 1)]])
+    with pytest.raises(ValidationError, match="request limit"):
+        proto.plan([["SET", "a", huge], ["GET", "a"]], transaction=True)
