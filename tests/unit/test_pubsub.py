@@ -177,3 +177,30 @@ def test_parser_rules() -> None:
     events = [parser.feed(line) for line in lines]
     assert events == [None, None, None, None, "a\n b", None, None, ""]
     assert to_message("subscribe,x,y,2", "x,y", False) == Message("subscribe", "x,y", None, "2")
+
+
+async def test_async_listen_ends_when_closed(emulator: EmulatorHandle) -> None:
+    sub = AsyncPubSub(emulator.url, emulator.token)
+    await sub.psubscribe("jobs.*")
+    seen: list[Message] = []
+
+    async def consume() -> None:
+        async for message in sub.listen():
+            seen.append(message)
+
+    task = asyncio.create_task(consume())
+    await asyncio.to_thread(publish_when_subscribed, emulator, seen, "jobs.a", "go")
+    await sub.close()
+    await asyncio.wait_for(task, 10)
+    assert Message("pmessage", "jobs.a", "jobs.*", "go") in seen
+
+
+def publish_when_subscribed(
+    emulator: EmulatorHandle, seen: list[Message], channel: str, data: str
+) -> None:
+    end = time.monotonic() + 10
+    while not any(m.type == "psubscribe" for m in seen) and time.monotonic() < end:
+        time.sleep(0.01)
+    publish(emulator, channel, data)
+    while not any(m.type == "pmessage" for m in seen) and time.monotonic() < end:
+        time.sleep(0.01)
