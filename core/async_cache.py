@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from core._client import SCAN_COUNT, STRICT, CacheBase, CallState, WriteResult, script_op
 from core._drive import Batch, Operation, Replies, adrive
 from core.config import ConnectionMode, UpstashConfig
-from core.errors import CacheError, CacheTimeout, CacheUnavailable, ValidationError
+from core.errors import CacheError, CacheTimeout, CacheUnavailable, CommandError, ValidationError
 from core.layers import DEFAULT_LAYER, AsyncCacheLayer, LayerSpec, layer_spec
 from core.operations import escape_glob
 from core.pipeline import AsyncPipeline
@@ -108,6 +108,7 @@ class AsyncUpstashCache(CacheBase):
         self._transport_factory = transport_factory
         self._auto_pipeline = auto_pipeline
         self._executors: dict[str, tuple[AsyncRestExecutor, _AutoPipeline]] = {}
+        self._inflight: dict[tuple[int, tuple[str, str]], asyncio.Future[Reply | CommandError]] = {}
 
     def _executor(self, database: str) -> tuple[AsyncRestExecutor, _AutoPipeline]:
         entry = self._executors.get(database)
@@ -128,8 +129,33 @@ class AsyncUpstashCache(CacheBase):
         if self._local is not None:
             return self._local_execute(batch, call)
         memo_key = self._memo_lookup(batch, spec, call)
-        if memo_key is not None and call.scope is not None and memo_key in call.scope.memo:
+        if memo_key is None or call.scope is None:
+            return await self._send(batch, spec, call, None)
+        if memo_key in call.scope.memo:
             return [call.scope.memo[memo_key]]
+        # Concurrent reads of one key in one scope (gather) share a single command.
+        import asyncio
+
+        flight = (id(call.scope), memo_key)
+        pending = self._inflight.get(flight)
+        if pending is not None:
+            return [await asyncio.shield(pending)]
+        future: asyncio.Future[Reply | CommandError] = asyncio.get_running_loop().create_future()
+        self._inflight[flight] = future
+        try:
+            replies = await self._send(batch, spec, call, memo_key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            self._inflight.pop(flight, None)
+        future.set_result(replies[0])
+        return replies
+
+    async def _send(
+        self, batch: Batch, spec: LayerSpec, call: CallState, memo_key: tuple[str, str] | None
+    ) -> Replies:
         executor, auto = self._executor(spec.database)
         try:
             if self._auto_pipeline and not batch.transaction:

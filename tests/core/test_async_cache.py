@@ -155,3 +155,15 @@ def test_one_client_serves_successive_event_loops(backend: Backend) -> None:
             return await cache.get("n")
 
     assert [asyncio.run(invocation(n)) for n in range(3)] == [0, 1, 2]
+
+
+async def test_concurrent_reads_of_one_key_in_a_scope_cost_one_command(backend: Backend) -> None:
+    if backend.is_local:
+        pytest.skip("commands are counted over REST")
+    cache = backend.aio()
+    await cache.set("same", {"v": 1})
+    async with cache.request(deadline=5) as scope:
+        values = await asyncio.gather(*(cache.get("same") for _ in range(4)))
+    assert values == [{"v": 1}] * 4
+    assert scope.meter.commands == 1
+    await cache.aclose()
