@@ -253,3 +253,13 @@ async def test_strict_and_best_effort_calls_sharing_a_pipeline_keep_their_polici
     assert isinstance(strict, ConnectionFailed)
     assert relaxed and relaxed.degraded  # type: ignore[union-attr]
     await cache.aclose()
+
+
+def test_lambda_remaining_time_bounds_a_hanging_call(proxy: FaultProxy) -> None:
+    proxy.set("hang")
+    cache = client(proxy.url, timeout=5.0, budget=10.0)
+    started = time.monotonic()
+    with cache.request(remaining_ms=900) as c:  # 0.9 s left, minus the answer margin
+        assert c.get("k") is None
+        assert c.deadline.remaining() == 0
+    assert time.monotonic() - started < 0.9 + MARGIN
