@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -44,6 +45,33 @@ KIND_ZMSGPACK = b"Z"
 _COMPRESS_LEVEL = 6
 _json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _json_decode = json.JSONDecoder().decode
+
+#: Deepest JSON nesting we decode. CPython turns deeper input into RecursionError, but
+#: Pyodide (Cloudflare Workers) overflows its JS stack first and the whole isolate dies,
+#: so hostile depth is refused before ``json.loads`` ever sees it, on every platform.
+MAX_JSON_DEPTH = 512
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+
+
+def json_too_deep(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether brackets outside JSON strings nest deeper than ``limit``.
+
+    The common case is decided by two C-level counts; only text holding more brackets than
+    ``limit`` is scanned, token by token (strings skipped whole by the regex).
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _JSON_TOKEN.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 class Codec(Protocol):
@@ -123,6 +151,8 @@ class _Base:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             return data
+        if json_too_deep(data):
+            raise DecodeError(f"stored JSON nests deeper than {MAX_JSON_DEPTH} levels; refused")
         try:
             return _json_decode(text)
         except ValueError:
@@ -131,6 +161,8 @@ class _Base:
             raise DecodeError("stored JSON is nested too deeply to decode safely") from None
 
     def _decode_json(self, data: bytes) -> object:
+        if json_too_deep(data):
+            raise DecodeError(f"stored JSON nests deeper than {MAX_JSON_DEPTH} levels; refused")
         try:
             return _json_decode(data.decode("utf-8"))
         except UnicodeDecodeError:

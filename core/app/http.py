@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote_to_bytes
 
+from core.codec import MAX_JSON_DEPTH, json_too_deep
+
 __all__ = ["ApiError", "Request", "Response", "decode_path", "json_response"]
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -145,6 +147,10 @@ class Request:
         """The body parsed as JSON; an empty body is ``None``; anything else invalid is 400."""
         if not self.body.strip():
             return None
+        if json_too_deep(self.body):
+            raise ApiError(
+                "bad_request", f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+            )
         try:
             return json.loads(self.body)
         except (ValueError, RecursionError):

@@ -31,6 +31,7 @@ from workers import (  # type: ignore[import-not-found,unused-ignore]
 
 from core.app import Api, ApiError, ApiSettings, Request
 from core.app import Response as ApiResponse
+from core.codec import json_too_deep
 from core.errors import CacheError
 from platforms.cloudflare.transport import FetchTransport
 
@@ -138,7 +139,7 @@ async def _to_neutral(request: Any, max_body: int) -> Request:
         raise ApiError("payload_too_large", f"the body is larger than {max_body} bytes")
     method = str(request.method)
     body = b"" if method in {"GET", "HEAD"} else bytes(await request.bytes())
-    if _nested_deeper_than(body, MAX_JSON_DEPTH):
+    if json_too_deep(body, MAX_JSON_DEPTH):
         raise ApiError("bad_request", f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
     url = urlsplit(str(request.url))
     return Request.build(
@@ -150,30 +151,6 @@ async def _to_neutral(request: Any, max_body: int) -> Request:
         request_id=next((v for k, v in headers if k.lower() == "cf-ray"), ""),
         raw_path=True,
     )
-
-
-def _nested_deeper_than(body: bytes, limit: int) -> bool:
-    """Whether brackets outside JSON strings nest deeper than ``limit``."""
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False  # the common case, decided in C without a Python-level scan
-    depth, in_string, escaped = 0, False, False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # closing quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return False
 
 
 def _to_worker(response: ApiResponse) -> Any:

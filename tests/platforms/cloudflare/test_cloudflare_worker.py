@@ -264,12 +264,6 @@ def test_overlapping_requests_in_one_isolate_keep_their_own_scope(
         assert 1 <= commands <= 3, f"request {i} was billed others' commands: {headers}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/codec.py relies on RecursionError, which Pyodide never raises: JSON nested "
-    "~8000 deep overflows its JS stack and kills the isolate (needs a depth check before "
-    "json.loads in the codec)",
-)
 @pytest.mark.parametrize("emulator", ["fakeredis"], indirect=True)  # one isolate boot is enough
 def test_a_hostile_value_stored_by_another_client_cannot_kill_the_isolate(
     emulator: EmulatorHandle, wheels: list[Path], tmp_path: Path
