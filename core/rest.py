@@ -161,8 +161,11 @@ class RestExecutor(_Base):
         meter: Meter | None = None,
     ) -> list[Reply | CommandError]:
         deadline, meter = self._context(deadline, meter)
-        plans = self.protocol.plan(commands, transaction=transaction)  # may refuse input
+        # The breaker first: while Upstash is down, a call must cost no more than the
+        # fallback itself, so nothing is encoded for a request that will not be sent.
+        # (Keys and values were already validated by the operation that built the batch.)
         self._admit()
+        plans = self.protocol.plan(commands, transaction=transaction)  # may refuse input
         started = time.perf_counter()
         replies: list[Reply | CommandError] = [None] * len(commands)
         try:
@@ -227,8 +230,11 @@ class AsyncRestExecutor(_Base):
         meter: Meter | None = None,
     ) -> list[Reply | CommandError]:
         deadline, meter = self._context(deadline, meter)
-        plans = self.protocol.plan(commands, transaction=transaction)  # may refuse input
+        # The breaker first: while Upstash is down, a call must cost no more than the
+        # fallback itself, so nothing is encoded for a request that will not be sent.
+        # (Keys and values were already validated by the operation that built the batch.)
         self._admit()
+        plans = self.protocol.plan(commands, transaction=transaction)  # may refuse input
         started = time.perf_counter()
         replies: list[Reply | CommandError] = [None] * len(commands)
         try:
