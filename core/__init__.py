@@ -41,7 +41,7 @@ from core.pipeline import AsyncPipeline, Pipeline
 from core.protocol import Script
 
 if TYPE_CHECKING:
-    from core.ratelimit import AsyncRateLimiter, RateLimiter
+    from core.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult
 
 __version__ = "0.1.0"
 
@@ -70,6 +70,7 @@ __all__ = [
     "PermissionDenied",
     "Pipeline",
     "QuotaExceeded",
+    "RateLimitResult",
     "RateLimiter",
     "ScopedCache",
     "Script",
@@ -84,7 +85,11 @@ __all__ = [
     "register_local_script",
 ]
 
-_LAZY = {"RateLimiter": "core.ratelimit", "AsyncRateLimiter": "core.ratelimit"}
+_LAZY = {
+    "RateLimiter": "core.ratelimit",
+    "AsyncRateLimiter": "core.ratelimit",
+    "RateLimitResult": "core.ratelimit",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -18,8 +18,8 @@ EXPECTED_ALL = [
     "CacheUnavailable", "CircuitOpen", "CommandError", "ConfigurationError",
     "ConnectionFailed", "ConnectionMode", "Database", "DecodeError", "KeyTooLarge",
     "LocalCache", "LocalModeWarning", "NoScriptError", "PermissionDenied", "Pipeline",
-    "QuotaExceeded",
-    "RateLimiter", "ScopedCache", "Script", "ServerError", "TransactionAborted", "UpstashCache",
+    "QuotaExceeded", "RateLimitResult", "RateLimiter", "ScopedCache", "Script", "ServerError",
+    "TransactionAborted", "UpstashCache",
     "UpstashConfig", "ValidationError", "ValueTooLarge", "WriteResult", "__version__",
     "register_local_script",
 ]  # fmt: skip
