@@ -189,7 +189,7 @@ class EmulatorApp:
             denied = commands.denied_to_read_only(args)
             if denied is not None:
                 return denied
-        return commands.oversized_key(args, self.max_key_bytes)
+        return commands.oversized_key(args, self.max_key_bytes) or commands.out_of_range(args)
 
     def _charge(self, count: int) -> None:
         refused_usage = self.billing.charge(count, self.daily_limit)

@@ -7,25 +7,24 @@ bytes and a reply reaches the HTTP layer exactly as Redis sent it. A batch (pipe
 written in one go and its replies read back in order; a transaction is MULTI ... EXEC on
 one connection.
 
-Scripts need three translations. fakeredis has no EVAL_RO/EVALSHA_RO, so there they run
-as EVAL/EVALSHA (without the read-only check redis-server makes). And Upstash accepts a
-first line ``#!lua flags=...`` that fakeredis (any ``#!`` line) and redis-server 7.0
-(``allow-key-locking``) reject, while clients call EVALSHA with the SHA1 of the text they
-sent. So the emulator strips that line before the backend sees it, and remembers
-original-SHA1 -> the text it runs. That text also counts the script's redis.call()s,
-which Upstash bills (see ``_COUNTING_PRELUDE``).
+Scripts are rewritten on the way (``emulator.scripts``): the ``#!lua`` line Upstash
+accepts is stripped, EVALSHA works with the SHA1 of the text the client sent, inner
+redis.call()s are counted for billing, and a script that never ends is stopped. fakeredis
+has no EVAL_RO/EVALSHA_RO, so there they run as EVAL/EVALSHA (without the read-only check
+redis-server makes).
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
 import redis
-from redis.exceptions import ExecAbortError, ResponseError
+from redis.exceptions import ExecAbortError, RedisError, ResponseError
+
+from emulator.scripts import ScriptBook, Watchdog
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 
@@ -55,21 +54,6 @@ Command = Sequence[bytes]
 # How to turn the backend's reply into the client's, and the inner calls a script made.
 _Fix = Callable[[Reply], tuple[Reply, int]]
 _Plan = tuple[Command, _Fix | None]
-
-# Upstash bills each redis.call/pcall a script makes. The emulator counts them by running
-# every script inside a function whose own ``redis`` counts calls before passing them on,
-# and returning {count, result}. The prelude shares the script's first line (which is
-# empty when a ``#!`` line was stripped), so Lua error line numbers stay the script's own.
-_COUNTING_PRELUDE = (
-    b"local __emu_calls = 0 local __emu_redis = redis "
-    b"local redis = setmetatable({"
-    b"call = function(...) __emu_calls = __emu_calls + 1 return __emu_redis.call(...) end, "
-    b"pcall = function(...) __emu_calls = __emu_calls + 1 return __emu_redis.pcall(...) end"
-    b"}, {__index = __emu_redis}) "
-    b"local __emu_result = (function() "
-)
-_COUNTING_EPILOGUE = b"\nend)() return {__emu_calls, __emu_result}"
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -110,10 +94,6 @@ def _plain(reply: Any) -> Reply:
     return reply  # type: ignore[no-any-return]
 
 
-def _counted(script: bytes) -> bytes:
-    return _COUNTING_PRELUDE + strip_shebang(script) + _COUNTING_EPILOGUE
-
-
 def _uncount(reply: Reply) -> tuple[Reply, int]:
     """The script's own reply out of {count, result}; errors raised by a script pass as-is."""
     if isinstance(reply, list) and reply and isinstance(reply[0], int) and len(reply) <= 2:
@@ -121,19 +101,13 @@ def _uncount(reply: Reply) -> tuple[Reply, int]:
     return reply, 0
 
 
-def strip_shebang(script: bytes) -> bytes:
-    """The script without a first ``#!`` line (kept as an empty line, so line numbers hold)."""
-    if script.startswith(b"#!"):
-        newline = script.find(b"\n")
-        return b"" if newline < 0 else script[newline:]
-    return script
-
-
 class Backend:
     """A Redis to run commands on: ``"fakeredis"`` or a ``redis://`` / ``rediss://`` URL."""
 
-    def __init__(self, target: str = "fakeredis") -> None:
+    def __init__(self, target: str = "fakeredis", *, script_timeout: float = 5.0) -> None:
+        """``script_timeout``: seconds after which a running script is stopped."""
         self.target = target
+        self.script_timeout = script_timeout
         if target == "fakeredis":
             import fakeredis
 
@@ -147,8 +121,9 @@ class Backend:
             )
             self.kind = "redis"
         self._pool = self.client.connection_pool
-        self._scripts: dict[str, bytes] = {}
-        self._scripts_lock = threading.Lock()
+        # In-process Lua is stopped by a hook; redis-server by a SCRIPT KILL watchdog.
+        in_process = self.kind == "fakeredis"
+        self._scripts = ScriptBook(cpu_limit=script_timeout if in_process else None)
 
     def close(self) -> None:
         self._pool.disconnect()
@@ -162,43 +137,47 @@ class Backend:
 
     # -- scripts -------------------------------------------------------------------------
 
-    def _remember(self, script: bytes) -> tuple[str, bytes]:
-        """The SHA1 of the text as sent, and the text the backend runs (stripped, counting)."""
-        sha = hashlib.sha1(script).hexdigest()  # noqa: S324 - Redis names scripts by SHA1
-        prepared = _counted(script)
-        with self._scripts_lock:
-            self._scripts[sha] = prepared
-        return sha, prepared
+    def _kill_busy_script(self) -> None:
+        """SCRIPT KILL on a connection of its own (the pool's may all be waiting)."""
+        conn = self._pool.connection_class(**self._pool.connection_kwargs)
+        try:
+            conn.send_command("SCRIPT", "KILL")
+            conn.read_response()
+        except (RedisError, OSError):
+            pass  # NOTBUSY (it just ended) or UNKILLABLE (it wrote): nothing more to do
+        finally:
+            conn.disconnect()
 
-    def _known(self, sha: bytes) -> bytes | None:
-        with self._scripts_lock:
-            return self._scripts.get(sha.decode("ascii", "replace").lower())
+    def _guard(self, plans: list[_Plan]) -> contextlib.AbstractContextManager[object]:
+        if self.kind == "redis" and any(fix is _uncount for _, fix in plans):
+            return Watchdog(self.script_timeout, self._kill_busy_script)
+        return contextlib.nullcontext()
 
     def _translate(self, args: Command) -> _Plan:
         """The command the backend runs for ``args``, and how to rewrite its reply."""
         name = args[0].upper()
         read_only = name in (b"EVAL_RO", b"EVALSHA_RO") and self.kind == "redis"
+        run = b"EVAL_RO" if read_only else b"EVAL"
         if name in (b"EVAL", b"EVAL_RO") and len(args) > 1:
-            _, prepared = self._remember(args[1])
-            return [b"EVAL_RO" if read_only else b"EVAL", prepared, *args[2:]], _uncount
+            _, runnable = self._scripts.remember(args[1])
+            return [run, runnable, *args[2:]], _uncount
         if name in (b"EVALSHA", b"EVALSHA_RO") and len(args) > 1:
-            known_script = self._known(args[1])
+            known_script = self._scripts.runnable(args[1])
             if known_script is not None:
-                return [b"EVAL_RO" if read_only else b"EVAL", known_script, *args[2:]], _uncount
+                return [run, known_script, *args[2:]], _uncount
             return [b"EVALSHA_RO" if read_only else b"EVALSHA", *args[1:]], None
         if name == b"SCRIPT" and len(args) > 2:
             sub = args[1].upper()
             if sub == b"LOAD":
-                sha, prepared = self._remember(args[2])
-                return [args[0], args[1], prepared], lambda reply: (
+                sha, runnable = self._scripts.remember(args[2])
+                return [args[0], args[1], runnable], lambda reply: (
                     reply if isinstance(reply, ErrorReply) else sha.encode(), 0
                 )
             if sub == b"EXISTS":
-                known = [self._known(sha) is not None for sha in args[2:]]
+                known = [self._scripts.runnable(sha) is not None for sha in args[2:]]
                 return args, lambda reply: (_merge_exists(known, reply), 0)
         if name == b"SCRIPT" and len(args) > 1 and args[1].upper() == b"FLUSH":
-            with self._scripts_lock:
-                self._scripts.clear()
+            self._scripts.forget_all()
         return args, None
 
     # -- execution -----------------------------------------------------------------------
@@ -206,18 +185,37 @@ class Backend:
     def run(self, commands: Sequence[Command]) -> Outcome:
         """Run commands in order (not atomically); each reply or ErrorReply in its slot."""
         plans = [self._translate(args) for args in commands]
-        with self._connection() as conn:
+        if self.kind == "fakeredis":
+            return self._finish(plans, [self._run_in_process(args) for args, _ in plans])
+        with self._connection() as conn, self._guard(plans):
             conn.send_packed_command(conn.pack_commands([args for args, _ in plans]))
             replies = [self._read(conn) for _ in plans]
         return self._finish(plans, replies)
 
+    def _run_in_process(self, args: Command) -> Reply:
+        """One command on fakeredis. Where fakeredis has a bug (a Python exception rather
+        than a Redis error), that command answers an error instead of failing the request."""
+        try:
+            with self._connection() as conn:
+                conn.send_packed_command(conn.pack_command(*args))
+                return self._read(conn)
+        except RedisError:
+            raise
+        except Exception as error:
+            return ErrorReply(_fakeredis_failed(repr(args[0].decode("utf-8", "replace")), error))
+
     def transaction(self, commands: Sequence[Command]) -> Outcome:
         """Run commands in MULTI/EXEC; raises TransactionDiscarded when Redis aborts it."""
         plans = [self._translate(args) for args in commands]
-        with self._connection() as conn:
-            packed = [(b"MULTI",), *[args for args, _ in plans], (b"EXEC",)]
-            conn.send_packed_command(conn.pack_commands(packed))
-            replies = [self._read(conn) for _ in packed]
+        try:
+            with self._connection() as conn, self._guard(plans):
+                packed = [(b"MULTI",), *[args for args, _ in plans], (b"EXEC",)]
+                conn.send_packed_command(conn.pack_commands(packed))
+                replies = [self._read(conn) for _ in packed]
+        except RedisError:
+            raise
+        except Exception as error:  # fakeredis's own bugs (see _run_in_process)
+            raise TransactionDiscarded(_fakeredis_failed("this transaction", error)) from None
         queued = replies[1:-1]
         first_error = next((r for r in queued if isinstance(r, ErrorReply)), None)
         result = replies[-1]
@@ -273,9 +271,17 @@ class _Lease:
         return self._conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is not None:
-            self._conn.disconnect()
-        self._pool.release(self._conn)
+        try:
+            if exc_type is not None:
+                self._conn.disconnect()
+        except Exception:  # noqa: S110 - a broken connection is being dropped anyway
+            pass
+        finally:
+            self._pool.release(self._conn)
+
+
+def _fakeredis_failed(what: str, error: Exception) -> str:
+    return f"ERR fakeredis could not run {what} ({type(error).__name__}): check the arguments"
 
 
 def _merge_exists(known: list[bool], reply: Reply) -> Reply:

@@ -30,6 +30,8 @@ _UNSUPPORTED = frozenset(
         # server administration
         "CONFIG", "MONITOR", "DEBUG", "SHUTDOWN", "SAVE", "BGSAVE", "BGREWRITEAOF", "LASTSAVE",
         "ACL", "MODULE", "LATENCY", "SLOWLOG", "SWAPDB",
+        # Redis functions (scripts go through EVAL)
+        "FUNCTION", "FCALL", "FCALL_RO",
     }
 )
 
@@ -70,7 +72,7 @@ _STATUS_OK = frozenset(
     {
         "SET", "MSET", "SETEX", "PSETEX", "HMSET", "LSET", "LTRIM", "RENAME", "FLUSHDB",
         "FLUSHALL", "RESTORE", "PFMERGE", "XGROUP", "XSETID", "SCRIPT", "JSON.SET",
-        "JSON.MSET", "FUNCTION",
+        "JSON.MSET",
     }
 )
 
@@ -83,11 +85,11 @@ _ALL_KEYS = frozenset(
     }
 )
 _PAIR_KEYS = frozenset({"MSET", "MSETNX"})
-_SCRIPT_KEYS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
+_SCRIPT_KEYS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO"})
 _NO_KEYS = frozenset(
     {
         "PING", "ECHO", "TIME", "DBSIZE", "RANDOMKEY", "INFO", "COMMAND", "SCRIPT", "FLUSHDB",
-        "FLUSHALL", "PUBLISH", "SPUBLISH", "PUBSUB", "SCAN", "KEYS", "FUNCTION", "MEMORY",
+        "FLUSHALL", "PUBLISH", "SPUBLISH", "PUBSUB", "SCAN", "KEYS", "MEMORY",
         "OBJECT", "XINFO", "XGROUP", "XREAD", "XREADGROUP",
     }
 )
@@ -161,6 +163,25 @@ def _keys(args: Sequence[bytes]) -> Sequence[bytes]:
             return ()
         return args[3 : 3 + max(count, 0)]
     return args[1:2]
+
+
+# A negative count asks for that many random members, repeats allowed: redis-server 7.0
+# crashes on a huge one and fakeredis never returns. No real reply could be that large
+# anyway (Upstash caps a response at 10 MB), so the emulator refuses beyond this.
+MAX_RANDOM_REPEATS = 1_000_000
+_RANDOM_MEMBERS = frozenset({"SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"})
+
+
+def out_of_range(args: Sequence[bytes]) -> str | None:
+    """Redis's range error for arguments that would build an unbounded reply, else None."""
+    if len(args) > 2 and name_of(args) in _RANDOM_MEMBERS:
+        try:
+            count = int(args[2])
+        except ValueError:
+            return None  # the backend answers its own "not an integer" error
+        if count < -MAX_RANDOM_REPEATS:
+            return "ERR value is out of range"
+    return None
 
 
 def replies_status_ok(args: Sequence[bytes]) -> bool:

@@ -55,6 +55,7 @@ class EmulatorServer:
         daily_limit: int | None = None,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        script_timeout: float = 5.0,
     ) -> None:
         self.host = host
         self._ssl_context: ssl.SSLContext | None = None
@@ -64,7 +65,7 @@ class EmulatorServer:
         self.port = port
         self.token = token
         self.readonly_token = readonly_token or f"ro-{secrets.token_hex(12)}"
-        self.backend = Backend(backend)
+        self.backend = Backend(backend, script_timeout=script_timeout)
         self.app = EmulatorApp(
             self.backend,
             token=token,

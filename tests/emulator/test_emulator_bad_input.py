@@ -177,3 +177,19 @@ def test_http_1_0_client_gets_an_answer_and_a_closed_connection(
     assert answer.startswith(b"HTTP/1.")
     assert answer.endswith(b'{"result":"OK"}')
     assert emulator.redis.get("old") == b"client"
+
+
+def test_arguments_that_trip_fakeredis_are_a_command_error(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    # fakeredis raises a Python TypeError for extra SRANDMEMBER arguments; redis-server
+    # answers a syntax error. Either way: this command's error, not a 500.
+    response = http.post("/pipeline", json=[["SET", "a", "1"], ["SRANDMEMBER", "s", 1, 2, 3],
+                                            ["GET", "a"]])
+    assert response.status_code == 200
+    first, middle, last = response.json()
+    assert first == {"result": "OK"} and last == {"result": "1"}
+    assert middle["error"].startswith("ERR")
+    single = http.post("/", json=["SRANDMEMBER", "s", 1, 2, 3])
+    assert single.status_code == 400 and single.json()["error"].startswith("ERR")
+    still_serving(http)

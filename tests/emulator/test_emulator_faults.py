@@ -105,3 +105,37 @@ def test_upstash_ratelimit_sdk_runs_its_scripts(emulator: EmulatorHandle, limite
     ratelimit = Ratelimit(redis=client, limiter=limiter, prefix="rl")  # type: ignore[arg-type]
     assert [ratelimit.limit("user-1").allowed for _ in range(5)] == [True] * 3 + [False] * 2
     assert ratelimit.limit("user-2").allowed is True
+
+
+@pytest.mark.parametrize("backend", ["fakeredis", "redis"])
+def test_a_script_that_never_ends_is_stopped(backend: str, request: pytest.FixtureRequest) -> None:
+    target = request.getfixturevalue("redis_url") if backend == "redis" else "fakeredis"
+    # redis-server only honours SCRIPT KILL once a script has run for lua-time-limit (5 s).
+    with EmulatorServer(target, script_timeout=1.0) as emu, httpx.Client(
+        base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=60
+    ) as http:
+        endless = http.post("/", json=["EVAL", "#!lua\nwhile true do end", 0])
+        assert endless.status_code == 400
+        assert "killed" in endless.json()["error"] or "stopped" in endless.json()["error"]
+        # The backend is usable again, scripts included.
+        assert http.post("/", json=["EVAL", "return redis.call('PING')", 0]).json() == {
+            "result": "PONG"
+        }
+        assert http.post("/", json=["SET", "k", "v"]).json() == {"result": "OK"}
+
+
+@pytest.mark.parametrize("command", ["SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"])
+def test_huge_negative_random_counts_are_out_of_range(
+    emulator: EmulatorHandle, command: str
+) -> None:
+    # redis-server 7.0 crashes on these and fakeredis never answers: refuse them up front.
+    emulator.redis.sadd("s", "a")
+    emulator.redis.hset("h", "f", "v")
+    emulator.redis.zadd("z", {"m": 1})
+    key = {"SRANDMEMBER": "s", "HRANDFIELD": "h", "ZRANDMEMBER": "z"}[command]
+    headers = {"Authorization": f"Bearer {emulator.token}"}
+    huge = httpx.post(emulator.url, json=[command, key, -3598621115998293380], headers=headers)
+    assert huge.status_code == 400
+    assert huge.json() == {"error": "ERR value is out of range"}
+    small = httpx.post(emulator.url, json=[command, key, -3], headers=headers)
+    assert len(small.json()["result"]) == 3

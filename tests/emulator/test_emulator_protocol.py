@@ -248,7 +248,8 @@ def test_scripts_strip_the_shebang_but_keep_the_original_sha(
     "command",
     [["BLPOP", "k", 0], ["MULTI"], ["EXEC"], ["DISCARD"], ["UNWATCH"], ["SUBSCRIBE", "c"],
      ["CLIENT", "LIST"], ["CONFIG", "GET", "*"], ["SELECT", 1], ["AUTH", "x"], ["MONITOR"],
-     ["DEBUG", "SLEEP", 0], ["SHUTDOWN"], ["CLUSTER", "INFO"], ["XREAD", "BLOCK", 0, "STREAMS",
+     ["DEBUG", "SLEEP", 0], ["SHUTDOWN"], ["CLUSTER", "INFO"], ["FUNCTION", "LIST"],
+     ["FCALL", "f", 0], ["XREAD", "BLOCK", 0, "STREAMS",
                                                                  "s", "$"], ["NOTACOMMAND"]],
 )
 def test_commands_upstash_refuses(http: httpx.Client, command: list[object]) -> None:
