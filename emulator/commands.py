@@ -170,17 +170,26 @@ def _keys(args: Sequence[bytes]) -> Sequence[bytes]:
 # anyway (Upstash caps a response at 10 MB), so the emulator refuses beyond this.
 MAX_RANDOM_REPEATS = 1_000_000
 _RANDOM_MEMBERS = frozenset({"SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"})
+# Upstash's largest record. SETRANGE and SETBIT far past the end would otherwise make the
+# backend allocate up to 512 MB (in the emulator's own process, on fakeredis).
+MAX_RECORD_BYTES = 100 * 1024 * 1024
 
 
 def out_of_range(args: Sequence[bytes]) -> str | None:
-    """Redis's range error for arguments that would build an unbounded reply, else None."""
-    if len(args) > 2 and name_of(args) in _RANDOM_MEMBERS:
-        try:
-            count = int(args[2])
-        except ValueError:
-            return None  # the backend answers its own "not an integer" error
-        if count < -MAX_RANDOM_REPEATS:
-            return "ERR value is out of range"
+    """Redis's range error for arguments that would build something unbounded, else None."""
+    name = name_of(args)
+    if len(args) < 3 or name not in _RANDOM_MEMBERS | {"SETRANGE", "SETBIT"}:
+        return None
+    try:
+        number = int(args[2])
+    except ValueError:
+        return None  # the backend answers its own "not an integer" error
+    if name in _RANDOM_MEMBERS and number < -MAX_RANDOM_REPEATS:
+        return "ERR value is out of range"
+    if name == "SETRANGE" and number + len(args[3] if len(args) > 3 else b"") > MAX_RECORD_BYTES:
+        return "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+    if name == "SETBIT" and number >= MAX_RECORD_BYTES * 8:
+        return "ERR bit offset is not an integer or out of range"
     return None
 
 

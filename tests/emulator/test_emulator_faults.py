@@ -139,3 +139,22 @@ def test_huge_negative_random_counts_are_out_of_range(
     assert huge.json() == {"error": "ERR value is out of range"}
     small = httpx.post(emulator.url, json=[command, key, -3], headers=headers)
     assert len(small.json()["result"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("command", "error"),
+    [
+        (["SETRANGE", "k", 200 * 1024 * 1024, "x"], "ERR string exceeds maximum allowed size"),
+        (["SETBIT", "k", 2**32 - 1, 1], "ERR bit offset is not an integer or out of range"),
+    ],
+)
+def test_writes_far_past_the_end_are_refused(
+    emulator: EmulatorHandle, command: list[object], error: str
+) -> None:
+    headers = {"Authorization": f"Bearer {emulator.token}"}
+    response = httpx.post(emulator.url, json=command, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(error)
+    assert emulator.redis.exists("k") == 0
+    within = httpx.post(emulator.url, json=["SETRANGE", "k", 1000, "x"], headers=headers)
+    assert within.json() == {"result": 1001}
