@@ -138,7 +138,8 @@ class EmulatorApp:
         self.billing.add(requests=1)
         if head in (b"subscribe", b"psubscribe") and len(segments) > 1:
             request.drain(environ)
-            return self._subscribe(head == b"psubscribe", segments[1:], read_only, start_response)
+            # Subscribing only reads: the read-only token may do it.
+            return self._subscribe(head == b"psubscribe", segments[1:], start_response)
 
         body = b""
         if method in ("POST", "PUT"):
@@ -250,11 +251,7 @@ class EmulatorApp:
     # -- pub/sub -------------------------------------------------------------------------
 
     def _subscribe(
-        self,
-        patterns: bool,
-        names: Sequence[bytes],
-        read_only: bool,
-        start_response: StartResponse,
+        self, patterns: bool, names: Sequence[bytes], start_response: StartResponse
     ) -> Iterable[bytes]:
         for name in names:
             error = commands.oversized_key([b"GET", name], self.max_key_bytes)
