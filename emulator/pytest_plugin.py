@@ -133,7 +133,17 @@ def upstash_emulator_session() -> Iterator[EmulatorHandle]:
     """The session's emulator (fakeredis); use ``upstash_emulator`` for a clean one."""
     import secrets
 
-    from emulator.backend import Backend
+    try:
+        import fakeredis  # noqa: F401 - checked here for a helpful message
+        import pytest_httpserver  # noqa: F401
+
+        from emulator.backend import Backend
+    except ImportError as missing:
+        pytest.fail(
+            f"the upstash_emulator fixture needs {missing.name}: "
+            "pip install 'continuum-cache[emulator]'",
+            pytrace=False,
+        )
 
     token = f"test-{secrets.token_hex(16)}"
     readonly = f"ro-{secrets.token_hex(16)}"
