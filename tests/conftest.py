@@ -69,3 +69,14 @@ def emulator(request: pytest.FixtureRequest, _emulator_servers: _Servers) -> Emu
     """A running emulator (fakeredis, then real redis-server), empty and with zero billing."""
     target = request.getfixturevalue("redis_url") if request.param == "redis" else "fakeredis"
     return _emulator_servers.get(target).fresh()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_circuit_breakers() -> Iterator[None]:
+    """Circuit breakers are process-wide by design (one per database URL), so a test that
+    opened one would otherwise send the next test using the same emulator to its fallback."""
+    from core.health import reset_breakers
+
+    reset_breakers()
+    yield
+    reset_breakers()
