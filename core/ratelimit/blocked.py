@@ -4,10 +4,13 @@ When the server refuses a request it also says, on its own clock, how long until
 of that cost could fit (``retry_after``), assuming nothing else is admitted meanwhile;
 admissions only push that moment later, so until then every request of at least that cost
 is certainly refused. The entry stores that duration as a deadline on this process's
-*monotonic* clock, taken when the answer arrived. Wall-clock skew between this instance
-and the server therefore plays no part: the only error is the request's own latency
-(the entry may expire up to one round trip early, which costs one extra command, never
-an extra admission). ``time.time`` is never consulted, so a wrong or jumping system clock
+*monotonic* clock, counted from when the request was *sent*: the server measured
+``retry_after`` at some instant between sending and the answer's arrival, so counting from
+the send never outlives the server's own reset (counting from the arrival would refuse
+for up to a round trip after the server would admit). Wall-clock skew between this
+instance and the server plays no part: the only error is the request's own latency (the
+entry may expire up to one round trip early, which costs one extra command, never an
+extra admission). ``time.time`` is never consulted, so a wrong or jumping system clock
 can neither extend a block nor cut it short.
 
 Bounded (least recently used entries go first) and guarded by a lock for threaded
@@ -47,11 +50,21 @@ class BlockedCache:
         self._entries: OrderedDict[tuple[str, int], _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, key: str, limit: int, cost: int, result: RateLimitResult) -> None:
-        """Record a refusal the server just answered."""
+    def now(self) -> float:
+        """This cache's clock: read it just before sending the request ``remember`` records."""
+        return self._clock()
+
+    def remember(
+        self, key: str, limit: int, cost: int, result: RateLimitResult, *, sent: float | None = None
+    ) -> None:
+        """Record a refusal the server answered to a request sent at ``sent`` (``now()``).
+
+        Without ``sent`` the refusal is taken to have been measured just now.
+        """
         if result.allowed or result.retry_after <= 0 or self._max <= 0:
             return
-        entry = _Entry(self._clock() + result.retry_after, cost, result)
+        start = self._clock() if sent is None else sent
+        entry = _Entry(start + result.retry_after, cost, result)
         with self._lock:
             self._entries[(key, limit)] = entry
             self._entries.move_to_end((key, limit))

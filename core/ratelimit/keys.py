@@ -39,9 +39,12 @@ def encode_identifier(identifier: str | bytes) -> str:
 
 
 def limiter_key(prefix: str, algorithm: str, window_us: int, identifier: str | bytes) -> str:
-    """``<prefix><algorithm>:<window in ms>:<encoded identifier>``.
+    """``<prefix><algorithm>:<window>:<encoded identifier>``.
 
     The window is part of the key so limits on the same identifier with different windows
-    (a per-second and a per-hour limit) keep separate state.
+    (a per-second and a per-hour limit) keep separate state. It is written in milliseconds,
+    or as ``<microseconds>us`` when it is not a whole number of them, so that windows of
+    1.1 ms and 1.2 ms never share a key (and never meet a millisecond form).
     """
-    return f"{prefix}{algorithm}:{window_us // 1000}:{encode_identifier(identifier)}"
+    window = str(window_us // 1000) if window_us % 1000 == 0 else f"{window_us}us"
+    return f"{prefix}{algorithm}:{window}:{encode_identifier(identifier)}"

@@ -20,6 +20,7 @@ When the backend cannot answer, the outage policy decides: fail-open admits (rea
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import secrets
@@ -84,6 +85,7 @@ class _Limiter:
             ) from None
         if not isinstance(prefix, str):
             raise ValidationError("prefix must be a str")
+        self._check_flavour(cache)
         self.cache = cache
         self.fail_open = bool(fail_open)
         self.prefix = prefix
@@ -95,6 +97,26 @@ class _Limiter:
     def __repr__(self) -> str:
         policy = "open" if self.fail_open else "closed"
         return f"{type(self).__name__}(algorithm={self.algorithm.value!r}, fail_{policy})"
+
+    _ASYNC = False
+
+    def _check_flavour(self, cache: object) -> None:
+        """Refuse a sync limiter over an async cache and the reverse.
+
+        The mismatch would otherwise surface only at the first check, as a garbled reply
+        that the outage policy then answers: a fail-open limiter admitting everything.
+        """
+        if isinstance(cache, LocalCache):
+            return  # runs the twins in-process: fine for both
+        runner = getattr(cache, "run_script", None) or getattr(cache, "execute", None)
+        if runner is None:
+            raise ValidationError(f"{type(cache).__name__} can run neither scripts nor commands")
+        if inspect.iscoroutinefunction(runner) != self._ASYNC:
+            wanted = "AsyncRateLimiter" if not self._ASYNC else "RateLimiter"
+            raise ValidationError(
+                f"{type(cache).__name__} is {'async' if not self._ASYNC else 'sync'}: "
+                f"use {wanted} with it"
+            )
 
     # -- operations ------------------------------------------------------------------------
 
@@ -112,12 +134,13 @@ class _Limiter:
         args = [str(window_us), str(limit), str(cost)]
         if self.algorithm is Algorithm.SLIDING_LOG:
             args.append(secrets.token_hex(8))
+        sent = self._blocked.now()
         try:
             reply = yield ScriptCall(self._script.script, [key], args)
             result = _parse(reply, limit)
         except CacheUnavailable as exc:
             return self._outage(limit, exc)
-        self._blocked.remember(memo, limit, cost, result)
+        self._blocked.remember(memo, limit, cost, result, sent=sent)
         return result
 
     def _usage_op(
@@ -170,8 +193,9 @@ class _Limiter:
         return RateLimitResult(False, limit, 0, 0.0, 1.0, Reason.UNAVAILABLE.value, 1.0)
 
     def _check_cost(self, cost: int, limit: int) -> int:
-        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
-            raise ValidationError(f"cost must be a positive integer, not {cost!r}")
+        """A weight from 0 (a peek: counts nothing, always fits) up to the limit."""
+        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
+            raise ValidationError(f"cost must be a non-negative integer, not {cost!r}")
         if cost > limit:
             raise ValidationError(
                 f"cost {cost} exceeds the limit {limit}: such a request could never be admitted"
@@ -204,8 +228,10 @@ class RateLimiter(_Limiter):
         """Count a request of weight ``cost`` and say whether it is admitted.
 
         At most ``limit`` units per ``window_seconds`` (the limiter's default limit when
-        None). Never raises for an outage: the limiter's policy answers, reason
-        ``unavailable``. Raises ``ValidationError`` for bad arguments.
+        None). ``cost=0`` counts nothing and is always admitted: a peek at ``remaining``.
+        Never raises for an outage: the limiter's policy answers, reason ``unavailable``.
+        Raises ``ValidationError`` for bad arguments (a cost over the limit is one: no
+        window could ever admit it).
         """
         return _drive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
 
@@ -240,6 +266,8 @@ class RateLimiter(_Limiter):
 
 class AsyncRateLimiter(_Limiter):
     """The async twin of ``RateLimiter``, over an ``AsyncUpstashCache`` (or a ``LocalCache``)."""
+
+    _ASYNC = True
 
     async def limit(
         self,

@@ -62,3 +62,15 @@ def test_bounded_least_recently_used_first() -> None:
     assert len(cache) == 3
     assert cache.answer("b", 5, 1) is None
     assert all(cache.answer(name, 5, 1) is not None for name in "acd")
+
+
+def test_the_delay_counts_from_when_the_request_was_sent() -> None:
+    clock = Clock()
+    cache = BlockedCache(clock=clock)
+    sent = cache.now()
+    clock.now += 0.5  # the answer's trip back
+    cache.remember("k", 5, 1, refused(10.0), sent=sent)
+    clock.now = sent + 9.9
+    assert cache.answer("k", 5, 1) is not None
+    clock.now = sent + 10.0  # the server admits from here: so must the cache
+    assert cache.answer("k", 5, 1) is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ValidationError
-from core.local import LocalCache
+from core.local import LocalCache, Reply
 from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
 
 
@@ -116,7 +116,8 @@ def test_hostile_identifiers_never_share_a_budget(store: LocalCache, clock: Cloc
         ({"window_seconds": 0}, "window_seconds must be"),
         ({"window_seconds": float("nan")}, "window_seconds must be"),
         ({"window_seconds": "60"}, "window_seconds must be"),
-        ({"cost": 0}, "cost must be"),
+        ({"cost": -1}, "cost must be"),
+        ({"cost": 1.5}, "cost must be"),
         ({"cost": 101}, "could never be admitted"),
     ],
 )
@@ -151,3 +152,75 @@ def test_upstash_cache_in_local_mode_limits_with_the_twins() -> None:
         assert limiter.get_usage("u")["current"] == 2
         assert limiter.reset("u")
         assert limiter.limit("u").reason == "allowed"
+
+
+def test_sub_millisecond_windows_keep_separate_state(store: LocalCache, clock: Clock) -> None:
+    limiter = RateLimiter(store, blocked=BlockedCache(clock=clock))
+    assert limiter.limit("u", limit=1, window_seconds=0.0011).allowed
+    assert limiter.limit("u", limit=1, window_seconds=0.0012).allowed
+    assert limiter.limit("u", limit=1, window_seconds=0.001).allowed
+    assert not limiter.limit("u", limit=1, window_seconds=0.0011).allowed
+
+
+@pytest.mark.parametrize(
+    "algorithm", ["sliding_log", "sliding_window", "fixed_window", "token_bucket"]
+)
+def test_cost_zero_peeks_without_counting(store: LocalCache, clock: Clock, algorithm: str) -> None:
+    limiter = RateLimiter(store, algorithm=algorithm, blocked=BlockedCache(clock=clock))
+    peek = limiter.limit("u", limit=2, window_seconds=10, cost=0)
+    assert peek.allowed and peek.remaining == 2
+    assert [limiter.limit("u", limit=2, window_seconds=10).allowed for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    full = limiter.limit("u", limit=2, window_seconds=10, cost=0)
+    assert full.allowed and full.remaining == 0 and full.reason == "allowed"
+    assert limiter.get_usage("u", window_seconds=10, max_requests=2)["current"] == 2
+
+
+class SlowAnswers(LocalCache):
+    """A store whose answers take ``latency`` seconds on the limiter's monotonic clock to
+    come back, as an answer does over the network (the script itself runs at once)."""
+
+    def __init__(self, server_clock: Clock, local_clock: Clock, latency: float) -> None:
+        super().__init__(clock=server_clock)
+        self.local_clock = local_clock
+        self.latency = latency
+
+    def run_script(self, sha: str, keys: list[bytes], args: list[bytes]) -> Reply:
+        reply = super().run_script(sha, keys, args)
+        self.local_clock.now += self.latency
+        return reply
+
+
+def test_a_remembered_refusal_never_outlives_the_servers_reset(clock: Clock) -> None:
+    local = Clock()
+    local.now = 500.0
+    store = SlowAnswers(clock, local, latency=0.5)
+    limiter = RateLimiter(store, blocked=BlockedCache(clock=local))
+    assert limiter.limit("u", limit=1, window_seconds=10).allowed
+    sent = local.now
+    refused = limiter.limit("u", limit=1, window_seconds=10)
+    assert not refused.allowed and refused.retry_after == pytest.approx(10.0)
+    # the server measured 10 s from when it ran the script, before the answer travelled
+    local.now = sent + 10.0
+    clock.now += 10.0
+    again = limiter.limit("u", limit=1, window_seconds=10)
+    assert again.allowed and again.reason == "allowed"
+
+
+async def test_a_limiter_over_the_wrong_flavour_of_cache_is_refused() -> None:
+    from core.cache import AsyncUpstashCache, UpstashCache
+
+    with (
+        UpstashCache(mode="local") as sync_cache,
+        pytest.raises(ValidationError, match="is sync: use RateLimiter"),
+    ):
+        AsyncRateLimiter(sync_cache)
+    async_cache = AsyncUpstashCache(mode="local")
+    try:
+        with pytest.raises(ValidationError, match="is async: use AsyncRateLimiter"):
+            RateLimiter(async_cache)
+    finally:
+        await async_cache.aclose()

@@ -74,6 +74,8 @@ def test_prefix_and_separators_cannot_be_forged() -> None:
     assert limiter_key("ratelimit:", "fixed_window", 60_000_000, "u") == (
         "ratelimit:fixed_window:60000:u"
     )
+    sub_ms = {limiter_key("ratelimit:", "sliding_log", us, "u") for us in (1000, 1100, 1200)}
+    assert len(sub_ms) == 3
 
 
 def test_bytes_and_str_identifiers_agree_and_others_are_refused() -> None:
