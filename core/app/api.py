@@ -177,17 +177,24 @@ class Api:
     # -- the pieces ---------------------------------------------------------------------
     def _prepare(self, request: Request) -> tuple[Route, float] | Response:
         """Size, authentication and routing: everything decided without any I/O."""
+        authenticated = False
         try:
             if len(request.body) > self.settings.max_body:
                 raise ApiError(
                     "payload_too_large",
                     f"the body is larger than {self.settings.max_body} bytes",
                 )
-            if request.path == "/v1" or request.path.startswith("/v1/"):
+            authenticated = request.path == "/v1" or request.path.startswith("/v1/")
+            if authenticated:
                 self._authenticate(request)
             route = match(request)
         except ApiError as error:
-            return error.to_response()
+            if not authenticated or error.code == "unauthorized":
+                return error.to_response()
+            # A key that passed authentication is counted even when its request goes
+            # nowhere: otherwise unknown routes and bad paths would be free to hammer,
+            # and the refusal would lack the RateLimit-* headers every /v1 answer has.
+            route = Route("unmatched", True, _refuse(error))
         remaining = request.remaining if request.remaining is not None else self.settings.timeout
         return route, max(0.0, remaining)
 
@@ -308,6 +315,12 @@ def map_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, errors.CommandError):
         return ApiError("internal", f"the cache refused the command: {exc.message}")
     return ApiError("internal", f"unexpected error ({type(exc).__name__})")
+
+
+def _refuse(error: ApiError) -> RouteGen:
+    """A route that yields nothing and fails with ``error`` (after the rate limit ran)."""
+    yield from ()  # a generator like every route, so the driver runs it the same way
+    raise error
 
 
 def _not_configured(exc: CacheError) -> Response:

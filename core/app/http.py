@@ -23,6 +23,7 @@ __all__ = ["ApiError", "Request", "Response", "decode_path", "json_response"]
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_REQUEST_ID = 128
 
 # code -> HTTP status; the codes are part of the public API: clients branch on them.
 ERROR_STATUS: dict[str, int] = {
@@ -135,7 +136,8 @@ class Request:
             headers=merged,
             body=body,
             remaining=remaining,
-            request_id=request_id or merged.get("x-request-id", ""),
+            # Client-chosen, so bounded: it lands in every log line for this request.
+            request_id=(request_id or merged.get("x-request-id", ""))[:MAX_REQUEST_ID],
         )
 
     def param(self, name: str) -> str | None:

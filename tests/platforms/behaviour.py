@@ -43,12 +43,13 @@ RATE_LIMIT = 10
 MAX_BODY = 64 * 1024
 KEYS: dict[str, str] = {
     name: f"bhv-{name}-7f3a9c2e51d04b68"
-    for name in ("auth", "cache", "invalidate", "rate", "limiter", "hostile", "publish", "stats",
-                 "down")
+    for name in ("auth", "cache", "invalidate", "rate", "limiter", "hostile", "paths", "publish",
+                 "stats", "down")
 }
-# What a platform test must put in the API's environment (plus the Upstash URL/token).
+# What a platform test must put in the API's environment (plus the Upstash URL/token);
+# the keys are listed with stray spaces and empty entries, as people paste them.
 ENV: dict[str, str] = {
-    "CONTINUUM_API_KEYS": ",".join(KEYS.values()),
+    "CONTINUUM_API_KEYS": " , ".join(KEYS.values()) + ", ,",
     "CONTINUUM_RATE_LIMIT": str(RATE_LIMIT),
     "CONTINUUM_RATE_WINDOW": "60",
     "CONTINUUM_MAX_BODY": str(MAX_BODY),
@@ -153,8 +154,16 @@ def auth_is_required_on_v1(client: Client) -> None:
     assert basic.status == 401, basic.describe()
     unknown_route = client.call("GET", "/v1/nothing-here")
     assert unknown_route.status == 401, "routes must not be discoverable without a key"
+    # (no trailing spaces or non-ASCII: HTTP clients refuse to send those themselves)
+    for garbage in ("", "Bearer", "bearer\tx", "Token abc", 'Bearer "quoted"', "Basic Og==",
+                    f"Bearer {KEYS['auth']} extra"):
+        odd = client.call("GET", "/v1/stats", headers={"authorization": garbage})
+        assert odd.status == 401 and odd.error_code() == "unauthorized", (garbage, odd.describe())
+        assert "ratelimit-remaining" not in odd.headers, "a refused key must not be counted"
     good = client.call("GET", "/v1/stats", key="auth")
     assert good.status == 200, good.describe()
+    spaced = client.call("GET", "/v1/stats", headers={"authorization": f"bearer   {KEYS['auth']}"})
+    assert spaced.status == 200, "the scheme is case-insensitive and spaces around the key ignored"
 
 
 def cache_round_trip(client: Client) -> None:
@@ -280,6 +289,35 @@ def hostile_input_gets_clean_4xx(client: Client) -> None:
     assert untouched.status == 404, "a refused write must not have stored anything"
 
 
+def hostile_paths_are_refused_and_counted(client: Client) -> None:
+    """Paths no route could mean get a clean 4xx; with a valid key they still count.
+
+    Otherwise a key could hammer unknown routes for free, and the refusals would lack the
+    RateLimit-* headers every other /v1 answer carries.
+    """
+    cases: list[tuple[str, str, str, set[str]]] = [
+        ("nul", "GET", "/v1/cache/query/a%00b", {"bad_request"}),
+        ("invalid utf-8", "GET", "/v1/cache/query/a%FFb", {"bad_request"}),
+        ("long key", "GET", "/v1/cache/query/" + "k" * 33_000, {"bad_request"}),
+        ("unknown layer", "PUT", "/v1/cache/no-such-layer/k", {"not_found"}),
+        ("unknown route", "GET", "/v1/no-such-route", {"not_found"}),
+        ("wrong method", "POST", "/v1/stats", {"method_not_allowed"}),
+    ]
+    remaining: list[int] = []
+    for label, method, path, codes in cases:
+        reply = client.call(method, path, key="paths", body=b'{"value": 1}')
+        assert 400 <= reply.status < 500, f"{label}: {reply.describe()}"
+        assert reply.error_code() in codes, f"{label}: {reply.describe()}"
+        if label in {"nul", "invalid utf-8"}:
+            continue  # refused while decoding the URL, before the key is looked at
+        limit = reply.headers.get("ratelimit-limit")
+        assert limit == str(RATE_LIMIT), f"{label}: {reply.describe()}"
+        remaining.append(int(reply.headers["ratelimit-remaining"]))
+    assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == len(remaining), (
+        f"refused requests with a valid key must each use up the window: {remaining}"
+    )
+
+
 UP: list[Scenario] = [
     Scenario("health", health_needs_no_key),
     Scenario("auth", auth_is_required_on_v1),
@@ -289,6 +327,7 @@ UP: list[Scenario] = [
     Scenario("limiter_endpoint", limiter_endpoint_decides),
     Scenario("publish_and_stats", publish_and_stats),
     Scenario("hostile_input", hostile_input_gets_clean_4xx),
+    Scenario("hostile_paths", hostile_paths_are_refused_and_counted),
 ]
 
 
