@@ -31,6 +31,7 @@ __all__ = [
     "Database",
     "LocalModeWarning",
     "UpstashConfig",
+    "is_loopback",
     "mask_token",
     "parse_mode",
 ]
@@ -68,8 +69,12 @@ def mask_token(token: str | None) -> str:
     return "****" + token[-4:] if len(token) >= 16 else "****"
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine by its very name: ``localhost`` (a trailing dot
+    allowed) or a loopback address. Other names are never resolved to decide: DNS can
+    answer 127.0.0.1 today and an attacker's address tomorrow."""
+    host = host.strip("[]").lower()
+    if host.rstrip(".") in _LOOPBACK_NAMES:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -88,7 +93,7 @@ def _check_url(url: str, what: str) -> str:
         )
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigurationError(f"{what} must be an https:// URL, got {parts.scheme or '?'}://")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigurationError(
             f"{what} uses plain http:// to {parts.hostname}; tokens must travel over TLS. "
             "Use https:// (http:// is accepted only for loopback hosts such as the emulator)."

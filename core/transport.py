@@ -15,20 +15,38 @@ everything else this library does per command, and a REST call to Upstash needs 
 them. Connections are kept alive and reused (warm containers); TLS is verified as httpx
 does by default. ``httpx`` is imported here only, lazily; the Workers fetch transport in
 ``platforms/cloudflare`` implements the same two-method protocol.
+
+Two things ``httpx.Client`` would have done are done here instead:
+
+- *The attempt timeout bounds the whole exchange.* httpx's read timeout applies to each
+  socket read, so a server that trickles its status line and headers a byte at a time
+  could hold a synchronous call forever. The sync pool's network backend is wrapped so
+  every connect, read and write gets at most the time left until the attempt's end
+  (async calls are bounded by ``asyncio.timeout``).
+- *Proxies from the environment are honoured* (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
+  and ``NO_PROXY``, either case), as ``httpx.Client(trust_env=True)`` does, so a function
+  in a VPC that reaches the internet only through a proxy still reaches Upstash. Loopback
+  hosts (the emulator) never go through a proxy; an explicit ``proxy=`` option wins.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
+from core.config import is_loopback
 from core.errors import CacheTimeout, ConfigurationError, ConnectionFailed, ServerError
 from core.protocol import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
+    import httpcore
     import httpx
 
-__all__ = ["AsyncHttpxTransport", "AsyncTransport", "HttpxTransport", "Transport"]
+__all__ = ["AsyncHttpxTransport", "AsyncTransport", "HttpxTransport", "Transport", "env_proxy"]
 
 _USER_AGENT = "continuum-cache/0.1"
 
@@ -63,6 +81,104 @@ def _map_error(exc: Exception, url: str) -> Exception:
     if isinstance(exc, httpx.TransportError):
         return ServerError(f"the connection to the {where} broke: {type(exc).__name__}")
     return exc
+
+
+def env_proxy(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The proxy the environment asks for to reach ``url``, as ``httpx.Client`` reads it."""
+    env = os.environ if env is None else env
+
+    def var(name: str) -> str:
+        return (env.get(name.lower()) or env.get(name) or "").strip()
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host or is_loopback(host):
+        return None
+    for entry in var("NO_PROXY").split(","):
+        entry = entry.strip().lower().lstrip(".").rstrip(".")
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return None
+    scheme_var = "HTTPS_PROXY" if parts.scheme == "https" else "HTTP_PROXY"
+    return var(scheme_var) or var("ALL_PROXY") or None
+
+
+def _pool_options(base_url: str, options: dict[str, Any]) -> dict[str, Any]:
+    if "proxy" in options:
+        return options
+    proxy = env_proxy(base_url)
+    return {**options, "proxy": proxy} if proxy else options
+
+
+def _proxy_error(exc: Exception) -> ConfigurationError:
+    # The proxy URL may carry credentials: name the variables, never the value.
+    return ConfigurationError(
+        "the proxy set in HTTPS_PROXY/HTTP_PROXY/ALL_PROXY cannot be used "
+        f"({type(exc).__name__}); fix it or exclude the host with NO_PROXY"
+    )
+
+
+_attempt = threading.local()
+
+
+def _bounded(timeout: float | None) -> float | None:
+    """The socket timeout for one operation: at most the time left in this attempt."""
+    ends: float | None = getattr(_attempt, "ends", None)
+    if ends is None:
+        return timeout
+    left = ends - time.monotonic()
+    if left <= 0:
+        import httpcore
+
+        raise httpcore.ReadTimeout("the attempt's time is up")
+    return left if timeout is None else min(timeout, left)
+
+
+def _deadline_backend(inner: httpcore.NetworkBackend) -> httpcore.NetworkBackend:
+    """Wrap a sync httpcore network backend so no socket operation outlives the attempt."""
+    import httpcore
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, stream: httpcore.NetworkStream) -> None:
+            self._stream = stream
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._stream.read(max_bytes, _bounded(timeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._stream.write(buffer, _bounded(timeout))
+
+        def close(self) -> None:
+            self._stream.close()
+
+        def start_tls(
+            self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+        ) -> httpcore.NetworkStream:
+            return Stream(self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout)))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._stream.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> httpcore.NetworkStream:
+            stream = inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
+            return Stream(stream)
+
+        def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Any = None
+        ) -> httpcore.NetworkStream:
+            return Stream(inner.connect_unix_socket(path, _bounded(timeout), socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            inner.sleep(seconds)
+
+    return Backend()
 
 
 class _Requests:
@@ -120,13 +236,21 @@ class HttpxTransport:
         if self._transport is None:
             import httpx
 
-            self._transport = httpx.HTTPTransport(**self._options)
+            try:
+                transport = httpx.HTTPTransport(**_pool_options(self.base_url, self._options))
+            except (ImportError, ValueError) as exc:
+                raise _proxy_error(exc) from None
+            pool = getattr(transport, "_pool", None)
+            if pool is not None and hasattr(pool, "_network_backend"):
+                pool._network_backend = _deadline_backend(pool._network_backend)
+            self._transport = transport
         return self._transport
 
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         import httpx
 
         started = time.monotonic()
+        _attempt.ends = started + timeout
         try:
             response = self._pool().handle_request(self._requests.build(request, timeout))
             try:
@@ -141,6 +265,8 @@ class HttpxTransport:
                 response.close()
         except httpx.HTTPError as exc:
             raise _map_error(exc, self.base_url) from None
+        finally:
+            _attempt.ends = None
         return HttpResponse(response.status_code, response.headers, b"".join(chunks))
 
     def close(self) -> None:
@@ -176,7 +302,11 @@ class AsyncHttpxTransport:
             # per invocation) needs a new pool.
             import httpx
 
-            self._transport = httpx.AsyncHTTPTransport(**self._options)
+            try:
+                options = _pool_options(self.base_url, self._options)
+                self._transport = httpx.AsyncHTTPTransport(**options)
+            except (ImportError, ValueError) as exc:
+                raise _proxy_error(exc) from None
             self._loop = loop
         return self._transport
 

@@ -4,13 +4,16 @@
 
 - ``pass``: forwarded to the emulator unchanged;
 - ``hang``: the connection is accepted, the request read, and nothing is ever answered;
+- ``trickle``: a status line, then one header line every 50 ms, never the end of the
+  headers (each socket read succeeds quickly; only an overall bound stops the client);
 - ``status``: answered with ``status``/``body`` without forwarding;
 - ``after``: forwarded (so the command runs on the server), then answered with
   ``status``/``body`` instead of the real answer: a write that reached the server;
 - ``truncate``: forwarded, then the answer is cut in the middle of its body;
 - ``reset``: forwarded, then the connection is reset mid-body.
 
-``requests`` counts the HTTP requests that reached the proxy.
+``requests`` counts the HTTP requests that reached the proxy and ``targets`` records their
+request targets (an absolute URL when the client used it as a forward proxy).
 """
 
 from __future__ import annotations
@@ -46,9 +49,18 @@ class _Handler(socketserver.BaseRequestHandler):
             proxy = self.server.proxy
             with proxy.lock:
                 proxy.requests += 1
+                proxy.targets.append(target)
                 mode, status, canned = proxy.mode, proxy.status, proxy.body
             if mode == "hang":
                 proxy.release.wait(30)
+                return
+            if mode == "trickle":
+                try:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                    while not proxy.release.wait(0.05):
+                        conn.sendall(b"X-Trickle: 1\r\n")
+                except OSError:
+                    pass  # the client gave up and hung up: what the test wants
                 return
             if mode == "status":
                 self._send(conn, status, canned)
@@ -94,6 +106,7 @@ class FaultProxy:
         self.status = 502
         self.body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
         self.requests = 0
+        self.targets: list[str] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

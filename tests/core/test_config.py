@@ -105,6 +105,12 @@ def test_half_configured_rest_is_an_error() -> None:
         "ftp://x.io",
         "not a url",
         "https://user:secret@eu1.upstash.io",
+        # names are never resolved to decide: these may answer 127.0.0.1 today only
+        "http://127.0.0.1.nip.io:8079",
+        "http://localtest.me:8079",
+        "http://localhost.evil.example:8079",
+        "http://[::ffff:10.0.0.1]:9",
+        "http://0.0.0.0:8079",
     ],
 )
 def test_insecure_or_odd_urls_are_refused(url: str) -> None:
@@ -112,7 +118,16 @@ def test_insecure_or_odd_urls_are_refused(url: str) -> None:
         UpstashConfig(rest_url=url, rest_token=TOKEN)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "http://127.0.0.2:8080",
+        "http://localhost:1",
+        "http://LOCALHOST.:1",
+        "http://[::1]:9",
+    ],
+)
 def test_plain_http_is_fine_on_loopback(url: str) -> None:
     assert UpstashConfig(rest_url=url, rest_token=TOKEN).database().url == url
 
