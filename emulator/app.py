@@ -36,6 +36,7 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024
 _ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT"})
 _ALLOW_HEADER = "GET, HEAD, POST, PUT"
 _KEEPALIVE_SECONDS = 15.0
+_SCRIPT_COMMANDS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO"})
 # Built once: json.dumps with options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -201,6 +202,14 @@ class EmulatorApp:
                 "max_daily_request_limit for details"
             )
 
+    def _bounded(self, reply: Reply) -> Reply:
+        """The reply, or Upstash's error when it alone is over the request size limit (a
+        pipeline's total is not limited, only each command's reply)."""
+        size = _reply_bytes(reply)
+        if size > self.max_request_bytes:
+            return ErrorReply(request.too_large(self.max_request_bytes, size))
+        return reply
+
     def _single(
         self, args: Command, read_only: bool, encode: bool, start_response: StartResponse
     ) -> Iterable[bytes]:
@@ -210,7 +219,7 @@ class EmulatorApp:
         self._charge(1)
         outcome = self.backend.run([args])
         self.billing.add(commands=outcome.script_calls)
-        reply = outcome.replies[0]
+        reply = self._bounded(outcome.replies[0])
         if isinstance(reply, ErrorReply):
             raise BadRequest(_upstash_error(args, reply))
         return self._reply(start_response, 200, {"result": _result(args, reply, encode)})
@@ -227,8 +236,10 @@ class EmulatorApp:
         replies = iter(outcome.replies if outcome is not None else [])
         out: list[dict[str, Any]] = []
         for args, refusal in zip(batch, checks, strict=True):
-            slot = {"error": refusal} if refusal is not None else _slot(args, next(replies), encode)
-            out.append(slot)
+            if refusal is not None:
+                out.append({"error": refusal})
+            else:
+                out.append(_slot(args, self._bounded(next(replies)), encode))
         return self._reply(start_response, 200, out)
 
     def _transaction(
@@ -245,7 +256,10 @@ class EmulatorApp:
             raise BadRequest(_upstash_error(None, ErrorReply(discarded.message))) from None
         self.billing.add(commands=outcome.script_calls)
         replies = outcome.replies
-        out = [_slot(args, reply, encode) for args, reply in zip(batch, replies, strict=True)]
+        out = [
+            _slot(args, self._bounded(reply), encode)
+            for args, reply in zip(batch, replies, strict=True)
+        ]
         return self._reply(start_response, 200, out)
 
     # -- pub/sub -------------------------------------------------------------------------
@@ -338,6 +352,7 @@ _STATUS_LINES = {
     400: "400 Bad Request",
     401: "401 Unauthorized",
     404: "404 Not Found",
+    413: "413 Payload Too Large",
     405: "405 Method Not Allowed",
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
@@ -348,10 +363,26 @@ _STATUS_LINES = {
 
 
 def _upstash_error(args: Command | None, reply: ErrorReply) -> str:
-    """Redis's error text, with Upstash's own words where they differ."""
-    if args is not None and reply.message.startswith("ERR unknown command"):
+    """Redis's error text, with Upstash's own words where they differ: Redis's "unknown
+    command" for the command itself (not one a script called) is Upstash's refusal."""
+    if (
+        args is not None
+        and reply.message.startswith("ERR unknown command")
+        and commands.name_of(args) not in _SCRIPT_COMMANDS
+    ):
         return commands.unknown_command(args)
     return reply.message
+
+
+def _reply_bytes(reply: Reply) -> int:
+    """About what a reply weighs on the wire: its strings' bytes, its numbers' digits."""
+    if isinstance(reply, bytes):
+        return len(reply)
+    if isinstance(reply, list):
+        return sum(_reply_bytes(item) for item in reply)
+    if isinstance(reply, int):
+        return len(str(reply))
+    return 0
 
 
 def _encode(reply: Reply, encode: bool) -> Any:

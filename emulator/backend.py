@@ -10,13 +10,14 @@ one connection.
 Scripts are rewritten on the way (``emulator.scripts``): the ``#!lua`` line Upstash
 accepts is stripped, EVALSHA works with the SHA1 of the text the client sent, inner
 redis.call()s are counted for billing, and a script that never ends is stopped. fakeredis
-has no EVAL_RO/EVALSHA_RO, so there they run as EVAL/EVALSHA (without the read-only check
-redis-server makes).
+has no EVAL_RO/EVALSHA_RO, so there they run as EVAL/EVALSHA inside a wrapper that refuses
+the commands fakeredis flags as writes, with redis-server's error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -94,11 +95,24 @@ def _plain(reply: Any) -> Reply:
     return reply  # type: ignore[no-any-return]
 
 
-def _uncount(reply: Reply) -> tuple[Reply, int]:
-    """The script's own reply out of {count, result}; errors raised by a script pass as-is."""
-    if isinstance(reply, list) and reply and isinstance(reply[0], int) and len(reply) <= 2:
-        return (reply[1] if len(reply) == 2 else None), reply[0]
-    return reply, 0
+_SCRIPT_RUNS = frozenset({b"EVAL", b"EVAL_RO", b"EVALSHA", b"EVALSHA_RO"})
+
+
+def _script_reply(sha: str, runnable: bytes) -> _Fix:
+    """The script's own reply out of {count, result}. An error raised by the script passes
+    as it is, except that it names the script by the SHA1 the client knows, not the
+    wrapper's, and without the Lua stack trace fakeredis appends."""
+
+    def fix(reply: Reply) -> tuple[Reply, int]:
+        if isinstance(reply, list) and reply and isinstance(reply[0], int) and len(reply) <= 2:
+            return (reply[1] if len(reply) == 2 else None), reply[0]
+        if isinstance(reply, ErrorReply):
+            wrapper = hashlib.sha1(runnable).hexdigest()  # noqa: S324 - Redis's script name
+            message = reply.message.split("\nstack traceback:", 1)[0]  # fakeredis adds it
+            return ErrorReply(message.replace(wrapper, sha)), 0
+        return reply, 0
+
+    return fix
 
 
 class Backend:
@@ -123,7 +137,10 @@ class Backend:
         self._pool = self.client.connection_pool
         # In-process Lua is stopped by a hook; redis-server by a SCRIPT KILL watchdog.
         in_process = self.kind == "fakeredis"
-        self._scripts = ScriptBook(cpu_limit=script_timeout if in_process else None)
+        self._scripts = ScriptBook(
+            cpu_limit=script_timeout if in_process else None,
+            write_commands=self._write_commands if in_process else None,
+        )
 
     def close(self) -> None:
         self._pool.disconnect()
@@ -148,24 +165,38 @@ class Backend:
         finally:
             conn.disconnect()
 
+    def _write_commands(self) -> list[bytes]:
+        """The commands this backend flags as writes (a container counts if a sub-command
+        writes, e.g. XGROUP), from COMMAND: what a read-only script may not call."""
+        reply = self.run([(b"COMMAND",)]).replies[0]
+        names: list[bytes] = []
+        for info in reply if isinstance(reply, list) else []:
+            if isinstance(info, list) and len(info) > 2 and isinstance(info[2], list):
+                name = info[0]
+                if isinstance(name, bytes) and b"write" in info[2]:
+                    names.append(name.split(b"|", 1)[0])
+        return [name for name in names if name.replace(b".", b"").replace(b"_", b"").isalnum()]
+
     def _guard(self, plans: list[_Plan]) -> contextlib.AbstractContextManager[object]:
-        if self.kind == "redis" and any(fix is _uncount for _, fix in plans):
+        if self.kind == "redis" and any(args[0] in _SCRIPT_RUNS for args, _ in plans):
             return Watchdog(self.script_timeout, self._kill_busy_script)
         return contextlib.nullcontext()
 
     def _translate(self, args: Command) -> _Plan:
         """The command the backend runs for ``args``, and how to rewrite its reply."""
         name = args[0].upper()
-        read_only = name in (b"EVAL_RO", b"EVALSHA_RO") and self.kind == "redis"
-        run = b"EVAL_RO" if read_only else b"EVAL"
+        read_only = name in (b"EVAL_RO", b"EVALSHA_RO")
+        native_read_only = read_only and self.kind == "redis"
+        run = b"EVAL_RO" if native_read_only else b"EVAL"
         if name in (b"EVAL", b"EVAL_RO") and len(args) > 1:
-            _, runnable = self._scripts.remember(args[1])
-            return [run, runnable, *args[2:]], _uncount
+            sha, runnable = self._scripts.remember(args[1], read_only=read_only)
+            return [run, runnable, *args[2:]], _script_reply(sha, runnable)
         if name in (b"EVALSHA", b"EVALSHA_RO") and len(args) > 1:
-            known_script = self._scripts.runnable(args[1])
+            known_script = self._scripts.runnable(args[1], read_only=read_only)
             if known_script is not None:
-                return [run, known_script, *args[2:]], _uncount
-            return [b"EVALSHA_RO" if read_only else b"EVALSHA", *args[1:]], None
+                sha = args[1].decode("ascii", "replace").lower()
+                return [run, known_script, *args[2:]], _script_reply(sha, known_script)
+            return [b"EVALSHA_RO" if native_read_only else b"EVALSHA", *args[1:]], None
         if name == b"SCRIPT" and len(args) > 2:
             sub = args[1].upper()
             if sub == b"LOAD":

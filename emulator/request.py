@@ -82,18 +82,23 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
             raise BadRequest("ERR invalid Content-Length header") from None
         if length > limit:
             _discard(stream, length)
-            raise BadRequest(_too_large(limit, length))
+            raise BadRequest(too_large(limit, length), 413)
         return bytes(stream.read(length)) if length > 0 else b""
     if not environ.get("wsgi.input_terminated"):
         return b""
     body = stream.read(limit + 1)
     if len(body) > limit:
-        raise BadRequest(_too_large(limit, len(body) + _discard(stream, None)))
+        raise BadRequest(too_large(limit, len(body) + _discard(stream, None)), 413)
     return bytes(body)
 
 
-def _too_large(limit: int, actual: int) -> str:
-    return f"ERR max request size exceeded. Limit: {limit} bytes, Actual: {actual} bytes"
+def too_large(limit: int, actual: int) -> str:
+    """Upstash's text for a request body, or one command's reply, over the request limit."""
+    return (
+        f"ERR max request size exceeded. Limit: {limit} bytes, Actual: {actual} bytes. "
+        "See https://upstash.com/docs/redis/troubleshooting/max_request_size_exceeded "
+        "for details"
+    )
 
 
 def _discard(stream: Any, length: int | None) -> int:

@@ -14,13 +14,16 @@ Three things differ between what a client sends and what the backend may run:
   holding its server lock, and redis-server serves nobody else until ``SCRIPT KILL``. On
   fakeredis a Lua hook stops a script after ``timeout`` seconds of CPU; on redis-server a
   watchdog sends ``SCRIPT KILL`` (see ``Watchdog``).
+- fakeredis has no EVAL_RO/EVALSHA_RO. There the counting ``redis`` of a read-only script
+  also refuses every command the backend flags as a write, as redis-server does, so a
+  read-only token cannot write through a script.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 _COUNTING = (
@@ -30,6 +33,29 @@ _COUNTING = (
     b"pcall = function(...) __emu_calls = __emu_calls + 1 return __emu_redis.pcall(...) end"
     b"}, {__index = __emu_redis}) "
 )
+READ_ONLY_WRITE = "ERR Write commands are not allowed from read-only scripts."
+
+
+def _read_only_counting(writes: Iterable[bytes]) -> bytes:
+    """The counting prelude of a read-only script: a write raises (call) or answers (pcall)
+    Redis's read-only error. One line, like ``_COUNTING``."""
+    table = b",".join(b'["%s"]=true' % name.lower() for name in sorted(set(writes)))
+    return (
+        b"local __emu_calls = 0 local __emu_redis = redis "
+        b"local __emu_writes = {" + table + b"} "
+        b"local function __emu_denied(cmd) "
+        b"return __emu_writes[string.lower(tostring(cmd))] ~= nil end "
+        b"local redis = setmetatable({"
+        b"call = function(cmd, ...) __emu_calls = __emu_calls + 1 "
+        b"if __emu_denied(cmd) then error('" + READ_ONLY_WRITE.encode() + b"') end "
+        b"return __emu_redis.call(cmd, ...) end, "
+        b"pcall = function(cmd, ...) __emu_calls = __emu_calls + 1 "
+        b"if __emu_denied(cmd) then return {err = '" + READ_ONLY_WRITE.encode() + b"'} end "
+        b"return __emu_redis.pcall(cmd, ...) end"
+        b"}, {__index = __emu_redis}) "
+    )
+
+
 _OPEN = b"local __emu_result = (function() "
 _CLOSE = b"\nend)() "
 _RETURN = b"return {__emu_calls, __emu_result}"
@@ -53,34 +79,52 @@ def strip_shebang(script: bytes) -> bytes:
 
 
 class ScriptBook:
-    """Original SHA1 -> runnable text, shared by every request of one emulator."""
+    """Original SHA1 -> the script's text, shared by every request of one emulator."""
 
-    def __init__(self, *, cpu_limit: float | None = None) -> None:
-        """``cpu_limit``: stop scripts after this many CPU seconds (for in-process Lua)."""
+    def __init__(
+        self,
+        *,
+        cpu_limit: float | None = None,
+        write_commands: Callable[[], Iterable[bytes]] | None = None,
+    ) -> None:
+        """``cpu_limit``: stop scripts after this many CPU seconds (for in-process Lua).
+        ``write_commands``: the backend's write commands, for a backend without EVAL_RO
+        (asked once, on the first read-only script)."""
         self._hook = b"" if cpu_limit is None else _deadline_hook(cpu_limit)
         self._unhook = b"" if cpu_limit is None else _UNHOOK
+        self._write_commands = write_commands
+        self._read_only_prelude: bytes | None = None
         self._texts: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def remember(self, script: bytes) -> tuple[str, bytes]:
+    def remember(self, script: bytes, *, read_only: bool = False) -> tuple[str, bytes]:
         """The SHA1 of the text as sent, and the text the backend runs."""
         sha = hashlib.sha1(script).hexdigest()  # noqa: S324 - Redis names scripts by SHA1
-        runnable = (
-            _COUNTING + self._hook + _OPEN + strip_shebang(script) + _CLOSE + self._unhook
-            + _RETURN
-        )
+        body = strip_shebang(script)
         with self._lock:
-            self._texts[sha] = runnable
-        return sha, runnable
+            self._texts[sha] = body
+        return sha, self._wrap(body, read_only)
 
-    def runnable(self, sha: bytes) -> bytes | None:
+    def runnable(self, sha: bytes, *, read_only: bool = False) -> bytes | None:
         """The text to run for a SHA1 a client sent, if the emulator has seen the script."""
         with self._lock:
-            return self._texts.get(sha.decode("ascii", "replace").lower())
+            body = self._texts.get(sha.decode("ascii", "replace").lower())
+        return None if body is None else self._wrap(body, read_only)
 
     def forget_all(self) -> None:
         with self._lock:
             self._texts.clear()
+
+    def _wrap(self, body: bytes, read_only: bool) -> bytes:
+        prelude = self._prelude(read_only)
+        return prelude + self._hook + _OPEN + body + _CLOSE + self._unhook + _RETURN
+
+    def _prelude(self, read_only: bool) -> bytes:
+        if not read_only or self._write_commands is None:
+            return _COUNTING
+        if self._read_only_prelude is None:
+            self._read_only_prelude = _read_only_counting(self._write_commands())
+        return self._read_only_prelude
 
 
 class Watchdog:

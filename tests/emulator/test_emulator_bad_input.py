@@ -91,9 +91,11 @@ def test_numbers_and_booleans_are_arguments(http: httpx.Client, emulator: Emulat
 def test_request_over_ten_megabytes(http: httpx.Client, emulator: EmulatorHandle) -> None:
     body = b'["SET","big","' + b"x" * TEN_MB + b'"]'
     response = http.post("/", content=body)
-    assert response.status_code == 400
+    assert response.status_code == 413  # as Upstash answers an oversized body
     assert response.json() == {
-        "error": f"ERR max request size exceeded. Limit: {TEN_MB} bytes, Actual: {len(body)} bytes"
+        "error": f"ERR max request size exceeded. Limit: {TEN_MB} bytes, Actual: {len(body)} "
+        "bytes. See https://upstash.com/docs/redis/troubleshooting/max_request_size_exceeded "
+        "for details"
     }
     assert emulator.redis.exists("big") == 0
     still_serving(http)
@@ -101,6 +103,24 @@ def test_request_over_ten_megabytes(http: httpx.Client, emulator: EmulatorHandle
     fits = b"y" * (TEN_MB - 100)
     assert http.post("/set/fits", content=fits).json() == {"result": "OK"}
     assert emulator.redis.strlen("fits") == len(fits)
+
+
+def test_reply_over_ten_megabytes(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    """Upstash limits each command's reply like its request; a pipeline's total is not."""
+    half = b"x" * (TEN_MB // 2 + 1)
+    emulator.redis.mset({"a": half, "b": half})
+    refused = http.post("/", json=["MGET", "a", "b"])
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith(
+        f"ERR max request size exceeded. Limit: {TEN_MB} bytes, Actual: {2 * len(half)} bytes"
+    )
+    slots = http.post("/pipeline", json=[["MGET", "a", "b"], ["GET", "a"], ["GET", "b"]])
+    assert slots.status_code == 200
+    first, *rest = slots.json()
+    assert first["error"].startswith("ERR max request size exceeded")
+    assert [len(slot["result"]) for slot in rest] == [len(half), len(half)]
+    assert http.post("/", json=["STRLEN", "a"]).json() == {"result": len(half)}
+    still_serving(http)
 
 
 def test_key_over_32_kilobytes(http: httpx.Client, emulator: EmulatorHandle) -> None:

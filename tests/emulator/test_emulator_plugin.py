@@ -32,7 +32,7 @@ def test_limits_and_server_sent_events(upstash_emulator):
     auth = {"Authorization": f"Bearer {upstash_emulator.token}"}
     big = httpx.post(f"{upstash_emulator.url}/set/big", content=b"x" * (11 << 20),
                      headers=auth, timeout=60)
-    assert big.status_code == 400 and "max request size exceeded" in big.json()["error"]
+    assert big.status_code == 413 and "max request size exceeded" in big.json()["error"]
     with httpx.stream("POST", f"{upstash_emulator.url}/subscribe/c", headers=auth,
                       timeout=10) as stream:
         lines = (line for line in stream.iter_lines() if line)

@@ -231,8 +231,9 @@ def test_scripts_strip_the_shebang_but_keep_the_original_sha(
     assert http.post("/", json=["SCRIPT", "LOAD", script]).json() == {"result": sha}
     assert http.post("/", json=["EVALSHA", sha, 1, "n", 5]).json() == {"result": 5}
     assert http.post("/", json=["EVAL", script, 1, "n", 2]).json() == {"result": 7}
-    if emulator.backend == "redis":  # fakeredis has no read-only scripts
-        assert http.post("/", json=["EVALSHA_RO", sha, 1, "n", 1]).status_code == 400
+    refused = http.post("/", json=["EVALSHA_RO", sha, 1, "n", 1])
+    assert refused.status_code == 400
+    assert "Write commands are not allowed from read-only scripts" in refused.json()["error"]
     assert http.post("/", json=["SCRIPT", "EXISTS", sha, "0" * 40]).json() == {"result": [1, 0]}
     missing = http.post("/", json=["EVALSHA", "a" * 40, 0])
     assert missing.status_code == 400
@@ -242,6 +243,45 @@ def test_scripts_strip_the_shebang_but_keep_the_original_sha(
         assert failed.status_code == 400 and failed.json() == {"error": value}
     ro = "#!lua\nreturn redis.call('GET', KEYS[1])"
     assert http.post("/", json=["EVAL_RO", ro, 1, "n"]).json() == {"result": "7"}
+    assert emulator.redis.get("n") == b"7"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "return redis.call('DEL', KEYS[1])",
+        "return redis.call('set', KEYS[1], 'x')",
+        "local r = redis.pcall('INCR', KEYS[1]) "
+        "if type(r) == 'table' and r.err then return redis.call('DEL', KEYS[1]) end return r",
+    ],
+)
+def test_read_only_scripts_cannot_write(
+    http: httpx.Client, emulator: EmulatorHandle, script: str
+) -> None:
+    """EVAL_RO refuses writes on both backends, so a read-only token cannot write through it."""
+    emulator.redis.set("guarded", "1")
+    sha = http.post("/", json=["SCRIPT", "LOAD", script]).json()["result"]
+    readonly = {"Authorization": f"Bearer {emulator.readonly_token}"}
+    for command in (["EVAL_RO", script, 1, "guarded"], ["EVALSHA_RO", sha, 1, "guarded"]):
+        refused = http.post("/", json=command, headers=readonly)
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert "Write commands are not allowed from read-only scripts" in error
+        assert "stack traceback" not in error
+    assert emulator.redis.get("guarded") == b"1"
+    assert http.post("/", json=["EVAL", script, 1, "guarded"]).status_code == 200
+
+
+def test_script_errors_name_the_script_the_client_sent(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    script = "return redis.call('NOSUCHCOMMAND')"
+    failed = http.post("/", json=["EVAL", script, 0])
+    assert failed.status_code == 400
+    error = failed.json()["error"]
+    assert "Command is not available" not in error  # the script's call, not EVAL, is unknown
+    if emulator.backend == "redis":  # fakeredis's Lua errors do not name the script
+        assert hashlib.sha1(script.encode()).hexdigest() in error
 
 
 @pytest.mark.parametrize(
