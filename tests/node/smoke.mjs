@@ -62,5 +62,34 @@ for (const responseEncoding of ["base64", false]) {
   const message = await Promise.race([received, deadline("message")]);
   assert.deepEqual(message, { channel, message: { hello: "wörld" } });
   await sub.unsubscribe();
+
+  // Patterns, and one subscriber on two channels.
+  const psub = redis.psubscribe(["smoke-news.*"]);
+  await Promise.race([new Promise((resolve) => psub.on("psubscribe", resolve)),
+                      deadline("psubscribe confirmation")]);
+  const pmessage = new Promise((resolve) => psub.on("pmessage", resolve));
+  assert.equal(await redis.publish("smoke-news.tech", { text: "a, b" }), 1);
+  assert.deepEqual(await Promise.race([pmessage, deadline("pmessage")]),
+                   { pattern: "smoke-news.*", channel: "smoke-news.tech",
+                     message: { text: "a, b" } });
+  await psub.unsubscribe();
+
+  const pair = redis.subscribe(["smoke-a", "smoke-b"]);
+  let confirmed = 0;
+  await Promise.race([new Promise((resolve) => pair.on("subscribe", () => {
+    if (++confirmed === 2) resolve();
+  })), deadline("two subscribe confirmations")]);
+  const seen = [];
+  const both = new Promise((resolve) => pair.on("message", (m) => {
+    seen.push(m);
+    if (seen.length === 2) resolve();
+  }));
+  await redis.publish("smoke-a", { n: 1 });
+  await redis.publish("smoke-b", "plain");
+  await Promise.race([both, deadline("two messages")]);
+  seen.sort((x, y) => x.channel.localeCompare(y.channel));  // two streams: any order
+  assert.deepEqual(seen, [{ channel: "smoke-a", message: { n: 1 } },
+                          { channel: "smoke-b", message: "plain" }]);
+  await pair.unsubscribe();
 }
 console.log("ok");
