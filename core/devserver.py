@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from core.cache import UpstashCache
 
     emulator = None
+    sdk_env = ""
     if args.use_env:
         try:
             cache = UpstashCache(mode="rest")
@@ -153,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         emulator.start()
         cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
         backend_text = f"the embedded emulator at {emulator.url} ({emulator.backend.describe()})"
+        sdk_env = (f"UPSTASH_REDIS_REST_URL={emulator.url} "
+                   f"UPSTASH_REDIS_REST_TOKEN={emulator.token}")
     try:
         server = DevServer(Api(settings, cache=cache), args.host, args.port)
     except OSError as exc:
@@ -160,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         if emulator is not None:
             emulator.stop()
         return 1
-    print(_banner(server.url, key, backend_text), flush=True)
+    print(_banner(server.url, key, backend_text, sdk_env), flush=True)
     try:
         server.httpd.serve_forever()
     except KeyboardInterrupt:
@@ -172,13 +175,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _banner(url: str, key: str, backend: str) -> str:
+def _banner(url: str, key: str, backend: str, sdk_env: str = "") -> str:
+    """What a newcomer needs: where, with which key, which layers, and what to paste."""
+    from core.app import LAYERS
+
     auth = f'-H "Authorization: Bearer {key}"'
+    emulator = (
+        ["", "your own code (any Upstash client) can use the same emulator:",
+         f"  export {sdk_env}"]
+        if sdk_env else []
+    )
     return "\n".join(
         [
             f"continuum dev: the reference API on {url}",
             f"  backend: {backend}",
             f"  API key: {key}   (development only; set CONTINUUM_API_KEYS to choose it)",
+            f"  layers:  {', '.join(LAYERS)}   (/v1/cache/<layer>/<key>)",
+            *emulator,
             "",
             "try:",
             f"  curl {url}/health",

@@ -117,11 +117,21 @@ def test_banner_gives_a_working_key_and_curl_examples() -> None:
         status, got, body = server.send("GET", "/v1/cache/query/greeting", headers, None)
         assert status == 200 and b'"hello":"world"' in body
         assert got["x-cache-backend"] == "upstash"
+        assert "layers:  sessions, query," in server.banner, "the layers a newcomer can use"
+        printed = re.search(r"export UPSTASH_REDIS_REST_URL=(\S+) UPSTASH_REDIS_REST_TOKEN=(\S+)",
+                            server.banner)
+        assert printed, f"no emulator settings for the user's own code: {server.banner}"
+        from upstash_redis import Redis  # the official SDK, pointed where the banner says
+
+        sdk = Redis(url=printed.group(1), token=printed.group(2))
+        assert any("greeting" in k for k in sdk.keys("*")), "the SDK sees the API's data"
     finally:
         stop(server)
     log = server.proc.stdout.read() if server.proc.stdout else ""
     assert '"route":"/v1/cache/{layer}/{key}"' in log, "one JSON line per request"
-    assert server.key not in log.split("Each request logs")[-1], "the key leaked into logs"
+    request_lines = log.split("Each request logs")[-1]
+    assert server.key not in request_lines, "the key leaked into logs"
+    assert printed.group(2) not in request_lines, "the emulator token leaked into logs"
 
 
 def test_bad_percent_encoding_and_chunked_bodies_get_clean_errors(dev: Dev) -> None:
