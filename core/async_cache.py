@@ -72,10 +72,19 @@ class _AutoPipeline:
                 commands, write=any(batch.write for batch, _ in items),
                 deadline=call.deadline, meter=call.meter,
             )  # fmt: skip
-        except Exception as exc:
-            for _, future in items:
-                if not future.done():
-                    future.set_exception(exc)
+        except ValidationError as exc:
+            # Refused while planning, so nothing was sent: only the callers whose own
+            # commands cannot be sent get the error; the others still go, together.
+            sendable = self._sendable(items)
+            if 0 < len(sendable) < len(items):
+                await self._send(sendable, call)
+            else:
+                self._fail(items, exc)
+            return
+        except BaseException as exc:
+            self._fail(items, exc)
+            if not isinstance(exc, Exception):
+                raise  # cancelled: the callers were told, the task still stops
             return
         start = 0
         for batch, future in items:
@@ -83,6 +92,33 @@ class _AutoPipeline:
             if not future.done():
                 future.set_result(replies[start:end])
             start = end
+
+    def _sendable(
+        self, items: list[tuple[Batch, asyncio.Future[Replies]]]
+    ) -> list[tuple[Batch, asyncio.Future[Replies]]]:
+        """The items whose commands can be planned; the others get their own error."""
+        sendable = []
+        for batch, future in items:
+            try:
+                self._executor.protocol.plan(batch.commands)
+            except ValidationError as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                sendable.append((batch, future))
+        return sendable
+
+    @staticmethod
+    def _fail(items: list[tuple[Batch, asyncio.Future[Replies]]], exc: BaseException) -> None:
+        import asyncio
+
+        for _, future in items:
+            if future.done():
+                continue
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
 
 
 class AsyncUpstashCache(CacheBase):
@@ -332,6 +368,10 @@ class AsyncUpstashCache(CacheBase):
             return False
         self._force_probes()
         return await self.ping()
+
+    async def _connect(self) -> bool:
+        """:meth:`reconnect` under the name the seed's troubleshooting guide uses."""
+        return await self.reconnect()
 
     def layer(self, name: str) -> AsyncCacheLayer:
         return AsyncCacheLayer(self, layer_spec(name))

@@ -259,6 +259,10 @@ class UpstashCache(CacheBase):
         self._force_probes()
         return self.ping()
 
+    def _connect(self) -> bool:
+        """:meth:`reconnect` under the name the seed's troubleshooting guide uses."""
+        return self.reconnect()
+
     def layer(self, name: str) -> CacheLayer:
         """A view on one of the seed's layers (prefix, default TTL, outage policy)."""
         return CacheLayer(self, layer_spec(name))

@@ -84,6 +84,25 @@ def _int(reply: Reply) -> int:
     raise ServerError(f"expected an integer reply, got {type(reply).__name__}")
 
 
+def _unlink_commands(keys: list[Reply]) -> list[Command]:
+    """UNLINK for a page of scanned keys: one command for the text keys, and one per key
+    that is not UTF-8 (written by another client), since REST carries only one binary
+    argument per request (the raw body)."""
+    text: list[str | bytes] = []
+    binary: list[Command] = []
+    for key in keys:
+        if isinstance(key, bytes):
+            try:
+                key.decode("utf-8")
+            except UnicodeDecodeError:
+                binary.append(("UNLINK", key))
+                continue
+            text.append(key)
+        else:
+            text.append(str(key))
+    return ([("UNLINK", *text)] if text else []) + binary
+
+
 class Operations:
     """Operations bound to one codec and one value-size limit."""
 
@@ -200,7 +219,7 @@ class Operations:
     def delete_pattern(self, pattern: str, *, allow_all: bool, count: int) -> Operation[int]:
         """SCAN MATCH/COUNT, UNLINK each page: bounded work per command, never KEYS."""
         check_key(pattern)
-        if pattern.strip("*") == "" and not allow_all:
+        if pattern.strip("*?") == "" and not allow_all:  # "", "*", "?*": every key
             raise ValidationError(
                 f"refusing to delete every key with pattern {pattern!r}; "
                 "pass allow_all=True (or use flush(confirm=True))"
@@ -218,8 +237,9 @@ class Operations:
             if keys:
                 names = [k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else str(k)
                          for k in keys]  # fmt: skip
-                unlink = ("UNLINK", *[k if isinstance(k, bytes) else str(k) for k in keys])
-                deleted += _int(_one((yield Batch([unlink], write=True, touches=names))))
+                unlinks = _unlink_commands(keys)
+                replies = yield Batch(unlinks, write=True, touches=names)
+                deleted += sum(_int(_one([reply])) for reply in replies)
             if cursor in ("0", b"0", 0):
                 return deleted
 

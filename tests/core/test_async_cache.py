@@ -92,6 +92,31 @@ async def test_each_caller_gets_its_own_error_in_a_shared_pipeline(backend: Back
     await cache.aclose()
 
 
+async def test_a_command_refused_before_sending_fails_only_its_own_caller(
+    backend: Backend,
+) -> None:
+    # Two non-UTF-8 arguments cannot be sent over REST; planning refuses them. The
+    # other commands issued in the same tick must still run, together.
+    if backend.is_local:
+        pytest.skip("the REST planner exists only over REST")
+    cache = backend.aio()
+    await cache.set("k1", "v1")
+    backend.emulator.reset_billing()  # type: ignore[union-attr]
+    async with cache.request(deadline=5) as scope:
+        got, bad, stored = await asyncio.gather(
+            cache.get("k1"),
+            cache.execute([("SET", "x", b"\xff", b"\xfe")]),
+            cache.set("k2", "v2"),
+            return_exceptions=True,
+        )
+    assert got == "v1"
+    assert isinstance(bad, ValidationError)
+    assert stored and not stored.degraded  # type: ignore[union-attr]
+    assert scope.meter.round_trips == 1
+    assert await cache.get("k2") == "v2"
+    await cache.aclose()
+
+
 async def test_scopes_are_isolated_between_concurrent_requests(backend: Backend) -> None:
     cache = backend.aio()
     await cache.set("k", 1)

@@ -206,14 +206,29 @@ def test_circuit_opens_skips_the_network_then_probes_and_closes(proxy: FaultProx
     assert cache.set("k", 2) and not cache.set("k", 2).degraded
 
 
-def test_reconnect_forces_a_probe(proxy: FaultProxy) -> None:
+@pytest.mark.parametrize("method", ["reconnect", "_connect"])  # _connect: the seed's name
+def test_reconnect_forces_a_probe(proxy: FaultProxy, method: str) -> None:
     proxy.set("status", 502)
     cache = client(proxy.url, max_retries=0, failure_threshold=1, probe_interval=3600)
     cache.get("k")
     assert cache.current_backend is CacheBackend.LOCAL
     proxy.set("pass")
-    assert cache.reconnect() is True
+    assert getattr(cache, method)() is True
     assert cache.current_backend is CacheBackend.UPSTASH
+
+
+async def test_async_connect_forces_a_probe(proxy: FaultProxy) -> None:
+    proxy.set("status", 502)
+    cache = AsyncUpstashCache(
+        rest_url=proxy.url, rest_token="suite-token", max_retries=0, failure_threshold=1,
+        probe_interval=3600,
+    )  # fmt: skip
+    await cache.get("k")
+    assert cache.current_backend is CacheBackend.LOCAL
+    proxy.set("pass")
+    assert await cache._connect() is True
+    assert cache.current_backend is CacheBackend.UPSTASH
+    await cache.aclose()
 
 
 def test_no_unhandled_exception_from_best_effort_calls(proxy: FaultProxy) -> None:
