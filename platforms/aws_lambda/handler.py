@@ -24,7 +24,7 @@ from typing import Any
 
 from mangum import Mangum
 
-from core.app import Api, ApiSettings, AsgiApp
+from core.app import Api, ApiError, ApiSettings, AsgiApp
 from core.app.asgi import Scope
 from core.app.observe import stdout_sink
 from core.errors import ConfigurationError
@@ -53,6 +53,7 @@ class Container:
                 self.secrets[variable] = SecretValue(source, max_age=max_age)
         self._values: dict[str, str] | None = None
         self._adapter: Mangum | None = None
+        self._api: Api | None = None
 
     def adapter(self) -> Mangum:
         """The Mangum adapter, rebuilt only when a fetched secret has changed (rotation)."""
@@ -61,6 +62,31 @@ class Container:
             self._adapter = self._build(values)
             self._values = values
         return self._adapter
+
+    def invoke(self, event: Any, context: Any) -> dict[str, Any]:
+        """Answer one invocation; an event that is no HTTP request gets a JSON 400, not a trace.
+
+        Mangum raises on events it cannot read (a console test event, a direct
+        ``aws lambda invoke`` with ``{}``, a truncated payload); the ASGI app itself never
+        raises, so anything raised here is about the event.
+        """
+        adapter = self.adapter()
+        try:
+            response: dict[str, Any] = adapter(event, context)
+        except Exception as exc:
+            refusal = ApiError(
+                "bad_request",
+                "this function answers HTTP events (API Gateway REST or HTTP API, a "
+                f"Function URL, an ALB); it cannot read this one ({type(exc).__name__})",
+            )
+            answer = (self._api or Api(ApiSettings())).error_response(refusal)
+            return {
+                "statusCode": answer.status,
+                "headers": dict(answer.headers),
+                "body": answer.body.decode(),
+                "isBase64Encoded": False,
+            }
+        return response
 
     def remaining(self, scope: Scope) -> float | None:
         context = scope.get("aws.context")
@@ -85,6 +111,7 @@ class Container:
 
         cache = AsyncUpstashCache(config=UpstashConfig.from_env(env))
         api = Api(ApiSettings.from_env(env), async_cache=cache)
+        self._api = api
         return Mangum(AsgiApp(api, remaining=self.remaining), lifespan="off")
 
 
@@ -100,5 +127,4 @@ _container.adapter()
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda's entry point (``platforms/aws_lambda/handler.handler`` in serverless.yml)."""
-    response: dict[str, Any] = _container.adapter()(event, context)
-    return response
+    return _container.invoke(event, context)

@@ -141,3 +141,36 @@ def test_the_module_level_handler_serves_a_cold_start(emulator: Any) -> None:
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["backend"] == "upstash"
     assert response["headers"]["x-cache-backend"] == "upstash"
+
+
+def _truncated_http_api_event() -> dict[str, Any]:
+    event = make_event("apigw_http_v2", "GET", "/health", {}, None)
+    del event["requestContext"]["http"]
+    return event
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{}, {"foo": 1}, None, [], {"requestContext": {}}, "GET /health", _truncated_http_api_event()],
+    ids=["empty", "unrelated", "null", "list", "bare-context", "string", "truncated-v2"],
+)
+def test_an_event_that_is_no_http_request_gets_a_json_400(
+    container: Container, event: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A console test event or ``aws lambda invoke --payload '{}'`` must not get a traceback."""
+    capsys.readouterr()
+    response = container.invoke(event, FakeContext())
+    status, headers, body = read_response("apigw_rest_v1", response)
+    assert status == 400, response
+    error = json.loads(body)["error"]
+    assert error["code"] == "bad_request" and "HTTP events" in error["message"], error
+    assert "server-timing" in headers and headers["x-cache-backend"] == "upstash", headers
+    logged = capsys.readouterr()
+    assert "Traceback" not in logged.out + logged.err
+    assert '"error_code":"bad_request"' in logged.out, "the refusal is logged like any request"
+
+
+def test_the_handler_still_serves_http_events_through_invoke(container: Container) -> None:
+    event = make_event("function_url", "GET", "/health", {}, None)
+    status, _, body = read_response("function_url", container.invoke(event, FakeContext()))
+    assert status == 200 and json.loads(body)["status"] == "ok", body
