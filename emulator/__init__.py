@@ -7,6 +7,21 @@ by URL); ``continuum emulator`` runs it from the command line; the pytest plugin
 
 from __future__ import annotations
 
-from emulator.server import DEFAULT_TOKEN, EmulatorServer
+from typing import TYPE_CHECKING, Any
+
+from emulator.access import DEFAULT_TOKEN
+
+if TYPE_CHECKING:
+    from emulator.server import EmulatorServer
 
 __all__ = ["DEFAULT_TOKEN", "EmulatorServer"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the CLI's --help and the pytest plugin's registration import
+    # this package, and the server brings redis-py with it.
+    if name == "EmulatorServer":
+        from emulator.server import EmulatorServer
+
+        return EmulatorServer
+    raise AttributeError(f"module 'emulator' has no attribute {name!r}")

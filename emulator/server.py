@@ -12,28 +12,18 @@ names the method and path only: a ``?_token=`` query never reaches a log line.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets
 import ssl
 import threading
 
+from emulator.access import DEFAULT_TOKEN, is_loopback
 from emulator.app import EmulatorApp
 from emulator.backend import Backend
 from emulator.serving import WSGIServer
 
-DEFAULT_TOKEN = "continuum-dev-token"
+__all__ = ["DEFAULT_TOKEN", "EmulatorServer", "is_loopback"]
 log = logging.getLogger("emulator")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names only this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class EmulatorServer:

@@ -135,3 +135,25 @@ def test_missing_certificate_is_a_clear_error(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert "cannot use the TLS certificate" in stderr
     assert "Traceback" not in stderr
+
+
+def test_help_and_the_plugin_leave_the_server_unloaded() -> None:
+    """`continuum emulator --help` and pytest's loading of the plugin must not pay for
+    redis-py and the server (cold start; the plugin loads in every user's test run)."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "import emulator.pytest_plugin\n"
+        "from core.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        "        main(['emulator', '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert '--redis-url' in out.getvalue(), out.getvalue()\n"
+        "print(sorted(m for m in ('redis', 'fakeredis', 'emulator.server') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
