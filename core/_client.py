@@ -326,7 +326,7 @@ class CacheBase:
     ) -> tuple[str, str] | None:
         """The memo key of a single GET: (database URL, key), so two names for one
         database share entries."""
-        if call.scope is None or batch.write or len(batch.commands) != 1:
+        if call.scope is None or batch.write or batch.fresh or len(batch.commands) != 1:
             return None
         command = batch.commands[0]
         if len(command) == 2 and command[0] == "GET" and isinstance(command[1], str):

@@ -35,14 +35,16 @@ Replies = list[Reply | CommandError]
 class Batch:
     """Commands to run together; ``write`` marks them non-idempotent for retries.
 
-    ``keys`` names the keys the batch reads (for the scope's read memo) and ``touches``
-    the keys it changes (``None``: possibly any key, as for a pattern delete).
+    ``touches`` names the keys the batch changes (``None``: possibly any key, as for a
+    pattern delete), so the scope's read memo forgets them. ``fresh`` reads from the
+    server even when the memo has an answer: polling for another caller's write.
     """
 
     commands: Sequence[Command]
     write: bool
     transaction: bool = False
     touches: Sequence[str] | None = field(default=())
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ async def adrive(
 
         pause = asyncio.sleep
     import inspect
+
     try:
         step = next(op)
         while True:

@@ -317,7 +317,7 @@ class Operations:
                 yield Pause(step)
             except CacheTimeout:
                 return None
-            reply = _one((yield Batch([("GET", key)], write=False)))
+            reply = _one((yield Batch([("GET", key)], write=False, fresh=True)))
             if reply is not None:
                 return (self.decode(reply),)
             step = min(step * 2, 0.25)

@@ -166,6 +166,41 @@ async def test_async_get_or_set_single_flight_across_tasks(backend: Backend) -> 
     await cache.aclose()
 
 
+async def test_async_get_or_set_single_flight_across_request_scopes(backend: Backend) -> None:
+    # One invocation per scope: a waiting caller's polls must reach the server, not be
+    # answered by its scope's read memo (which would keep saying "missing").
+    if backend.is_local:
+        pytest.skip("the read memo fronts REST reads only")
+    cache = backend.aio()
+    calls: list[int] = []
+    gate = asyncio.Event()
+    scopes: list[Any] = []
+
+    async def compute() -> str:
+        calls.append(1)
+        await gate.wait()
+        return "value"
+
+    async def invocation() -> Any:
+        async with cache.request(deadline=8) as scoped:
+            scopes.append(scoped)
+            return await cache.get_or_set("hot", compute, ttl=60)
+
+    tasks = [asyncio.ensure_future(invocation()) for _ in range(5)]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+
+    def followers_have_polled() -> bool:  # read, lost the lock, then asked again
+        return len(scopes) == 5 and sum(s.meter.round_trips >= 3 for s in scopes) >= 4
+
+    while not (calls and followers_have_polled()) and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    gate.set()
+    assert await asyncio.gather(*tasks) == ["value"] * 5
+    assert calls == [1]
+    await cache.aclose()
+
+
 async def test_async_sync_compute_is_accepted(acache: AsyncUpstashCache) -> None:
     assert await acache.get_or_set("s", lambda: {"sync": True}) == {"sync": True}
 
