@@ -8,6 +8,15 @@ API documents; every stream feeds one queue that ``listen()`` and ``get_message(
 The payload is split off using the name we subscribed to, so commas in a channel name or
 a message survive intact.
 
+A stream that breaks or that the server ends is reopened, resubscribing to the same name,
+after a short backoff (0.1 s, doubling, at most ``reconnect_attempts`` tries in a row; a
+stream that lived ``HEALTHY_AFTER`` seconds starts the count afresh, so a server that ends
+every stream at once is given up on rather than hammered, whatever it sent). The
+confirmation of a resubscription is not repeated to the reader, and messages published
+while no stream was open are lost, as with any Redis subscriber. A refused token
+or a rejected name is not retried. Once the attempts are spent, ``listen()`` and
+``get_message()`` raise ``ConnectionFailed`` saying why.
+
 This is for long-running consumers (a worker, a local dev server), not for a function that
 answers one request: holding a stream open costs wall-clock time on every platform.
 
@@ -27,6 +36,7 @@ import json
 import queue
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -47,6 +57,14 @@ from core.errors import (
 )
 
 __all__ = ["AsyncPubSub", "Message", "PubSub", "SseParser"]
+
+RECONNECT_ATTEMPTS = 3
+HEALTHY_AFTER = 1.0  # seconds a stream must live to count as a success
+_FIRST_BACKOFF = 0.1
+_MAX_BACKOFF = 2.0
+# what a new stream would meet again: reconnecting cannot help
+_PERMANENT = (AuthenticationFailed, CommandError, ConfigurationError, QuotaExceeded)
+_CONFIRMATIONS = ("subscribe", "psubscribe")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +175,45 @@ class _End:
         self.error = error
 
 
+def _backoff(attempt: int) -> float:
+    return float(min(_MAX_BACKOFF, _FIRST_BACKOFF * 2 ** (attempt - 1)))
+
+
+def _given_up(ended: CacheError, last: CacheError, attempts: int) -> CacheError:
+    """The error a reader sees once reconnecting stopped."""
+    if isinstance(last, _PERMANENT) or attempts == 0:
+        return last
+    return ConnectionFailed(f"{ended}; {attempts} reconnect attempt(s) failed, the last: {last}")
+
+
+class _Streak:
+    """Counts reconnect attempts in a row; a healthy stream starts the count afresh."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.failures = 0
+
+    def stream_ended(self, opened: float) -> None:
+        if time.monotonic() - opened >= HEALTHY_AFTER:
+            self.failures = 0
+
+    def next_delay(self, last: CacheError) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up."""
+        if isinstance(last, _PERMANENT) or self.failures >= self.limit:
+            return None
+        self.failures += 1
+        return _backoff(self.failures)
+
+
 class _Base:
-    def __init__(self, url: str, token: str, timeout: float) -> None:
+    def __init__(self, url: str, token: str, timeout: float, reconnect_attempts: int) -> None:
         if not token:
             raise ConfigurationError("a REST token is needed to subscribe")
+        if isinstance(reconnect_attempts, bool) or not isinstance(reconnect_attempts, int):
+            raise ConfigurationError("reconnect_attempts must be an integer")
+        if reconnect_attempts < 0:
+            raise ConfigurationError("reconnect_attempts cannot be negative")
+        self._reconnects = reconnect_attempts
         self._url = _check_url(url)
         self._host = urlsplit(self._url).netloc
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
@@ -196,14 +249,21 @@ class PubSub(_Base):
     """Blocking subscriber; one reader thread per stream feeds a single queue."""
 
     def __init__(
-        self, url: str, token: str, *, timeout: float = 10.0, client: httpx.Client | None = None
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        client: httpx.Client | None = None,
+        reconnect_attempts: int = RECONNECT_ATTEMPTS,
     ) -> None:
-        super().__init__(url, token, timeout)
+        super().__init__(url, token, timeout, reconnect_attempts)
         self._client = client or httpx.Client(timeout=timeout)
         self._own_client = client is None
         self._queue: queue.Queue[Message | _End] = queue.Queue()
         self._streams: dict[tuple[bool, str], tuple[httpx.Response, threading.Thread]] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
 
     def subscribe(self, *channels: str) -> None:
         for channel in channels:
@@ -218,6 +278,14 @@ class PubSub(_Base):
             raise CacheError("this PubSub is closed")
         if (is_pattern, name) in self._streams:
             return
+        response = self._connect(is_pattern, name)
+        thread = threading.Thread(target=self._pump, args=(response, name, is_pattern), daemon=True)
+        with self._lock:
+            self._streams[(is_pattern, name)] = (response, thread)
+        thread.start()
+
+    def _connect(self, is_pattern: bool, name: str) -> httpx.Response:
+        """POST the subscription and check that an event stream started; raises CacheError."""
         target, where = self._target(is_pattern, name)
         request = self._client.build_request("POST", target, headers=self._headers)
         try:
@@ -227,36 +295,77 @@ class PubSub(_Base):
         try:
             body = response.read() if response.status_code != 200 else b""
             self._check_response(response, body, where)
+        except httpx.HTTPError as exc:
+            response.close()
+            raise _transport_error(exc, where) from None
         except BaseException:
             response.close()
             raise
         self._unbound_reads(response)
-        thread = threading.Thread(
-            target=self._pump, args=(response, name, is_pattern, where), daemon=True
-        )
-        with self._lock:
-            self._streams[(is_pattern, name)] = (response, thread)
-        thread.start()
+        return response
 
-    def _pump(self, response: httpx.Response, name: str, is_pattern: bool, where: str) -> None:
-        parser = SseParser()
+    def _pump(self, response: httpx.Response, name: str, is_pattern: bool) -> None:
+        """Read the stream into the queue; reopen it when it ends, within the attempts."""
+        key = (is_pattern, name)
+        streak = _Streak(self._reconnects)
+        current: httpx.Response | None = response
+        resubscribed = False
         error: CacheError | None = None
+        try:
+            while current is not None:
+                opened = time.monotonic()
+                ended = self._drain(current, name, is_pattern, resubscribed)
+                current.close()
+                current = None
+                if self._closed:
+                    return
+                streak.stream_ended(opened)
+                last: CacheError = ended
+                while current is None:
+                    delay = streak.next_delay(last)
+                    if delay is None:
+                        error = _given_up(ended, last, streak.failures)
+                        return
+                    if self._stop.wait(delay):
+                        return
+                    try:
+                        current = self._connect(is_pattern, name)
+                    except CacheError as exc:
+                        last = exc
+                with self._lock:
+                    if self._closed:
+                        current.close()
+                        return
+                    self._streams[key] = (current, threading.current_thread())
+                resubscribed = True
+        finally:
+            if current is not None:
+                current.close()
+            with self._lock:
+                self._streams.pop(key, None)  # so it can be subscribed again
+            if not self._closed:
+                self._queue.put(_End(error))
+
+    def _drain(
+        self, response: httpx.Response, name: str, is_pattern: bool, resubscribed: bool
+    ) -> CacheError:
+        """Queue the stream's messages until it ends; returns why it ended."""
+        _, where = self._target(is_pattern, name)
+        parser = SseParser()
         try:
             for line in response.iter_lines():
                 data = parser.feed(line)
-                if data is not None:
-                    self._queue.put(to_message(data, name, is_pattern))
-            error = ConnectionFailed(f"the server ended the {where} stream")
+                if data is None:
+                    continue
+                message = to_message(data, name, is_pattern)
+                if resubscribed and message.type in _CONFIRMATIONS:
+                    continue
+                self._queue.put(message)
+        except httpx.HTTPError as exc:
+            return _transport_error(exc, where)
         except Exception as exc:
-            error = _transport_error(exc, where) if isinstance(exc, httpx.HTTPError) else None
-            if error is None:
-                error = ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
-        finally:
-            response.close()
-            with self._lock:
-                self._streams.pop((is_pattern, name), None)  # so it can be subscribed again
-            if not self._closed:
-                self._queue.put(_End(error))
+            return ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
+        return ConnectionFailed(f"the server ended the {where} stream")
 
     def get_message(self, timeout: float) -> Message | None:
         """The next message, or None if none arrives within ``timeout`` seconds."""
@@ -267,7 +376,11 @@ class PubSub(_Base):
         return self._unwrap(item)
 
     def listen(self) -> Iterator[Message]:
-        """Messages as they arrive, until ``close()``; a broken stream raises."""
+        """Messages as they arrive, until ``close()``.
+
+        A broken stream is reopened (see the module's docstring); once the reconnect
+        attempts are spent this raises ``ConnectionFailed``.
+        """
         while not self._closed:
             message = self._unwrap(self._queue.get())
             if message is None:
@@ -286,6 +399,7 @@ class PubSub(_Base):
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
         with self._lock:
             streams = list(self._streams.values())
             self._streams.clear()
@@ -331,8 +445,9 @@ class AsyncPubSub(_Base):
         *,
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
+        reconnect_attempts: int = RECONNECT_ATTEMPTS,
     ) -> None:
-        super().__init__(url, token, timeout)
+        super().__init__(url, token, timeout, reconnect_attempts)
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._own_client = client is None
         self._queue: asyncio.Queue[Message | _End] = asyncio.Queue()
@@ -351,6 +466,12 @@ class AsyncPubSub(_Base):
             raise CacheError("this AsyncPubSub is closed")
         if (is_pattern, name) in self._tasks:
             return
+        response = await self._connect(is_pattern, name)
+        self._tasks[(is_pattern, name)] = asyncio.create_task(
+            self._pump(response, name, is_pattern)
+        )
+
+    async def _connect(self, is_pattern: bool, name: str) -> httpx.Response:
         target, where = self._target(is_pattern, name)
         request = self._client.build_request("POST", target, headers=self._headers)
         try:
@@ -360,34 +481,67 @@ class AsyncPubSub(_Base):
         try:
             body = await response.aread() if response.status_code != 200 else b""
             self._check_response(response, body, where)
+        except httpx.HTTPError as exc:
+            await response.aclose()
+            raise _transport_error(exc, where) from None
         except BaseException:
             await response.aclose()
             raise
         self._unbound_reads(response)
-        self._tasks[(is_pattern, name)] = asyncio.create_task(
-            self._pump(response, name, is_pattern, where)
-        )
+        return response
 
-    async def _pump(
-        self, response: httpx.Response, name: str, is_pattern: bool, where: str
-    ) -> None:
+    async def _pump(self, response: httpx.Response, name: str, is_pattern: bool) -> None:
+        streak = _Streak(self._reconnects)
+        current: httpx.Response | None = response
+        resubscribed = False
+        error: CacheError | None = None
+        try:
+            while current is not None:
+                opened = time.monotonic()
+                ended = await self._drain(current, name, is_pattern, resubscribed)
+                await current.aclose()
+                current = None
+                if self._closed:
+                    return
+                streak.stream_ended(opened)
+                last: CacheError = ended
+                while current is None:
+                    delay = streak.next_delay(last)
+                    if delay is None:
+                        error = _given_up(ended, last, streak.failures)
+                        return
+                    await asyncio.sleep(delay)  # close() cancels this task, sleep included
+                    try:
+                        current = await self._connect(is_pattern, name)
+                    except CacheError as exc:
+                        last = exc
+                resubscribed = True
+        finally:
+            if current is not None:
+                await current.aclose()
+            self._tasks.pop((is_pattern, name), None)  # so it can be subscribed again
+            if not self._closed:
+                self._queue.put_nowait(_End(error))
+
+    async def _drain(
+        self, response: httpx.Response, name: str, is_pattern: bool, resubscribed: bool
+    ) -> CacheError:
+        _, where = self._target(is_pattern, name)
         parser = SseParser()
-        error: CacheError
         try:
             async for line in response.aiter_lines():
                 data = parser.feed(line)
-                if data is not None:
-                    self._queue.put_nowait(to_message(data, name, is_pattern))
-            error = ConnectionFailed(f"the server ended the {where} stream")
+                if data is None:
+                    continue
+                message = to_message(data, name, is_pattern)
+                if resubscribed and message.type in _CONFIRMATIONS:
+                    continue
+                self._queue.put_nowait(message)
         except httpx.HTTPError as exc:
-            error = _transport_error(exc, where)
+            return _transport_error(exc, where)
         except Exception as exc:
-            error = ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
-        finally:
-            await response.aclose()
-        self._tasks.pop((is_pattern, name), None)  # so it can be subscribed again
-        if not self._closed:
-            self._queue.put_nowait(_End(error))
+            return ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
+        return ConnectionFailed(f"the server ended the {where} stream")
 
     async def get_message(self, timeout: float) -> Message | None:
         try:

@@ -114,61 +114,143 @@ async def test_async_subscriber(emulator: EmulatorHandle) -> None:
 # -- hostile or unusual streams, from a raw socket server --------------------------------
 
 
+class RawServer:
+    """An HTTP server that answers connection N with the bytes of ``replies[N]``, then
+    closes its port once every reply is spent (later connects are refused)."""
+
+    def __init__(self) -> None:
+        self.replies: list[bytes] = []
+        self.requests: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        with self.listener:
+            for reply in self.replies:
+                try:
+                    conn, _ = self.listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    self.requests.append(conn.recv(65536))
+                    conn.sendall(reply)
+
+
 @pytest.fixture
-def raw_server() -> Iterator[tuple[str, list[bytes]]]:
-    """A one-shot HTTP server that answers with whatever bytes the test queued."""
-    replies: list[bytes] = []
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(10)
-
-    def serve() -> None:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.recv(65536)
-            for chunk in replies:
-                conn.sendall(chunk)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", replies
-    listener.close()
-    thread.join(10)
+def raw_server() -> Iterator[RawServer]:
+    server = RawServer()
+    yield server  # the test queues its replies, then starts the thread
+    server.listener.close()
+    server.thread.join(10)
 
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
 
 
-def test_crlf_comments_and_multiline_data(raw_server: tuple[str, list[bytes]]) -> None:
-    url, replies = raw_server
-    replies.append(
+def test_crlf_comments_and_multiline_data(raw_server: RawServer) -> None:
+    raw_server.replies.append(
         SSE_HEAD
         + b": keepalive\r\n\r\n"
         + b"data: subscribe,ch,1\r\n\r\n"
         + b"data: message,ch,line one\r\ndata: line two\r\nid: 7\r\n\r\n"
     )
-    with PubSub(url, "t") as sub:
+    raw_server.thread.start()
+    with PubSub(raw_server.url, "t") as sub:
         sub.subscribe("ch")
         assert wait_for(sub, "subscribe").data == "1"
         assert wait_for(sub, "message").data == "line one\nline two"
-        with pytest.raises(ConnectionFailed, match="ended"):
-            sub.get_message(timeout=10)  # the server closed the stream: said, not hidden
+        # the server closed the stream and then its port: said once reconnecting failed
+        with pytest.raises(ConnectionFailed, match=r"ended .*3 reconnect attempt\(s\) failed"):
+            sub.get_message(timeout=10)
 
 
-def test_html_error_page_is_a_server_error(raw_server: tuple[str, list[bytes]]) -> None:
-    url, replies = raw_server
+def html_page(status: bytes) -> bytes:
     body = b"<html>Bad gateway</html>"
-    replies.append(
-        b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: "
+    return (
+        b"HTTP/1.1 "
+        + status
+        + b"\r\nContent-Type: text/html\r\nContent-Length: "
         + str(len(body)).encode()
         + b"\r\n\r\n"
         + body
     )
-    with PubSub(url, "t") as sub, pytest.raises(ServerError) as info:
+
+
+def test_html_error_page_is_a_server_error(raw_server: RawServer) -> None:
+    raw_server.replies.append(html_page(b"502 Bad Gateway"))
+    raw_server.thread.start()
+    with PubSub(raw_server.url, "t") as sub, pytest.raises(ServerError) as info:
         sub.subscribe("ch")
     assert info.value.status == 502
+
+
+def test_a_stream_the_server_ends_is_reopened_and_resubscribed(raw_server: RawServer) -> None:
+    raw_server.replies += [
+        SSE_HEAD + b"data: subscribe,ch,1\n\ndata: message,ch,one\n\n",
+        html_page(b"502 Bad Gateway"),  # a failed attempt: the next one still comes
+        SSE_HEAD + b"data: subscribe,ch,1\n\ndata: message,ch,two\n\n",
+    ]
+    raw_server.thread.start()
+    with PubSub(raw_server.url, "t") as sub:
+        sub.subscribe("ch")
+        got = [sub.get_message(timeout=10) for _ in range(3)]
+        assert [(m.type, m.data) for m in got if m is not None] == [
+            ("subscribe", "1"),  # the resubscription is not confirmed twice
+            ("message", "one"),
+            ("message", "two"),
+        ]
+        with pytest.raises(ConnectionFailed, match="reconnect attempt"):
+            sub.get_message(timeout=10)
+    assert len(raw_server.requests) == 3
+    assert all(r.startswith(b"POST /subscribe/ch ") for r in raw_server.requests)
+
+
+def test_a_refused_token_on_reconnect_is_not_retried(raw_server: RawServer) -> None:
+    raw_server.replies += [
+        SSE_HEAD + b"data: subscribe,ch,1\n\n",
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 26\r\n\r\n{"error":"Unauthorized."}\n',
+    ]
+    raw_server.thread.start()
+    with PubSub(raw_server.url, "t") as sub:
+        sub.subscribe("ch")
+        assert wait_for(sub, "subscribe").data == "1"
+        with pytest.raises(AuthenticationFailed):
+            sub.get_message(timeout=10)  # a retry would meet a closed port instead
+    assert len(raw_server.requests) == 2
+
+
+def test_no_reconnect_when_asked_for_none(raw_server: RawServer) -> None:
+    raw_server.replies.append(SSE_HEAD + b"data: subscribe,ch,1\n\n")
+    raw_server.thread.start()
+    with PubSub(raw_server.url, "t", reconnect_attempts=0) as sub:
+        sub.subscribe("ch")
+        assert wait_for(sub, "subscribe").data == "1"
+        with pytest.raises(ConnectionFailed, match="the server ended"):
+            sub.get_message(timeout=10)
+    with pytest.raises(ConfigurationError, match="reconnect_attempts"):
+        PubSub(raw_server.url, "t", reconnect_attempts=-1)
+
+
+async def test_async_stream_is_reopened_and_resubscribed(raw_server: RawServer) -> None:
+    raw_server.replies += [
+        SSE_HEAD + b"data: psubscribe,j.*,1\n\ndata: pmessage,j.*,j.a,one\n\n",
+        SSE_HEAD + b"data: psubscribe,j.*,1\n\ndata: pmessage,j.*,j.b,two\n\n",
+    ]
+    raw_server.thread.start()
+    async with AsyncPubSub(raw_server.url, "t") as sub:
+        await sub.psubscribe("j.*")
+        got = [await sub.get_message(timeout=10) for _ in range(3)]
+        assert [(m.type, m.channel, m.data) for m in got if m is not None] == [
+            ("psubscribe", "j.*", "1"),
+            ("pmessage", "j.a", "one"),
+            ("pmessage", "j.b", "two"),
+        ]
+        with pytest.raises(ConnectionFailed, match="reconnect attempt"):
+            await sub.get_message(timeout=10)
+    assert [r.split(b" ")[1] for r in raw_server.requests] == [b"/psubscribe/j.%2A"] * 2
 
 
 def test_parser_rules() -> None:
