@@ -75,7 +75,9 @@ class Route:
 def match(request: Request) -> Route:
     """Find the route for ``request`` or raise ``not_found`` / ``method_not_allowed``."""
     parts = request.path.split("/")[1:]
-    method = request.method
+    # HEAD is a GET whose body the server drops (uptime checkers and load balancers
+    # probe /health with it); the platforms and the dev server drop the body.
+    method = "GET" if request.method == "HEAD" else request.method
     if parts == ["health"]:
         _allow(method, "GET")
         return Route("/health", False, _health())

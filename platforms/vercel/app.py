@@ -60,10 +60,25 @@ def _to_neutral(max_body: int) -> Request:
         _raw_path(),
         query_string=flask_request.environ.get("QUERY_STRING", ""),
         headers=headers,
-        body=flask_request.get_data(cache=False),
+        body=_read_body(max_body),
         request_id=flask_request.headers.get("x-vercel-id", ""),
         raw_path=True,
     )
+
+
+def _read_body(max_body: int) -> bytes:
+    """The body, read no further than ``max_body`` bytes: a chunked upload declares no
+    length, so the declared-length check above cannot refuse it before it is read."""
+    stream = flask_request.stream
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_body:
+        chunk = stream.read(max_body + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    raise ApiError("payload_too_large", f"the body is larger than {max_body} bytes")
 
 
 def _to_flask(response: ApiResponse) -> FlaskResponse:

@@ -139,6 +139,9 @@ def health_needs_no_key(client: Client) -> None:
     assert payload["backend"] == "upstash" and payload["status"] == "ok", payload
     assert payload["circuit"] == "closed" and payload["version"], payload
     assert reply.headers["x-cache-backend"] == "upstash"
+    probe = client.call("HEAD", "/health")
+    assert probe.status == 200, f"uptime checkers probe with HEAD: {probe.describe()}"
+    assert probe.headers["x-cache-backend"] == "upstash", probe.describe()
 
 
 def auth_is_required_on_v1(client: Client) -> None:

@@ -59,3 +59,53 @@ def test_a_plain_wsgi_server_decodes_the_path_once(emulator: EmulatorHandle) -> 
     assert options[0] == 405 and json.loads(options[2])["error"]["code"] == "method_not_allowed"
     headers = {k.lower(): v for k, v in put[1].items()}
     assert headers["x-cache-backend"] == "upstash" and "server-timing" in headers
+
+
+CHUNKED = """
+import io, json
+from platforms.vercel.app import app
+
+
+class Upload(io.RawIOBase):
+    '''A chunked upload of 50 MB that counts what the app pulls from it.'''
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.sent >= 50 * 1024 * 1024:
+            return 0
+        size = min(len(buffer), 65536)
+        buffer[:size] = b"x" * size
+        self.sent += size
+        return size
+
+
+upload = Upload()
+environ = {"wsgi.input": io.BufferedReader(upload), "HTTP_TRANSFER_ENCODING": "chunked",
+           "wsgi.input_terminated": True}
+reply = app.test_client().put("/v1/cache/query/big", headers={"authorization": "Bearer %s"},
+                              environ_overrides=environ)
+print(json.dumps([reply.status_code, reply.get_json(), upload.sent]))
+"""
+
+
+def test_a_chunked_upload_is_refused_without_reading_it_all(emulator: EmulatorHandle) -> None:
+    """No declared length: the app stops reading just past CONTINUUM_MAX_BODY.
+
+    Flask's test client drives the app because the upload must be counted as it is read;
+    a socket server would hide how much of it the app pulled.
+    """
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", CHUNKED % behaviour.KEYS["cache"]], cwd=ROOT,
+        env={**clean, **behaviour.ENV, **emulator.env}, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    status, payload, read = json.loads(done.stdout.strip().splitlines()[-1])
+    assert status == 413 and payload["error"]["code"] == "payload_too_large", payload
+    assert read <= behaviour.MAX_BODY + 2 * 65536, f"the app read {read} bytes of the upload"
