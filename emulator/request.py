@@ -15,7 +15,10 @@ from urllib.parse import unquote_to_bytes
 
 from emulator.backend import Command
 
-_DRAIN_LIMIT = 256 * 1024 * 1024
+# A refused body up to this size is read and dropped, so the client sees the answer rather
+# than a reset; past it (or a Content-Length nobody would send) the answer goes out at once
+# and the server closes the connection.
+_DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class BadRequest(Exception):
@@ -79,17 +82,27 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
         try:
             length = int(length_text)
         except ValueError:
-            raise BadRequest("ERR invalid Content-Length header") from None
+            length = -1
+        if length < 0:
+            raise BadRequest("ERR invalid Content-Length header")
         if length > limit:
-            _discard(stream, length)
+            if length <= _DRAIN_LIMIT:
+                _discard(stream, length)
             raise BadRequest(too_large(limit, length), 413)
-        return bytes(stream.read(length)) if length > 0 else b""
+        return _read(stream, length) if length > 0 else b""
     if not environ.get("wsgi.input_terminated"):
         return b""
-    body = stream.read(limit + 1)
+    body = _read(stream, limit + 1)
     if len(body) > limit:
         raise BadRequest(too_large(limit, len(body) + _discard(stream, None)), 413)
-    return bytes(body)
+    return body
+
+
+def _read(stream: Any, size: int) -> bytes:
+    try:
+        return bytes(stream.read(size))
+    except OSError:  # a broken chunked encoding, or the client hung up mid-body
+        raise BadRequest("ERR malformed request body: broken chunking or cut short") from None
 
 
 def too_large(limit: int, actual: int) -> str:
@@ -106,7 +119,10 @@ def _discard(stream: Any, length: int | None) -> int:
     total = 0
     budget = _DRAIN_LIMIT if length is None else min(length, _DRAIN_LIMIT)
     while total < budget:
-        chunk = stream.read(min(1 << 20, budget - total))
+        try:
+            chunk = stream.read(min(1 << 20, budget - total))
+        except OSError:
+            break
         if not chunk:
             break
         total += len(chunk)

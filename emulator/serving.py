@@ -207,8 +207,10 @@ class _Handler(BaseHTTPRequestHandler):
             environ["wsgi.input_terminated"] = True
         else:
             try:
-                length = max(int(self.fields.get("content-length", "0") or 0), 0)
+                length = int(self.fields.get("content-length", "0") or 0)
             except ValueError:
+                length = -1
+            if length < 0:  # the app refuses it; what follows on the socket is not a request
                 length = 0
                 self.close_connection = True
             body = _Body(self.rfile, length)

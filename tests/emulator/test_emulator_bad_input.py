@@ -166,6 +166,41 @@ def test_garbage_on_the_socket_does_not_kill_the_server(
     still_serving(http)
 
 
+def _answer_without_closing(emulator: EmulatorHandle, request: bytes) -> bytes:
+    """Send ``request`` and read the answer while keeping our side open, as a client that
+    is still uploading would; a server waiting for more input fails the recv deadline."""
+    host, port = emulator.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "fragment"),
+    [
+        (b"Content-Length: 99999999999999999999", b"413", b"max request size exceeded"),
+        (b"Content-Length: -5", b"400", b"invalid Content-Length"),
+        (b"Transfer-Encoding: chunked\r\n\r\nzz\r\n[]\r\n0", b"400", b"malformed request body"),
+    ],
+)
+def test_lying_body_framing_is_answered_at_once(
+    http: httpx.Client, emulator: EmulatorHandle, head: bytes, status: bytes, fragment: bytes
+) -> None:
+    auth = f"Authorization: Bearer {emulator.token}\r\n".encode()
+    request = b"POST / HTTP/1.1\r\nHost: x\r\n" + auth + head + b"\r\n\r\n[\"FLUSHALL\"]"
+    answer = _answer_without_closing(emulator, request)
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert fragment in answer
+    assert b"HTTP/1.1 200" not in answer  # the bytes after a bad frame never run as a request
+    still_serving(http)
+
+
 def test_wrong_methods_keep_serving(http: httpx.Client) -> None:
     assert http.request("DELETE", "/", content=b'["FLUSHALL"]').status_code == 405
     assert http.request("TRACE", "/get/k").status_code == 405
