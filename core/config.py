@@ -105,6 +105,18 @@ def _check_url(url: str, what: str) -> str:
     return url.strip().rstrip("/")
 
 
+def _check_token(token: str, what: str) -> str:
+    """A token as HTTP can carry it: surrounding whitespace (a pasted newline) is dropped;
+    anything else outside printable ASCII is refused, naming no character of it."""
+    token = str(token).strip()
+    if not token or any(not 0x21 <= ord(c) <= 0x7E for c in token):
+        raise ConfigurationError(
+            f"{what} holds characters no Upstash token has (spaces, control characters or "
+            "non-ASCII); copy it again from the Upstash console"
+        )
+    return token
+
+
 @dataclass(frozen=True)
 class Database:
     """One Upstash database: its REST URL and token (never shown in full)."""
@@ -188,15 +200,18 @@ class UpstashConfig:
                 raise ConfigurationError(
                     f"the Upstash REST {missing} is missing; set both {_REST_VARS}"
                 )
-            databases["primary"] = Database(
-                "primary", _check_url(self.rest_url, "the REST URL"), self.rest_token
-            )
+            databases["primary"] = Database("primary", self.rest_url, self.rest_token)
         for name, db in databases.items():
-            _check_url(db.url, f"the REST URL of database {name!r}")
+            databases[name] = Database(
+                db.name,
+                _check_url(db.url, f"the REST URL of database {name!r}"),
+                _check_token(db.token, f"the REST token of database {name!r}"),
+            )
         if databases and "primary" not in databases:
             raise ConfigurationError("named databases need a primary database too")
         if "primary" in databases:
             object.__setattr__(self, "rest_url", databases["primary"].url)
+            object.__setattr__(self, "rest_token", databases["primary"].token)
         object.__setattr__(self, "databases", databases)
         if mode is ConnectionMode.REST and "primary" not in databases:
             raise ConfigurationError(

@@ -216,3 +216,26 @@ def test_msgpack_values_round_trip_in_local_mode() -> None:
     cache = UpstashCache(mode="local", use_msgpack=True)
     cache.set("k", {"a": [1, 2, b"\x00"]})
     assert cache.get("k") == {"a": [1, 2, b"\x00"]}
+
+
+@pytest.mark.parametrize(
+    "token", ["tökén-0123456789abcdef", "abc\r\nX-Injected: 1", "two words here"]
+)
+def test_tokens_http_cannot_carry_are_refused_without_being_shown(token: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        UpstashConfig(rest_url=URL, rest_token=token)
+    assert token.split()[0] not in str(caught.value)
+    with pytest.raises(ConfigurationError):
+        UpstashConfig.from_env(
+            {"UPSTASH_REDIS_REST_URL": URL, "UPSTASH_REDIS_REST_TOKEN": TOKEN,
+             "UPSTASH_SESSIONS_REST_URL": URL, "UPSTASH_SESSIONS_REST_TOKEN": token}
+        )  # fmt: skip
+
+
+def test_a_pasted_newline_around_the_token_or_a_trailing_slash_is_tidied() -> None:
+    config = UpstashConfig.from_env(
+        {"UPSTASH_REDIS_REST_URL": URL + "/", "UPSTASH_REDIS_REST_TOKEN": TOKEN + "\n",
+         "UPSTASH_SESSIONS_REST_URL": URL + "/", "UPSTASH_SESSIONS_REST_TOKEN": " " + TOKEN}
+    )  # fmt: skip
+    assert config.database("primary").token == TOKEN == config.database("sessions").token
+    assert config.database("sessions").url == URL == config.rest_url
