@@ -47,6 +47,10 @@ def split_target(environ: dict[str, Any]) -> tuple[list[bytes], list[bytes], byt
         query_string = environ.get("QUERY_STRING", "").encode("latin-1")
     if segments and segments[-1] == b"":
         segments.pop()
+    # A URL pasted with a trailing slash makes clients ask for "//pipeline": a command name
+    # is never empty, so leading empty segments are dropped (inner ones are empty values).
+    while segments and segments[0] == b"":
+        segments.pop(0)
     query: list[bytes] = []
     token: bytes | None = None
     if query_string:

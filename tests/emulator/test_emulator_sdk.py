@@ -208,3 +208,17 @@ async def test_async_client(async_sdk: AsyncRedis, emulator: EmulatorHandle) -> 
     await async_sdk.set("b", "2")
     assert async_sdk._sync_token not in ("", token)
     assert emulator.redis.get("a") == b"3"
+
+
+def test_a_url_pasted_with_a_trailing_slash_still_works(emulator: EmulatorHandle) -> None:
+    """The SDK then asks for "//pipeline" and "//multi-exec"."""
+    sdk = Redis(emulator.url + "/", emulator.token, rest_retries=0, allow_telemetry=False)
+    assert sdk.set("slash", "1") is True
+    pipe = sdk.pipeline()
+    pipe.incr("slash")
+    pipe.get("slash")
+    assert pipe.exec() == [2, "2"]
+    tx = sdk.multi()
+    tx.incr("slash")
+    assert tx.exec() == [3]
+    assert emulator.redis.get("slash") == b"3"
