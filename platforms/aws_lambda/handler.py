@@ -24,10 +24,10 @@ from typing import Any
 
 from mangum import Mangum
 
-from core.app import Api, ApiError, ApiSettings, AsgiApp
+from core.app import Api, ApiError, ApiSettings, AsgiApp, Response
 from core.app.asgi import Scope
 from core.app.observe import stdout_sink
-from core.errors import ConfigurationError
+from core.errors import CacheError, ConfigurationError
 from platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
 
 __all__ = ["Container", "handler"]
@@ -70,7 +70,10 @@ class Container:
         ``aws lambda invoke`` with ``{}``, a truncated payload); the ASGI app itself never
         raises, so anything raised here is about the event.
         """
-        adapter = self.adapter()
+        try:
+            adapter = self.adapter()
+        except CacheError as exc:
+            return misconfigured(exc)
         try:
             response: dict[str, Any] = adapter(event, context)
         except Exception as exc:
@@ -79,13 +82,7 @@ class Container:
                 "this function answers HTTP events (API Gateway REST or HTTP API, a "
                 f"Function URL, an ALB); it cannot read this one ({type(exc).__name__})",
             )
-            answer = (self._api or Api(ApiSettings())).error_response(refusal)
-            return {
-                "statusCode": answer.status,
-                "headers": dict(answer.headers),
-                "body": answer.body.decode(),
-                "isBase64Encoded": False,
-            }
+            return _event_response((self._api or Api(ApiSettings())).error_response(refusal))
         return response
 
     def remaining(self, scope: Scope) -> float | None:
@@ -115,16 +112,51 @@ class Container:
         return Mangum(AsgiApp(api, remaining=self.remaining), lifespan="off")
 
 
-def _error_line(message: str) -> str:
+def misconfigured(error: CacheError) -> dict[str, Any]:
+    """A JSON 500 naming the bad setting, as Vercel and Cloudflare answer; no traceback."""
+    failure = ApiError("internal", f"the function is misconfigured: {error}")
+    stdout_sink(_error_line(str(error), msg="configuration"))
+    return _event_response(Api(ApiSettings(), cache=_NoCache()).error_response(failure))
+
+
+class _NoCache:
+    """Stands in for a cache that could not be configured (reported as ``unknown``)."""
+
+    current_backend = "unknown"
+
+
+def _event_response(answer: Response) -> dict[str, Any]:
+    """A response every HTTP source (and a direct invoke) accepts."""
+    return {
+        "statusCode": answer.status,
+        "headers": dict(answer.headers),
+        "body": answer.body.decode(),
+        "isBase64Encoded": False,
+    }
+
+
+def _error_line(message: str, msg: str = "secret") -> str:
     import json
 
-    return json.dumps({"level": "error", "msg": "secret", "error": message})
+    return json.dumps({"level": "error", "msg": msg, "error": message})
 
 
-_container = Container()
-_container.adapter()
+def _init() -> Container | CacheError:
+    """Build the container in Lambda's init phase; a bad setting is answered per request
+    (a failed import would give every caller a bare 502 and only the logs the reason)."""
+    try:
+        container = Container()
+        container.adapter()
+    except CacheError as exc:
+        return exc
+    return container
+
+
+_container = _init()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda's entry point (``platforms/aws_lambda/handler.handler`` in serverless.yml)."""
+    if isinstance(_container, CacheError):
+        return misconfigured(_container)
     return _container.invoke(event, context)

@@ -122,11 +122,15 @@ def max_age_from_env(env: Mapping[str, str] | None = None) -> float:
     env = os.environ if env is None else env
     raw = env.get("CONTINUUM_SECRET_MAX_AGE", "").strip()
     try:
-        return float(raw) if raw else DEFAULT_MAX_AGE
+        seconds = float(raw) if raw else DEFAULT_MAX_AGE
     except ValueError:
+        seconds = -1.0
+    # nan would refetch on every invocation and inf never pick up a rotated token
+    if not 0 <= seconds < float("inf"):
         raise ConfigurationError(
-            f"CONTINUUM_SECRET_MAX_AGE must be a number of seconds, not {raw[:20]!r}"
-        ) from None
+            f"CONTINUUM_SECRET_MAX_AGE must be a number of seconds (0 or more), not {raw[:20]!r}"
+        )
+    return seconds
 
 
 _clients: dict[str, Any] = {}

@@ -174,3 +174,40 @@ def test_the_handler_still_serves_http_events_through_invoke(container: Containe
     event = make_event("function_url", "GET", "/health", {}, None)
     status, _, body = read_response("function_url", container.invoke(event, FakeContext()))
     assert status == 200 and json.loads(body)["status"] == "ok", body
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("CONTINUUM_RATE_LIMIT", "lots"),
+        ("CONTINUUM_DEADLINE_MARGIN_MS", "half a second"),
+        ("CONTINUUM_SECRET_MAX_AGE", "nan"),
+        ("UPSTASH_REDIS_REST_URL", "http://db.example.com"),
+    ],
+)
+def test_a_bad_setting_is_answered_not_an_import_traceback(
+    emulator: Any, setting: str, value: str
+) -> None:
+    """A failed import would give every caller a bare 502 and only the logs the reason."""
+    event = make_event("apigw_http_v2", "GET", "/health", {}, None)
+    code = (
+        "import json, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from lambda_events import FakeContext\n"
+        "from platforms.aws_lambda.handler import handler\n"
+        "print(json.dumps(handler(json.loads(sys.argv[2]), FakeContext())))\n"
+    )
+    env = {**_base_env(), **emulator.env, "CONTINUUM_API_KEYS": "cold-start-key", setting: value}
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), json.dumps(event)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    response = json.loads(run.stdout.strip().splitlines()[-1])
+    assert response["statusCode"] == 500, response
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "internal" and "misconfigured" in error["message"], error
+    assert setting in error["message"] or "TLS" in error["message"] or "https" in error["message"]
+    assert emulator.env["UPSTASH_REDIS_REST_TOKEN"] not in run.stdout + run.stderr
+    assert "server-timing" in response["headers"], response
+    assert '"msg": "configuration"' in run.stdout, "the log says why, not only the caller"
