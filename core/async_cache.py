@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from core._client import SCAN_COUNT, STRICT, CacheBase, CallState, WriteResult, script_op
 from core._drive import Batch, Operation, Replies, adrive
 from core.config import ConnectionMode, UpstashConfig
-from core.errors import CacheError, CacheTimeout, CacheUnavailable, CommandError, ValidationError
+from core.errors import (
+    CacheError,
+    CacheTimeout,
+    CacheUnavailable,
+    CommandError,
+    ServerError,
+    ValidationError,
+)
 from core.layers import DEFAULT_LAYER, AsyncCacheLayer, LayerSpec, layer_spec
 from core.operations import escape_glob
 from core.pipeline import AsyncPipeline
@@ -80,6 +87,16 @@ class _AutoPipeline:
                 await self._send(sendable, call)
             else:
                 self._fail(items, exc)
+            return
+        except (CacheTimeout, ServerError) as exc:
+            # The request carried a write, so it was not retried; the reads that shared it
+            # may still be retried on their own (a write is never sent twice).
+            reads = [item for item in items if not item[0].write]
+            self._fail([item for item in items if item[0].write], exc)
+            if reads and len(reads) < len(items):
+                await self._send(reads, call)
+            else:
+                self._fail(reads, exc)
             return
         except BaseException as exc:
             self._fail(items, exc)

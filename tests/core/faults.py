@@ -51,6 +51,10 @@ class _Handler(socketserver.BaseRequestHandler):
                 proxy.requests += 1
                 proxy.targets.append(target)
                 mode, status, canned = proxy.mode, proxy.status, proxy.body
+                if proxy.times is not None:
+                    proxy.times -= 1
+                    if proxy.times <= 0:
+                        proxy.mode, proxy.times = "pass", None
             if mode == "hang":
                 proxy.release.wait(30)
                 return
@@ -105,6 +109,7 @@ class FaultProxy:
         self.mode = "pass"
         self.status = 502
         self.body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+        self.times: int | None = None
         self.requests = 0
         self.targets: list[str] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -115,9 +120,12 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def set(self, mode: str, status: int = 502, body: bytes | None = None) -> None:
+    def set(
+        self, mode: str, status: int = 502, body: bytes | None = None, *, times: int | None = None
+    ) -> None:
+        """Apply ``mode`` to the next ``times`` requests (all of them when None)."""
         with self.lock:
-            self.mode, self.status = mode, status
+            self.mode, self.status, self.times = mode, status, times
             if body is not None:
                 self.body = body
 

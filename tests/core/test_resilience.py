@@ -7,6 +7,7 @@ fakeredis; the emulator counts what actually ran on the server.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -278,3 +279,21 @@ def test_lambda_remaining_time_bounds_a_hanging_call(proxy: FaultProxy) -> None:
         assert c.get("k") is None
         assert c.deadline.remaining() == 0
     assert time.monotonic() - started < 0.9 + MARGIN
+
+
+async def test_reads_sharing_a_failed_write_request_are_retried_alone(
+    proxy: FaultProxy, upstream: Any
+) -> None:
+    # gather() puts a read and a write in one /pipeline; the gateway answers 502 after
+    # the server ran both. The write must not be resent; the read may be, on its own.
+    cache = AsyncUpstashCache(
+        rest_url=proxy.url, rest_token=upstream.token, timeout=1.0, backoff_base=0.01
+    )
+    await cache.set("profile", {"name": "Alice"})
+    proxy.set("after", 502, times=1)
+    async with cache.request(deadline=3) as scope:
+        profile, visits = await asyncio.gather(cache.get("profile"), cache.increment("visits"))
+    assert profile == {"name": "Alice"}  # served by Upstash, not an empty fallback
+    assert visits == 1 and scope.meter.degraded_writes == 1
+    assert server_value(upstream, "visits") == b"1"  # ran once on the server
+    await cache.aclose()
