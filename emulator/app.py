@@ -300,6 +300,8 @@ class EmulatorApp:
                     if idle >= _KEEPALIVE_SECONDS:
                         idle = 0.0
                         yield b": keepalive\n\n"
+                    else:
+                        yield b""  # lets the server check the client is still there
                     continue
                 idle = 0.0
                 yield _event_line(message)

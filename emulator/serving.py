@@ -246,6 +246,11 @@ class _Handler(BaseHTTPRequestHandler):
                     if chunk:
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         self.wfile.flush()
+                    elif self._client_gone():
+                        # An event stream whose client left: stop now, so its subscription
+                        # ends (PUBLISH stops counting it) instead of at the next keepalive.
+                        self.close_connection = True
+                        return
                 self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             self.log_request(status.split(" ", 1)[0])
@@ -254,6 +259,19 @@ class _Handler(BaseHTTPRequestHandler):
             if close is not None:
                 close()
             self._finish_body(body)
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its side (checked while a stream is idle)."""
+        dontwait = getattr(socket, "MSG_DONTWAIT", 0)
+        if isinstance(self.connection, ssl.SSLSocket) or not dontwait:
+            return False  # no peeking through TLS (or on Windows): the next write finds out
+        try:
+            peeked: bytes = self.connection.recv(1, socket.MSG_PEEK | dontwait)
+            return peeked == b""
+        except BlockingIOError:
+            return False  # nothing to read: still connected
+        except OSError:
+            return True
 
     def _finish_body(self, body: io.RawIOBase | None) -> None:
         """Discard what the app left unread, or give up on the connection."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -211,6 +212,23 @@ def test_publish_reaches_a_server_sent_events_subscriber(
         }
         assert next(lines) == "data: message,chat,hi"
         assert next(lines) == "data: message,chat,ünï"  # SSE is never base64
+
+
+def test_a_subscriber_that_leaves_stops_counting(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    """PUBLISH reports receivers: one that hung up must drop out promptly, not only at the
+    next keepalive (15 s later)."""
+    with httpx.Client(timeout=10) as listener, listener.stream(
+        "POST", f"{emulator.url}/subscribe/leaving",
+        headers={"Authorization": f"Bearer {emulator.token}"},
+    ) as stream:
+        assert next(line for line in stream.iter_lines() if line) == "data: subscribe,leaving,1"
+        assert http.post("/publish/leaving/x").json() == {"result": 1}
+    deadline = time.monotonic() + 5
+    while http.post("/publish/leaving/y").json() != {"result": 0}:
+        assert time.monotonic() < deadline, "the subscription outlived its client"
+        time.sleep(0.05)  # polling a condition with a deadline, not waiting for an event
 
 
 def test_pattern_subscription(http: httpx.Client, emulator: EmulatorHandle) -> None:
