@@ -135,7 +135,7 @@ class EmulatorApp:
         head = segments[0].lower() if segments else b""
         if head == b"__emulator":
             request.drain(environ)
-            return self._side_endpoint(segments, method, start_response)
+            return self._side_endpoint(segments, method, read_only, start_response)
         self.billing.add(requests=1)
         if head in (b"subscribe", b"psubscribe") and len(segments) > 1:
             request.drain(environ)
@@ -312,12 +312,18 @@ class EmulatorApp:
     # -- side endpoints ------------------------------------------------------------------
 
     def _side_endpoint(
-        self, segments: Sequence[bytes], method: str, start_response: StartResponse
+        self,
+        segments: Sequence[bytes],
+        method: str,
+        read_only: bool,
+        start_response: StartResponse,
     ) -> Iterable[bytes]:
         action = segments[1].lower() if len(segments) > 1 else b""
         if action == b"stats" and method in ("GET", "HEAD", "POST"):
             return self._reply(start_response, 200, self.billing.snapshot())
         if action == b"reset" and method in ("POST", "PUT"):
+            if read_only:  # a harmless token must not be able to hide what was billed
+                raise BadRequest("NOPERM the read-only token may not reset the counters", 403)
             self.billing.reset()
             return self._reply(start_response, 200, {"result": "OK"})
         raise BadRequest(
@@ -353,6 +359,7 @@ _STATUS_LINES = {
     200: "200 OK",
     400: "400 Bad Request",
     401: "401 Unauthorized",
+    403: "403 Forbidden",
     404: "404 Not Found",
     413: "413 Payload Too Large",
     405: "405 Method Not Allowed",

@@ -329,6 +329,11 @@ def test_billing_counts_like_upstash(http: httpx.Client, emulator: EmulatorHandl
     stats = http.get("/__emulator/stats").json()
     assert stats == {"billed_commands": 11, "requests": 7}
     assert httpx.get(f"{emulator.url}/__emulator/stats").status_code == 401
+    readonly = {"Authorization": f"Bearer {emulator.readonly_token}"}
+    assert http.get("/__emulator/stats", headers=readonly).json()["billed_commands"] == 11
+    refused = http.post("/__emulator/reset", headers=readonly)
+    assert refused.status_code == 403 and refused.json()["error"].startswith("NOPERM")
+    assert emulator.billed() == 11
     assert http.post("/__emulator/reset").json() == {"result": "OK"}
     assert emulator.billed() == 0
 
