@@ -32,10 +32,10 @@ from core.health import CircuitState, breaker_for
 from core.layers import LayerSpec
 from core.local import LocalCache
 from core.operations import Operations
-from core.protocol import Reply, Script
+from core.protocol import Command, Reply, Script
 from core.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
 
-__all__ = ["ScopedCache", "WriteResult"]
+__all__ = ["ScopedCache", "WriteResult", "fell_back"]
 
 SCAN_COUNT = 500
 _XF_MEMORY = 1024
@@ -67,6 +67,11 @@ class CallState:
         self.backend = CacheBackend.UPSTASH
         self.degraded = False
         self.local: LocalCache | None = None
+
+    @property
+    def stays_local(self) -> bool:
+        """This call already fell back: its next batches go to the same store, unsent."""
+        return self.degraded
 
     def fallback_store(self) -> LocalCache:
         if self.scope is not None:
@@ -310,16 +315,25 @@ class CacheBase:
     def _fallback(
         self, batch: Batch, spec: LayerSpec, call: CallState, exc: CacheUnavailable
     ) -> Replies:
-        """Run on the scope's store, or re-raise for strict layers / fallback disabled."""
+        """Run on the scope's store, or re-raise for strict layers / fallback disabled.
+
+        A call that fell back stays on the fallback store for its remaining batches (see
+        :meth:`CallState.stays_local`), so one operation never mixes two stores; a SCAN
+        cursor handed over from Upstash means nothing to the local store, so that walk
+        restarts there from 0.
+        """
         if spec.strict or not self.config.fallback:
             raise exc
+        commands = batch.commands
+        if not call.degraded:
+            commands = [_restart_scan(command) for command in commands]
         call.backend = CacheBackend.LOCAL
         call.degraded = True
         call.meter.fallback_ops += 1
         if batch.write:
             call.meter.degraded_writes += 1
         store = call.fallback_store()
-        return store.execute(batch.commands, write=batch.write, transaction=batch.transaction)
+        return store.execute(commands, write=batch.write, transaction=batch.transaction)
 
     def _memo_lookup(
         self, batch: Batch, spec: LayerSpec, call: CallState
@@ -381,6 +395,19 @@ class CacheBase:
             )
         db = self.config.database("primary")
         return db.url, db.token
+
+
+def fell_back() -> CacheUnavailable:
+    """What a call that already fell back meets for its next batches (they are not sent)."""
+    return CacheUnavailable("an earlier batch of this call fell back; it stays local")
+
+
+def _restart_scan(command: Command) -> Command:
+    """``SCAN <cursor> ...`` from the start when the cursor came from another store."""
+    name = command[0]
+    if isinstance(name, str) and name.upper() == "SCAN" and len(command) > 1:
+        return ("SCAN", "0", *command[2:])
+    return command
 
 
 def _merge(total: Meter, part: Meter) -> None:

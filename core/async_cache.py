@@ -12,7 +12,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core._client import SCAN_COUNT, STRICT, CacheBase, CallState, WriteResult, script_op
+from core._client import (
+    SCAN_COUNT,
+    STRICT,
+    CacheBase,
+    CallState,
+    WriteResult,
+    fell_back,
+    script_op,
+)
 from core._drive import Batch, Operation, Replies, adrive
 from core.config import ConnectionMode, UpstashConfig
 from core.errors import (
@@ -211,6 +219,8 @@ class AsyncUpstashCache(CacheBase):
     ) -> Replies:
         executor, auto = self._executor(spec.database)
         try:
+            if call.stays_local:
+                raise fell_back()
             if self._auto_pipeline and not batch.transaction:
                 replies = await auto.submit(batch, call)
             else:

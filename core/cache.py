@@ -26,6 +26,7 @@ from core._client import (
     CallState,
     ScopedCache,
     WriteResult,
+    fell_back,
     script_op,
 )
 from core._drive import Batch, Operation, Replies, drive
@@ -84,13 +85,16 @@ class UpstashCache(CacheBase):
         memo_key = self._memo_lookup(batch, spec, call)
         if memo_key is not None and call.scope is not None and memo_key in call.scope.memo:
             return [call.scope.memo[memo_key]]
-        try:
-            replies = self._executor(spec.database).execute(
-                batch.commands, write=batch.write, transaction=batch.transaction,
-                deadline=call.deadline, meter=call.meter,
-            )  # fmt: skip
-        except CacheUnavailable as exc:
-            replies = self._fallback(batch, spec, call, exc)
+        if call.stays_local:
+            replies = self._fallback(batch, spec, call, fell_back())
+        else:
+            try:
+                replies = self._executor(spec.database).execute(
+                    batch.commands, write=batch.write, transaction=batch.transaction,
+                    deadline=call.deadline, meter=call.meter,
+                )  # fmt: skip
+            except CacheUnavailable as exc:
+                replies = self._fallback(batch, spec, call, exc)
         self._memo_update(batch, spec, call, memo_key, replies)
         return replies
 

@@ -51,7 +51,10 @@ class _Handler(socketserver.BaseRequestHandler):
                 proxy.requests += 1
                 proxy.targets.append(target)
                 mode, status, canned = proxy.mode, proxy.status, proxy.body
-                if proxy.times is not None:
+                if proxy.skip > 0:
+                    proxy.skip -= 1
+                    mode = "pass"
+                elif proxy.times is not None:
                     proxy.times -= 1
                     if proxy.times <= 0:
                         proxy.mode, proxy.times = "pass", None
@@ -110,6 +113,7 @@ class FaultProxy:
         self.status = 502
         self.body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
         self.times: int | None = None
+        self.skip = 0
         self.requests = 0
         self.targets: list[str] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -121,11 +125,17 @@ class FaultProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def set(
-        self, mode: str, status: int = 502, body: bytes | None = None, *, times: int | None = None
+        self,
+        mode: str,
+        status: int = 502,
+        body: bytes | None = None,
+        *,
+        times: int | None = None,
+        skip: int = 0,
     ) -> None:
-        """Apply ``mode`` to the next ``times`` requests (all of them when None)."""
+        """Let ``skip`` requests pass, then apply ``mode`` to ``times`` requests (None: all)."""
         with self.lock:
-            self.mode, self.status, self.times = mode, status, times
+            self.mode, self.status, self.times, self.skip = mode, status, times, skip
             if body is not None:
                 self.body = body
 

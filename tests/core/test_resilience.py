@@ -297,3 +297,25 @@ async def test_reads_sharing_a_failed_write_request_are_retried_alone(
     assert visits == 1 and scope.meter.degraded_writes == 1
     assert server_value(upstream, "visits") == b"1"  # ran once on the server
     await cache.aclose()
+
+
+def test_a_pattern_delete_cut_off_midway_finishes_on_the_fallback_store(
+    proxy: FaultProxy, upstream: Any
+) -> None:
+    # Upstash answers the first SCAN page and its UNLINK, then stops. The walk must go on
+    # over the request's fallback store from its start (an Upstash cursor means nothing
+    # there), so a key written there during the outage is invalidated too.
+    direct = UpstashCache(rest_url=upstream.url, rest_token=upstream.token)
+    with direct.pipeline() as pipe:
+        for i in range(1200):
+            pipe.set(f"user:{i}", i)
+    cache = client(proxy.url, token=upstream.token, max_retries=0, failure_threshold=10)
+    with cache.request(deadline=5):
+        proxy.set("status", 502, times=1)
+        assert cache.set("user:during-outage", 1).degraded
+        proxy.set("status", 502, skip=2)
+        deleted = cache.delete_pattern("user:*")
+        assert cache.get("user:during-outage") is None
+    left_on_upstash = len(upstream.redis.keys("user:*"))
+    assert 0 < left_on_upstash < 1200  # the cut really happened midway
+    assert deleted == 1200 - left_on_upstash + 1
