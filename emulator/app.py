@@ -27,7 +27,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from emulator import commands, request
-from emulator.backend import Backend, Command, ErrorReply, Reply, TransactionDiscarded
+from emulator.backend import (
+    TOO_DEEP,
+    Backend,
+    Command,
+    ErrorReply,
+    Reply,
+    TransactionDiscarded,
+)
 from emulator.request import BadRequest
 
 log = logging.getLogger("emulator")
@@ -111,6 +118,8 @@ class EmulatorApp:
             return self._serve(environ, start_response)
         except BadRequest as error:
             return self._reply(start_response, error.status, {"error": error.message})
+        except RecursionError:  # a reply nested thousands deep (a script can build one)
+            return self._reply(start_response, 400, {"error": TOO_DEEP})
         except (RedisConnectionError, RedisTimeoutError) as error:
             log.warning("backend unavailable: %s", type(error).__name__)
             message = f"ERR emulator backend unavailable ({type(error).__name__})"

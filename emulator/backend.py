@@ -28,6 +28,7 @@ from redis.exceptions import ExecAbortError, RedisError, ResponseError
 from emulator.scripts import ScriptBook, Watchdog
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+TOO_DEEP = "ERR the reply is nested too deeply for the emulator (the command did run)"
 
 # Error codes Redis sends in front of its message. Older redis-py strips "ERR" (and a few
 # others) without saying so; an error not starting with one of these lost its "ERR".
@@ -220,7 +221,7 @@ class Backend:
             return self._finish(plans, [self._run_in_process(args) for args, _ in plans])
         with self._connection() as conn, self._guard(plans):
             conn.send_packed_command(conn.pack_commands([args for args, _ in plans]))
-            replies = [self._read(conn) for _ in plans]
+            replies = self._read_all(conn, len(plans))
         return self._finish(plans, replies)
 
     def _run_in_process(self, args: Command) -> Reply:
@@ -242,7 +243,7 @@ class Backend:
             with self._connection() as conn, self._guard(plans):
                 packed = [(b"MULTI",), *[args for args, _ in plans], (b"EXEC",)]
                 conn.send_packed_command(conn.pack_commands(packed))
-                replies = [self._read(conn) for _ in packed]
+                replies = self._read_all(conn, len(packed))
         except RedisError:
             raise
         except Exception as error:  # fakeredis's own bugs (see _run_in_process)
@@ -278,6 +279,23 @@ class Backend:
     def pubsub(self) -> Any:
         """A redis-py PubSub on this backend (for the SSE endpoints)."""
         return self.client.pubsub(ignore_subscribe_messages=False)  # type: ignore[no-untyped-call]
+
+    @classmethod
+    def _read_all(cls, conn: Any, count: int) -> list[Reply]:
+        """``count`` replies in order. redis-py parses nested replies recursively, so one
+        nested thousands deep (a script can build it) cannot be read; it and the replies
+        behind it on that connection become errors and the connection is dropped."""
+        replies: list[Reply] = []
+        for _ in range(count):
+            try:
+                replies.append(cls._read(conn))
+            except RecursionError:
+                conn.disconnect()
+                replies.append(ErrorReply(TOO_DEEP))
+                lost = ErrorReply("ERR reply lost: an earlier reply in this batch was too deep")
+                replies.extend(lost for _ in range(count - len(replies)))
+                break
+        return replies
 
     @staticmethod
     def _read(conn: Any) -> Reply:

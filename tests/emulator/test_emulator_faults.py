@@ -158,3 +158,26 @@ def test_writes_far_past_the_end_are_refused(
     assert emulator.redis.exists("k") == 0
     within = httpx.post(emulator.url, json=["SETRANGE", "k", 1000, "x"], headers=headers)
     assert within.json() == {"result": 1001}
+
+
+DEEP_SCRIPT = (
+    "local t = {} local cur = t "
+    "for i = 1, tonumber(ARGV[1]) do local n = {} cur[1] = n cur = n end return t"
+)
+
+
+def test_a_reply_nested_thousands_deep_is_an_error_not_a_500(emulator: EmulatorHandle) -> None:
+    """A script can return a table nested deeper than Python parses recursively."""
+    auth = {"Authorization": f"Bearer {emulator.token}"}
+    with httpx.Client(base_url=emulator.url, headers=auth, timeout=30) as http:
+        assert http.post("/", json=["EVAL", DEEP_SCRIPT, 0, 50]).status_code == 200
+        deep = http.post("/", json=["EVAL", DEEP_SCRIPT, 0, 20_000])
+        assert deep.status_code == 400
+        assert deep.json()["error"].startswith("ERR ")
+        slots = http.post(
+            "/pipeline", json=[["EVAL", DEEP_SCRIPT, 0, 20_000], ["SET", "after", "1"]]
+        )
+        assert slots.status_code == 200
+        assert "error" in slots.json()[0]
+        assert emulator.redis.get("after") == b"1"  # it ran, whatever its slot says
+        assert http.post("/", json=["PING"]).json() == {"result": "PONG"}
