@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote_to_bytes
 
 from core.codec import MAX_JSON_DEPTH, json_too_deep
@@ -86,23 +85,41 @@ def check_path(path: str) -> str:
     return path
 
 
-@dataclass
 class Request:
     """One HTTP request, already decoded.
 
     ``path`` is percent-decoded (adapters whose platform hands over a decoded path pass
-    it as is; those with a raw path use ``Request.from_raw``). ``headers`` keys are lower
-    case. ``remaining`` is the platform's time budget in seconds (Lambda's remaining time
-    minus a margin), or ``None`` for the API's default.
+    it as is; those with a raw path use ``Request.build(..., raw_path=True)``).
+    ``headers`` keys are lower case. ``remaining`` is the platform's time budget in
+    seconds (Lambda's remaining time minus a margin), or ``None`` for the API's default.
+
+    A plain slotted class, not a dataclass: this module is on every platform's cold-start
+    path (each dataclass costs about a millisecond to build at import), and the ``repr``
+    must not show the headers, which carry the API key.
     """
 
-    method: str
-    path: str
-    query: dict[str, list[str]] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    remaining: float | None = None
-    request_id: str = ""
+    __slots__ = ("body", "headers", "method", "path", "query", "remaining", "request_id")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        remaining: float | None = None,
+        request_id: str = "",
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query: dict[str, list[str]] = {} if query is None else query
+        self.headers: dict[str, str] = {} if headers is None else headers
+        self.body = body
+        self.remaining = remaining
+        self.request_id = request_id
+
+    def __repr__(self) -> str:
+        return f"Request({self.method!r}, {self.path[:200]!r}, body={len(self.body)} bytes)"
 
     @classmethod
     def build(
@@ -159,13 +176,21 @@ class Request:
             raise ApiError("bad_request", "the body is not valid JSON") from None
 
 
-@dataclass
 class Response:
-    """One HTTP response: status, lower-cased headers, body bytes."""
+    """One HTTP response: status, lower-cased headers, body bytes (a slotted class, as
+    ``Request``)."""
 
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(
+        self, status: int, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> None:
+        self.status = status
+        self.headers: dict[str, str] = {} if headers is None else headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, body={len(self.body)} bytes)"
 
     def json(self) -> object:
         return json.loads(self.body) if self.body else None

@@ -19,28 +19,47 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 __all__ = ["RequestRecord", "emit", "stdout_sink"]
 
 EMF_NAMESPACE = "Continuum"
 
 
-@dataclass
 class RequestRecord:
-    """What one request did; becomes one log line."""
+    """What one request did; becomes one log line (a slotted class: no dataclass build
+    on the cold-start path)."""
 
-    route: str
-    method: str
-    status: int
-    backend: str
-    round_trips: int
-    commands: int
-    cache_ms: float
-    duration_ms: float
-    request_id: str = ""
-    error_code: str = ""
-    fallback_ops: int = 0
+    __slots__ = (
+        "backend", "cache_ms", "commands", "duration_ms", "error_code", "fallback_ops",
+        "method", "request_id", "round_trips", "route", "status",
+    )
+
+    def __init__(
+        self,
+        *,
+        route: str,
+        method: str,
+        status: int,
+        backend: str,
+        round_trips: int,
+        commands: int,
+        cache_ms: float,
+        duration_ms: float,
+        request_id: str = "",
+        error_code: str = "",
+        fallback_ops: int = 0,
+    ) -> None:
+        self.route = route
+        self.method = method
+        self.status = status
+        self.backend = backend
+        self.round_trips = round_trips
+        self.commands = commands
+        self.cache_ms = cache_ms
+        self.duration_ms = duration_ms
+        self.request_id = request_id
+        self.error_code = error_code
+        self.fallback_ops = fallback_ops
 
     def fields(self) -> dict[str, object]:
         line: dict[str, object] = {

@@ -1,0 +1,30 @@
+"""The neutral request and response: what they show when printed or logged."""
+
+from __future__ import annotations
+
+from core.app import Request, Response, json_response
+
+KEY = "neutral-secret-api-key-5d1c0e"
+
+
+def test_a_request_repr_never_shows_the_api_key() -> None:
+    """Reprs end up in tracebacks, debuggers and error reports: no header may appear."""
+    request = Request.build(
+        "PUT", "/v1/cache/query/k", headers={"Authorization": f"Bearer {KEY}"},
+        body=b'{"value": 1}',
+    )
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    shown = repr(request) + str(request)
+    assert KEY not in shown, shown
+    assert "PUT" in shown and "/v1/cache/query/k" in shown, "still says which request it is"
+
+
+def test_a_response_repr_shows_its_status_not_its_body() -> None:
+    response = json_response(200, {"value": KEY})
+    assert isinstance(response, Response) and response.json() == {"value": KEY}
+    assert "200" in repr(response) and KEY not in repr(response)
+
+
+def test_a_client_chosen_request_id_is_bounded() -> None:
+    request = Request.build("GET", "/health", headers={"x-request-id": "r" * 10_000})
+    assert 0 < len(request.request_id) <= 128
