@@ -228,6 +228,25 @@ class PyodideWorker:
             for i in ids
         ]
 
+    def send_upload(
+        self, path: str, headers: Mapping[str, str], size: int, *, env: Mapping[str, str]
+    ) -> tuple[int, bytes, int]:
+        """PUT a ``size``-byte upload with no declared length (a stream, as chunked bodies
+        arrive); returns the status, the body and how many bytes the Worker pulled."""
+        assert self._proc.stdin is not None
+        message = {
+            "id": next(self._ids), "method": "PUT",
+            "url": f"https://continuum.example.workers.dev{path}",
+            "headers": list(headers.items()), "body": None, "env": dict(env),
+            "raw": False, "stream_bytes": size,
+        }
+        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self._proc.stdin.flush()
+        answer = self._next(ANSWER_TIMEOUT)
+        if "error" in answer:
+            pytest.fail(f"the Worker's fetch raised: {answer['error']}")
+        return int(answer["status"]), base64.b64decode(answer["body"]), int(answer["pulled"])
+
     def close(self) -> None:
         if self._proc.poll() is None:
             assert self._proc.stdin is not None

@@ -295,3 +295,20 @@ def test_staging_refuses_to_delete_the_repository_or_its_sources(tmp_path: Path)
     assert (ROOT / "core" / "app" / "api.py").exists()
     staged = stage(tmp_path / "worker")
     assert tmp_path / "worker" / "platforms" / "cloudflare" / "entry.py" in staged
+
+
+def test_an_upload_without_a_length_is_refused_without_reading_it_all(
+    emulator: EmulatorHandle, worker: PyodideWorker
+) -> None:
+    """A chunked upload declares no length; buffering it whole could exhaust the isolate."""
+    env = {**behaviour.ENV, **emulator.env}
+    auth = {"authorization": f"Bearer {behaviour.KEYS['cache']}"}
+    status, body, pulled = worker.send_upload("/v1/cache/query/streamed", auth,
+                                              64 * 1024 * 1024, env=env)
+    assert status == 413 and b"payload_too_large" in body, body
+    assert pulled <= behaviour.MAX_BODY + 4 * 65536, f"the Worker pulled {pulled} bytes"
+    # Under the limit the whole stream is read and parsed (the host streams b"x" bytes,
+    # so the API then refuses it as JSON, not as too large).
+    status, body, pulled = worker.send_upload("/v1/cache/query/streamed", auth, 200_000 // 4,
+                                              env=env)
+    assert pulled == 200_000 // 4 and status == 400 and b"not valid JSON" in body, body

@@ -73,6 +73,23 @@ async function serve(worker, message) {
   if (message.body !== null && message.body !== undefined && !["GET", "HEAD"].includes(message.method)) {
     init.body = Buffer.from(message.body, "base64");
   }
+  // "stream_bytes": an upload of that many bytes with no declared length (chunked), made
+  // on demand; the answer reports how many bytes the Worker pulled from it.
+  const upload = { pulled: 0 };
+  if (message.stream_bytes) {
+    init.duplex = "half";
+    init.body = new ReadableStream({
+      pull(controller) {
+        if (upload.pulled >= message.stream_bytes) {
+          controller.close();
+          return;
+        }
+        const size = Math.min(65536, message.stream_bytes - upload.pulled);
+        upload.pulled += size;
+        controller.enqueue(new Uint8Array(size).fill(120));
+      },
+    }, { highWaterMark: 0 });
+  }
   const request = new Request(message.url, init);
   const ctx = { waitUntil(_promise) {}, passThroughOnException() {} };
   const instance = worker.entrypoint(ctx, message.env ?? {});
@@ -87,6 +104,7 @@ async function serve(worker, message) {
       status: response.status,
       headers: [...response.headers.entries()],
       body: body.toString("base64"),
+      pulled: upload.pulled,
     };
   } finally {
     instance.destroy();
