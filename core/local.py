@@ -169,16 +169,16 @@ class LocalCache:
         executor contract; it only matters to retry policies over a network.
         """
         del write
+        if len(commands) == 1:  # the request-scope fallback's usual batch: no lists, no zip
+            one = _argv(commands[0])
+            entry = _check(one)
+            if not isinstance(entry, CommandError):
+                with self._lock:
+                    return [self._run(one, entry)]
         parsed: list[list[bytes]] = []
         checked: list[tuple[str, Handler] | CommandError] = []
         for command in commands:
-            try:
-                argv = [
-                    a if type(a) is bytes else a.encode("utf-8") if type(a) is str else to_arg(a)
-                    for a in command
-                ]
-            except UnicodeEncodeError:
-                raise ValidationError(_SURROGATES) from None
+            argv = _argv(command)
             parsed.append(argv)
             checked.append(_check(argv))
         if transaction:
@@ -353,16 +353,37 @@ class LocalCache:
             ) from exc
 
 
+def _argv(command: Command) -> list[bytes]:
+    try:
+        return [
+            a if type(a) is bytes else a.encode("utf-8") if type(a) is str else to_arg(a)
+            for a in command
+        ]
+    except UnicodeEncodeError:
+        raise ValidationError(_SURROGATES) from None
+
+
+# Command names as callers spell them (b"GET", b"get") to their resolved entry: skips the
+# lower-casing and decoding on every command of the fallback's hot path.
+_RESOLVED: dict[bytes, tuple[str, Handler, int]] = {}
+_MAX_RESOLVED = 1024
+
+
 def _check(argv: list[bytes]) -> tuple[str, Handler] | CommandError:
     """The command's name and handler, or the error that would abort a transaction before
     it runs: an unknown command or a wrong number of arguments."""
     if not argv:
         return CommandError("ERR empty command")
-    name = argv[0].lower().decode("utf-8", "replace")
-    entry = COMMANDS.get(name)
-    if entry is None:
-        return CommandError(f"ERR unknown command '{name}'", command=name)
-    handler, arity = entry
+    resolved = _RESOLVED.get(argv[0])
+    if resolved is None:
+        name = argv[0].lower().decode("utf-8", "replace")
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return CommandError(f"ERR unknown command '{name}'", command=name)
+        resolved = (name, *entry)
+        if len(_RESOLVED) < _MAX_RESOLVED:  # names come from callers: keep the memo bounded
+            _RESOLVED[argv[0]] = resolved
+    name, handler, arity = resolved
     if (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity):
         return CommandError(f"ERR wrong number of arguments for '{name}' command", command=name)
     return name, handler
