@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     key = args.api_key or (settings.api_keys[0] if settings.api_keys else None)
     key = key or f"dev-{secrets.token_urlsafe(18)}"
     if key not in settings.api_keys:
-        settings = ApiSettings(**{**settings.__dict__, "api_keys": (*settings.api_keys, key)})
+        settings = settings.replace(api_keys=(*settings.api_keys, key))
     from core.cache import UpstashCache
 
     emulator = None

@@ -16,7 +16,6 @@ import hmac
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from core.app.http import ApiError, Request, Response
@@ -29,16 +28,52 @@ __all__ = ["Api", "ApiSettings"]
 _TRUE = {"1", "true", "yes", "on"}
 
 
-@dataclass(frozen=True)
 class ApiSettings:
-    """What the API reads from the environment; ``repr`` never shows the keys."""
+    """What the API reads from the environment; immutable, and ``repr`` never shows the keys.
 
-    api_keys: tuple[str, ...] = field(default=(), repr=False)
-    rate_limit: int = 100  # requests per key per window, on every /v1 call
-    rate_window: int = 60  # seconds
-    max_body: int = 1024 * 1024  # bytes; larger bodies get 413 before any work
-    timeout: float = 10.0  # seconds, when the platform gives no deadline
-    emf: bool = False  # CloudWatch Embedded Metric Format in the log line
+    A slotted class rather than a frozen dataclass: it is built at import on every
+    platform's cold-start path, where each dataclass costs about a millisecond.
+    """
+
+    __slots__ = ("api_keys", "emf", "max_body", "rate_limit", "rate_window", "timeout")
+
+    api_keys: tuple[str, ...]
+    rate_limit: int  # requests per key per window, on every /v1 call
+    rate_window: int  # seconds
+    max_body: int  # bytes; larger bodies get 413 before any work
+    timeout: float  # seconds, when the platform gives no deadline
+    emf: bool  # CloudWatch Embedded Metric Format in the log line
+
+    def __init__(
+        self,
+        api_keys: tuple[str, ...] = (),
+        rate_limit: int = 100,
+        rate_window: int = 60,
+        max_body: int = 1024 * 1024,
+        timeout: float = 10.0,
+        emf: bool = False,
+    ) -> None:
+        for name, value in (
+            ("api_keys", tuple(api_keys)), ("rate_limit", rate_limit),
+            ("rate_window", rate_window), ("max_body", max_body), ("timeout", timeout),
+            ("emf", emf),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"ApiSettings is immutable; use replace({name}=...)")
+
+    def __repr__(self) -> str:
+        return (
+            f"ApiSettings(api_keys=<{len(self.api_keys)} keys>, rate_limit={self.rate_limit}, "
+            f"rate_window={self.rate_window}, max_body={self.max_body}, "
+            f"timeout={self.timeout}, emf={self.emf})"
+        )
+
+    def replace(self, **changes: Any) -> ApiSettings:
+        """A copy with ``changes`` applied (the dev server adds its printed key this way)."""
+        current = {name: getattr(self, name) for name in self.__slots__}
+        return ApiSettings(**{**current, **changes})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -47,14 +82,18 @@ class ApiSettings:
         ``CONTINUUM_EMF``."""
         env = os.environ if env is None else env
         keys = tuple(k.strip() for k in env.get("CONTINUUM_API_KEYS", "").split(",") if k.strip())
+        default = _DEFAULT_SETTINGS
         return cls(
             api_keys=keys,
-            rate_limit=_positive_int(env, "CONTINUUM_RATE_LIMIT", cls.rate_limit),
-            rate_window=_positive_int(env, "CONTINUUM_RATE_WINDOW", cls.rate_window),
-            max_body=_positive_int(env, "CONTINUUM_MAX_BODY", cls.max_body),
-            timeout=float(_positive_int(env, "CONTINUUM_TIMEOUT", int(cls.timeout))),
+            rate_limit=_positive_int(env, "CONTINUUM_RATE_LIMIT", default.rate_limit),
+            rate_window=_positive_int(env, "CONTINUUM_RATE_WINDOW", default.rate_window),
+            max_body=_positive_int(env, "CONTINUUM_MAX_BODY", default.max_body),
+            timeout=float(_positive_int(env, "CONTINUUM_TIMEOUT", int(default.timeout))),
             emf=env.get("CONTINUUM_EMF", "").strip().lower() in _TRUE,
         )
+
+
+_DEFAULT_SETTINGS = ApiSettings()
 
 
 class Api:

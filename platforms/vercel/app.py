@@ -27,7 +27,9 @@ from core.errors import CacheError
 
 __all__ = ["app"]
 
-app = Flask(__name__)
+# No static folder: Vercel serves static files itself, the API answers every path, and
+# the static route would only cost a rule compiled on every cold start.
+app = Flask(__name__, static_folder=None)
 
 _api: Api | None = None
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.app import Request, Response, json_response
+import pytest
+
+from core.app import ApiSettings, Request, Response, json_response
 
 KEY = "neutral-secret-api-key-5d1c0e"
 
@@ -28,3 +30,15 @@ def test_a_response_repr_shows_its_status_not_its_body() -> None:
 def test_a_client_chosen_request_id_is_bounded() -> None:
     request = Request.build("GET", "/health", headers={"x-request-id": "r" * 10_000})
     assert 0 < len(request.request_id) <= 128
+
+
+def test_settings_never_show_their_keys_and_cannot_be_changed_in_place() -> None:
+    settings = ApiSettings.from_env({"CONTINUUM_API_KEYS": f" {KEY} , ,other-key ",
+                                     "CONTINUUM_RATE_LIMIT": "7"})
+    assert settings.api_keys == (KEY, "other-key") and settings.rate_limit == 7
+    assert KEY not in repr(settings) and "2 keys" in repr(settings), repr(settings)
+    with pytest.raises(AttributeError):
+        settings.rate_limit = 1
+    widened = settings.replace(api_keys=(*settings.api_keys, "dev-key"))
+    assert widened.api_keys[-1] == "dev-key" and widened.rate_limit == 7
+    assert settings.api_keys == (KEY, "other-key"), "replace made a copy"
