@@ -41,6 +41,8 @@ from core.transport import AsyncTransport
 if TYPE_CHECKING:
     import asyncio
 
+    from core.pubsub import AsyncPubSub
+
 __all__ = ["AsyncUpstashCache"]
 
 
@@ -352,7 +354,7 @@ class AsyncUpstashCache(CacheBase):
     async def publish(self, channel: str, message: object) -> int:
         return int(await self._run(self._ops.publish(channel, message), DEFAULT_LAYER))
 
-    def pubsub(self) -> Any:
+    def pubsub(self) -> AsyncPubSub:
         """A :class:`core.pubsub.AsyncPubSub` subscriber over REST server-sent events."""
         from core.pubsub import AsyncPubSub
 

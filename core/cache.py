@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core._client import (
     SCAN_COUNT,
@@ -39,6 +39,9 @@ from core.pipeline import Pipeline
 from core.protocol import Command, Reply, Script
 from core.rest import RestExecutor
 from core.transport import Transport
+
+if TYPE_CHECKING:
+    from core.pubsub import PubSub
 
 __all__ = ["AsyncUpstashCache", "ScopedCache", "UpstashCache", "WriteResult"]
 
@@ -203,7 +206,7 @@ class UpstashCache(CacheBase):
         """Publish a message (str sent as-is, others encoded); the number of receivers."""
         return int(self._run(self._ops.publish(channel, message), DEFAULT_LAYER))
 
-    def pubsub(self) -> Any:
+    def pubsub(self) -> PubSub:
         """A :class:`core.pubsub.PubSub` subscriber over REST server-sent events."""
         from core.pubsub import PubSub
 

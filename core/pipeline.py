@@ -14,7 +14,7 @@ others. ``transaction=True`` sends the batch as ``/multi-exec``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from core._drive import Batch, Operation
 from core.errors import CacheError, CommandError, ValidationError
@@ -64,7 +64,7 @@ class _Queue:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(queued={len(self._commands)})"
 
-    def _add(self, command: Command, decoder: _Decoder, *, write: bool, key: str | None) -> Any:
+    def _add(self, command: Command, decoder: _Decoder, *, write: bool, key: str | None) -> Self:
         self._commands.append(command)
         self._decoders.append(decoder)
         self._write = self._write or write
@@ -74,38 +74,38 @@ class _Queue:
 
     def set(
         self, key: str, value: object, ttl: float | None = 300, *, ex: float | None = None
-    ) -> Any:
+    ) -> Self:
         command = self._cache._ops.set_command(key, value, ex if ex is not None else ttl)
         return self._add(command, _ok, write=True, key=key)
 
-    def get(self, key: str) -> Any:
+    def get(self, key: str) -> Self:
         return self._add(("GET", check_key(key)), self._cache._ops.decode, write=False, key=None)
 
-    def delete(self, *keys: str) -> Any:
+    def delete(self, *keys: str) -> Self:
         checked = [check_key(k) for k in keys]
         self._touches.extend(checked)
         return self._add(("DEL", *checked), _int, write=True, key=None)
 
-    def exists(self, key: str) -> Any:
+    def exists(self, key: str) -> Self:
         return self._add(("EXISTS", check_key(key)), _bool, write=False, key=None)
 
-    def expire(self, key: str, ttl: float) -> Any:
+    def expire(self, key: str, ttl: float) -> Self:
         args = ttl_args(ttl)
         name = "EXPIRE" if args[0] == "EX" else "PEXPIRE"
         return self._add((name, check_key(key), args[1]), _bool, write=True, key=key)
 
-    def ttl(self, key: str) -> Any:
+    def ttl(self, key: str) -> Self:
         return self._add(("TTL", check_key(key)), _int, write=False, key=None)
 
-    def increment(self, key: str, amount: int = 1) -> Any:
+    def increment(self, key: str, amount: int = 1) -> Self:
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise ValidationError("pipeline increment takes an integer amount")
         return self._add(("INCRBY", check_key(key), amount), _int, write=True, key=key)
 
-    def publish(self, channel: str, message: str) -> Any:
+    def publish(self, channel: str, message: str) -> Self:
         return self._add(("PUBLISH", check_key(channel), message), _int, write=True, key=None)
 
-    def command(self, *args: str | bytes | int | float, write: bool = True) -> Any:
+    def command(self, *args: str | bytes | int | float, write: bool = True) -> Self:
         """Any other command; its raw ``Reply`` is returned."""
         return self._add(args, _identity, write=write, key=None)
 
