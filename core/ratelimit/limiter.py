@@ -236,9 +236,12 @@ class RateLimiter(_Limiter):
         return _drive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
 
     def check_rate_limit(
-        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int = 100
+        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int | None = None
     ) -> bool:
-        """True when the request is admitted (the seed's API)."""
+        """True when the request is admitted (the seed's API).
+
+        ``max_requests`` defaults to the limiter's ``limit`` (100 unless configured).
+        """
         return self.limit(identifier, limit=max_requests, window_seconds=window_seconds).allowed
 
     def get_usage(
@@ -281,7 +284,7 @@ class AsyncRateLimiter(_Limiter):
         return await _adrive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
 
     async def check_rate_limit(
-        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int = 100
+        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int | None = None
     ) -> bool:
         result = await self.limit(identifier, limit=max_requests, window_seconds=window_seconds)
         return result.allowed

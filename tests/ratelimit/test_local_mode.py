@@ -224,3 +224,13 @@ async def test_a_limiter_over_the_wrong_flavour_of_cache_is_refused() -> None:
             RateLimiter(async_cache)
     finally:
         await async_cache.aclose()
+
+
+async def test_the_seed_api_defaults_to_the_limiters_own_limit(
+    store: LocalCache, clock: Clock
+) -> None:
+    limiter = RateLimiter(store, limit=2, blocked=BlockedCache(clock=clock))
+    assert [limiter.check_rate_limit("u") for _ in range(3)] == [True, True, False]
+    assert limiter.get_usage("u")["limit"] == 2
+    twin = AsyncRateLimiter(store, limit=2, blocked=BlockedCache(clock=clock))
+    assert [await twin.check_rate_limit("v") for _ in range(3)] == [True, True, False]
