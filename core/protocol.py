@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from core.codec import MAX_JSON_DEPTH, json_too_deep
 from core.errors import (
     AuthenticationFailed,
     CacheError,
@@ -368,9 +369,13 @@ def _item(obj: object, command: Command) -> Reply | CommandError:
 
 
 def _load(body: bytes) -> object:
+    """The parsed body, or ``_NOT_JSON`` (also for nesting no Upstash answer has: a lying
+    server must not crash the parser, nor a Pyodide isolate's stack)."""
+    if json_too_deep(body, MAX_JSON_DEPTH + 2):  # the envelope adds two levels
+        return _NOT_JSON
     try:
         return json.loads(body.decode("utf-8"))  # Upstash answers UTF-8; skip detection
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _NOT_JSON
 
 

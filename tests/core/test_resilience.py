@@ -158,6 +158,9 @@ def test_connect_errors_are_retried_for_writes_too() -> None:
         (500, b'{"message":"internal error"}', ServerError),
         (502, b"<html>Bad Gateway</html>", ServerError),
         (200, b"this is not json", ServerError),
+        # a lying server: nesting no Upstash answer has must not crash the JSON parser
+        (200, b'{"result":' + b"[" * 100_000 + b"]" * 100_000 + b"}", ServerError),
+        (200, b"[" * 100_000, ServerError),
     ],
 )  # fmt: skip
 def test_server_failures_map_to_the_tree_and_fall_back(
