@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from core.errors import ValidationError
 from core.local import LocalCache, Reply
 
 __all__ = [
@@ -51,9 +52,8 @@ class Deadline:
 
     @classmethod
     def after(cls, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> Deadline:
-        if seconds != seconds:
-            raise ValueError("a deadline needs a number of seconds, not NaN")
-        return cls(clock() + max(0.0, seconds), clock=clock)
+        """``seconds`` from now (negative means already passed; ``math.inf``, never)."""
+        return cls(clock() + max(0.0, _seconds(seconds, "a deadline")), clock=clock)
 
     @classmethod
     def never(cls) -> Deadline:
@@ -64,7 +64,8 @@ class Deadline:
     def from_remaining_ms(cls, remaining_ms: float, *, margin: float = 0.25) -> Deadline:
         """From a platform's time left (Lambda's ``get_remaining_time_in_millis()``),
         keeping ``margin`` seconds to answer the request once the cache gives up."""
-        return cls.after(remaining_ms / 1000.0 - margin)
+        ms = _seconds(remaining_ms, "remaining_ms")
+        return cls.after(ms / 1000.0 - _seconds(margin, "margin"))
 
     def remaining(self) -> float:
         """Seconds left, never negative."""
@@ -153,18 +154,26 @@ class Meter:
 
 
 class RequestScope:
-    """One invocation's cache state. Use as a context manager or via ``enter_scope``."""
+    """One invocation's cache state. Use as a context manager or via ``enter_scope``.
+
+    ``deadline``: a ``Deadline``, or seconds from now as ``cache.request()`` takes it;
+    ``budget``: seconds from now (``DEFAULT_BUDGET`` when neither is given).
+    """
 
     def __init__(
         self,
         *,
-        deadline: Deadline | None = None,
+        deadline: Deadline | float | None = None,
         budget: float | None = None,
         max_local_keys: int | None = 10_000,
     ) -> None:
         if deadline is not None and budget is not None:
-            raise ValueError("give a deadline or a budget, not both")
-        self.deadline = deadline or Deadline.after(DEFAULT_BUDGET if budget is None else budget)
+            raise ValidationError("give a deadline or a budget, not both")
+        if isinstance(deadline, Deadline):
+            self.deadline = deadline
+        else:
+            seconds = deadline if deadline is not None else budget
+            self.deadline = Deadline.after(DEFAULT_BUDGET if seconds is None else seconds)
         self.memo: dict[tuple[str, str], Reply] = {}
         self.meter = Meter()
         self.batcher: object | None = None
@@ -211,6 +220,13 @@ class RequestScope:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+def _seconds(value: object, what: str) -> float:
+    """A number of seconds, or ValidationError naming ``what`` (never a TypeError later)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValidationError(f"{what} needs a number of seconds, not {value!r}")
+    return float(value)
 
 
 _current: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import threading
 
 import pytest
 
+from core.errors import ValidationError
 from core.scope import (
     Deadline,
     Meter,
@@ -94,6 +96,22 @@ def test_budget_or_deadline_not_both() -> None:
     assert 0 < RequestScope(budget=1.0).deadline.remaining() <= 1.0
     with pytest.raises(ValueError):
         RequestScope(budget=1.0, deadline=Deadline.after(1.0))
+
+
+def test_a_deadline_in_seconds_is_taken_as_cache_request_takes_it() -> None:
+    assert 0 < RequestScope(deadline=0.5).deadline.remaining() <= 0.5
+    assert RequestScope(deadline=math.inf).deadline.remaining() == math.inf
+
+
+@pytest.mark.parametrize("bad", ["1", None, True, float("nan"), [1]])
+def test_a_deadline_that_is_not_a_number_is_refused_clearly(bad: object) -> None:
+    with pytest.raises(ValidationError, match="number of seconds"):
+        Deadline.after(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="number of seconds"):
+        Deadline.from_remaining_ms(bad)  # type: ignore[arg-type]
+    if bad is not None:
+        with pytest.raises(ValidationError, match="number of seconds"):
+            RequestScope(budget=bad)  # type: ignore[arg-type]
 
 
 async def test_concurrent_tasks_each_see_their_own_scope() -> None:
