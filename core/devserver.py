@@ -98,9 +98,13 @@ class _Handler(BaseHTTPRequestHandler):
 class DevServer:
     """The API on a threaded HTTP server; ``start()`` serves in the background."""
 
-    def __init__(self, api: Api, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, api: Api, host: str = "127.0.0.1", port: int = 0, *, idle_timeout: float = 30.0
+    ) -> None:
         _require_loopback(host)
-        handler = type("Handler", (_Handler,), {"api": api})
+        # The socket timeout bounds every read: a client that stops sending mid-body, or
+        # keeps an idle connection open, is dropped instead of holding a thread for ever.
+        handler = type("Handler", (_Handler,), {"api": api, "timeout": idle_timeout})
         self.api = api
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True

@@ -220,7 +220,7 @@ def _invalidate(request: Request, layer: str) -> RouteGen:
     if not broad and not pattern.strip("*?[]"):
         raise ApiError(
             "bad_request",
-            f'{pattern!r} matches every key in the layer; send "allow_broad": true to mean it',
+            f'{pattern[:64]!r} matches every key in the layer; send "allow_broad": true to mean it',
         )
     deleted = yield Op("layer", "delete_pattern", (pattern,), {"allow_all": broad}, layer=layer)
     return json_response(200, {"layer": layer, "pattern": pattern, "deleted": int(deleted)})

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import behaviour
 import httpx
@@ -149,3 +150,26 @@ def test_only_loopback_binds() -> None:
     run = subprocess.run([sys.executable, "-m", "core.cli", "dev", "--host", "0.0.0.0"],
                          cwd=ROOT, env=_env({}), capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "loopback" in run.stderr
+
+
+def test_a_client_that_stops_sending_is_dropped_not_waited_for(emulator: Any) -> None:
+    """A body promised by Content-Length that never comes must not hold a thread forever."""
+    import socket
+
+    from core.app import Api, ApiSettings
+    from core.cache import UpstashCache
+    from core.devserver import DevServer
+
+    cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+    server = DevServer(Api(ApiSettings(api_keys=("k",)), cache=cache), idle_timeout=0.5).start()
+    try:
+        host, port = server.httpd.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=10) as stalled:
+            stalled.sendall(b"PUT /v1/cache/query/k HTTP/1.1\r\nHost: x\r\n"
+                            b"Authorization: Bearer k\r\nContent-Length: 100\r\n\r\n{\"va")
+            # recv returns b"" once the server closes; the 10 s socket timeout bounds the wait
+            assert stalled.recv(1024) == b"", "the server answered a request it never got"
+        with httpx.Client(timeout=10) as client:
+            assert client.get(server.url + "/health").status_code == 200
+    finally:
+        server.stop()
