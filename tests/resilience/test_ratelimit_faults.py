@@ -7,16 +7,17 @@ the emulator with a second client, so the count is the server's own.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
-from core import UpstashCache
-from core.ratelimit import BlockedCache, RateLimiter
+from core import AsyncUpstashCache, UpstashCache
+from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
 from emulator.pytest_plugin import EmulatorHandle
 
 from .fault_proxy import Fault, FaultProxy
-from .test_faults import ALL_FAULTS, DEADLINE, FORWARDED, MARGIN, inject, make_cache
+from .test_faults import ALL_FAULTS, ATTEMPT, DEADLINE, FORWARDED, MARGIN, inject, make_cache
 
 
 @pytest.mark.parametrize("fault", ALL_FAULTS)
@@ -55,4 +56,36 @@ def test_a_check_the_server_ran_is_counted_once(
         assert proxy.wait_forwarded(2)  # the warm-up, then the faulted check
         used = RateLimiter(direct, blocked=BlockedCache()).get_usage("u", max_requests=5)
     assert proxy.forwarded == 2, f"{fault}: the check was sent again"
+    assert used["current"] == 1, f"{fault}: the server counted {used['current']}"
+
+
+@pytest.mark.parametrize("fault", FORWARDED)
+async def test_async_check_sharing_a_pipeline_with_a_read_is_counted_once(
+    fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle
+) -> None:
+    cache = AsyncUpstashCache(
+        rest_url=proxy.url,
+        rest_token=emulator.token,
+        timeout=ATTEMPT,
+        budget=DEADLINE,
+        failure_threshold=100,
+        backoff_base=0.01,
+    )
+    try:
+        limiter = AsyncRateLimiter(cache, fail_open=False, blocked=BlockedCache())
+        await limiter.limit("warm", limit=5)  # the script is loaded: EVALSHA runs it
+        inject(proxy, fault)
+        started = time.monotonic()
+        async with cache.request(deadline=DEADLINE):
+            # the read and the check leave in one /pipeline request: the read's retry
+            # must not carry the check along
+            _, result = await asyncio.gather(cache.get("page"), limiter.limit("u", limit=5))
+        assert time.monotonic() - started <= DEADLINE + MARGIN
+        assert not result.allowed and result.reason == "unavailable"
+        proxy.clear()
+        assert proxy.wait_forwarded(2)
+    finally:
+        await cache.aclose()
+    with UpstashCache(rest_url=emulator.url, rest_token=emulator.token) as direct:
+        used = RateLimiter(direct, blocked=BlockedCache()).get_usage("u", max_requests=5)
     assert used["current"] == 1, f"{fault}: the server counted {used['current']}"
