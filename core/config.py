@@ -280,7 +280,8 @@ class UpstashConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         redis_url = env.get("UPSTASH_REDIS_URL")
         has_rest = values.get("rest_url") or "primary" in databases
-        if redis_url and not has_rest:
+        local = parse_mode(str(values.get("mode") or "auto")) is ConnectionMode.LOCAL
+        if redis_url and not has_rest and not local:  # asking for local mode is explicit
             raise ConfigurationError(
                 "only UPSTASH_REDIS_URL (a Redis-protocol URL) is set, but Continuum speaks "
                 f"only the Upstash REST API: set {_REST_VARS} instead (Upstash console, "

@@ -239,3 +239,12 @@ def test_a_pasted_newline_around_the_token_or_a_trailing_slash_is_tidied() -> No
     )  # fmt: skip
     assert config.database("primary").token == TOKEN == config.database("sessions").token
     assert config.database("sessions").url == URL == config.rest_url
+
+
+def test_explicit_local_mode_ignores_a_leftover_redis_protocol_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UPSTASH_REDIS_URL", "rediss://default:secret@eu1-x.upstash.io:6379")
+    assert UpstashCache(mode="local").current_backend is CacheBackend.LOCAL
+    monkeypatch.setenv("CONTINUUM_CACHE_MODE", "local")
+    assert UpstashCache().current_backend is CacheBackend.LOCAL
