@@ -136,6 +136,12 @@ class Backend:
             )
             self.kind = "redis"
         self._pool = self.client.connection_pool
+        # Subscribers hold their connection for as long as they listen: they get a client
+        # of their own, so sixty-odd of them cannot take every connection commands need.
+        self._listeners: redis.Redis = (
+            self.client if self.kind == "fakeredis"
+            else redis.Redis.from_url(target, protocol=2, socket_connect_timeout=5)
+        )
         # In-process Lua is stopped by a hook; redis-server by a SCRIPT KILL watchdog.
         in_process = self.kind == "fakeredis"
         self._scripts = ScriptBook(
@@ -145,6 +151,7 @@ class Backend:
 
     def close(self) -> None:
         self._pool.disconnect()
+        self._listeners.connection_pool.disconnect()
 
     def describe(self) -> str:
         """Where commands go, for humans (a URL's password is left out)."""
@@ -278,7 +285,9 @@ class Backend:
 
     def pubsub(self) -> Any:
         """A redis-py PubSub on this backend (for the SSE endpoints)."""
-        return self.client.pubsub(ignore_subscribe_messages=False)  # type: ignore[no-untyped-call]
+        return self._listeners.pubsub(  # type: ignore[no-untyped-call]
+            ignore_subscribe_messages=False
+        )
 
     @classmethod
     def _read_all(cls, conn: Any, count: int) -> list[Reply]:

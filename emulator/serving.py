@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import select
 import socket
 import socketserver
 import ssl
@@ -261,15 +262,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._finish_body(body)
 
     def _client_gone(self) -> bool:
-        """Whether the client closed its side (checked while a stream is idle)."""
-        dontwait = getattr(socket, "MSG_DONTWAIT", 0)
-        if isinstance(self.connection, ssl.SSLSocket) or not dontwait:
+        """Whether the client closed its side (checked while a stream is idle). A socket
+        with a timeout waits for data before any recv, so readiness is polled first."""
+        poll = getattr(select, "poll", None)
+        if isinstance(self.connection, ssl.SSLSocket) or poll is None:
             return False  # no peeking through TLS (or on Windows): the next write finds out
+        poller = poll()
+        poller.register(self.connection, select.POLLIN)
         try:
-            peeked: bytes = self.connection.recv(1, socket.MSG_PEEK | dontwait)
+            if not poller.poll(0):
+                return False  # nothing to read: still connected
+            peeked: bytes = self.connection.recv(1, socket.MSG_PEEK)
             return peeked == b""
-        except BlockingIOError:
-            return False  # nothing to read: still connected
         except OSError:
             return True
 

@@ -6,6 +6,7 @@ so it never disturbs the suite's shared one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -181,3 +182,24 @@ def test_a_reply_nested_thousands_deep_is_an_error_not_a_500(emulator: EmulatorH
         assert "error" in slots.json()[0]
         assert emulator.redis.get("after") == b"1"  # it ran, whatever its slot says
         assert http.post("/", json=["PING"]).json() == {"result": "PONG"}
+
+
+def test_many_subscribers_leave_room_for_commands(emulator: EmulatorHandle) -> None:
+    """Each subscriber holds a Redis connection while it listens; seventy of them must not
+    take the connections commands need (the command pool holds 64)."""
+    auth = {"Authorization": f"Bearer {emulator.token}"}
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(httpx.Client(timeout=10, limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=None)))
+        held = []
+        for _ in range(70):
+            stream = stack.enter_context(
+                listener.stream("POST", f"{emulator.url}/subscribe/crowd", headers=auth)
+            )
+            lines = (line for line in stream.iter_lines() if line)
+            assert next(lines) == "data: subscribe,crowd,1"
+            held.append(lines)
+        with httpx.Client(base_url=emulator.url, headers=auth, timeout=10) as http:
+            assert http.post("/", json=["SET", "busy", "yes"]).json() == {"result": "OK"}
+            assert http.post("/publish/crowd/hello").json() == {"result": 70}
+        assert all(next(lines) == "data: message,crowd,hello" for lines in held)

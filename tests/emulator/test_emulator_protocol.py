@@ -223,12 +223,30 @@ def test_a_subscriber_that_leaves_stops_counting(
         "POST", f"{emulator.url}/subscribe/leaving",
         headers={"Authorization": f"Bearer {emulator.token}"},
     ) as stream:
-        assert next(line for line in stream.iter_lines() if line) == "data: subscribe,leaving,1"
+        lines = (line for line in stream.iter_lines() if line)  # held: dropping it hangs up
+        assert next(lines) == "data: subscribe,leaving,1"
         assert http.post("/publish/leaving/x").json() == {"result": 1}
+        assert next(lines) == "data: message,leaving,x"
     deadline = time.monotonic() + 5
     while http.post("/publish/leaving/y").json() != {"result": 0}:
         assert time.monotonic() < deadline, "the subscription outlived its client"
         time.sleep(0.05)  # polling a condition with a deadline, not waiting for an event
+
+
+def test_a_quiet_subscriber_still_gets_later_messages(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    """While a stream is idle the server checks the client is still there; that check must
+    not stall the stream (a message after a quiet spell arrives at once)."""
+    with httpx.Client(timeout=5) as listener, listener.stream(
+        "POST", f"{emulator.url}/subscribe/quiet",
+        headers={"Authorization": f"Bearer {emulator.token}"},
+    ) as stream:
+        lines = (line for line in stream.iter_lines() if line)
+        assert next(lines) == "data: subscribe,quiet,1"
+        time.sleep(1)  # the quiet spell is the scenario under test, not a synchronisation
+        assert http.post("/publish/quiet/later").json() == {"result": 1}
+        assert next(lines) == "data: message,quiet,later"  # read timeout: 5 s
 
 
 def test_pattern_subscription(http: httpx.Client, emulator: EmulatorHandle) -> None:
