@@ -24,7 +24,9 @@ from emulator.access import DEFAULT_TOKEN, is_loopback
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8079, help="port (default: 8079; 0 picks one)")
+    parser.add_argument(
+        "--port", type=_port, default=8079, help="port (default: 8079; 0 picks one)"
+    )
     parser.add_argument(
         "--token",
         default=os.environ.get("CONTINUUM_EMULATOR_TOKEN", DEFAULT_TOKEN),
@@ -54,6 +56,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--tls-key", default=None, help="the certificate's PEM private key (if not in --tls-cert)"
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
+
+
+def _port(text: str) -> int:
+    """A TCP port number, refused by argparse (usage and exit 2) when it is not one."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0-65535 (0 picks one)")
+    return port
 
 
 def _refusal(args: argparse.Namespace) -> str | None:

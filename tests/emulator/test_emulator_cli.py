@@ -105,6 +105,15 @@ def test_port_in_use_is_a_clear_error() -> None:
     assert "Traceback" not in stderr
 
 
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error(port: str) -> None:
+    process = _start("--port", port)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "is not a port: use 0-65535" in stderr
+    assert "Traceback" not in stderr and "backend" not in stderr
+
+
 def test_serves_https_with_a_certificate(tmp_path: Path) -> None:
     openssl = shutil.which("openssl")
     if openssl is None:
