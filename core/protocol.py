@@ -149,6 +149,16 @@ class Script:
         return cls(source, hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest())
 
 
+#: Longest sync token echoed back; Upstash's are a few dozen characters.
+MAX_SYNC_TOKEN = 1024
+
+
+def _echoable(token: str) -> bool:
+    """Whether a sync token can go back in a header: a lying server's non-ASCII, control
+    characters or a huge value would otherwise break (or bloat) every later request."""
+    return len(token) <= MAX_SYNC_TOKEN and token.isascii() and token.isprintable()
+
+
 class SyncTokens:
     """The latest ``upstash-sync-token`` seen by one client, safe across threads."""
 
@@ -158,7 +168,7 @@ class SyncTokens:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         token = headers.get("upstash-sync-token")
-        if token:
+        if token and _echoable(token):
             with self._lock:
                 self._token = token
 

@@ -126,6 +126,18 @@ def test_the_latest_sync_token_is_echoed(proto: RestProtocol) -> None:
     assert again.request.headers["Upstash-Sync-Token"] == "t2"
 
 
+@pytest.mark.parametrize("hostile", ["t\u00e9", "a\r\nX-Injected: 1", "\x00", "x" * 70_000])
+def test_a_sync_token_that_cannot_be_echoed_is_ignored(proto: RestProtocol, hostile: str) -> None:
+    # A lying server's token would otherwise break (non-ASCII: UnicodeEncodeError in
+    # httpx) or bloat every later request of this client.
+    [planned] = proto.plan([["GET", "k"]])
+    for token in ("good-1", hostile):
+        response = respond(200, {"result": None}, {"upstash-sync-token": token})
+        proto.parse(planned, response, [["GET", "k"]])
+    [again] = proto.plan([["GET", "k"]])
+    assert again.request.headers["Upstash-Sync-Token"] == "good-1"
+
+
 def test_sync_tokens_are_safe_across_threads(proto: RestProtocol) -> None:
     def observe(n: int) -> None:
         for i in range(200):
