@@ -28,7 +28,7 @@ __all__ = ["DevServer", "configure", "run"]
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any)")
+    parser.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 = any)")
     parser.add_argument(
         "--api-key",
         help="the API key to accept (default: CONTINUUM_API_KEYS, else a fresh random key)",
@@ -135,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"continuum dev: {exc}", file=sys.stderr)
         return 2
-    settings = ApiSettings.from_env()
+    try:
+        settings = ApiSettings.from_env()
+    except CacheError as exc:
+        print(f"continuum dev: {exc}", file=sys.stderr)
+        return 2
     key = args.api_key or (settings.api_keys[0] if settings.api_keys else None)
     key = key or f"dev-{secrets.token_urlsafe(18)}"
     if key not in settings.api_keys:
@@ -154,9 +158,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         from emulator import EmulatorServer
 
-        emulator = EmulatorServer(args.redis_url or "fakeredis", token=secrets.token_hex(16))
-        emulator.start()
+        try:
+            emulator = EmulatorServer(args.redis_url or "fakeredis", token=secrets.token_hex(16))
+            emulator.start()
+        except (ValueError, OSError, CacheError) as exc:
+            print(f"continuum dev: cannot start the emulator over {args.redis_url}: {exc}",
+                  file=sys.stderr)
+            return 2
         cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+        if args.redis_url and not cache.ping():
+            # Serving anyway would answer every request from the fallback, which looks
+            # like a working API with a cache that forgets everything.
+            print(f"continuum dev: no Redis answers at {args.redis_url} (is it running?)",
+                  file=sys.stderr)
+            emulator.stop()
+            return 1
         backend_text = f"the embedded emulator at {emulator.url} ({emulator.backend.describe()})"
         sdk_env = (f"UPSTASH_REDIS_REST_URL={emulator.url} "
                    f"UPSTASH_REDIS_REST_TOKEN={emulator.token}")
@@ -209,6 +225,13 @@ def _banner(url: str, key: str, backend: str, sdk_env: str = "") -> str:
             "Each request logs one JSON line here. Ctrl-C stops.",
         ]
     )
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port, refused by argparse with a usage line rather than a traceback."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535; 0 picks a free one)")
+    return int(text)
 
 
 def _require_loopback(host: str) -> None:

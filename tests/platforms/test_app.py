@@ -173,3 +173,27 @@ def test_a_client_that_stops_sending_is_dropped_not_waited_for(emulator: Any) ->
             assert client.get(server.url + "/health").status_code == 200
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "says"),
+    [
+        (["--port", "99999"], {}, 2, "is not a port"),
+        (["--port", "0", "--redis-url", "not-a-url"], {}, 2, "cannot start the emulator"),
+        (["--port", "0"], {"CONTINUUM_RATE_LIMIT": "lots"}, 2, "CONTINUUM_RATE_LIMIT"),
+        (["--port", "0", "--redis-url", "DEAD"], {}, 1, "no Redis answers"),
+    ],
+    ids=["port", "redis-url", "setting", "dead-redis"],
+)
+def test_a_bad_start_is_one_line_not_a_traceback(
+    args: list[str], env: dict[str, str], code: int, says: str, dead_upstash_url: str
+) -> None:
+    """A newcomer's typo gets the reason and an exit code, never a traceback or a server
+    that silently answers everything from the fallback."""
+    dead_redis = dead_upstash_url.replace("http://", "redis://") + "/0"
+    argv = [dead_redis if a == "DEAD" else a for a in args]
+    run = subprocess.run([sys.executable, "-m", "core.cli", "dev", *argv], cwd=ROOT,
+                         env=_env(env), capture_output=True, text=True, timeout=60)
+    assert run.returncode == code, (run.returncode, run.stdout[-500:], run.stderr[-1500:])
+    assert says in run.stderr and "Traceback" not in run.stderr, run.stderr[-1500:]
+    assert "Each request logs" not in run.stdout, "a server was started anyway"
