@@ -217,7 +217,11 @@ class Operations:
     # -- many keys ---------------------------------------------------------------------
 
     def delete_pattern(self, pattern: str, *, allow_all: bool, count: int) -> Operation[int]:
-        """SCAN MATCH/COUNT, UNLINK each page: bounded work per command, never KEYS."""
+        """SCAN MATCH/COUNT, UNLINK each page: bounded work per command, never KEYS.
+
+        A page's UNLINK travels with the next SCAN (one round trip per page, not two);
+        the count is what UNLINK reports, so keys seen twice or gone meanwhile count once.
+        """
         check_key(pattern)
         if pattern.strip("*?") == "" and not allow_all:  # "", "*", "?*": every key
             raise ValidationError(
@@ -226,21 +230,25 @@ class Operations:
             )
         deleted = 0
         cursor: Reply = "0"
+        unlinks: list[Command] = []
+        names: list[str] = []
         while True:
             scan = ("SCAN", cursor if isinstance(cursor, str | bytes) else str(cursor),
                     "MATCH", pattern, "COUNT", count)  # fmt: skip
-            page = _one((yield Batch([scan], write=False)))
+            replies = yield Batch([*unlinks, scan], write=bool(unlinks), touches=names)
+            deleted += sum(_int(_one([reply])) for reply in replies[:-1])
+            page = _one(replies[-1:])
             if not isinstance(page, list) or len(page) != 2 or not isinstance(page[1], list):
                 raise ServerError("SCAN answered an unexpected shape")
             cursor, keys = page[0], page[1]
             assert isinstance(keys, list)
-            if keys:
-                names = [k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else str(k)
-                         for k in keys]  # fmt: skip
-                unlinks = _unlink_commands(keys)
-                replies = yield Batch(unlinks, write=True, touches=names)
-                deleted += sum(_int(_one([reply])) for reply in replies)
+            names = [k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else str(k)
+                     for k in keys]  # fmt: skip
+            unlinks = _unlink_commands(keys) if keys else []
             if cursor in ("0", b"0", 0):
+                if unlinks:
+                    replies = yield Batch(unlinks, write=True, touches=names)
+                    deleted += sum(_int(_one([reply])) for reply in replies)
                 return deleted
 
     # -- read-through with stampede protection ------------------------------------------

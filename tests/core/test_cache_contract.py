@@ -133,6 +133,21 @@ def test_delete_pattern_scans_and_unlinks(cache: UpstashCache) -> None:
     assert cache.get("other:1") == 1
 
 
+def test_delete_pattern_sends_each_pages_unlink_with_the_next_scan(backend: Backend) -> None:
+    if backend.emulator is None:
+        pytest.skip("round trips exist only over REST")
+    cache = backend.sync()
+    with cache.pipeline() as pipe:
+        for i in range(1200):
+            pipe.set(f"user:{i}", i)
+    backend.emulator.reset_billing()
+    assert cache.delete_pattern("user:*") == 1200
+    # billed: every SCAN and every UNLINK; requests: one per SCAN, plus the last UNLINK
+    assert backend.emulator.billed() > 2
+    assert 2 * backend.emulator.requests() <= backend.emulator.billed() + 2
+    cache.close()
+
+
 def test_delete_pattern_removes_keys_other_clients_wrote_in_binary(backend: Backend) -> None:
     # Keys that are not UTF-8 come back from SCAN as bytes; REST carries only one binary
     # argument per request, so they cannot share one UNLINK.
