@@ -120,13 +120,6 @@ def _free_port() -> int:
         return port
 
 
-def offline_knows_python312() -> bool:
-    """Whether the installed serverless-offline runs ``python3.12`` functions itself."""
-    table = ROOT / "node_modules" / "serverless-offline" / "src" / "config"
-    runtimes = table / "supportedRuntimes.js"
-    return runtimes.exists() and '"python3.12"' in runtimes.read_text()
-
-
 @pytest.fixture
 def offline_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Python 3.12 venv with the function's requirements: serverless-offline runs it."""
@@ -150,14 +143,7 @@ def offline_server(
     tmp_path: Path, offline_venv: Path, emulator: object
 ) -> Iterator[str]:
     work = service_copy(tmp_path)
-    if not offline_knows_python312():
-        # serverless-offline 13.9's runtime table stops at python3.11 ("Unsupported
-        # runtime"); 13.10.1 adds python3.12 and still takes Serverless v3 (14.x needs v4).
-        # Until package.json pins 13.10.1, the copy is labelled python3.11 while
-        # VIRTUAL_ENV below really runs Python 3.12.
-        manifest = work / "serverless.yml"
-        text = manifest.read_text().replace("runtime: python3.12", "runtime: python3.11")
-        manifest.write_text(text)
+    # serverless-offline 13.10.1 (pinned) runs the manifest's python3.12 as written.
     http_port, lambda_port = _free_port(), _free_port()
     env = sls_env(python312())
     env.update({
