@@ -128,9 +128,13 @@ def test_bad_count(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.fixture
 def ending_stream() -> Iterator[str]:
-    """A loopback SSE server that confirms, sends one message, then ends the stream."""
+    """A loopback SSE server: the first stream confirms, sends one message and ends; every
+    later stream (the subscriber reconnecting) ends at once."""
     import http.server
+    import itertools
     import threading
+
+    streams = itertools.count()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -138,7 +142,8 @@ def ending_stream() -> Iterator[str]:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(b"data: subscribe,news,1\n\ndata: message,news,last words\n\n")
+            if next(streams) == 0:
+                self.wfile.write(b"data: subscribe,news,1\n\ndata: message,news,last words\n\n")
 
         def log_message(self, *args: object) -> None:
             pass
@@ -151,7 +156,7 @@ def ending_stream() -> Iterator[str]:
     server.server_close()
 
 
-def test_a_stream_that_ends_is_reported_after_what_arrived(
+def test_a_stream_that_stays_ended_is_reported_after_what_arrived(
     ending_stream: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("UPSTASH_REDIS_REST_URL", ending_stream)
