@@ -313,7 +313,11 @@ class CacheBase:
         return self._local.execute(batch.commands, write=batch.write, transaction=batch.transaction)
 
     def _fallback(
-        self, batch: Batch, spec: LayerSpec, call: CallState, exc: CacheUnavailable
+        self,
+        batch: Batch,
+        spec: LayerSpec,
+        call: CallState,
+        exc: CacheUnavailable | Callable[[], CacheUnavailable],
     ) -> Replies:
         """Run on the scope's store, or re-raise for strict layers / fallback disabled.
 
@@ -323,7 +327,8 @@ class CacheBase:
         restarts there from 0.
         """
         if spec.strict or not self.config.fallback:
-            raise exc
+            # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
+            raise exc if isinstance(exc, BaseException) else exc()
         commands = batch.commands
         if not call.degraded:
             commands = [_restart_scan(command) for command in commands]

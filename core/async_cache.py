@@ -220,9 +220,12 @@ class AsyncUpstashCache(CacheBase):
         self, batch: Batch, spec: LayerSpec, call: CallState, memo_key: tuple[str, str] | None
     ) -> Replies:
         executor, auto = self._executor(spec.database)
+        if call.stays_local or executor.breaker.sheds():  # nothing will be sent: encode nothing
+            reason = fell_back if call.stays_local else executor.circuit_open
+            replies = self._fallback(batch, spec, call, reason)
+            self._memo_update(batch, spec, call, memo_key, replies)
+            return replies
         try:
-            if call.stays_local:
-                raise fell_back()
             if self._auto_pipeline and not batch.transaction:
                 replies = await auto.submit(batch, call)
             else:

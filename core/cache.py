@@ -88,11 +88,14 @@ class UpstashCache(CacheBase):
         memo_key = self._memo_lookup(batch, spec, call)
         if memo_key is not None and call.scope is not None and memo_key in call.scope.memo:
             return [call.scope.memo[memo_key]]
+        executor = self._executor(spec.database)
         if call.stays_local:
-            replies = self._fallback(batch, spec, call, fell_back())
+            replies = self._fallback(batch, spec, call, fell_back)
+        elif executor.breaker.sheds():  # open: nothing will be sent, so encode nothing
+            replies = self._fallback(batch, spec, call, executor.circuit_open)
         else:
             try:
-                replies = self._executor(spec.database).execute(
+                replies = executor.execute(
                     batch.commands, write=batch.write, transaction=batch.transaction,
                     deadline=call.deadline, meter=call.meter,
                 )  # fmt: skip

@@ -68,6 +68,22 @@ class CircuitBreaker:
     def state(self) -> CircuitState:
         return self._state
 
+    def sheds(self) -> bool:
+        """Whether the breaker is open with time to go: the caller should not send.
+
+        The lock-free half of :meth:`allow` without its transitions, so a caller can skip
+        building a request at all while the circuit is open. ``False`` means "ask
+        :meth:`allow`" (closed, or a probe may be due), never "send without asking".
+        """
+        if (
+            self._state is CircuitState.OPEN
+            and not self._forced
+            and self._clock() - self._opened_at < self.probe_interval
+        ):
+            self._counts["rejected"] += 1  # informational; a lost increment under a race is fine
+            return True
+        return False
+
     def allow(self) -> bool:
         """Whether to send a request now. While open, exactly one caller per interval probes."""
         # Lock-free answers for the two common cases: healthy, and open with time to go.

@@ -100,11 +100,15 @@ class _Base:
             meter = scope.meter
         return deadline, meter
 
+    def circuit_open(self) -> CircuitOpen:
+        """The error for a request the open circuit kept from being sent."""
+        return CircuitOpen(
+            f"Upstash at {self.database.url} is presumed down (circuit open); nothing was sent"
+        )
+
     def _admit(self) -> None:
         if not self.breaker.allow():
-            raise CircuitOpen(
-                f"Upstash at {self.database.url} is presumed down (circuit open); nothing was sent"
-            )
+            raise self.circuit_open()
 
     def _attempt_timeout(self, deadline: Deadline) -> float:
         left = deadline.remaining()
