@@ -15,13 +15,19 @@ from urllib.parse import quote_from_bytes
 
 from core.errors import ValidationError
 
-__all__ = ["MAX_ESCAPED", "encode_identifier", "limiter_key"]
+__all__ = ["MAX_ESCAPED", "Identifier", "encode_identifier", "limiter_key"]
 
 MAX_ESCAPED = 200
 
+#: What may identify a caller: text, bytes, or an integer id (the seed passes ``user_id``),
+#: which is keyed by its decimal form, so ``42`` and ``"42"`` are the same caller.
+Identifier = str | bytes | int
 
-def encode_identifier(identifier: str | bytes) -> str:
+
+def encode_identifier(identifier: Identifier) -> str:
     """The key-safe, injective form of ``identifier``."""
+    if isinstance(identifier, int) and not isinstance(identifier, bool):
+        identifier = str(identifier)
     if isinstance(identifier, str):
         # surrogatepass: lone surrogates (possible in decoded hostile input) stay distinct
         raw = identifier.encode("utf-8", "surrogatepass")
@@ -29,7 +35,7 @@ def encode_identifier(identifier: str | bytes) -> str:
         raw = bytes(identifier)
     else:
         raise ValidationError(
-            f"a rate-limit identifier must be str or bytes, not {type(identifier).__name__}"
+            f"a rate-limit identifier must be str, bytes or int, not {type(identifier).__name__}"
         )
     if len(raw) <= MAX_ESCAPED:  # escaping never shortens: longer input is hashed unread
         escaped = quote_from_bytes(raw, safe="-._~")
@@ -38,7 +44,7 @@ def encode_identifier(identifier: str | bytes) -> str:
     return "%h" + hashlib.sha256(raw).hexdigest()
 
 
-def limiter_key(prefix: str, algorithm: str, window_us: int, identifier: str | bytes) -> str:
+def limiter_key(prefix: str, algorithm: str, window_us: int, identifier: Identifier) -> str:
     """``<prefix><algorithm>:<window>:<encoded identifier>``.
 
     The window is part of the key so limits on the same identifier with different windows

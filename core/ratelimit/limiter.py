@@ -33,7 +33,7 @@ from core.local import LocalCache, Reply
 from core.protocol import Script
 from core.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScript
 from core.ratelimit.blocked import BlockedCache, blocked_identifiers
-from core.ratelimit.keys import limiter_key
+from core.ratelimit.keys import Identifier, limiter_key
 from core.ratelimit.result import RateLimitResult, Reason
 
 __all__ = ["AsyncRateLimiter", "RateLimiter", "ScriptCall"]
@@ -121,7 +121,7 @@ class _Limiter:
     # -- operations ------------------------------------------------------------------------
 
     def _limit_op(
-        self, identifier: str | bytes, limit: int | None, window_seconds: float, cost: int
+        self, identifier: Identifier, limit: int | None, window_seconds: float, cost: int
     ) -> Operation[RateLimitResult]:
         limit = self.default_limit if limit is None else _check_limit(limit)
         window_us = _window_us(window_seconds)
@@ -144,7 +144,7 @@ class _Limiter:
         return result
 
     def _usage_op(
-        self, identifier: str | bytes, window_seconds: float, limit: int | None
+        self, identifier: Identifier, window_seconds: float, limit: int | None
     ) -> Operation[dict[str, Any]]:
         limit = self.default_limit if limit is None else _check_limit(limit)
         window_us = _window_us(window_seconds)
@@ -173,7 +173,7 @@ class _Limiter:
             "reason": Reason.ALLOWED.value,
         }
 
-    def _reset_op(self, identifier: str | bytes, window_seconds: float) -> Operation[bool]:
+    def _reset_op(self, identifier: Identifier, window_seconds: float) -> Operation[bool]:
         window_us = _window_us(window_seconds)
         key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
         self._blocked.forget(self._namespace + key)
@@ -219,7 +219,7 @@ class RateLimiter(_Limiter):
 
     def limit(
         self,
-        identifier: str | bytes,
+        identifier: Identifier,
         *,
         limit: int | None = None,
         window_seconds: float = 60,
@@ -236,7 +236,7 @@ class RateLimiter(_Limiter):
         return _drive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
 
     def check_rate_limit(
-        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int | None = None
+        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
     ) -> bool:
         """True when the request is admitted (the seed's API).
 
@@ -245,12 +245,12 @@ class RateLimiter(_Limiter):
         return self.limit(identifier, limit=max_requests, window_seconds=window_seconds).allowed
 
     def get_usage(
-        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int | None = None
+        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
     ) -> dict[str, Any]:
         """``current``, ``limit``, ``remaining`` and ``reset`` (epoch s), without counting."""
         return _drive(self._usage_op(identifier, window_seconds, max_requests), self._run)
 
-    def reset(self, identifier: str | bytes, window_seconds: float = 60) -> bool:
+    def reset(self, identifier: Identifier, window_seconds: float = 60) -> bool:
         """Forget the identifier's usage; True when there was some. Raises when unavailable."""
         return _drive(self._reset_op(identifier, window_seconds), self._run)
 
@@ -274,7 +274,7 @@ class AsyncRateLimiter(_Limiter):
 
     async def limit(
         self,
-        identifier: str | bytes,
+        identifier: Identifier,
         *,
         limit: int | None = None,
         window_seconds: float = 60,
@@ -284,17 +284,17 @@ class AsyncRateLimiter(_Limiter):
         return await _adrive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
 
     async def check_rate_limit(
-        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int | None = None
+        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
     ) -> bool:
         result = await self.limit(identifier, limit=max_requests, window_seconds=window_seconds)
         return result.allowed
 
     async def get_usage(
-        self, identifier: str | bytes, window_seconds: float = 60, max_requests: int | None = None
+        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
     ) -> dict[str, Any]:
         return await _adrive(self._usage_op(identifier, window_seconds, max_requests), self._run)
 
-    async def reset(self, identifier: str | bytes, window_seconds: float = 60) -> bool:
+    async def reset(self, identifier: Identifier, window_seconds: float = 60) -> bool:
         return await _adrive(self._reset_op(identifier, window_seconds), self._run)
 
     async def _run(self, call: ScriptCall) -> Reply:
