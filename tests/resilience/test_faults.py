@@ -141,7 +141,7 @@ def test_publish_runs_at_most_once_on_the_server(
             emulator.url, json=["PUBLISH", "events", "end-marker"],
             headers={"Authorization": f"Bearer {emulator.token}"}, timeout=10,
         )  # fmt: skip
-        assert marker.json() == {"result": 1}  # everything before it has been delivered
+        assert marker.json()["result"] >= 1  # our listener hears it (and what came first)
         received: list[str] = []
         while "end-marker" not in received:
             message = listener.get_message(timeout=10)
