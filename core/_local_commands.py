@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from core._local_collections import (
