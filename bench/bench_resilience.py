@@ -172,7 +172,7 @@ def _outage_overhead(quick: bool) -> list[Figure]:
     figures: list[Figure] = []
     try:
         down.set("warm", 1)  # refused: the circuit opens and stays open for the run
-        assert breaker_for(down.config.database("primary").url).state is CircuitState.OPEN
+        assert breaker_for(down.config.database("primary").breaker_key).state is CircuitState.OPEN
         for label, op in (
             ("get", lambda c: c.get("session:abc")),
             ("set", lambda c: c.set("session:abc", {"user": 7}, ttl=60)),

@@ -261,18 +261,18 @@ class CacheBase:
         """``local`` in local mode or while the primary database's circuit is not closed."""
         if self._local is not None:
             return CacheBackend.LOCAL
-        state = breaker_for(self.config.database("primary").url).state
+        state = breaker_for(self.config.database("primary").breaker_key).state
         return CacheBackend.UPSTASH if state is CircuitState.CLOSED else CacheBackend.LOCAL
 
     def _breakers(self) -> dict[str, dict[str, object]]:
         if self._local is not None:
             return {}
-        urls = {self.config.database(name).url: name for name in self.config.databases}
-        return {name: breaker_for(url).snapshot() for url, name in urls.items()}
+        keys = {self.config.database(name).breaker_key: name for name in self.config.databases}
+        return {name: breaker_for(key).snapshot() for key, name in keys.items()}
 
     def _force_probes(self) -> None:
-        for db in {self.config.database(n).url for n in self.config.databases}:
-            breaker_for(db).force_probe()
+        for key in {self.config.database(n).breaker_key for n in self.config.databases}:
+            breaker_for(key).force_probe()
 
     def _info(self, keys: int | None) -> dict[str, Any]:
         layers = {}

@@ -12,6 +12,8 @@ last four characters at most.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import ipaddress
 import json
 import os
@@ -127,6 +129,14 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database(name={self.name!r}, url={self.url!r}, token={mask_token(self.token)!r})"
+
+    @functools.cached_property
+    def breaker_key(self) -> str:
+        """Whose health a circuit breaker tracks: this URL *with this token*, so a client
+        holding a wrong token (401 after 401) cannot open the circuit for the correct
+        clients of the same database. Only a digest of the token is kept."""
+        digest = hashlib.sha256(self.token.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.url}#{digest[:16]}"
 
 
 def parse_mode(value: str | ConnectionMode) -> ConnectionMode:

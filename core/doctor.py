@@ -260,7 +260,7 @@ def _check_database(
             _check_write(executor, report, name)
     finally:
         executor.close()
-    state = str(breaker_for(database.url).state)
+    state = str(breaker_for(database.breaker_key).state)
     if state == "closed":
         report.add(Level.OK, f"circuit {name}", "closed (requests go to Upstash)")
     else:

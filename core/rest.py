@@ -79,7 +79,7 @@ class _Base:
         self.config = config
         self.protocol = RestProtocol(database.token)
         self.breaker = breaker or breaker_for(
-            database.url,
+            database.breaker_key,
             failure_threshold=config.failure_threshold,
             probe_interval=config.probe_interval,
         )

@@ -190,6 +190,17 @@ def test_wrong_token_is_an_authentication_error(upstream: Any) -> None:
     assert "wrong-token-0000" not in str(info.value)
 
 
+def test_a_wrong_token_cannot_open_the_circuit_for_correct_clients(upstream: Any) -> None:
+    wrong = client(upstream.url, token="wrong-token-0000", failure_threshold=2)
+    for _ in range(3):
+        wrong.get("k")  # 401s: best-effort reads fall back, and the wrong client's circuit opens
+    assert wrong.current_backend is CacheBackend.LOCAL
+    right = client(upstream.url, token=upstream.token, failure_threshold=2)
+    assert right.set("k", "v").backend is CacheBackend.UPSTASH
+    assert right.current_backend is CacheBackend.UPSTASH
+    assert server_value(upstream, "k") is not None
+
+
 def test_circuit_opens_skips_the_network_then_probes_and_closes(proxy: FaultProxy) -> None:
     proxy.set("status", 502)
     cache = client(proxy.url, max_retries=0, failure_threshold=3, probe_interval=0.2)

@@ -190,7 +190,7 @@ def breaker_cache(
     with make_cache(
         proxy.url, emulator.token, failure_threshold=2, probe_interval=30.0, max_retries=0
     ) as client:
-        breaker_for(client.config.database("primary").url, clock=clock)
+        breaker_for(client.config.database("primary").breaker_key, clock=clock)
         yield client
 
 
@@ -198,7 +198,7 @@ def test_circuit_opens_half_opens_and_closes(
     proxy: FaultProxy, breaker_cache: UpstashCache, clock: ManualClock
 ) -> None:
     cache = breaker_cache
-    breaker = breaker_for(cache.config.database("primary").url)
+    breaker = breaker_for(cache.config.database("primary").breaker_key)
     assert cache.set("warm", 1).backend is CacheBackend.UPSTASH
 
     proxy.set_fault(Fault.HTTP502)
@@ -236,7 +236,7 @@ def test_a_hung_probe_does_not_wedge_the_circuit(
     proxy: FaultProxy, breaker_cache: UpstashCache, clock: ManualClock
 ) -> None:
     cache = breaker_cache
-    breaker = breaker_for(cache.config.database("primary").url)
+    breaker = breaker_for(cache.config.database("primary").breaker_key)
     proxy.set_fault(Fault.HTTP502)
     cache.set("a", 1)
     cache.set("a", 1)
@@ -362,7 +362,7 @@ def test_while_a_probe_is_out_the_circuit_is_half_open_and_others_fall_back(
     import threading
 
     cache = breaker_cache
-    breaker = breaker_for(cache.config.database("primary").url)
+    breaker = breaker_for(cache.config.database("primary").breaker_key)
     proxy.set_fault(Fault.HTTP502)
     cache.set("a", 1)
     cache.set("a", 1)
@@ -388,7 +388,7 @@ def test_each_fault_opens_the_circuit_and_the_next_probe_recovers(
     fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle, clock: ManualClock
 ) -> None:
     with make_cache(proxy.url, emulator.token, failure_threshold=1, max_retries=0) as cache:
-        breaker_for(cache.config.database("primary").url, clock=clock)
+        breaker_for(cache.config.database("primary").breaker_key, clock=clock)
         inject(proxy, fault)
         with cache.request(deadline=DEADLINE):
             assert cache.set("k", "during").degraded
