@@ -52,9 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.configure(parser)
     namespace = parser.parse_args(args[1:])
     try:
-        return int(module.run(namespace))
+        code = int(module.run(namespace))
+        sys.stdout.flush()  # a closed pipe shows up here, not in the interpreter's exit
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`continuum subscribe ... | head`): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

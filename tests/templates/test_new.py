@@ -110,10 +110,13 @@ def test_rejects_names_the_platforms_refuse(
     assert not (tmp_path / "p").exists()
 
 
-def test_unknown_platform_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_platform_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        new("/tmp/never-created", "--platform", "heroku")
+        new(str(tmp_path / "never-created"), "--platform", "heroku")
     assert exit_info.value.code == 2
+    assert not (tmp_path / "never-created").exists()
     assert "invalid choice" in capsys.readouterr().err
 
 

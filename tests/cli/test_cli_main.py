@@ -1,0 +1,35 @@
+"""The ``continuum`` entry point itself: help, unknown commands, a reader that goes away."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from core.cli import main
+
+
+def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("dev", "emulator", "new", "doctor", "cost", "invalidate", "subscribe"):
+        assert f"  {name}" in out
+
+
+def test_unknown_command_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["deploy"]) == 2
+    assert "unknown command 'deploy'" in capsys.readouterr().err
+
+
+def test_a_reader_that_closes_early_gets_no_traceback() -> None:
+    """`continuum cost ... | head -1`: the pipe closes after one line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from core.cli import main; raise SystemExit(main())",
+         "cost", "--users", "1000000", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 141, err
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err
