@@ -1,7 +1,7 @@
 """Faults between the client and the emulator: the request keeps working, writes are never
 silently dropped or doubled, and the circuit opens, probes and closes.
 
-A real proxy (tests/core/faults.py) sits between the client and the emulator over
+A real proxy (tests/resilience/fault_proxy.py) sits between the client and the emulator over
 fakeredis; the emulator counts what actually ran on the server.
 """
 
@@ -26,7 +26,7 @@ from core import (
     ServerError,
     UpstashCache,
 )
-from tests.core.faults import FaultProxy, closed_port_url
+from tests.resilience.fault_proxy import Fault, FaultProxy, closed_port_url
 
 MARGIN = 1.5  # seconds allowed beyond a deadline for scheduling on a busy machine
 
@@ -38,9 +38,8 @@ def upstream(_emulator_servers: Any) -> Any:
 
 @pytest.fixture
 def proxy(upstream: Any) -> Iterator[FaultProxy]:
-    fault = FaultProxy(upstream.url).start()
-    yield fault
-    fault.stop()
+    with FaultProxy.for_url(upstream.url) as running:
+        yield running
 
 
 def client(url: str, token: str = "suite-token", **options: Any) -> UpstashCache:
@@ -92,7 +91,7 @@ def test_unresolvable_host_falls_back_within_the_deadline() -> None:
 
 
 def test_a_hanging_server_costs_at_most_the_deadline(proxy: FaultProxy) -> None:
-    proxy.set("hang")
+    proxy.set_fault(Fault.HANG)
     cache = client(proxy.url, timeout=5.0)
     started = time.monotonic()
     with cache.request(deadline=0.6):
@@ -104,7 +103,7 @@ def test_a_hanging_server_costs_at_most_the_deadline(proxy: FaultProxy) -> None:
 
 
 async def test_async_hanging_server_costs_at_most_the_deadline(proxy: FaultProxy) -> None:
-    proxy.set("hang")
+    proxy.set_fault(Fault.HANG)
     cache = AsyncUpstashCache(rest_url=proxy.url, rest_token="suite-token", timeout=5.0)
     started = time.monotonic()
     async with cache.request(deadline=0.6):
@@ -115,7 +114,7 @@ async def test_async_hanging_server_costs_at_most_the_deadline(proxy: FaultProxy
 
 
 def test_a_write_that_reached_the_server_is_never_resent(proxy: FaultProxy, upstream: Any) -> None:
-    proxy.set("after", 502)
+    proxy.set_fault(Fault.HTTP502)  # the server ran it, then a 502
     cache = client(proxy.url)
     with cache.request(deadline=2):
         result = cache.increment("counter")
@@ -126,16 +125,16 @@ def test_a_write_that_reached_the_server_is_never_resent(proxy: FaultProxy, upst
 
 def test_reads_are_retried_after_a_5xx(proxy: FaultProxy, upstream: Any) -> None:
     UpstashCache(rest_url=upstream.url, rest_token=upstream.token).set("k", "v")
-    proxy.set("status", 503, b"<html>Service Unavailable</html>")
+    proxy.set_fault(Fault.STATUS, status=503, body=b"<html>Service Unavailable</html>")
     cache = client(proxy.url, max_retries=2)
     assert cache.get("k") is None
     assert proxy.requests == 3  # first attempt + 2 retries
-    proxy.set("pass")
+    proxy.clear()
     assert cache.get("k") == "v"
 
 
 def test_a_write_after_a_timeout_is_not_retried(proxy: FaultProxy) -> None:
-    proxy.set("hang")
+    proxy.set_fault(Fault.HANG)
     cache = client(proxy.url, timeout=0.3, budget=3.0, max_retries=3)
     assert cache.set("k", 1).degraded
     assert proxy.requests == 1
@@ -166,7 +165,7 @@ def test_connect_errors_are_retried_for_writes_too() -> None:
 def test_server_failures_map_to_the_tree_and_fall_back(
     proxy: FaultProxy, status: int, body: bytes, error: type[Exception]
 ) -> None:
-    proxy.set("status", status, body)
+    proxy.set_fault(Fault.STATUS, status=status, body=body)
     cache = client(proxy.url)
     assert cache.set("k", 1).degraded
     with pytest.raises(error) as info:
@@ -174,9 +173,9 @@ def test_server_failures_map_to_the_tree_and_fall_back(
     assert "suite-token" not in str(info.value)
 
 
-@pytest.mark.parametrize("mode", ["truncate", "reset"])
-def test_broken_bodies_fall_back(proxy: FaultProxy, mode: str) -> None:
-    proxy.set(mode)
+@pytest.mark.parametrize("fault", [Fault.TRUNCATED, Fault.RESET])
+def test_broken_bodies_fall_back(proxy: FaultProxy, fault: Fault) -> None:
+    proxy.set_fault(fault)
     cache = client(proxy.url)
     assert cache.get("k") is None
     with pytest.raises(CacheUnavailable):
@@ -202,7 +201,7 @@ def test_a_wrong_token_cannot_open_the_circuit_for_correct_clients(upstream: Any
 
 
 def test_circuit_opens_skips_the_network_then_probes_and_closes(proxy: FaultProxy) -> None:
-    proxy.set("status", 502)
+    proxy.set_fault(Fault.STATUS, status=502)
     cache = client(proxy.url, max_retries=0, failure_threshold=3, probe_interval=0.2)
     for _ in range(3):
         assert cache.get("k") is None
@@ -213,7 +212,7 @@ def test_circuit_opens_skips_the_network_then_probes_and_closes(proxy: FaultProx
     with pytest.raises(CircuitOpen):
         cache.layer("federation").get("k")
     assert proxy.requests == sent  # open: nothing was sent
-    proxy.set("pass")
+    proxy.clear()
     deadline = time.monotonic() + 5
     while cache.current_backend is not CacheBackend.UPSTASH and time.monotonic() < deadline:
         cache.get("k")  # after the probe interval, one of these is the probe
@@ -223,31 +222,31 @@ def test_circuit_opens_skips_the_network_then_probes_and_closes(proxy: FaultProx
 
 @pytest.mark.parametrize("method", ["reconnect", "_connect"])  # _connect: the seed's name
 def test_reconnect_forces_a_probe(proxy: FaultProxy, method: str) -> None:
-    proxy.set("status", 502)
+    proxy.set_fault(Fault.STATUS, status=502)
     cache = client(proxy.url, max_retries=0, failure_threshold=1, probe_interval=3600)
     cache.get("k")
     assert cache.current_backend is CacheBackend.LOCAL
-    proxy.set("pass")
+    proxy.clear()
     assert getattr(cache, method)() is True
     assert cache.current_backend is CacheBackend.UPSTASH
 
 
 async def test_async_connect_forces_a_probe(proxy: FaultProxy) -> None:
-    proxy.set("status", 502)
+    proxy.set_fault(Fault.STATUS, status=502)
     cache = AsyncUpstashCache(
         rest_url=proxy.url, rest_token="suite-token", max_retries=0, failure_threshold=1,
         probe_interval=3600,
     )  # fmt: skip
     await cache.get("k")
     assert cache.current_backend is CacheBackend.LOCAL
-    proxy.set("pass")
+    proxy.clear()
     assert await cache._connect() is True
     assert cache.current_backend is CacheBackend.UPSTASH
     await cache.aclose()
 
 
 def test_no_unhandled_exception_from_best_effort_calls(proxy: FaultProxy) -> None:
-    proxy.set("status", 500, b"oops")
+    proxy.set_fault(Fault.STATUS, status=500, body=b"oops")
     cache = client(proxy.url, max_retries=0)
     with cache.request(deadline=3):
         assert cache.get("a") is None
@@ -286,7 +285,7 @@ async def test_strict_and_best_effort_calls_sharing_a_pipeline_keep_their_polici
 
 
 def test_lambda_remaining_time_bounds_a_hanging_call(proxy: FaultProxy) -> None:
-    proxy.set("hang")
+    proxy.set_fault(Fault.HANG)
     cache = client(proxy.url, timeout=5.0, budget=10.0)
     started = time.monotonic()
     with cache.request(remaining_ms=900) as c:  # 0.9 s left, minus the answer margin
@@ -304,7 +303,7 @@ async def test_reads_sharing_a_failed_write_request_are_retried_alone(
         rest_url=proxy.url, rest_token=upstream.token, timeout=1.0, backoff_base=0.01
     )
     await cache.set("profile", {"name": "Alice"})
-    proxy.set("after", 502, times=1)
+    proxy.set_fault(Fault.HTTP502, times=1)  # ran, then a 502
     async with cache.request(deadline=3) as scope:
         profile, visits = await asyncio.gather(cache.get("profile"), cache.increment("visits"))
     assert profile == {"name": "Alice"}  # served by Upstash, not an empty fallback
@@ -325,9 +324,9 @@ def test_a_pattern_delete_cut_off_midway_finishes_on_the_fallback_store(
             pipe.set(f"user:{i}", i)
     cache = client(proxy.url, token=upstream.token, max_retries=0, failure_threshold=10)
     with cache.request(deadline=5):
-        proxy.set("status", 502, times=1)
+        proxy.set_fault(Fault.STATUS, status=502, times=1)
         assert cache.set("user:during-outage", 1).degraded
-        proxy.set("status", 502, skip=2)
+        proxy.set_fault(Fault.STATUS, status=502, skip=2)
         deleted = cache.delete_pattern("user:*")
         assert cache.get("user:during-outage") is None
     left_on_upstash = len(upstream.redis.keys("user:*"))

@@ -12,7 +12,7 @@ import pytest
 
 from core import CacheTimeout, ConfigurationError, UpstashCache
 from core.transport import HttpxTransport, env_proxy
-from tests.core.faults import FaultProxy
+from tests.resilience.fault_proxy import Fault, FaultProxy
 
 MARGIN = 1.5  # seconds allowed beyond a deadline for scheduling on a busy machine
 
@@ -24,16 +24,15 @@ def upstream(_emulator_servers: Any) -> Any:
 
 @pytest.fixture
 def proxy(upstream: Any) -> Iterator[FaultProxy]:
-    fault = FaultProxy(upstream.url).start()
-    yield fault
-    fault.stop()
+    with FaultProxy.for_url(upstream.url) as running:
+        yield running
 
 
 def test_a_server_trickling_its_headers_cannot_hold_a_sync_call_past_the_deadline(
     proxy: FaultProxy,
 ) -> None:
     # Every socket read succeeds within the read timeout; only an overall bound stops it.
-    proxy.set("trickle")
+    proxy.set_fault(Fault.TRICKLE)
     cache = UpstashCache(rest_url=proxy.url, rest_token="suite-token", timeout=0.5, budget=1.0)
     started = time.monotonic()
     with pytest.raises(CacheTimeout):
@@ -46,7 +45,7 @@ def test_a_server_trickling_its_headers_cannot_hold_a_sync_call_past_the_deadlin
 async def test_a_server_trickling_its_headers_cannot_hold_an_async_call(proxy: FaultProxy) -> None:
     from core import AsyncUpstashCache
 
-    proxy.set("trickle")
+    proxy.set_fault(Fault.TRICKLE)
     cache = AsyncUpstashCache(rest_url=proxy.url, rest_token="suite-token", timeout=0.5, budget=1.0)
     started = time.monotonic()
     with pytest.raises(CacheTimeout):

@@ -14,9 +14,18 @@ time. Faults are switched by assigning ``proxy.fault`` (and ``proxy.delay`` for 
     truncated   a 200 whose body stops short of its Content-Length, then FIN
     nonjson     a 200 whose body is an HTML page
     reset       forward, send half the real answer, then RST the connection
+    trickle     a status line, then one header line every 50 ms, never the end of the
+                headers (each socket read succeeds quickly; only an overall bound stops
+                the client)
+    status      answer ``status``/``body`` (keep-alive) without forwarding
+
+``set_fault(..., times=n, skip=k)`` lets ``k`` requests pass, then applies the fault to
+``n`` requests (None: all) before clearing it.
 
 ``forwarded`` counts requests that reached the emulator, ``connections`` counts accepted
-connections (so a test can prove an open circuit sent nothing).
+connections (so a test can prove an open circuit sent nothing), ``requests`` counts HTTP
+requests that reached the proxy and ``targets`` records their request targets (an
+absolute URL when the client used it as a forward proxy).
 """
 
 from __future__ import annotations
@@ -27,8 +36,9 @@ import struct
 import threading
 import time
 from enum import StrEnum
+from urllib.parse import urlsplit
 
-__all__ = ["Fault", "FaultProxy"]
+__all__ = ["Fault", "FaultProxy", "closed_port_url"]
 
 _MAX_HEAD = 64 * 1024
 
@@ -45,6 +55,8 @@ class Fault(StrEnum):
     TRUNCATED = "truncated"
     NONJSON = "nonjson"
     RESET = "reset"
+    TRICKLE = "trickle"
+    STATUS = "status"
 
 
 def _response(status: str, content_type: str, body: bytes) -> bytes:
@@ -74,6 +86,7 @@ _CANNED = {
     Fault.NONJSON: _response("200 OK", "text/html", b"<html>Welcome to nginx!</html>"),
 }
 _FORWARD_FIRST = {Fault.HTTP500, Fault.HTTP502}
+_DEFAULT_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 class _Closed(Exception):
@@ -106,6 +119,14 @@ def _read_message(sock: socket.socket, buffer: bytearray) -> bytes:
     return message
 
 
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
 def _reset(sock: socket.socket) -> None:
     """Close with RST instead of FIN (SO_LINGER 0), like a crashed peer or a middlebox."""
     with contextlib.suppress(OSError):
@@ -120,8 +141,14 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.fault = Fault.NONE
         self.delay = 0.0
+        self.status = 502
+        self.body = _DEFAULT_BODY
+        self.times: int | None = None
+        self.skip = 0
         self.forwarded = 0
         self.connections = 0
+        self.requests = 0
+        self.targets: list[str] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -133,13 +160,33 @@ class FaultProxy:
         self._acceptor: threading.Thread | None = None
         self._listen()
 
+    @classmethod
+    def for_url(cls, upstream: str) -> FaultProxy:
+        """A proxy in front of the server at ``upstream`` (an ``http://host:port`` URL)."""
+        parts = urlsplit(upstream)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 80)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def set_fault(self, fault: Fault, *, delay: float = 0.0) -> None:
-        """Switch faults; ``refuse`` really closes the port, clearing it re-opens it."""
-        self.delay = delay
+    def set_fault(
+        self,
+        fault: Fault,
+        *,
+        delay: float = 0.0,
+        status: int = 502,
+        body: bytes | None = None,
+        times: int | None = None,
+        skip: int = 0,
+    ) -> None:
+        """Switch faults; ``refuse`` really closes the port, clearing it re-opens it.
+
+        ``status``/``body`` are the answer of ``Fault.STATUS``; ``skip`` requests pass,
+        then ``times`` requests (None: all) meet the fault, then it clears."""
+        with self._lock:
+            self.delay, self.status, self.times, self.skip = delay, status, times, skip
+            self.body = _DEFAULT_BODY if body is None else body
         if fault is Fault.REFUSE and self._listener is not None:
             self._unlisten()
             self._drop_connections()  # pooled keep-alive connections must not sneak past
@@ -201,9 +248,35 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 client.close()
 
+    def _pick(self, request: bytes) -> tuple[Fault, int, bytes]:
+        """Count ``request`` and decide which fault it meets (``skip``/``times``)."""
+        target = request.split(b"\r\n", 1)[0].split(b" ")[1].decode("latin-1")
+        with self._lock:
+            self.requests += 1
+            self.targets.append(target)
+            fault, status, body = self.fault, self.status, self.body
+            if self.skip > 0:
+                self.skip -= 1
+                fault = Fault.NONE
+            elif self.times is not None:
+                self.times -= 1
+                if self.times <= 0:
+                    self.fault, self.times = Fault.NONE, None
+        return fault, status, body
+
     def _answer(self, client: socket.socket, request: bytes) -> bool:
         """Handle one request; False when the connection must end."""
-        fault = self.fault
+        fault, status, body = self._pick(request)
+        if fault is Fault.TRICKLE:
+            client.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not self._stop.wait(0.05):
+                client.sendall(b"X-Trickle: 1\r\n")  # OSError once the client hangs up
+            return False
+        if fault is Fault.STATUS:
+            client.sendall(
+                f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            return True
         if fault is Fault.HANG:
             self._stop.wait(60)
             return False
