@@ -294,7 +294,10 @@ class CacheBase:
             "misses": total_misses,
             "hit_rate": _rate(total_hits, total_misses),
             "layers": layers,
-            "meter": self.meter.as_dict(),
+            # Totals of every finished call and request scope of this client; the open
+            # request's own figures (what /v1/stats costs itself) are listed apart.
+            "meter": self._meter.as_dict(),
+            **({"request": scope.meter.as_dict()} if (scope := current_scope()) else {}),
         }
 
     # -- bookkeeping -------------------------------------------------------------------

@@ -346,6 +346,27 @@ def test_ping_info_and_backend(backend: Backend, cache: UpstashCache) -> None:
     assert info["layers"]["default"] == {"hits": 1, "misses": 1, "hit_rate": 0.5}
 
 
+def test_info_meter_totals_requests_and_lists_the_open_one_apart(
+    backend: Backend, cache: UpstashCache
+) -> None:
+    for n in range(3):
+        with cache.request() as scoped:
+            scoped.get(f"user:{n}")
+    assert "request" not in cache.info()
+    totals = cache.info()["meter"]
+    assert totals["misses"] == 3  # every finished request counted, not just the last
+    with cache.request() as scoped:
+        scoped.get("user:0")
+        inside = cache.info()
+    assert inside["request"]["misses"] == 1  # the open request, on its own
+    assert inside["meter"]["misses"] == 3  # totals: finished requests only
+    if not backend.is_local:
+        assert totals["commands"] >= 3
+        # the open request's commands (its GET, info's own key count) are its own so far
+        assert inside["meter"]["commands"] == totals["commands"]
+        assert inside["request"]["commands"] >= 1
+
+
 def test_local_mode_keeps_data_across_calls_on_the_instance(backend: Backend) -> None:
     if not backend.is_local:
         pytest.skip("local mode only")
