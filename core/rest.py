@@ -110,6 +110,13 @@ class _Base:
         if not self.breaker.allow():
             raise self.circuit_open()
 
+    def _plan(self, commands: Sequence[Command], transaction: bool) -> list[PlannedRequest]:
+        # The breaker first: while Upstash is down, a call must cost no more than the
+        # fallback itself, so nothing is encoded for a request that will not be sent.
+        # (Keys and values were already validated by the operation that built the batch.)
+        self._admit()
+        return self.protocol.plan(commands, transaction=transaction)  # may refuse input
+
     def _attempt_timeout(self, deadline: Deadline) -> float:
         left = deadline.remaining()
         if left <= 0:
@@ -165,18 +172,13 @@ class RestExecutor(_Base):
         meter: Meter | None = None,
     ) -> list[Reply | CommandError]:
         deadline, meter = self._context(deadline, meter)
-        # The breaker first: while Upstash is down, a call must cost no more than the
-        # fallback itself, so nothing is encoded for a request that will not be sent.
-        # (Keys and values were already validated by the operation that built the batch.)
-        self._admit()
-        plans = self.protocol.plan(commands, transaction=transaction)  # may refuse input
+        plans = self._plan(commands, transaction)
         started = time.perf_counter()
         replies: list[Reply | CommandError] = [None] * len(commands)
         try:
             for planned in plans:
                 results = self._run(planned, commands, write, deadline, meter)
-                for position, result in zip(planned.positions, results, strict=True):
-                    replies[position] = result
+                _place(replies, planned, results)
         except BaseException as exc:
             self._finish(meter, started, exc)
             raise
@@ -234,19 +236,14 @@ class AsyncRestExecutor(_Base):
         meter: Meter | None = None,
     ) -> list[Reply | CommandError]:
         deadline, meter = self._context(deadline, meter)
-        # The breaker first: while Upstash is down, a call must cost no more than the
-        # fallback itself, so nothing is encoded for a request that will not be sent.
-        # (Keys and values were already validated by the operation that built the batch.)
-        self._admit()
-        plans = self.protocol.plan(commands, transaction=transaction)  # may refuse input
+        plans = self._plan(commands, transaction)
         started = time.perf_counter()
         replies: list[Reply | CommandError] = [None] * len(commands)
         try:
             for planned in plans:
                 send = self.transport.send
                 results = await self._run(planned, commands, write, deadline, meter, send)
-                for position, result in zip(planned.positions, results, strict=True):
-                    replies[position] = result
+                _place(replies, planned, results)
         except BaseException as exc:
             self._finish(meter, started, exc)
             raise
@@ -281,3 +278,13 @@ class AsyncRestExecutor(_Base):
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+
+def _place(
+    replies: list[Reply | CommandError],
+    planned: PlannedRequest,
+    results: list[Reply | CommandError],
+) -> None:
+    """Put one request's results back at their commands' positions in the batch."""
+    for position, result in zip(planned.positions, results, strict=True):
+        replies[position] = result
