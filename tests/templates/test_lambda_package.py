@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from tests.tooling import missing, python312
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
@@ -29,20 +29,8 @@ QUIET = {
 pytestmark = [pytest.mark.slow, pytest.mark.node, pytest.mark.timeout(900)]
 
 
-def missing(what: str, hint: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is missing: {hint}")
-    pytest.skip(f"{what} is missing: {hint}")
-
-
 def python312_dir() -> str:
-    found = os.environ.get("CONTINUUM_PY312")
-    if not found:
-        candidates = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
-        found = str(candidates[-1]) if candidates else shutil.which("python3.12")
-    if not found:
-        missing("python3.12", "run ./scripts/test, which exports CONTINUUM_PY312")
-    return str(Path(str(found)).parent)
+    return str(Path(python312()).parent)
 
 
 def test_generated_lambda_project_packages_offline(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from tests.tooling import missing, python312
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
@@ -41,22 +42,6 @@ for raw in sys.argv[1:]:
         body = base64.b64decode(body).decode()
     print(json.dumps({"status": result["statusCode"], "body": body}))
 """
-
-
-def missing(what: str, hint: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is missing: {hint}")
-    pytest.skip(f"{what} is missing: {hint}")
-
-
-def python312() -> str:
-    found = os.environ.get("CONTINUUM_PY312")
-    if not found:
-        candidates = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
-        found = str(candidates[-1]) if candidates else shutil.which("python3.12")
-    if not found:
-        missing("python3.12", "run ./scripts/test, which exports CONTINUUM_PY312")
-    return str(found)
 
 
 def test_vercel_starter_builds_and_its_function_answers(upstash_emulator, tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.tooling import missing, python312
+
 ROOT = Path(__file__).resolve().parents[3]
 SLS = ROOT / "node_modules" / ".bin" / "serverless"
 QUIET = {
@@ -33,26 +35,10 @@ QUIET = {
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
 
-def _missing(what: str, hint: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is missing: {hint}")
-    pytest.skip(f"{what} is missing: {hint}")
-
-
-def python312() -> str:
-    found = os.environ.get("CONTINUUM_PY312")
-    if not found:  # pyenv's real interpreter first: its shim may point at another version
-        candidates = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
-        found = str(candidates[-1]) if candidates else shutil.which("python3.12")
-    if not found:
-        _missing("python3.12", "run ./scripts/test, which exports CONTINUUM_PY312")
-    return str(found)
-
-
 def service_copy(tmp: Path) -> Path:
     """The files serverless needs, copied so ``.serverless/`` lands outside the repo."""
     if not SLS.exists():
-        _missing("node_modules/.bin/serverless", "run npm ci (./scripts/test does)")
+        missing("node_modules/.bin/serverless", "run npm ci (./scripts/test does)")
     work = tmp / "service"
     work.mkdir()
     shutil.copy(ROOT / "serverless.yml", work)

@@ -35,6 +35,8 @@ from typing import IO, Any
 
 import pytest
 
+from tests.tooling import missing
+
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
 PYODIDE = NODE_MODULES / "pyodide"
@@ -45,14 +47,6 @@ SDK = "workers-runtime-sdk"
 PROJECT_FILES = ("pyproject.toml", "README.md", "core", "platforms", "emulator")
 BOOT_TIMEOUT = 180.0
 ANSWER_TIMEOUT = 60.0
-
-
-def missing(what: str, hint: str) -> None:
-    """A missing piece fails the run under CI and skips the test elsewhere."""
-    message = f"{what} is missing: {hint}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def wrangler_cli() -> Path:

@@ -17,7 +17,6 @@ with the events Vercel's proxy sends).
 from __future__ import annotations
 
 import base64
-import glob
 import itertools
 import json
 import os
@@ -34,6 +33,8 @@ from typing import IO, Any
 
 import pytest
 
+from tests.tooling import missing, python312
+
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
 VERCEL = NODE_MODULES / ".bin" / "vercel"
@@ -42,26 +43,6 @@ HOST = Path(__file__).with_name("func_host.py")
 
 BUILD_TIMEOUT = 600.0
 ANSWER_TIMEOUT = 60.0
-
-
-def missing(what: str, hint: str) -> None:
-    """A missing tool fails the run under CI and skips the test elsewhere."""
-    message = f"{what} is missing: {hint}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def python312() -> str:
-    """The Python 3.12 that Vercel's builder and runtime need (``CONTINUUM_PY312``)."""
-    candidates = [os.environ.get("CONTINUUM_PY312", "")]
-    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
-    candidates.append(shutil.which("python3.12") or "")
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    missing("Python 3.12", "set CONTINUUM_PY312 or run ./scripts/test (pyenv install 3.12)")
-    raise AssertionError("unreachable")
 
 
 def uv() -> str:
