@@ -65,6 +65,10 @@ _MAX_BACKOFF = 2.0
 # what a new stream would meet again: reconnecting cannot help
 _PERMANENT = (AuthenticationFailed, CommandError, ConfigurationError, QuotaExceeded)
 _CONFIRMATIONS = ("subscribe", "psubscribe")
+# A blocked reader wakes this often. A lock wait is interrupted only by a signal delivered
+# to the waiting thread, and the OS may hand a process's Ctrl-C to a stream thread instead:
+# waking lets Python run the handler in the main thread within this long.
+_WAIT_SLICE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,11 +373,8 @@ class PubSub(_Base):
 
     def get_message(self, timeout: float) -> Message | None:
         """The next message, or None if none arrives within ``timeout`` seconds."""
-        try:
-            item = self._queue.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return None
-        return self._unwrap(item)
+        item = _take(self._queue, timeout)
+        return None if item is None else self._unwrap(item)
 
     def listen(self) -> Iterator[Message]:
         """Messages as they arrive, until ``close()``.
@@ -382,7 +383,10 @@ class PubSub(_Base):
         attempts are spent this raises ``ConnectionFailed``.
         """
         while not self._closed:
-            message = self._unwrap(self._queue.get())
+            item = _take(self._queue, None)
+            if item is None:
+                continue
+            message = self._unwrap(item)
             if message is None:
                 return
             yield message
@@ -421,6 +425,23 @@ class PubSub(_Base):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _take(
+    source: queue.Queue[Message | _End], timeout: float | None
+) -> Message | _End | None:
+    """The next item, or None after ``timeout`` seconds (None: wait for ever), waiting in
+    slices of ``_WAIT_SLICE`` so that Ctrl-C is never stuck behind a lock wait."""
+    deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+    while True:
+        wait = _WAIT_SLICE
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - time.monotonic()))
+        try:
+            return source.get(timeout=wait)
+        except queue.Empty:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
 
 
 def _interrupt(response: httpx.Response) -> None:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
+from types import FrameType, TracebackType
 
 from core.config import ConnectionMode, UpstashConfig
 from core.errors import CacheError, ValidationError
@@ -61,23 +64,29 @@ def run(args: argparse.Namespace) -> int:
         return 2
     received = 0
     sub = PubSub(database.url, database.token, timeout=args.timeout)
+    stop = _StopRequest()
     try:
-        if args.pattern:
-            sub.psubscribe(*args.channels)
-        else:
-            sub.subscribe(*args.channels)
-        pending = _await_confirmations(sub, len(args.channels), args.timeout, args.json)
-        received += pending
-        kind = "patterns" if args.pattern else "channels"
-        print(f"subscribed to {kind} {', '.join(args.channels)} (Ctrl-C to stop)",
-              file=sys.stderr, flush=True)  # fmt: skip
-        if args.count is None or received < args.count:
-            for message in sub.listen():
-                received += _show(message, args.json)
-                if args.count is not None and received >= args.count:
-                    break
+        with stop:
+            if args.pattern:
+                sub.psubscribe(*args.channels)
+            else:
+                sub.subscribe(*args.channels)
+            with stop.deferred():
+                received += _await_confirmations(
+                    sub, len(args.channels), args.timeout, args.json, stop
+                )
+                kind = "patterns" if args.pattern else "channels"
+                if not stop.requested:
+                    print(f"subscribed to {kind} {', '.join(args.channels)} (Ctrl-C to stop)",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                while not stop.requested and (args.count is None or received < args.count):
+                    message = sub.get_message(_POLL)
+                    if message is not None:
+                        received += _show(message, args.json)
+        if stop.requested:
+            _stopped(received)
     except KeyboardInterrupt:
-        print(f"\nstopped after {received} message{'s' * (received != 1)}", file=sys.stderr)
+        _stopped(received)
     except CacheError as exc:
         print(f"continuum subscribe: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -86,7 +95,67 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _await_confirmations(sub: PubSub, expected: int, timeout: float, as_json: bool) -> int:
+_POLL = 0.25  # seconds between checks for a stop request while no message arrives
+
+
+def _stopped(received: int) -> None:
+    print(f"\nstopped after {received} message{'s' * (received != 1)}", file=sys.stderr)
+
+
+class _StopRequest:
+    """Ctrl-C (SIGINT) and SIGTERM, handled so that stopping never tears a message.
+
+    Inside ``deferred()`` the first signal only asks the loop to stop at the next message
+    boundary, so every message printed is counted and none is half printed; a second one
+    interrupts at once. Elsewhere (connecting) a signal interrupts at once. Handlers are
+    installed only from the main thread, and the previous ones come back on exit.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._deferring = False
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._saved[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._saved.clear()
+
+    def deferred(self) -> _Deferring:
+        return _Deferring(self)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._deferring and not self.requested:
+            self.requested = True
+            return
+        raise KeyboardInterrupt
+
+
+class _Deferring:
+    def __init__(self, stop: _StopRequest) -> None:
+        self._stop = stop
+
+    def __enter__(self) -> None:
+        self._stop._deferring = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop._deferring = False
+
+
+def _await_confirmations(
+    sub: PubSub, expected: int, timeout: float, as_json: bool, stop: _StopRequest
+) -> int:
     """Wait (bounded) for the server to confirm each subscription; returns messages shown.
 
     A message can arrive on one channel before another channel is confirmed: it is
@@ -94,13 +163,13 @@ def _await_confirmations(sub: PubSub, expected: int, timeout: float, as_json: bo
     """
     confirmed = shown = 0
     deadline = time.monotonic() + timeout
-    while confirmed < expected:
+    while confirmed < expected and not stop.requested:
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        message = sub.get_message(left)
+        message = sub.get_message(min(left, _POLL))
         if message is None:
-            break
+            continue
         if message.type in ("subscribe", "psubscribe"):
             confirmed += 1
         elif _show(message, as_json):

@@ -90,12 +90,15 @@ def test_pattern_subscription_as_json(env: dict[str, str], publisher: RestExecut
     }
 
 
-def test_ctrl_c_stops_cleanly(env: dict[str, str], publisher: RestExecutor) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_stops_cleanly_and_counts_what_was_printed(
+    env: dict[str, str], publisher: RestExecutor, signum: int
+) -> None:
     proc = start(env, "room")
     assert proc.stdout is not None
     publish(publisher, "room", "one")
     assert proc.stdout.readline() == "room: one\n"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "stopped after 1 message" in err and "Traceback" not in err

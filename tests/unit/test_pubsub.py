@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -286,3 +290,46 @@ def publish_when_subscribed(
     publish(emulator, channel, data)
     while not any(m.type == "pmessage" for m in seen) and time.monotonic() < end:
         time.sleep(0.01)
+
+
+_SIGNAL_TO_STREAM_THREAD = """
+import signal, sys, threading
+from core.pubsub import PubSub
+
+class Stop(Exception):
+    pass
+
+def on_signal(signum, frame):
+    raise Stop
+
+signal.signal(signal.SIGUSR1, on_signal)
+sub = PubSub(sys.argv[1], sys.argv[2])
+sub.subscribe("quiet")
+assert sub.get_message(10).type == "subscribe"
+stream = next(t for t in threading.enumerate() if t is not threading.main_thread())
+# what the OS may do with a process-directed Ctrl-C: hand it to the stream thread
+threading.Timer(0.2, signal.pthread_kill, (stream.ident, signal.SIGUSR1)).start()
+try:
+    for message in sub.listen():
+        print("unexpected", message)
+except Stop:
+    print("interrupted")
+finally:
+    sub.close()
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX thread signals")
+def test_a_signal_taken_by_a_stream_thread_still_interrupts_listen(
+    emulator: EmulatorHandle,
+) -> None:
+    """Python runs handlers only in the main thread, and a lock wait there is woken only
+    by a signal delivered to it: listen() must not block in one endless wait."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_TO_STREAM_THREAD, emulator.url, emulator.token],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.stdout == "interrupted\n", done.stderr
