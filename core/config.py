@@ -188,6 +188,8 @@ class UpstashConfig:
     backoff_base: float = 0.05
     backoff_cap: float = 1.0
     max_value_size: int = 1024 * 1024
+    #: Bytes of one HTTP answer read at most; a larger one raises ``ResponseTooLarge``.
+    max_response_size: int = 64 * 1024 * 1024
     compress_threshold: int | None = 1024
     use_msgpack: bool = False
     failure_threshold: int = 3
@@ -203,6 +205,11 @@ class UpstashConfig:
             raise ConfigurationError("max_retries must be >= 0")
         if self.max_value_size <= 0:
             raise ConfigurationError("max_value_size must be positive")
+        if self.max_response_size < self.max_value_size:
+            raise ConfigurationError(
+                "max_response_size must be at least max_value_size, or reading back a "
+                "value the client may write would fail"
+            )
         databases = dict(self.databases)
         if self.rest_url or self.rest_token:
             if not (self.rest_url and self.rest_token):
@@ -324,8 +331,8 @@ class UpstashConfig:
 
 _FILE_FIELDS = {
     "rest_url", "rest_token", "mode", "fallback", "timeout", "budget", "max_retries",
-    "backoff_base", "backoff_cap", "max_value_size", "compress_threshold", "use_msgpack",
-    "failure_threshold", "probe_interval",
+    "backoff_base", "backoff_cap", "max_value_size", "max_response_size",
+    "compress_threshold", "use_msgpack", "failure_threshold", "probe_interval",
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@
         ├── ConnectionFailed      the request never reached the server (safe to retry)
         ├── CacheTimeout          no answer within the attempt timeout or the deadline
         ├── ServerError           5xx, or a body that is not Upstash's JSON
+        │   └── ResponseTooLarge  an answer over max_response_size (never retried)
         ├── AuthenticationFailed  401/403: wrong or missing token
         ├── QuotaExceeded         Upstash's daily/monthly request limit
         └── CircuitOpen           the breaker is open; nothing was sent
@@ -40,6 +41,7 @@ __all__ = [
     "NoScriptError",
     "PermissionDenied",
     "QuotaExceeded",
+    "ResponseTooLarge",
     "ServerError",
     "TransactionAborted",
     "ValidationError",
@@ -110,6 +112,15 @@ class ServerError(CacheUnavailable):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ResponseTooLarge(ServerError):
+    """The server's answer grew past ``max_response_size``; reading stopped there so a
+    broken or hostile server cannot exhaust the function's memory."""
+
+    def __init__(self, message: str, *, status: int | None = None, limit: int) -> None:
+        super().__init__(message, status=status)
+        self.limit = limit
 
 
 class AuthenticationFailed(CacheUnavailable):

@@ -28,6 +28,7 @@ from core.errors import (
     CircuitOpen,
     CommandError,
     ConnectionFailed,
+    ResponseTooLarge,
     ServerError,
 )
 from core.health import CircuitBreaker, breaker_for
@@ -57,6 +58,8 @@ class RetryPolicy:
             return None
         if isinstance(exc, ConnectionFailed):
             safe = True
+        elif isinstance(exc, ResponseTooLarge):  # the same answer would come again
+            safe = False
         elif isinstance(exc, CacheTimeout | ServerError):
             safe = not write
         else:  # authentication, quota, breaker: retrying cannot help
@@ -160,7 +163,9 @@ class RestExecutor(_Base):
         breaker: CircuitBreaker | None = None,
     ) -> None:
         super().__init__(database, config, breaker=breaker)
-        self.transport: Transport = transport or HttpxTransport(database.url)
+        self.transport: Transport = transport or HttpxTransport(
+            database.url, max_response_size=config.max_response_size
+        )
 
     def execute(
         self,
@@ -224,7 +229,9 @@ class AsyncRestExecutor(_Base):
         breaker: CircuitBreaker | None = None,
     ) -> None:
         super().__init__(database, config, breaker=breaker)
-        self.transport: AsyncTransport = transport or AsyncHttpxTransport(database.url)
+        self.transport: AsyncTransport = transport or AsyncHttpxTransport(
+            database.url, max_response_size=config.max_response_size
+        )
 
     async def execute(
         self,

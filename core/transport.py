@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from core.config import is_loopback
-from core.errors import CacheTimeout, ConfigurationError, ConnectionFailed, ServerError
+from core.errors import (
+    CacheTimeout,
+    ConfigurationError,
+    ConnectionFailed,
+    ResponseTooLarge,
+    ServerError,
+)
 from core.protocol import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -49,6 +55,9 @@ if TYPE_CHECKING:
 __all__ = ["AsyncHttpxTransport", "AsyncTransport", "HttpxTransport", "Transport", "env_proxy"]
 
 _USER_AGENT = "continuum-cache/0.1"
+#: The largest answer read by default: well above any sane reply (Upstash's request
+#: limit is 10 MB and values are capped at 1 MB by default), far below a function's memory.
+DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 
 
 class Transport(Protocol):
@@ -214,6 +223,40 @@ class _Requests:
         return CacheTimeout(f"the Upstash REST endpoint {self.base_url} was too slow")
 
 
+class _Cap:
+    """Stops reading an answer that grows past the limit (or announces it will)."""
+
+    def __init__(self, base_url: str, limit: int) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise ConfigurationError("max_response_size must be a positive number of bytes")
+        self.base_url = base_url
+        self.limit = limit
+
+    def announced(self, status: int, headers: Any) -> None:
+        length = _content_length(headers)
+        if length is not None and length > self.limit:
+            raise self.error(status, f"announced {length} bytes")
+
+    def error(self, status: int, what: str) -> ResponseTooLarge:
+        return ResponseTooLarge(
+            f"the Upstash REST endpoint {self.base_url} {what}, over the {self.limit}-byte "
+            "limit; reading stopped (raise max_response_size if replies this large are "
+            "expected, e.g. a very large MGET or pipeline)",
+            status=status,
+            limit=self.limit,
+        )
+
+
+def _content_length(headers: Any) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 class HttpxTransport:
     """Keep-alive httpx connection pool created on first use.
 
@@ -222,10 +265,16 @@ class HttpxTransport:
     """
 
     def __init__(
-        self, base_url: str, *, transport: httpx.BaseTransport | None = None, **options: Any
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        **options: Any,
     ) -> None:
         self.base_url = base_url
         self._requests = _Requests(base_url)
+        self._cap = _Cap(base_url, max_response_size)
         self._options = options
         self._transport = transport
 
@@ -254,11 +303,17 @@ class HttpxTransport:
         try:
             response = self._pool().handle_request(self._requests.build(request, timeout))
             try:
+                self._cap.announced(response.status_code, response.headers.raw)
                 chunks = []
+                size = 0
                 # Read by chunks so a server that trickles its answer cannot hold us past
-                # the attempt timeout (the read timeout applies to each chunk).
+                # the attempt timeout (the read timeout applies to each chunk), and one
+                # that never stops cannot fill the memory.
                 for chunk in response.stream:  # type: ignore[union-attr]
                     chunks.append(chunk)
+                    size += len(chunk)
+                    if size > self._cap.limit:
+                        raise self._cap.error(response.status_code, "sent a larger answer")
                     if time.monotonic() - started > timeout:
                         raise self._requests.too_slow()
             finally:
@@ -279,10 +334,16 @@ class AsyncHttpxTransport:
     """Keep-alive async httpx connection pool, created on first use per event loop."""
 
     def __init__(
-        self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None, **options: Any
+        self,
+        base_url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        **options: Any,
     ) -> None:
         self.base_url = base_url
         self._requests = _Requests(base_url)
+        self._cap = _Cap(base_url, max_response_size)
         self._options = options
         self._given = transport
         self._transport: httpx.AsyncBaseTransport | None = transport
@@ -320,7 +381,15 @@ class AsyncHttpxTransport:
                 built = self._requests.build(request, timeout)
                 response = await self._pool().handle_async_request(built)
                 try:
-                    body = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+                    self._cap.announced(response.status_code, response.headers.raw)
+                    chunks = []
+                    size = 0
+                    async for chunk in response.stream:  # type: ignore[union-attr]
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > self._cap.limit:
+                            raise self._cap.error(response.status_code, "sent a larger answer")
+                    body = b"".join(chunks)
                 finally:
                     await response.aclose()
         except TimeoutError:

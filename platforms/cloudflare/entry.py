@@ -97,7 +97,10 @@ def api_for(values: dict[str, str]) -> Api:
             config = UpstashConfig.from_env(values)
         except CacheError as exc:
             raise ApiError("unavailable", f"the cache is not configured: {exc}") from None
-        cache = AsyncUpstashCache(config, transport_factory=FetchTransport)
+        limit = config.max_response_size
+        cache = AsyncUpstashCache(
+            config, transport_factory=lambda url: FetchTransport(url, max_response_size=limit)
+        )
         api = Api(settings, async_cache=cache)
         if len(_APIS) >= _MAX_APIS:
             _APIS.clear()

@@ -22,8 +22,15 @@ import asyncio
 import importlib
 from typing import Any
 
-from core.errors import CacheTimeout, ConfigurationError, ConnectionFailed, ServerError
+from core.errors import (
+    CacheTimeout,
+    ConfigurationError,
+    ConnectionFailed,
+    ResponseTooLarge,
+    ServerError,
+)
 from core.protocol import HttpRequest, HttpResponse
+from core.transport import DEFAULT_MAX_RESPONSE_SIZE
 
 __all__ = ["FetchTransport"]
 
@@ -49,10 +56,13 @@ class FetchTransport:
     reused across requests.
     """
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(
+        self, base_url: str, *, max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
+    ) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise ConfigurationError("the Upstash REST URL must start with https://")
         self.base_url = base_url.rstrip("/")
+        self.max_response_size = max_response_size
 
     def __repr__(self) -> str:
         return f"FetchTransport({self.base_url!r})"
@@ -66,6 +76,7 @@ class FetchTransport:
         try:
             async with asyncio.timeout(max(timeout, 0.001)):
                 response = await self._fetch(js, url, init)
+                self._check_length(response, controller)
                 body = await self._read(response)
         except TimeoutError:
             controller.abort()
@@ -109,6 +120,23 @@ class FetchTransport:
                 f"the request to the Upstash REST endpoint {self.base_url} failed: "
                 f"{_first_line(text)}"
             ) from None
+
+    def _check_length(self, response: Any, controller: Any) -> None:
+        """Refuse an answer announced over ``max_response_size`` before reading it: a
+        Worker has 128 MB of memory."""
+        announced = response.headers.get("content-length")
+        try:
+            length = int(str(announced)) if announced is not None else None
+        except ValueError:
+            length = None
+        if length is not None and length > self.max_response_size:
+            controller.abort()
+            raise ResponseTooLarge(
+                f"the Upstash REST endpoint {self.base_url} announced {length} bytes, over "
+                f"the {self.max_response_size}-byte limit; the answer was not read",
+                status=int(response.status),
+                limit=self.max_response_size,
+            )
 
     async def _read(self, response: Any) -> bytes:
         ffi = importlib.import_module("pyodide.ffi")

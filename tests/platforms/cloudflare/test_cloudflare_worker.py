@@ -74,6 +74,9 @@ _FAULTS = {
                  b"Content-Length: 1000\r\n\r\n{\"result\":",  # the body breaks off
     "error500": b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n"
                 b"Connection: close\r\n\r\noops",
+    # an answer announced far over max_response_size is refused unread
+    "huge": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000000000\r\n\r\n{\"result\":\"",
     # a redirect must not be followed: it would hand the token to another URL
     "redirect": b"HTTP/1.1 303 See Other\r\nLocation: /followed\r\n"
                 b"Content-Length: 0\r\nConnection: close\r\n\r\n",
