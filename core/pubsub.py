@@ -30,10 +30,12 @@ answers one request: holding a stream open costs wall-clock time on every platfo
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import ipaddress
 import json
 import queue
+import re
 import socket
 import threading
 import time
@@ -53,6 +55,7 @@ from core.errors import (
     ConfigurationError,
     ConnectionFailed,
     QuotaExceeded,
+    ResponseTooLarge,
     ServerError,
 )
 
@@ -63,7 +66,13 @@ HEALTHY_AFTER = 1.0  # seconds a stream must live to count as a success
 _FIRST_BACKOFF = 0.1
 _MAX_BACKOFF = 2.0
 # what a new stream would meet again: reconnecting cannot help
-_PERMANENT = (AuthenticationFailed, CommandError, ConfigurationError, QuotaExceeded)
+_PERMANENT = (
+    AuthenticationFailed, CommandError, ConfigurationError, QuotaExceeded, ResponseTooLarge,
+)  # fmt: skip
+#: The largest event (one line, or the data lines of one event) a stream may send: a
+#: server that never ends a line cannot fill the subscriber's memory.
+MAX_EVENT_SIZE = 64 * 1024 * 1024
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 _CONFIRMATIONS = ("subscribe", "psubscribe")
 # A blocked reader wakes this often. A lock wait is interrupted only by a signal delivered
 # to the waiting thread, and the OS may hand a process's Ctrl-C to a stream thread instead:
@@ -111,6 +120,43 @@ class SseParser:
         if field == "data":
             self._data.append(value.removeprefix(" "))
         return None
+
+
+class _Lines:
+    """Splits an event stream's bytes into lines (CRLF, LF or CR, as the SSE spec says,
+    and nothing else: ``str.splitlines`` would also split on characters a message may
+    carry), refusing a line or an event longer than ``limit`` characters."""
+
+    def __init__(self, limit: int, where: str) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""
+        self._after_cr = False
+        self._event = 0
+        self._limit = limit
+        self._where = where
+
+    def feed(self, chunk: bytes) -> list[str]:
+        text = self._decoder.decode(chunk)
+        if self._after_cr and text.startswith("\n"):
+            text = text[1:]  # the LF of a CRLF split between two chunks
+        if text:
+            self._after_cr = text.endswith("\r")
+        pieces = _NEWLINE.split(self._pending + text)
+        self._pending = pieces.pop()
+        if len(self._pending) > self._limit:
+            raise self._too_large()
+        for line in pieces:
+            self._event = 0 if not line else self._event + len(line)
+            if self._event > self._limit:
+                raise self._too_large()
+        return pieces
+
+    def _too_large(self) -> ResponseTooLarge:
+        return ResponseTooLarge(
+            f"the {self._where} stream sent an event over {self._limit} characters; "
+            "the subscription was closed",
+            limit=self._limit,
+        )
 
 
 def to_message(data: str, name: str, is_pattern: bool) -> Message:
@@ -210,13 +256,20 @@ class _Streak:
 
 
 class _Base:
-    def __init__(self, url: str, token: str, timeout: float, reconnect_attempts: int) -> None:
+    def __init__(
+        self, url: str, token: str, timeout: float, reconnect_attempts: int, max_event_size: int
+    ) -> None:
         if not token:
             raise ConfigurationError("a REST token is needed to subscribe")
         if isinstance(reconnect_attempts, bool) or not isinstance(reconnect_attempts, int):
             raise ConfigurationError("reconnect_attempts must be an integer")
         if reconnect_attempts < 0:
             raise ConfigurationError("reconnect_attempts cannot be negative")
+        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
+            raise ConfigurationError("max_event_size must be an integer")
+        if max_event_size <= 0:
+            raise ConfigurationError("max_event_size must be positive")
+        self._max_event = max_event_size
         self._reconnects = reconnect_attempts
         self._url = _check_url(url)
         self._host = urlsplit(self._url).netloc
@@ -260,8 +313,9 @@ class PubSub(_Base):
         timeout: float = 10.0,
         client: httpx.Client | None = None,
         reconnect_attempts: int = RECONNECT_ATTEMPTS,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
-        super().__init__(url, token, timeout, reconnect_attempts)
+        super().__init__(url, token, timeout, reconnect_attempts, max_event_size)
         self._client = client or httpx.Client(timeout=timeout)
         self._own_client = client is None
         self._queue: queue.Queue[Message | _End] = queue.Queue()
@@ -356,15 +410,19 @@ class PubSub(_Base):
         """Queue the stream's messages until it ends; returns why it ended."""
         _, where = self._target(is_pattern, name)
         parser = SseParser()
+        lines = _Lines(self._max_event, where)
         try:
-            for line in response.iter_lines():
-                data = parser.feed(line)
-                if data is None:
-                    continue
-                message = to_message(data, name, is_pattern)
-                if resubscribed and message.type in _CONFIRMATIONS:
-                    continue
-                self._queue.put(message)
+            for chunk in response.iter_bytes():
+                for line in lines.feed(chunk):
+                    data = parser.feed(line)
+                    if data is None:
+                        continue
+                    message = to_message(data, name, is_pattern)
+                    if resubscribed and message.type in _CONFIRMATIONS:
+                        continue
+                    self._queue.put(message)
+        except ResponseTooLarge as exc:
+            return exc
         except httpx.HTTPError as exc:
             return _transport_error(exc, where)
         except Exception as exc:
@@ -467,8 +525,9 @@ class AsyncPubSub(_Base):
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
         reconnect_attempts: int = RECONNECT_ATTEMPTS,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
-        super().__init__(url, token, timeout, reconnect_attempts)
+        super().__init__(url, token, timeout, reconnect_attempts, max_event_size)
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._own_client = client is None
         self._queue: asyncio.Queue[Message | _End] = asyncio.Queue()
@@ -549,15 +608,19 @@ class AsyncPubSub(_Base):
     ) -> CacheError:
         _, where = self._target(is_pattern, name)
         parser = SseParser()
+        lines = _Lines(self._max_event, where)
         try:
-            async for line in response.aiter_lines():
-                data = parser.feed(line)
-                if data is None:
-                    continue
-                message = to_message(data, name, is_pattern)
-                if resubscribed and message.type in _CONFIRMATIONS:
-                    continue
-                self._queue.put_nowait(message)
+            async for chunk in response.aiter_bytes():
+                for line in lines.feed(chunk):
+                    data = parser.feed(line)
+                    if data is None:
+                        continue
+                    message = to_message(data, name, is_pattern)
+                    if resubscribed and message.type in _CONFIRMATIONS:
+                        continue
+                    self._queue.put_nowait(message)
+        except ResponseTooLarge as exc:
+            return exc
         except httpx.HTTPError as exc:
             return _transport_error(exc, where)
         except Exception as exc:

@@ -16,8 +16,14 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from core.errors import AuthenticationFailed, ConfigurationError, ConnectionFailed, ServerError
-from core.pubsub import AsyncPubSub, Message, PubSub, SseParser, to_message
+from core.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    ConnectionFailed,
+    ResponseTooLarge,
+    ServerError,
+)
+from core.pubsub import AsyncPubSub, Message, PubSub, SseParser, _Lines, to_message
 from emulator.pytest_plugin import EmulatorHandle
 
 
@@ -333,3 +339,49 @@ def test_a_signal_taken_by_a_stream_thread_still_interrupts_listen(
         cwd=Path(__file__).resolve().parents[2],
     )
     assert done.stdout == "interrupted\n", done.stderr
+
+
+def test_a_line_that_never_ends_closes_the_subscription_instead_of_filling_memory(
+    raw_server: RawServer,
+) -> None:
+    raw_server.replies.append(
+        SSE_HEAD + b"data: subscribe,ch,1\n\n" + b"data: message,ch," + b"x" * 300_000
+    )
+    raw_server.thread.start()
+    with PubSub(raw_server.url, "t", max_event_size=100_000) as sub:
+        sub.subscribe("ch")
+        assert wait_for(sub, "subscribe").data == "1"
+        with pytest.raises(ResponseTooLarge, match="over 100000 characters"):
+            sub.get_message(timeout=10)
+    assert len(raw_server.requests) == 1  # not reopened: the server would do it again
+
+
+async def test_an_event_of_endless_data_lines_is_refused_by_the_async_reader(
+    raw_server: RawServer,
+) -> None:
+    raw_server.replies.append(
+        SSE_HEAD + b"data: subscribe,ch,1\n\n" + b"data: message,ch,\n" + b"data: yyyy\n" * 50_000
+    )
+    raw_server.thread.start()
+    async with AsyncPubSub(raw_server.url, "t", max_event_size=100_000) as sub:
+        await sub.subscribe("ch")
+        first = await sub.get_message(timeout=10)
+        assert first is not None and first.type == "subscribe"
+        with pytest.raises(ResponseTooLarge):
+            await sub.get_message(timeout=10)
+
+
+@pytest.mark.parametrize("split", range(1, 40))
+def test_lines_split_anywhere_between_chunks_parse_the_same(split: int) -> None:
+    """CRLF, CR and LF endings, a CRLF cut in two, and characters ``str.splitlines``
+    would wrongly split on (form feed, U+2028) inside a message."""
+    raw = "data: message,ch,a\x0cb\u2028c\r\n\r\ndata: message,ch,é\r\rdata: x\n\n".encode()
+    lines = _Lines(1000, "test")
+    parser = SseParser()
+    events = [
+        data
+        for chunk in (raw[:split], raw[split:])
+        for line in lines.feed(chunk)
+        if (data := parser.feed(line)) is not None
+    ]
+    assert events == ["message,ch,a\x0cb\u2028c", "message,ch,é", "x"]
