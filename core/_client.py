@@ -333,7 +333,7 @@ class CacheBase:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()
         commands = batch.commands
-        if not call.degraded:
+        if not call.degraded and any(_is_scan(command) for command in commands):
             commands = [_restart_scan(command) for command in commands]
         call.backend = CacheBackend.LOCAL
         call.degraded = True
@@ -410,10 +410,14 @@ def fell_back() -> CacheUnavailable:
     return CacheUnavailable("an earlier batch of this call fell back; it stays local")
 
 
+def _is_scan(command: Command) -> bool:
+    name = command[0]
+    return isinstance(name, str) and len(name) == 4 and name.upper() == "SCAN"
+
+
 def _restart_scan(command: Command) -> Command:
     """``SCAN <cursor> ...`` from the start when the cursor came from another store."""
-    name = command[0]
-    if isinstance(name, str) and name.upper() == "SCAN" and len(command) > 1:
+    if _is_scan(command) and len(command) > 1:
         return ("SCAN", "0", *command[2:])
     return command
 
@@ -421,7 +425,7 @@ def _restart_scan(command: Command) -> Command:
 def _merge(total: Meter, part: Meter) -> None:
     """Fold a finished scope's meter into the client's totals (for ``info()``)."""
     for name in (
-        "round_trips", "commands", "bytes_sent", "bytes_received", "hits", "misses",
+        "round_trips", "commands", "billed", "bytes_sent", "bytes_received", "hits", "misses",
         "fallback_ops", "degraded_writes", "errors", "time_spent",
     ):  # fmt: skip
         setattr(total, name, getattr(total, name) + getattr(part, name))

@@ -131,6 +131,7 @@ class _Base:
         if meter is not None:
             meter.round_trips += 1
             meter.commands += len(planned.positions)
+            meter.billed += len(planned.positions)
             meter.bytes_sent += len(planned.request.body)
 
     @staticmethod

@@ -90,6 +90,8 @@ class Meter:
 
     round_trips: int = 0
     commands: int = 0
+    #: What Upstash bills: the commands sent plus each redis.call a script reported making.
+    billed: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
     hits: int = 0
@@ -107,9 +109,14 @@ class Meter:
         """One HTTP request to Upstash carrying ``commands`` commands."""
         self.round_trips += 1
         self.commands += commands
+        self.billed += commands
         self.bytes_sent += sent
         self.bytes_received += received
         self.time_spent += seconds
+
+    def add_script_calls(self, calls: int) -> None:
+        """A script that ran on Upstash made ``calls`` redis.call()s, each billed."""
+        self.billed += calls
 
     def hit(self, layer: str | None = None) -> None:
         self.hits += 1
@@ -125,6 +132,7 @@ class Meter:
         return {
             "round_trips": self.round_trips,
             "commands": self.commands,
+            "billed_commands": self.billed,
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
             "hits": self.hits,

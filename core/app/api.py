@@ -54,8 +54,11 @@ class ApiSettings:
         emf: bool = False,
     ) -> None:
         for name, value in (
-            ("api_keys", tuple(api_keys)), ("rate_limit", rate_limit),
-            ("rate_window", rate_window), ("max_body", max_body), ("timeout", timeout),
+            ("api_keys", tuple(api_keys)),
+            ("rate_limit", rate_limit),
+            ("rate_window", rate_window),
+            ("max_body", max_body),
+            ("timeout", timeout),
             ("emf", emf),
         ):
             object.__setattr__(self, name, value)
@@ -247,7 +250,8 @@ class Api:
             )
         if not self._keys:
             raise ApiError(
-                "unauthorized", "no API keys are configured: set CONTINUUM_API_KEYS",
+                "unauthorized",
+                "no API keys are configured: set CONTINUUM_API_KEYS",
                 headers=challenge,
             )
         given = token.strip().encode()
@@ -328,6 +332,7 @@ class Api:
             request_id=request.request_id,
             error_code=error_code,
             fallback_ops=int(stats.get("fallback_ops", 0)),
+            billed_commands=int(stats.get("billed_commands", stats.get("commands", 0))),
         )
         emit(record, self._sink, emf=self.settings.emf)
         return response
@@ -424,4 +429,3 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 
         raise ConfigurationError(f"{name} must be a positive integer, not {raw[:20]!r}")
     return int(raw)
-

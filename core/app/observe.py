@@ -30,8 +30,18 @@ class RequestRecord:
     on the cold-start path)."""
 
     __slots__ = (
-        "backend", "cache_ms", "commands", "duration_ms", "error_code", "fallback_ops",
-        "method", "request_id", "round_trips", "route", "status",
+        "backend",
+        "billed_commands",
+        "cache_ms",
+        "commands",
+        "duration_ms",
+        "error_code",
+        "fallback_ops",
+        "method",
+        "request_id",
+        "round_trips",
+        "route",
+        "status",
     )
 
     def __init__(
@@ -48,6 +58,7 @@ class RequestRecord:
         request_id: str = "",
         error_code: str = "",
         fallback_ops: int = 0,
+        billed_commands: int | None = None,
     ) -> None:
         self.route = route
         self.method = method
@@ -60,6 +71,7 @@ class RequestRecord:
         self.request_id = request_id
         self.error_code = error_code
         self.fallback_ops = fallback_ops
+        self.billed_commands = commands if billed_commands is None else billed_commands
 
     def fields(self) -> dict[str, object]:
         line: dict[str, object] = {
@@ -71,6 +83,7 @@ class RequestRecord:
             "backend": self.backend,
             "round_trips": self.round_trips,
             "commands": self.commands,
+            "billed_commands": self.billed_commands,
             "cache_ms": round(self.cache_ms, 3),
             "duration_ms": round(self.duration_ms, 3),
             "fallback_ops": self.fallback_ops,
@@ -95,6 +108,7 @@ def emf_block(record: RequestRecord, *, now_ms: int | None = None) -> dict[str, 
                     {"Name": "cache_ms", "Unit": "Milliseconds"},
                     {"Name": "round_trips", "Unit": "Count"},
                     {"Name": "commands", "Unit": "Count"},
+                    {"Name": "billed_commands", "Unit": "Count"},
                     {"Name": "fallback_ops", "Unit": "Count"},
                 ],
             }

@@ -35,6 +35,7 @@ from core.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScrip
 from core.ratelimit.blocked import BlockedCache, blocked_identifiers
 from core.ratelimit.keys import Identifier, limiter_key
 from core.ratelimit.result import RateLimitResult, Reason
+from core.scope import Meter
 
 __all__ = ["AsyncRateLimiter", "RateLimiter", "ScriptCall"]
 
@@ -260,11 +261,16 @@ class RateLimiter(_Limiter):
             return _on_local(cache, call)
         runner = getattr(cache, "run_script", None)
         if runner is not None:
-            return cast(_SyncScripts, cache).run_script(call.script, call.keys, call.args)
-        execute = getattr(cache, "execute", None)
-        if execute is None:
-            raise ValidationError(f"{type(cache).__name__} can run neither scripts nor commands")
-        return _evalsha_then_eval(call, execute)
+            reply = cast(_SyncScripts, cache).run_script(call.script, call.keys, call.args)
+        else:
+            execute = getattr(cache, "execute", None)
+            if execute is None:
+                raise ValidationError(
+                    f"{type(cache).__name__} can run neither scripts nor commands"
+                )
+            reply = _evalsha_then_eval(call, execute)
+        _bill_script_calls(cache, call, reply)
+        return reply
 
 
 class AsyncRateLimiter(_Limiter):
@@ -303,14 +309,19 @@ class AsyncRateLimiter(_Limiter):
             return _on_local(cache, call)
         runner = getattr(cache, "run_script", None)
         if runner is not None:
-            return cast(Reply, await runner(call.script, call.keys, call.args))
-        execute = getattr(cache, "execute", None)
-        if execute is None:
-            raise ValidationError(f"{type(cache).__name__} can run neither scripts nor commands")
-        reply = await execute([_evalsha(call)], write=True)
-        if _is_noscript(reply[0]):
-            reply = await execute([_eval(call)], write=True)
-        return _unwrap(reply[0])
+            result = cast(Reply, await runner(call.script, call.keys, call.args))
+        else:
+            execute = getattr(cache, "execute", None)
+            if execute is None:
+                raise ValidationError(
+                    f"{type(cache).__name__} can run neither scripts nor commands"
+                )
+            reply = await execute([_evalsha(call)], write=True)
+            if _is_noscript(reply[0]):
+                reply = await execute([_eval(call)], write=True)
+            result = _unwrap(reply[0])
+        _bill_script_calls(cache, call, result)
+        return result
 
 
 # -- drivers ---------------------------------------------------------------------------------
@@ -353,6 +364,24 @@ def _on_local(store: LocalCache, call: ScriptCall) -> Reply:
     return store.run_script(call.script.sha1, keys, args)
 
 
+def _bill_script_calls(cache: object, call: ScriptCall, reply: Reply) -> None:
+    """Add the redis.call()s a script made on Upstash to the meter: Upstash bills an EVAL
+    as 1 plus each of them, and the meter could only count the EVAL it sent. The limiter
+    scripts report their count as the last element of their reply; reset makes one DEL.
+    Nothing is added in local mode, where nothing is billed."""
+    if getattr(cache, "is_local", True):
+        return
+    meter = getattr(cache, "meter", None)
+    if not isinstance(meter, Meter):
+        return
+    if call.script is RESET.script:
+        meter.add_script_calls(1)
+    elif isinstance(reply, list) and len(reply) == 7:
+        calls = reply[6]
+        if isinstance(calls, int) and not isinstance(calls, bool) and 0 < calls < 1_000_000:
+            meter.add_script_calls(calls)
+
+
 def _evalsha(call: ScriptCall) -> list[str | int]:
     return ["EVALSHA", call.script.sha1, len(call.keys), *call.keys, *call.args]
 
@@ -384,14 +413,15 @@ def _evalsha_then_eval(call: ScriptCall, execute: Callable[..., list[object]]) -
 
 
 def _values(reply: Reply) -> tuple[int, int, int, int, int, int]:
-    """The script's six integers, or ServerError: a garbled reply is an unavailable backend."""
+    """The script's six integers (a seventh, its call count, is for billing), or
+    ServerError: a garbled reply is an unavailable backend."""
     if (
         not isinstance(reply, list)
-        or len(reply) != 6
+        or len(reply) not in (6, 7)
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in reply)
     ):
         raise ServerError(f"the rate-limit script answered {str(reply)[:80]!r}")
-    allowed, remaining, reset_us, retry_us, now_us, used = cast(list[int], reply)
+    allowed, remaining, reset_us, retry_us, now_us, used = cast(list[int], reply)[:6]
     return allowed, remaining, reset_us, retry_us, now_us, used
 
 

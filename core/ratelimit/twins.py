@@ -72,13 +72,25 @@ def _window_index(now: float, window: float) -> float:
     return index
 
 
-def _reply(*values: float) -> list[int]:
-    # Lua numbers become integer replies by truncation toward zero
-    return [int(value) for value in values]
+class _Counted:
+    """``call``, counting what the script's own wrapper counts: each ``redis.call``."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self.calls = 0
+
+    def __call__(self, *args: object) -> object:
+        self.calls += 1
+        return self._call(*args)
+
+    def reply(self, *values: float) -> list[int]:
+        # Lua numbers become integer replies by truncation toward zero; the call count last
+        return [int(value) for value in values] + [self.calls]
 
 
 def sliding_log(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> list[int]:
     """Twin of ``scripts/sliding_log.lua``."""
+    call = counted = _Counted(call)
     now = _server_now(call)
     key = keys[0]
     window, limit, cost = _params(args)
@@ -95,22 +107,23 @@ def sliding_log(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> lis
                 pairs += [score, f"{nonce}:{unit}"]
             call("ZADD", key, *pairs)
         call("PEXPIRE", key, math.ceil(window / 1000))
-        return _reply(1, limit - used - cost, now + window, 0, now, used + cost)
+        return counted.reply(1, limit - used - cost, now + window, 0, now, used + cost)
     remaining = max(0.0, limit - used)
     if cost == 0:
         reset_at = now
         if used > 0:
             newest = call("ZRANGE", key, -1, -1, "WITHSCORES")
             reset_at = _score(newest) + window
-        return _reply(1, remaining, reset_at, 0, now, used)
+        return counted.reply(1, remaining, reset_at, 0, now, used)
     rank = int(used + cost - limit - 1)
     oldest = call("ZRANGE", key, rank, rank, "WITHSCORES")
     retry = _score(oldest) + window
-    return _reply(0, remaining, retry, retry, now, used)
+    return counted.reply(0, remaining, retry, retry, now, used)
 
 
 def fixed_window(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> list[int]:
     """Twin of ``scripts/fixed_window.lua``."""
+    call = counted = _Counted(call)
     now = _server_now(call)
     key = keys[0]
     window, limit, cost = _params(args)
@@ -124,15 +137,16 @@ def fixed_window(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> li
         used += cost
         value = f"{_num(index)}:{_num(used)}"
         call("SET", key, value, "PX", math.ceil((reset_at - now) / 1000))
-        return _reply(1, limit - used, reset_at, 0, now, used)
+        return counted.reply(1, limit - used, reset_at, 0, now, used)
     remaining = max(0.0, limit - used)
     if cost == 0:
-        return _reply(1, remaining, reset_at, 0, now, used)
-    return _reply(0, remaining, reset_at, reset_at, now, used)
+        return counted.reply(1, remaining, reset_at, 0, now, used)
+    return counted.reply(0, remaining, reset_at, reset_at, now, used)
 
 
 def sliding_window(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> list[int]:
     """Twin of ``scripts/sliding_window.lua``."""
+    call = counted = _Counted(call)
     now = _server_now(call)
     key = keys[0]
     window, limit, cost = _params(args)
@@ -155,19 +169,20 @@ def sliding_window(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> 
         value = f"{_num(index)}:{_num(current)}:{_num(previous)}"
         call("SET", key, value, "PX", math.ceil((reset_at + window - now) / 1000))
         used += cost
-        return _reply(1, math.floor(limit - used), reset_at, 0, now, math.ceil(used))
+        return counted.reply(1, math.floor(limit - used), reset_at, 0, now, math.ceil(used))
     remaining = max(0, math.floor(limit - used))
     if cost == 0:
-        return _reply(1, remaining, reset_at, 0, now, math.ceil(used))
+        return counted.reply(1, remaining, reset_at, 0, now, math.ceil(used))
     if current + cost <= limit:
         retry = start + math.ceil(window - window * (limit - current - cost) / previous)
     else:
         retry = start + window + math.ceil(window * (current + cost - limit) / current)
-    return _reply(0, remaining, retry, retry, now, math.ceil(used))
+    return counted.reply(0, remaining, retry, retry, now, math.ceil(used))
 
 
 def token_bucket(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> list[int]:
     """Twin of ``scripts/token_bucket.lua``."""
+    call = counted = _Counted(call)
     now = _server_now(call)
     key = keys[0]
     window, limit, cost = _params(args)
@@ -183,12 +198,16 @@ def token_bucket(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> li
         full_in = math.ceil((limit - tokens) * window / limit)
         value = f"{tokens:.17g}:{_num(now)}"
         call("SET", key, value, "PX", math.ceil(full_in / 1000))
-        return _reply(1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens))
+        return counted.reply(
+            1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens)
+        )
     full_in = math.ceil((limit - tokens) * window / limit)
     if cost == 0:
-        return _reply(1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens))
+        return counted.reply(
+            1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens)
+        )
     retry = now + math.ceil((cost - tokens) * window / limit)
-    return _reply(0, math.floor(tokens), retry, retry, now, math.ceil(limit - tokens))
+    return counted.reply(0, math.floor(tokens), retry, retry, now, math.ceil(limit - tokens))
 
 
 def reset(call: Call, keys: Sequence[bytes], args: Sequence[bytes]) -> int:

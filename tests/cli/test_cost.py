@@ -277,7 +277,8 @@ def test_from_stats_reads_the_reference_api_own_log(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    """The JSON line the reference API logs per request is what --from-stats averages."""
+    """The JSON line the reference API logs per request is what --from-stats averages, and
+    it bills what Upstash bills: the rate-limit script's redis.calls included."""
     from core.app import Api, Request
 
     upstash_emulator.apply_env(monkeypatch)
@@ -291,8 +292,10 @@ def test_from_stats_reads_the_reference_api_own_log(
     text = captured.out + captured.err
     log.write_text(text)
     records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    logged = [r["commands"] for r in records if r.get("msg") == "request"]
-    assert len(logged) == 3 and sum(logged) > 0
+    logged = [r["billed_commands"] for r in records if r.get("msg") == "request"]
+    sent = [r["commands"] for r in records if r.get("msg") == "request"]
+    assert len(logged) == 3 and sum(logged) > sum(sent) > 0
+    assert sum(logged) == upstash_emulator.billed()  # the server's own count
     doc = cost_json(capsys, "--users", "1000", "--from-stats", str(log))
     assert isinstance(doc, dict)
     assert doc["profile"]["commands_per_request"] == pytest.approx(sum(logged) / 3)

@@ -1,9 +1,10 @@
 """Run a limiter script, or its Python twin, at a chosen instant.
 
-The shipped scripts read the server's clock (``redis.call('TIME')``). To test their logic
-deterministically on a real server, the test copy below takes the clock from its last two
-arguments instead; that one call is the only difference from the shipped text (asserted
-below). The twin gets the same instant through its ``call``'s answer to ``TIME``.
+The shipped scripts read the server's clock (``call('TIME')``, their counting wrapper
+around ``redis.call``). To test their logic deterministically on a real server, the test
+copy below takes the clock from its last two arguments instead, still counted as the one
+call it replaces; that is the only difference from the shipped text (asserted below).
+The twin gets the same instant through its ``call``'s answer to ``TIME``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Callable
 from core.ratelimit import twins
 from core.ratelimit.algorithms import ALGORITHMS, Algorithm
 
-_TIME = "redis.call('TIME')"
-_FROZEN = "{ARGV[#ARGV - 1], ARGV[#ARGV]}"
+_TIME = "call('TIME')"
+_FROZEN = "(function() calls = calls + 1 return {ARGV[#ARGV - 1], ARGV[#ARGV]} end)()"
 
 
 def frozen_source(algorithm: Algorithm) -> str:

@@ -237,3 +237,33 @@ def test_a_check_whose_answer_is_lost_is_not_retried(
     finally:
         proxy.close()
     assert direct.get_usage("u", max_requests=5)["current"] == 1  # counted exactly once
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_meter_bills_what_the_server_bills(
+    cache: UpstashCache, emulator: EmulatorHandle, algorithm: str
+) -> None:
+    """Upstash bills an EVAL as 1 plus each redis.call it makes; the meter (what
+    ``continuum cost --from-stats`` reads) must agree with the server's own count, over
+    admitted, refused, peeked and reset checks alike (repeat refusals from the blocked
+    cache cost nothing on either side)."""
+    limiter = RateLimiter(cache, algorithm=algorithm, blocked=BlockedCache())
+    before = emulator.billed()
+    with cache.request(deadline=30) as scope:
+        for _ in range(4):  # a NOSCRIPT answer and the EVAL after it are billed too
+            limiter.limit("meter-user", limit=2, window_seconds=HOUR, cost=1)
+        limiter.get_usage("meter-user", window_seconds=HOUR, max_requests=2)
+        limiter.reset("meter-user", window_seconds=HOUR)
+        billed = scope.meter.billed
+    assert emulator.billed() - before == billed
+    assert billed > scope.meter.commands  # the scripts' inner calls are counted
+
+
+async def test_the_async_meter_bills_what_the_server_bills(
+    acache: AsyncUpstashCache, emulator: EmulatorHandle
+) -> None:
+    limiter = AsyncRateLimiter(acache, blocked=BlockedCache())
+    async with acache.request(deadline=30) as scope:
+        for _ in range(3):
+            await limiter.limit("meter-user", limit=2, window_seconds=HOUR)
+    assert emulator.billed() == scope.meter.billed > scope.meter.commands

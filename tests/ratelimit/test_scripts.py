@@ -62,8 +62,9 @@ def test_sliding_log_admits_exactly_limit_per_sliding_window(raw_redis: RawRedis
     assert lua(raw_redis, alg, now=T0 + 4 * S, nonce="b")[:2] == [1, 1]
     assert lua(raw_redis, alg, now=T0 + 5 * S, nonce="c")[:2] == [1, 0]
     refused = lua(raw_redis, alg, now=T0 + 9 * S, nonce="d")
-    # refused until the oldest admission (T0) leaves the window: T0 + 10 s, not a fixed edge
-    assert refused == [0, 0, T0 + 10 * S, T0 + 10 * S, T0 + 9 * S, 3]
+    # refused until the oldest admission (T0) leaves the window: T0 + 10 s, not a fixed edge;
+    # last, the redis.calls Upstash bills: TIME, ZCARD, ZREMRANGEBYSCORE, ZRANGE
+    assert refused == [0, 0, T0 + 10 * S, T0 + 10 * S, T0 + 9 * S, 3, 4]
     assert lua(raw_redis, alg, now=T0 + 10 * S - 1, nonce="e")[0] == 0
     assert lua(raw_redis, alg, now=T0 + 10 * S, nonce="f")[:2] == [1, 0]
     # a cost-2 request must wait for the two oldest (T0 + 4 s, T0 + 5 s) to leave
@@ -87,6 +88,7 @@ def test_fixed_window_resets_on_server_aligned_edges(raw_redis: RawRedis) -> Non
         T0 + 10 * S,
         T0 + 10 * S - 1,
         3,
+        2,  # TIME and GET: a refusal writes nothing
     ]
     assert lua(raw_redis, alg, now=T0 + 10 * S)[:2] == [1, 2]  # a new window
     # refused requests are not counted

@@ -2,11 +2,14 @@
 -- scored by the server's clock in microseconds. ARGV: window_us, limit, cost, nonce.
 -- A request is admitted when the units in (now - window, now] plus its cost fit the limit.
 -- cost 0 reads the usage without admitting anything.
--- Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
+-- Returns {allowed, remaining, reset_us, retry_us, now_us, used, calls}.
 -- A plain script, no "#!lua flags=" line, so the same text runs on Upstash, redis-server and
 -- fakeredis (the reasons are in core/ratelimit/algorithms.py).
+-- calls: how many redis.call()s ran, which Upstash bills on top of the EVAL itself.
+local calls = 0
+local function call(...) calls = calls + 1 return redis.call(...) end
 local function num(x) return string.format('%.0f', x) end
-local t = redis.call('TIME')
+local t = call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key = KEYS[1]
 local window = tonumber(ARGV[1])
@@ -15,9 +18,9 @@ local cost = tonumber(ARGV[3])
 -- units that left the window are only trimmed when the exact count matters: while even
 -- the untrimmed count leaves room, admitting needs no trim (one command less per check;
 -- the set still holds at most limit + cost members, and the key expires when idle)
-local used = redis.call('ZCARD', key)
+local used = call('ZCARD', key)
 if cost == 0 or used + cost > limit then
-  used = used - redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - window))
+  used = used - call('ZREMRANGEBYSCORE', key, '-inf', num(now - window))
 end
 if cost > 0 and used + cost <= limit then
   -- members are unique per request (the client's random nonce) and per unit of cost;
@@ -31,23 +34,23 @@ if cost > 0 and used + cost <= limit then
       args[#args + 1] = score
       args[#args + 1] = ARGV[4] .. ':' .. j
     end
-    redis.call('ZADD', key, unpack(args))
+    call('ZADD', key, unpack(args))
     i = last + 1
   end
-  redis.call('PEXPIRE', key, math.ceil(window / 1000))
-  return {1, limit - used - cost, now + window, 0, now, used + cost}
+  call('PEXPIRE', key, math.ceil(window / 1000))
+  return {1, limit - used - cost, now + window, 0, now, used + cost, calls}
 end
 local remaining = math.max(0, limit - used)
 if cost == 0 then
   local reset = now
   if used > 0 then
-    local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local newest = call('ZRANGE', key, -1, -1, 'WITHSCORES')
     reset = tonumber(newest[2]) + window
   end
-  return {1, remaining, reset, 0, now, used}
+  return {1, remaining, reset, 0, now, used, calls}
 end
 -- refused: it fits once the oldest (used + cost - limit) units have left the window
 local rank = used + cost - limit - 1
-local oldest = redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')
+local oldest = call('ZRANGE', key, rank, rank, 'WITHSCORES')
 local retry = tonumber(oldest[2]) + window
-return {0, remaining, retry, retry, now, used}
+return {0, remaining, retry, retry, now, used, calls}

@@ -2,11 +2,14 @@
 -- weighted by how much of it still overlaps the sliding window. Constant memory.
 -- KEYS[1]: a string "<current window index>:<units admitted in it>:<units admitted in the
 -- previous window>", written with its expiry in one SET. ARGV: window_us, limit, cost.
--- cost 0 reads the usage. Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
+-- cost 0 reads the usage. Returns {allowed, remaining, reset_us, retry_us, now_us, used, calls}.
 -- A plain script, no "#!lua flags=" line, so the same text runs on Upstash, redis-server and
 -- fakeredis (the reasons are in core/ratelimit/algorithms.py).
+-- calls: how many redis.call()s ran, which Upstash bills on top of the EVAL itself.
+local calls = 0
+local function call(...) calls = calls + 1 return redis.call(...) end
 local function num(x) return string.format('%.0f', x) end
-local t = redis.call('TIME')
+local t = call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key = KEYS[1]
 local window = tonumber(ARGV[1])
@@ -15,7 +18,7 @@ local cost = tonumber(ARGV[3])
 local index = math.floor(now / window)
 if index * window > now then index = index - 1 end
 if (index + 1) * window <= now then index = index + 1 end
-local stored = redis.call('GET', key)
+local stored = call('GET', key)
 local current, previous = 0, 0
 if stored then
   local stored_index, stored_current, stored_previous =
@@ -34,14 +37,14 @@ local used = previous * overlap / window + current
 local reset = start + window
 if cost > 0 and used + cost <= limit then
   current = current + cost
-  redis.call('SET', key, num(index) .. ':' .. num(current) .. ':' .. num(previous),
+  call('SET', key, num(index) .. ':' .. num(current) .. ':' .. num(previous),
     'PX', math.ceil((reset + window - now) / 1000))
   used = used + cost
-  return {1, math.floor(limit - used), reset, 0, now, math.ceil(used)}
+  return {1, math.floor(limit - used), reset, 0, now, math.ceil(used), calls}
 end
 local remaining = math.max(0, math.floor(limit - used))
 if cost == 0 then
-  return {1, remaining, reset, 0, now, math.ceil(used)}
+  return {1, remaining, reset, 0, now, math.ceil(used), calls}
 end
 -- refused: the earliest instant the weighted estimate leaves room for cost, if nothing
 -- else is admitted meanwhile (estimates only fall with time, so it is a safe lower bound)
@@ -51,4 +54,4 @@ if current + cost <= limit then
 else
   retry = start + window + math.ceil(window * (current + cost - limit) / current)
 end
-return {0, remaining, retry, retry, now, math.ceil(used)}
+return {0, remaining, retry, retry, now, math.ceil(used), calls}

@@ -2,17 +2,20 @@
 -- server's clock. KEYS[1]: a string "<tokens>:<last update in us>", written with its
 -- expiry in one SET; a missing key is a full bucket, so the key expires once the bucket
 -- would be full again. ARGV: window_us, limit, cost. cost 0 reads the usage.
--- Returns {allowed, remaining, reset_us, retry_us, now_us, used}.
+-- Returns {allowed, remaining, reset_us, retry_us, now_us, used, calls}.
 -- A plain script, no "#!lua flags=" line, so the same text runs on Upstash, redis-server and
 -- fakeredis (the reasons are in core/ratelimit/algorithms.py).
+-- calls: how many redis.call()s ran, which Upstash bills on top of the EVAL itself.
+local calls = 0
+local function call(...) calls = calls + 1 return redis.call(...) end
 local function num(x) return string.format('%.0f', x) end
-local t = redis.call('TIME')
+local t = call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key = KEYS[1]
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
-local stored = redis.call('GET', key)
+local stored = call('GET', key)
 local tokens = limit
 if stored then
   local stored_tokens, stored_at = string.match(stored, '^([^:]*):([^:]*)$')
@@ -25,13 +28,13 @@ end
 if cost > 0 and tokens >= cost then
   tokens = tokens - cost
   local full_in = math.ceil((limit - tokens) * window / limit)
-  redis.call('SET', key, string.format('%.17g', tokens) .. ':' .. num(now),
+  call('SET', key, string.format('%.17g', tokens) .. ':' .. num(now),
     'PX', math.ceil(full_in / 1000))
-  return {1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens)}
+  return {1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens), calls}
 end
 local full_in = math.ceil((limit - tokens) * window / limit)
 if cost == 0 then
-  return {1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens)}
+  return {1, math.floor(tokens), now + full_in, 0, now, math.ceil(limit - tokens), calls}
 end
 local retry = now + math.ceil((cost - tokens) * window / limit)
-return {0, math.floor(tokens), retry, retry, now, math.ceil(limit - tokens)}
+return {0, math.floor(tokens), retry, retry, now, math.ceil(limit - tokens), calls}
