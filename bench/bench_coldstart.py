@@ -50,7 +50,12 @@ def import_seconds(stmt: str) -> float:
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # samples load .pyc, as a deployed bundle does
     out = subprocess.run(
         [sys.executable, "-c", _TIMER.format(stmt=stmt)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -75,40 +80,67 @@ def run(quick: bool = False) -> list[Figure]:
     figures = [
         Figure(
             name="cold import: Lambda handler",
-            value=round(lam, 1), unit="ms", baseline_name=baseline, baseline=round(base, 1),
-            target="ratio <= 0.75", met=lam / base <= 0.75, reproduce=REPRODUCE,
+            value=round(lam, 1),
+            unit="ms",
+            baseline_name=baseline,
+            baseline=round(base, 1),
+            target="ratio <= 0.75",
+            met=lam / base <= 0.75,
+            reproduce=REPRODUCE,
             note=note + "; token from the environment (SSM/Secrets Manager names add boto3)",
         ),
         Figure(
             name="cold import: Lambda handler + httpx (what the first request adds)",
-            value=round(first, 1), unit="ms", baseline_name=baseline, baseline=round(base, 1),
-            target="informational", met=None, reproduce=REPRODUCE, note=note,
+            value=round(first, 1),
+            unit="ms",
+            baseline_name=baseline,
+            baseline=round(base, 1),
+            target="informational",
+            met=None,
+            reproduce=REPRODUCE,
+            note=note,
         ),
     ]
     if importlib.util.find_spec("platforms.vercel.app") is not None:
         vercel, flask, with_core = fastest(
             ["import platforms.vercel.app", "import flask", "import flask, core"], rounds
         )
-        figures.append(Figure(
-            name="cold import: Vercel app",
-            value=round(vercel, 1), unit="ms", baseline_name="import flask",
-            baseline=round(flask, 1), target="ratio <= 1.2", met=vercel / flask <= 1.2,
-            reproduce=REPRODUCE, note=note,
-        ))
+        figures.append(
+            Figure(
+                name="cold import: Vercel app",
+                value=round(vercel, 1),
+                unit="ms",
+                baseline_name="import flask",
+                baseline=round(flask, 1),
+                target="ratio <= 1.2",
+                met=vercel / flask <= 1.2,
+                reproduce=REPRODUCE,
+                note=note,
+            )
+        )
         # Where the Vercel app's margin over Flask goes: mostly the `core` package
         # (every handler imports it; stdlib modules Flask already loaded are not counted
         # again), the rest is core.app and Flask(...).
-        figures.append(Figure(
-            name="cold import: flask + the core package (core's share of the Vercel margin)",
-            value=round(with_core, 1), unit="ms", baseline_name="import flask",
-            baseline=round(flask, 1), target="informational", met=None,
-            reproduce=REPRODUCE, note=note,
-        ))
+        figures.append(
+            Figure(
+                name="cold import: flask + the core package (core's share of the Vercel margin)",
+                value=round(with_core, 1),
+                unit="ms",
+                baseline_name="import flask",
+                baseline=round(flask, 1),
+                target="informational",
+                met=None,
+                reproduce=REPRODUCE,
+                note=note,
+            )
+        )
     return figures
 
 
 if __name__ == "__main__":
     for figure in run(quick="--quick" in sys.argv):
-        print(f"{figure.name}: {figure.value} {figure.unit} vs {figure.baseline_name} "
-              f"{figure.baseline} {figure.unit} (ratio {figure.ratio:.2f}, {figure.target}, "
-              f"met={figure.met})")
+        print(
+            f"{figure.name}: {figure.value} {figure.unit} vs {figure.baseline_name} "
+            f"{figure.baseline} {figure.unit} (ratio {figure.ratio:.2f}, {figure.target}, "
+            f"met={figure.met})"
+        )

@@ -61,9 +61,21 @@ def redis_server() -> Iterator[str]:
     port = _free_port()
     with tempfile.TemporaryDirectory() as workdir:
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             client = redis.Redis(port=port)
@@ -105,7 +117,11 @@ def emulator_process(backend: str, *, werkzeug: bool = False) -> Iterator[str]:
     elif backend != "fakeredis":
         args += ["--redis-url", backend]
     process = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
@@ -224,37 +240,61 @@ def run(quick: bool = False) -> list[Figure]:
                 single = rate(rest_single(emulator_url), seconds)
                 pipeline = rate(rest_pipeline(emulator_url), seconds)
                 billing = billed_ratio(emulator_url) if backend == "fakeredis" else None
-            figures.append(Figure(
-                name=f"emulator over {label}: single commands, {THREADS} keep-alive clients",
-                value=round(single), unit="req/s",
-                baseline_name=f"redis-py SET direct to redis-server, {THREADS} threads",
-                baseline=round(baseline_single), target="informational", met=None,
-                reproduce=REPRODUCE,
-            ))
-            figures.append(Figure(
-                name=f"emulator over {label}: 100-command pipelines, {THREADS} clients",
-                value=round(pipeline, 1), unit="req/s",
-                baseline_name="redis-py 100-command pipeline direct to redis-server",
-                baseline=round(baseline_pipeline, 1), target="informational", met=None,
-                reproduce=REPRODUCE,
-                note=f"{round(pipeline * 100)} commands/s",
-            ))
+            figures.append(
+                Figure(
+                    name=f"emulator over {label}: single commands, {THREADS} keep-alive clients",
+                    value=round(single),
+                    unit="req/s",
+                    baseline_name=f"redis-py SET direct to redis-server, {THREADS} threads",
+                    baseline=round(baseline_single),
+                    target="informational",
+                    met=None,
+                    reproduce=REPRODUCE,
+                )
+            )
+            figures.append(
+                Figure(
+                    name=f"emulator over {label}: 100-command pipelines, {THREADS} clients",
+                    value=round(pipeline, 1),
+                    unit="req/s",
+                    baseline_name="redis-py 100-command pipeline direct to redis-server",
+                    baseline=round(baseline_pipeline, 1),
+                    target="informational",
+                    met=None,
+                    reproduce=REPRODUCE,
+                    note=f"{round(pipeline * 100)} commands/s",
+                )
+            )
             if backend == "fakeredis":
                 with emulator_process(backend, werkzeug=True) as werkzeug_url:
                     werkzeug_single = rate(rest_single(werkzeug_url), seconds)
-                figures.append(Figure(
-                    name="emulator server vs werkzeug dev server: single commands (fakeredis)",
-                    value=round(single), unit="req/s",
-                    baseline_name="the same app under werkzeug.serving (closes every connection)",
-                    baseline=round(werkzeug_single), target=">= baseline",
-                    met=single >= werkzeug_single, reproduce=REPRODUCE,
-                ))
+                figures.append(
+                    Figure(
+                        name="emulator server vs werkzeug dev server: single commands (fakeredis)",
+                        value=round(single),
+                        unit="req/s",
+                        baseline_name=(
+                            "the same app under werkzeug.serving (closes every connection)"
+                        ),
+                        baseline=round(werkzeug_single),
+                        target=">= baseline",
+                        met=single >= werkzeug_single,
+                        reproduce=REPRODUCE,
+                    )
+                )
             if billing is not None:
-                figures.append(Figure(
-                    name="emulator billing: billed / commands sent (MSET, pipeline, tx, GET)",
-                    value=billing, unit="ratio", baseline_name="Upstash's rule: 1 per command",
-                    baseline=1.0, target="== 1", met=billing == 1.0, reproduce=REPRODUCE,
-                ))
+                figures.append(
+                    Figure(
+                        name="emulator billing: billed / commands sent (MSET, pipeline, tx, GET)",
+                        value=billing,
+                        unit="ratio",
+                        baseline_name="Upstash's rule: 1 per command",
+                        baseline=1.0,
+                        target="== 1",
+                        met=billing == 1.0,
+                        reproduce=REPRODUCE,
+                    )
+                )
     return figures
 
 

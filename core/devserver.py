@@ -162,20 +162,23 @@ def run(args: argparse.Namespace) -> int:
             emulator = EmulatorServer(args.redis_url or "fakeredis", token=secrets.token_hex(16))
             emulator.start()
         except (ValueError, OSError, CacheError) as exc:
-            print(f"continuum dev: cannot start the emulator over {args.redis_url}: {exc}",
-                  file=sys.stderr)
+            print(
+                f"continuum dev: cannot start the emulator over {args.redis_url}: {exc}",
+                file=sys.stderr,
+            )
             return 2
         cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
         if args.redis_url and not cache.ping():
             # Serving anyway would answer every request from the fallback, which looks
             # like a working API with a cache that forgets everything.
-            print(f"continuum dev: no Redis answers at {args.redis_url} (is it running?)",
-                  file=sys.stderr)
+            print(
+                f"continuum dev: no Redis answers at {args.redis_url} (is it running?)",
+                file=sys.stderr,
+            )
             emulator.stop()
             return 1
         backend_text = f"the embedded emulator at {emulator.url} ({emulator.backend.describe()})"
-        sdk_env = (f"UPSTASH_REDIS_REST_URL={emulator.url} "
-                   f"UPSTASH_REDIS_REST_TOKEN={emulator.token}")
+        sdk_env = f"UPSTASH_REDIS_REST_URL={emulator.url} UPSTASH_REDIS_REST_TOKEN={emulator.token}"
     try:
         server = DevServer(Api(settings, cache=cache), args.host, args.port)
     except OSError as exc:
@@ -201,9 +204,9 @@ def _banner(url: str, key: str, backend: str, sdk_env: str = "") -> str:
 
     auth = f'-H "Authorization: Bearer {key}"'
     emulator = (
-        ["", "your own code (any Upstash client) can use the same emulator:",
-         f"  export {sdk_env}"]
-        if sdk_env else []
+        ["", "your own code (any Upstash client) can use the same emulator:", f"  export {sdk_env}"]
+        if sdk_env
+        else []
     )
     return "\n".join(
         [
@@ -215,10 +218,10 @@ def _banner(url: str, key: str, backend: str, sdk_env: str = "") -> str:
             "",
             "try:",
             f"  curl {url}/health",
-            f"  curl -X PUT {auth} -d '{{\"value\": {{\"hello\": \"world\"}}, \"ttl\": 60}}' "
+            f'  curl -X PUT {auth} -d \'{{"value": {{"hello": "world"}}, "ttl": 60}}\' '
             f"{url}/v1/cache/query/greeting",
             f"  curl {auth} {url}/v1/cache/query/greeting",
-            f"  curl -X POST {auth} -d '{{\"prefix\": \"greet\"}}' {url}/v1/cache/query/invalidate",
+            f'  curl -X POST {auth} -d \'{{"prefix": "greet"}}\' {url}/v1/cache/query/invalidate',
             f"  curl -X POST {auth} {url}/v1/ratelimit/user-42",
             f"  curl {auth} {url}/v1/stats",
             "",
@@ -243,4 +246,3 @@ def _require_loopback(host: str) -> None:
         loopback = False
     if not loopback:
         raise ValueError(f"{host!r} is not a loopback address: the dev server is for this machine")
-

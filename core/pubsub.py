@@ -485,9 +485,7 @@ class PubSub(_Base):
         self.close()
 
 
-def _take(
-    source: queue.Queue[Message | _End], timeout: float | None
-) -> Message | _End | None:
+def _take(source: queue.Queue[Message | _End], timeout: float | None) -> Message | _End | None:
     """The next item, or None after ``timeout`` seconds (None: wait for ever), waiting in
     slices of ``_WAIT_SLICE`` so that Ctrl-C is never stuck behind a lock wait."""
     deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)

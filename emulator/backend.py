@@ -34,10 +34,32 @@ TOO_DEEP = "ERR the reply is nested too deeply for the emulator (the command did
 # others) without saying so; an error not starting with one of these lost its "ERR".
 _ERROR_CODES = frozenset(
     {
-        "WRONGTYPE", "BUSYKEY", "NOGROUP", "BUSYGROUP", "OOM", "BUSY", "NOTBUSY", "MISCONF",
-        "UNKILLABLE", "NOPROTO", "EXECABORT", "NOSCRIPT", "NOPERM", "READONLY", "LOADING",
-        "CROSSSLOT", "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "NOAUTH",
-        "WRONGPASS", "NOREPLICAS", "INVALIDOBJ", "NOTEMPTY",
+        "WRONGTYPE",
+        "BUSYKEY",
+        "NOGROUP",
+        "BUSYGROUP",
+        "OOM",
+        "BUSY",
+        "NOTBUSY",
+        "MISCONF",
+        "UNKILLABLE",
+        "NOPROTO",
+        "EXECABORT",
+        "NOSCRIPT",
+        "NOPERM",
+        "READONLY",
+        "LOADING",
+        "CROSSSLOT",
+        "MOVED",
+        "ASK",
+        "TRYAGAIN",
+        "CLUSTERDOWN",
+        "MASTERDOWN",
+        "NOAUTH",
+        "WRONGPASS",
+        "NOREPLICAS",
+        "INVALIDOBJ",
+        "NOTEMPTY",
     }
 )
 
@@ -56,6 +78,7 @@ Command = Sequence[bytes]
 # How to turn the backend's reply into the client's, and the inner calls a script made.
 _Fix = Callable[[Reply], tuple[Reply, int]]
 _Plan = tuple[Command, _Fix | None]
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -131,7 +154,10 @@ class Backend:
             self.kind = "fakeredis"
         else:
             self.client = redis.Redis.from_url(
-                target, protocol=2, socket_timeout=30, socket_connect_timeout=5,
+                target,
+                protocol=2,
+                socket_timeout=30,
+                socket_connect_timeout=5,
                 max_connections=64,
             )
             self.kind = "redis"
@@ -139,7 +165,8 @@ class Backend:
         # Subscribers hold their connection for as long as they listen: they get a client
         # of their own, so sixty-odd of them cannot take every connection commands need.
         self._listeners: redis.Redis = (
-            self.client if self.kind == "fakeredis"
+            self.client
+            if self.kind == "fakeredis"
             else redis.Redis.from_url(target, protocol=2, socket_connect_timeout=5)
         )
         # In-process Lua is stopped by a hook; redis-server by a SCRIPT KILL watchdog.
@@ -210,7 +237,8 @@ class Backend:
             if sub == b"LOAD":
                 sha, runnable = self._scripts.remember(args[2])
                 return [args[0], args[1], runnable], lambda reply: (
-                    reply if isinstance(reply, ErrorReply) else sha.encode(), 0
+                    reply if isinstance(reply, ErrorReply) else sha.encode(),
+                    0,
                 )
             if sub == b"EXISTS":
                 known = [self._scripts.runnable(sha) is not None for sha in args[2:]]
@@ -346,4 +374,3 @@ def _merge_exists(known: list[bool], reply: Reply) -> Reply:
     if not isinstance(reply, list):
         return reply
     return [1 if k else r for k, r in zip(known, reply, strict=False)]
-

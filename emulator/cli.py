@@ -122,12 +122,16 @@ def run(args: argparse.Namespace) -> int:
         server.start()
     except OSError as error:
         reason = error.strerror or error
-        print(f"continuum emulator: cannot listen on {args.host}:{args.port}: {reason}",
-              file=sys.stderr)
+        print(
+            f"continuum emulator: cannot listen on {args.host}:{args.port}: {reason}",
+            file=sys.stderr,
+        )
         return 1
     except Exception as error:  # redis-py's connection errors, a bad URL
-        print(f"continuum emulator: cannot use the backend: {type(error).__name__}: {error}",
-              file=sys.stderr)
+        print(
+            f"continuum emulator: cannot use the backend: {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
         return 1
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -140,8 +144,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"# read-only token: {server.readonly_token}")
     print(f"# serving {server.backend.describe()}; Ctrl+C to stop", flush=True)
     if not is_loopback(args.host) and not args.tls_cert:
-        print("# warning: plain HTTP on a non-loopback address: pass --tls-cert/--tls-key "
-              "or put TLS in front of it", file=sys.stderr, flush=True)
+        print(
+            "# warning: plain HTTP on a non-loopback address: pass --tls-cert/--tls-key "
+            "or put TLS in front of it",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -116,8 +116,11 @@ def _serve(backend: Backend, token: str, readonly_token: str) -> tuple[Any, Emul
 
             # As the base class, with a request log that never shows ``?_token=``.
             self.server = make_server(
-                self.host, self.port, Request.application(self.application),
-                threaded=True, request_handler=QuietRequestHandler,
+                self.host,
+                self.port,
+                Request.application(self.application),
+                threaded=True,
+                request_handler=QuietRequestHandler,
             )
             self.port = self.server.port
             self.server_thread = threading.Thread(target=self.thread_target, daemon=True)

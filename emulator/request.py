@@ -30,7 +30,6 @@ class BadRequest(Exception):
         self.status = status
 
 
-
 def split_target(environ: dict[str, Any]) -> tuple[list[bytes], list[bytes], bytes | None]:
     """Path segments (percent-decoded bytes) and query pairs flattened, ``_token`` removed."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
@@ -162,7 +161,7 @@ def load_json(body: bytes) -> object:
 def parse_command(value: object) -> list[bytes]:
     if not isinstance(value, list):
         raise BadRequest(
-            "ERR failed to parse command: the body must be a JSON array like [\"SET\",\"k\",\"v\"]"
+            'ERR failed to parse command: the body must be a JSON array like ["SET","k","v"]'
         )
     if not value:
         raise BadRequest("ERR empty command")
@@ -193,8 +192,10 @@ def _argument(item: object) -> bytes:
         if item.is_integer() and abs(item) < 1e16:
             return str(int(item)).encode()
         return repr(item).encode()
-    kind = "null" if item is None else type(item).__name__.replace("dict", "object").replace(
-        "list", "array"
+    kind = (
+        "null"
+        if item is None
+        else type(item).__name__.replace("dict", "object").replace("list", "array")
     )
     raise BadRequest(
         f"ERR invalid argument: {kind} is not allowed; arguments are strings, numbers or booleans"

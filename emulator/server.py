@@ -106,7 +106,9 @@ class EmulatorServer:
         self.port = server.server_port
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
             name=f"emulator-{self.port}",
         )
         self._thread.start()

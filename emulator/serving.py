@@ -322,8 +322,9 @@ class WSGIServer(socketserver.ThreadingMixIn, HTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that vanished mid-response is routine; the app logs its own failures.
-        log.debug("emulator connection from %s ended with an error", client_address[0],
-                  exc_info=True)
+        log.debug(
+            "emulator connection from %s ended with an error", client_address[0], exc_info=True
+        )
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the host name up (getfqdn), which can stall.

@@ -37,10 +37,16 @@ def stage(dest: Path, root: Path = ROOT) -> list[Path]:
     staged: list[Path] = []
     for source, patterns in SOURCES.items():
         origin = root / source
-        files = [origin] if origin.is_file() else [
-            path for pattern in patterns for path in origin.rglob(pattern)
-            if "__pycache__" not in path.parts
-        ]
+        files = (
+            [origin]
+            if origin.is_file()
+            else [
+                path
+                for pattern in patterns
+                for path in origin.rglob(pattern)
+                if "__pycache__" not in path.parts
+            ]
+        )
         for path in sorted(files):
             target = dest / path.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -193,7 +193,7 @@ def test_lying_body_framing_is_answered_at_once(
     http: httpx.Client, emulator: EmulatorHandle, head: bytes, status: bytes, fragment: bytes
 ) -> None:
     auth = f"Authorization: Bearer {emulator.token}\r\n".encode()
-    request = b"POST / HTTP/1.1\r\nHost: x\r\n" + auth + head + b"\r\n\r\n[\"FLUSHALL\"]"
+    request = b"POST / HTTP/1.1\r\nHost: x\r\n" + auth + head + b'\r\n\r\n["FLUSHALL"]'
     answer = _answer_without_closing(emulator, request)
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
     assert fragment in answer
@@ -221,9 +221,7 @@ def test_http_1_0_client_gets_an_answer_and_a_closed_connection(
     emulator: EmulatorHandle,
 ) -> None:
     host, port = emulator.url.removeprefix("http://").split(":")
-    request = (
-        f"GET /set/old/client?_token={emulator.token} HTTP/1.0\r\nHost: x\r\n\r\n"
-    ).encode()
+    request = (f"GET /set/old/client?_token={emulator.token} HTTP/1.0\r\nHost: x\r\n\r\n").encode()
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         raw.sendall(request)
         answer = b""
@@ -239,8 +237,9 @@ def test_arguments_that_trip_fakeredis_are_a_command_error(
 ) -> None:
     # fakeredis raises a Python TypeError for extra SRANDMEMBER arguments; redis-server
     # answers a syntax error. Either way: this command's error, not a 500.
-    response = http.post("/pipeline", json=[["SET", "a", "1"], ["SRANDMEMBER", "s", 1, 2, 3],
-                                            ["GET", "a"]])
+    response = http.post(
+        "/pipeline", json=[["SET", "a", "1"], ["SRANDMEMBER", "s", 1, 2, 3], ["GET", "a"]]
+    )
     assert response.status_code == 200
     first, middle, last = response.json()
     assert first == {"result": "OK"} and last == {"result": "1"}

@@ -20,7 +20,10 @@ def _start(*args: str) -> subprocess.Popen[str]:
     env.pop("CONTINUUM_EMULATOR_TOKEN", None)
     return subprocess.Popen(
         [sys.executable, "-m", "core.cli", "emulator", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -122,13 +125,31 @@ def test_serves_https_with_a_certificate(tmp_path: Path) -> None:
         pytest.skip("openssl is not installed (needed to make a test certificate)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
-    process = _start("--port", "0", "--token", "tls-token", "--tls-cert", str(cert),
-                     "--tls-key", str(key))
+    process = _start(
+        "--port", "0", "--token", "tls-token", "--tls-cert", str(cert), "--tls-key", str(key)
+    )
     try:
         url = _env_lines(process)["UPSTASH_REDIS_REST_URL"]
         assert url.startswith("https://127.0.0.1:")

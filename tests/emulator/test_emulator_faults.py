@@ -47,9 +47,21 @@ class RedisProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
@@ -78,9 +90,12 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
 
 
 def test_backend_outage_is_a_503_and_recovery_is_automatic(own_redis: RedisProcess) -> None:
-    with EmulatorServer(own_redis.url) as emu, httpx.Client(
-        base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=30
-    ) as http:
+    with (
+        EmulatorServer(own_redis.url) as emu,
+        httpx.Client(
+            base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=30
+        ) as http,
+    ):
         assert http.post("/", json=["SET", "k", "v"]).json() == {"result": "OK"}
         own_redis.stop()
         for response in (
@@ -97,8 +112,11 @@ def test_backend_outage_is_a_503_and_recovery_is_automatic(own_redis: RedisProce
 
 @pytest.mark.parametrize(
     "limiter",
-    [FixedWindow(max_requests=3, window=60), SlidingWindow(max_requests=3, window=60),
-     TokenBucket(max_tokens=3, refill_rate=1, interval=60)],
+    [
+        FixedWindow(max_requests=3, window=60),
+        SlidingWindow(max_requests=3, window=60),
+        TokenBucket(max_tokens=3, refill_rate=1, interval=60),
+    ],
     ids=["fixed", "sliding", "token-bucket"],
 )
 def test_upstash_ratelimit_sdk_runs_its_scripts(emulator: EmulatorHandle, limiter: object) -> None:
@@ -112,9 +130,12 @@ def test_upstash_ratelimit_sdk_runs_its_scripts(emulator: EmulatorHandle, limite
 def test_a_script_that_never_ends_is_stopped(backend: str, request: pytest.FixtureRequest) -> None:
     target = request.getfixturevalue("redis_url") if backend == "redis" else "fakeredis"
     # redis-server only honours SCRIPT KILL once a script has run for lua-time-limit (5 s).
-    with EmulatorServer(target, script_timeout=1.0) as emu, httpx.Client(
-        base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=60
-    ) as http:
+    with (
+        EmulatorServer(target, script_timeout=1.0) as emu,
+        httpx.Client(
+            base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=60
+        ) as http,
+    ):
         endless = http.post("/", json=["EVAL", "#!lua\nwhile true do end", 0])
         assert endless.status_code == 400
         assert "killed" in endless.json()["error"] or "stopped" in endless.json()["error"]
@@ -189,8 +210,12 @@ def test_many_subscribers_leave_room_for_commands(emulator: EmulatorHandle) -> N
     take the connections commands need (the command pool holds 64)."""
     auth = {"Authorization": f"Bearer {emulator.token}"}
     with contextlib.ExitStack() as stack:
-        listener = stack.enter_context(httpx.Client(timeout=10, limits=httpx.Limits(
-            max_connections=None, max_keepalive_connections=None)))
+        listener = stack.enter_context(
+            httpx.Client(
+                timeout=10,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+            )
+        )
         held = []
         for _ in range(70):
             stream = stack.enter_context(

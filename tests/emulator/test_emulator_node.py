@@ -36,7 +36,10 @@ def test_upstash_js_client_smoke(emulator: EmulatorHandle) -> None:
     node = _require_node()
     result = subprocess.run(
         [node, str(SMOKE), emulator.url, emulator.token],
-        capture_output=True, text=True, timeout=90, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "ok"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-USER_TESTS = '''
+USER_TESTS = """
 import os
 from upstash_redis import Redis
 
@@ -40,7 +40,7 @@ def test_limits_and_server_sent_events(upstash_emulator):
         published = httpx.post(f"{upstash_emulator.url}/publish/c/m", headers=auth)
         assert published.json() == {"result": 1}
         assert next(lines) == "data: message,c,m"
-'''
+"""
 
 
 def test_fixtures_give_a_clean_emulator_per_test(

@@ -198,18 +198,22 @@ def test_other_methods_are_405(emulator: EmulatorHandle, method: str) -> None:
 def test_publish_reaches_a_server_sent_events_subscriber(
     http: httpx.Client, emulator: EmulatorHandle
 ) -> None:
-    with httpx.Client(timeout=10) as listener, listener.stream(
-        "POST", f"{emulator.url}/subscribe/chat",
-        headers={"Authorization": f"Bearer {emulator.readonly_token}",
-                 "Accept": "text/event-stream"},
-    ) as stream:
+    with (
+        httpx.Client(timeout=10) as listener,
+        listener.stream(
+            "POST",
+            f"{emulator.url}/subscribe/chat",
+            headers={
+                "Authorization": f"Bearer {emulator.readonly_token}",
+                "Accept": "text/event-stream",
+            },
+        ) as stream,
+    ):
         assert stream.headers["content-type"].startswith("text/event-stream")
         lines = (line for line in stream.iter_lines() if line)
         assert next(lines) == "data: subscribe,chat,1"
         assert http.post("/publish/chat/hi").json() == {"result": 1}
-        assert http.post("/", json=["PUBLISH", "chat", "ünï"], headers=B64).json() == {
-            "result": 1
-        }
+        assert http.post("/", json=["PUBLISH", "chat", "ünï"], headers=B64).json() == {"result": 1}
         assert next(lines) == "data: message,chat,hi"
         assert next(lines) == "data: message,chat,ünï"  # SSE is never base64
 
@@ -219,10 +223,14 @@ def test_a_subscriber_that_leaves_stops_counting(
 ) -> None:
     """PUBLISH reports receivers: one that hung up must drop out promptly, not only at the
     next keepalive (15 s later)."""
-    with httpx.Client(timeout=10) as listener, listener.stream(
-        "POST", f"{emulator.url}/subscribe/leaving",
-        headers={"Authorization": f"Bearer {emulator.token}"},
-    ) as stream:
+    with (
+        httpx.Client(timeout=10) as listener,
+        listener.stream(
+            "POST",
+            f"{emulator.url}/subscribe/leaving",
+            headers={"Authorization": f"Bearer {emulator.token}"},
+        ) as stream,
+    ):
         lines = (line for line in stream.iter_lines() if line)  # held: dropping it hangs up
         assert next(lines) == "data: subscribe,leaving,1"
         assert http.post("/publish/leaving/x").json() == {"result": 1}
@@ -238,10 +246,14 @@ def test_a_quiet_subscriber_still_gets_later_messages(
 ) -> None:
     """While a stream is idle the server checks the client is still there; that check must
     not stall the stream (a message after a quiet spell arrives at once)."""
-    with httpx.Client(timeout=5) as listener, listener.stream(
-        "POST", f"{emulator.url}/subscribe/quiet",
-        headers={"Authorization": f"Bearer {emulator.token}"},
-    ) as stream:
+    with (
+        httpx.Client(timeout=5) as listener,
+        listener.stream(
+            "POST",
+            f"{emulator.url}/subscribe/quiet",
+            headers={"Authorization": f"Bearer {emulator.token}"},
+        ) as stream,
+    ):
         lines = (line for line in stream.iter_lines() if line)
         assert next(lines) == "data: subscribe,quiet,1"
         time.sleep(1)  # the quiet spell is the scenario under test, not a synchronisation
@@ -250,9 +262,12 @@ def test_a_quiet_subscriber_still_gets_later_messages(
 
 
 def test_pattern_subscription(http: httpx.Client, emulator: EmulatorHandle) -> None:
-    with httpx.Client(timeout=10) as listener, listener.stream(
-        "GET", f"{emulator.url}/psubscribe/news.*", params={"_token": emulator.token}
-    ) as stream:
+    with (
+        httpx.Client(timeout=10) as listener,
+        listener.stream(
+            "GET", f"{emulator.url}/psubscribe/news.*", params={"_token": emulator.token}
+        ) as stream,
+    ):
         lines = (line for line in stream.iter_lines() if line)
         assert next(lines) == "data: psubscribe,news.*,1"
         http.post("/publish/news.tech/launch")
@@ -322,11 +337,26 @@ def test_script_errors_name_the_script_the_client_sent(
 
 @pytest.mark.parametrize(
     "command",
-    [["BLPOP", "k", 0], ["MULTI"], ["EXEC"], ["DISCARD"], ["UNWATCH"], ["SUBSCRIBE", "c"],
-     ["CLIENT", "LIST"], ["CONFIG", "GET", "*"], ["SELECT", 1], ["AUTH", "x"], ["MONITOR"],
-     ["DEBUG", "SLEEP", 0], ["SHUTDOWN"], ["CLUSTER", "INFO"], ["FUNCTION", "LIST"],
-     ["FCALL", "f", 0], ["XREAD", "BLOCK", 0, "STREAMS",
-                                                                 "s", "$"], ["NOTACOMMAND"]],
+    [
+        ["BLPOP", "k", 0],
+        ["MULTI"],
+        ["EXEC"],
+        ["DISCARD"],
+        ["UNWATCH"],
+        ["SUBSCRIBE", "c"],
+        ["CLIENT", "LIST"],
+        ["CONFIG", "GET", "*"],
+        ["SELECT", 1],
+        ["AUTH", "x"],
+        ["MONITOR"],
+        ["DEBUG", "SLEEP", 0],
+        ["SHUTDOWN"],
+        ["CLUSTER", "INFO"],
+        ["FUNCTION", "LIST"],
+        ["FCALL", "f", 0],
+        ["XREAD", "BLOCK", 0, "STREAMS", "s", "$"],
+        ["NOTACOMMAND"],
+    ],
 )
 def test_commands_upstash_refuses(http: httpx.Client, command: list[object]) -> None:
     response = http.post("/", json=command)
@@ -368,9 +398,7 @@ def test_scripts_are_billed_with_every_redis_call(
     assert emulator.billed() == 4
     http.post("/pipeline", json=[["EVALSHA", sha, 1, "n"], ["GET", "n"]])
     assert emulator.billed() == 4 + 3 + 1
-    assert http.post("/multi-exec", json=[["EVALSHA", sha, 1, "n"]]).json() == [
-        {"result": "done"}
-    ]
+    assert http.post("/multi-exec", json=[["EVALSHA", sha, 1, "n"]]).json() == [{"result": "done"}]
     assert emulator.billed() == 8 + 3
     assert emulator.redis.get("n") == b"6"
     extra = http.post("/", json=["EVAL", "return redis.call('INCR', KEYS[1])", 1, "n", "x"])
@@ -379,9 +407,12 @@ def test_scripts_are_billed_with_every_redis_call(
 
 
 def test_daily_limit_answers_upstash_quota_error() -> None:
-    with EmulatorServer(daily_limit=2) as server, httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}
-    ) as http:
+    with (
+        EmulatorServer(daily_limit=2) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}
+        ) as http,
+    ):
         assert http.post("/pipeline", json=[["INCR", "n"], ["INCR", "n"]]).status_code == 200
         refused = http.post("/", json=["INCR", "n"])
         assert refused.status_code == 400
@@ -434,10 +465,14 @@ def test_tokens_never_reach_the_log(
     assert emulator.token not in server_log  # ...without the token
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.binary(min_size=1, max_size=64), value=st.binary(min_size=1, max_size=512),
-       text=st.text(max_size=64))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    key=st.binary(min_size=1, max_size=64),
+    value=st.binary(min_size=1, max_size=512),
+    text=st.text(max_size=64),
+)
 def test_any_bytes_round_trip(
     http: httpx.Client, emulator: EmulatorHandle, key: bytes, value: bytes, text: str
 ) -> None:

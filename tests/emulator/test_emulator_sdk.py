@@ -27,7 +27,10 @@ return current
 @pytest.fixture(params=["base64", None], ids=["base64", "plain"])
 def sdk(request: pytest.FixtureRequest, emulator: EmulatorHandle) -> Redis:
     return Redis(
-        emulator.url, emulator.token, rest_encoding=request.param, rest_retries=0,
+        emulator.url,
+        emulator.token,
+        rest_encoding=request.param,
+        rest_retries=0,
         allow_telemetry=False,
     )
 
@@ -37,7 +40,10 @@ async def async_sdk(
     request: pytest.FixtureRequest, emulator: EmulatorHandle
 ) -> AsyncIterator[AsyncRedis]:
     client = AsyncRedis(
-        emulator.url, emulator.token, rest_encoding=request.param, rest_retries=0,
+        emulator.url,
+        emulator.token,
+        rest_encoding=request.param,
+        rest_retries=0,
         allow_telemetry=False,
     )
     yield client
@@ -100,7 +106,9 @@ def test_sorted_sets(sdk: Redis, emulator: EmulatorHandle) -> None:
     assert sdk.zrange("z", 0, -1, withscores=True) == [("b", 2.5), ("c", 3.0), ("a", 11.0)]
     assert sdk.zrank("z", "a") == 2
     assert emulator.redis.zrange("z", 0, -1, withscores=True) == [
-        (b"b", 2.5), (b"c", 3.0), (b"a", 11.0)
+        (b"b", 2.5),
+        (b"c", 3.0),
+        (b"a", 11.0),
     ]
 
 

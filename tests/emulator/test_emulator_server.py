@@ -15,7 +15,8 @@ def test_lifecycle_billing_and_flush() -> None:
     with server as running:
         assert running.url.startswith("http://127.0.0.1:")
         assert running.env == {
-            "UPSTASH_REDIS_REST_URL": running.url, "UPSTASH_REDIS_REST_TOKEN": "api-token"
+            "UPSTASH_REDIS_REST_URL": running.url,
+            "UPSTASH_REDIS_REST_TOKEN": "api-token",
         }
         headers = {"Authorization": "Bearer api-token"}
         httpx.post(running.url, json=["SET", "k", "v"], headers=headers)

@@ -43,8 +43,18 @@ RATE_LIMIT = 10
 MAX_BODY = 64 * 1024
 KEYS: dict[str, str] = {
     name: f"bhv-{name}-7f3a9c2e51d04b68"
-    for name in ("auth", "cache", "invalidate", "rate", "limiter", "hostile", "paths", "publish",
-                 "stats", "down")
+    for name in (
+        "auth",
+        "cache",
+        "invalidate",
+        "rate",
+        "limiter",
+        "hostile",
+        "paths",
+        "publish",
+        "stats",
+        "down",
+    )
 }
 # What a platform test must put in the API's environment (plus the Upstash URL/token);
 # the keys are listed with stray spaces and empty entries, as people paste them.
@@ -158,8 +168,15 @@ def auth_is_required_on_v1(client: Client) -> None:
     unknown_route = client.call("GET", "/v1/nothing-here")
     assert unknown_route.status == 401, "routes must not be discoverable without a key"
     # (no trailing spaces or non-ASCII: HTTP clients refuse to send those themselves)
-    for garbage in ("", "Bearer", "bearer\tx", "Token abc", 'Bearer "quoted"', "Basic Og==",
-                    f"Bearer {KEYS['auth']} extra"):
+    for garbage in (
+        "",
+        "Bearer",
+        "bearer\tx",
+        "Token abc",
+        'Bearer "quoted"',
+        "Basic Og==",
+        f"Bearer {KEYS['auth']} extra",
+    ):
         odd = client.call("GET", "/v1/stats", headers={"authorization": garbage})
         assert odd.status == 401 and odd.error_code() == "unauthorized", (garbage, odd.describe())
         assert "ratelimit-remaining" not in odd.headers, "a refused key must not be counted"
@@ -182,9 +199,7 @@ def cache_round_trip(client: Client) -> None:
     other_path = _path("v1", "cache", "query", "user:42/profile ü")
     other_layer = client.call("GET", other_path, key="cache")
     assert other_layer.status == 404, "layers are separate key spaces"
-    ttl_query = client.call(
-        "PUT", path + "?ttl=30", key="cache", json_body={"value": "second"}
-    )
+    ttl_query = client.call("PUT", path + "?ttl=30", key="cache", json_body={"value": "second"})
     assert ttl_query.status == 200, ttl_query.describe()
     assert client.call("GET", path, key="cache").json()["value"] == "second"
     deleted = client.call("DELETE", path, key="cache")
@@ -195,24 +210,33 @@ def cache_round_trip(client: Client) -> None:
 
 def invalidation_by_prefix_and_pattern(client: Client) -> None:
     for name in ("inv:a:1", "inv:a:2", "inv:a*:3", "inv:b:1"):
-        put = client.call("PUT", _path("v1", "cache", "query", name), key="invalidate",
-                          json_body={"value": name})
+        put = client.call(
+            "PUT", _path("v1", "cache", "query", name), key="invalidate", json_body={"value": name}
+        )
         assert put.status == 200, put.describe()
-    prefix = client.call("POST", "/v1/cache/query/invalidate", key="invalidate",
-                         json_body={"prefix": "inv:a*"})
+    prefix = client.call(
+        "POST", "/v1/cache/query/invalidate", key="invalidate", json_body={"prefix": "inv:a*"}
+    )
     assert prefix.status == 200 and prefix.json()["deleted"] == 1, "a prefix is literal, not a glob"
-    pattern = client.call("POST", "/v1/cache/query/invalidate", key="invalidate",
-                          json_body={"pattern": "inv:a:*"})
+    pattern = client.call(
+        "POST", "/v1/cache/query/invalidate", key="invalidate", json_body={"pattern": "inv:a:*"}
+    )
     assert pattern.status == 200 and pattern.json()["deleted"] == 2, pattern.describe()
     kept = client.call("GET", _path("v1", "cache", "query", "inv:b:1"), key="invalidate")
     assert kept.status == 200 and kept.json()["value"] == "inv:b:1", kept.describe()
-    broad = client.call("POST", "/v1/cache/query/invalidate", key="invalidate",
-                        json_body={"pattern": "*"})
+    broad = client.call(
+        "POST", "/v1/cache/query/invalidate", key="invalidate", json_body={"pattern": "*"}
+    )
     assert broad.status == 400 and broad.error_code() == "bad_request", broad.describe()
-    assert client.call("GET", _path("v1", "cache", "query", "inv:b:1"),
-                       key="invalidate").status == 200, "a refused broad pattern deleted keys"
-    both = client.call("POST", "/v1/cache/query/invalidate", key="invalidate",
-                       json_body={"pattern": "x*", "prefix": "x"})
+    assert (
+        client.call("GET", _path("v1", "cache", "query", "inv:b:1"), key="invalidate").status == 200
+    ), "a refused broad pattern deleted keys"
+    both = client.call(
+        "POST",
+        "/v1/cache/query/invalidate",
+        key="invalidate",
+        json_body={"pattern": "x*", "prefix": "x"},
+    )
     assert both.status == 400, both.describe()
 
 
@@ -241,24 +265,29 @@ def limiter_endpoint_decides(client: Client) -> None:
     # Fresh identifiers: limiters remember refused ones process-wide, across flushed databases.
     user = f"user:{uuid.uuid4().hex[:12]}"
     decisions = [
-        client.call("POST", _path("v1", "ratelimit", f"{user} ü"), key="limiter",
-                    json_body={"limit": 2, "window": 60})
+        client.call(
+            "POST",
+            _path("v1", "ratelimit", f"{user} ü"),
+            key="limiter",
+            json_body={"limit": 2, "window": 60},
+        )
         for _ in range(3)
     ]
     assert [d.status for d in decisions] == [200, 200, 200], [d.describe() for d in decisions]
     assert [d.json()["allowed"] for d in decisions] == [True, True, False]
     assert decisions[2].json()["remaining"] == 0 and decisions[2].json()["retry_after"] > 0
-    fresh = client.call("POST", _path("v1", "ratelimit", user), key="limiter",
-                        json_body={"limit": 2, "window": 60})
+    fresh = client.call(
+        "POST", _path("v1", "ratelimit", user), key="limiter", json_body={"limit": 2, "window": 60}
+    )
     assert fresh.json()["allowed"] is True, "identifiers must not share a window"
-    bad = client.call("POST", _path("v1", "ratelimit", "u"), key="limiter",
-                      json_body={"limit": -1})
+    bad = client.call("POST", _path("v1", "ratelimit", "u"), key="limiter", json_body={"limit": -1})
     assert bad.status == 400 and bad.error_code() == "bad_request", bad.describe()
 
 
 def publish_and_stats(client: Client) -> None:
-    published = client.call("POST", "/v1/publish/news", key="publish",
-                            json_body={"message": {"hello": "world"}})
+    published = client.call(
+        "POST", "/v1/publish/news", key="publish", json_body={"message": {"hello": "world"}}
+    )
     assert published.status == 200 and published.json()["receivers"] == 0, published.describe()
     stats = client.call("GET", "/v1/stats", key="stats")
     assert stats.status == 200, stats.describe()
@@ -269,20 +298,44 @@ def publish_and_stats(client: Client) -> None:
 def hostile_input_gets_clean_4xx(client: Client) -> None:
     path = _path("v1", "cache", "query", "k")
     cases: list[tuple[str, Reply, set[str]]] = [
-        ("bad json", client.call("PUT", path, key="hostile", body=b"{not json",
-                                 headers={"content-type": "application/json"}), {"bad_request"}),
-        ("no value", client.call("PUT", path, key="hostile", json_body={"ttl": 5}),
-         {"bad_request"}),
-        ("bad ttl", client.call("PUT", path, key="hostile", json_body={"value": 1, "ttl": -5}),
-         {"bad_request"}),
-        ("deep json", client.call("PUT", path, key="hostile", body=b"[" * 10_000 + b"]" * 10_000),
-         {"bad_request"}),
+        (
+            "bad json",
+            client.call(
+                "PUT",
+                path,
+                key="hostile",
+                body=b"{not json",
+                headers={"content-type": "application/json"},
+            ),
+            {"bad_request"},
+        ),
+        (
+            "no value",
+            client.call("PUT", path, key="hostile", json_body={"ttl": 5}),
+            {"bad_request"},
+        ),
+        (
+            "bad ttl",
+            client.call("PUT", path, key="hostile", json_body={"value": 1, "ttl": -5}),
+            {"bad_request"},
+        ),
+        (
+            "deep json",
+            client.call("PUT", path, key="hostile", body=b"[" * 10_000 + b"]" * 10_000),
+            {"bad_request"},
+        ),
         ("unknown layer", client.call("GET", "/v1/cache/nope/k", key="hostile"), {"not_found"}),
-        ("traversal", client.call("GET", "/v1/cache/query/a/%2E%2E/b", key="hostile"),
-         {"bad_request", "not_found"}),
+        (
+            "traversal",
+            client.call("GET", "/v1/cache/query/a/%2E%2E/b", key="hostile"),
+            {"bad_request", "not_found"},
+        ),
         ("method", client.call("PATCH", path, key="hostile"), {"method_not_allowed"}),
-        ("huge body", client.call("PUT", path, key="hostile", body=b"x" * (MAX_BODY + 1)),
-         {"payload_too_large"}),
+        (
+            "huge body",
+            client.call("PUT", path, key="hostile", body=b"x" * (MAX_BODY + 1)),
+            {"payload_too_large"},
+        ),
         ("not found", client.call("GET", "/nowhere"), {"not_found"}),
     ]
     for label, reply, codes in cases:

@@ -37,8 +37,9 @@ class Dev:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
     ) -> tuple[int, Mapping[str, str], bytes]:
         with httpx.Client(timeout=30) as client:
-            request = client.build_request(method, self.url + path, headers=dict(headers),
-                                           content=body)
+            request = client.build_request(
+                method, self.url + path, headers=dict(headers), content=body
+            )
             reply = client.send(request)
             return reply.status_code, dict(reply.headers), reply.content
 
@@ -46,7 +47,11 @@ class Dev:
 def start_dev(args: list[str], env: Mapping[str, str]) -> Dev:
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "dev", "--port", "0", *args],
-        cwd=ROOT, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -89,8 +94,14 @@ def dev_down() -> Iterator[Dev]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    server = start_dev(["--use-env"], {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead,
-                                       "UPSTASH_REDIS_REST_TOKEN": "dead-upstash-token"})
+    server = start_dev(
+        ["--use-env"],
+        {
+            **behaviour.ENV,
+            "UPSTASH_REDIS_REST_URL": dead,
+            "UPSTASH_REDIS_REST_TOKEN": "dead-upstash-token",
+        },
+    )
     yield server
     stop(server)
 
@@ -112,15 +123,17 @@ def test_banner_gives_a_working_key_and_curl_examples() -> None:
         assert f"curl {server.url}/health" in server.banner
         assert "embedded emulator" in server.banner
         headers = {"authorization": f"Bearer {server.key}"}
-        status, _, _ = server.send("PUT", "/v1/cache/query/greeting", headers,
-                                   b'{"value": {"hello": "world"}, "ttl": 60}')
+        status, _, _ = server.send(
+            "PUT", "/v1/cache/query/greeting", headers, b'{"value": {"hello": "world"}, "ttl": 60}'
+        )
         assert status == 200
         status, got, body = server.send("GET", "/v1/cache/query/greeting", headers, None)
         assert status == 200 and b'"hello":"world"' in body
         assert got["x-cache-backend"] == "upstash"
         assert "layers:  sessions, query," in server.banner, "the layers a newcomer can use"
-        printed = re.search(r"export UPSTASH_REDIS_REST_URL=(\S+) UPSTASH_REDIS_REST_TOKEN=(\S+)",
-                            server.banner)
+        printed = re.search(
+            r"export UPSTASH_REDIS_REST_URL=(\S+) UPSTASH_REDIS_REST_TOKEN=(\S+)", server.banner
+        )
         assert printed, f"no emulator settings for the user's own code: {server.banner}"
         from upstash_redis import Redis  # the official SDK, pointed where the banner says
 
@@ -141,14 +154,21 @@ def test_bad_percent_encoding_and_chunked_bodies_get_clean_errors(dev: Dev) -> N
         status, _, body = dev.send("GET", path, auth, None)
         assert status == 400 and b'"bad_request"' in body, (path, body)
     with httpx.Client(timeout=10) as client:
-        reply = client.put(dev.url + "/v1/cache/query/k", headers=auth,
-                           content=iter([b'{"value":', b"1}"]))
+        reply = client.put(
+            dev.url + "/v1/cache/query/k", headers=auth, content=iter([b'{"value":', b"1}"])
+        )
     assert reply.status_code == 400 and reply.json()["error"]["code"] == "bad_request"
 
 
 def test_only_loopback_binds() -> None:
-    run = subprocess.run([sys.executable, "-m", "core.cli", "dev", "--host", "0.0.0.0"],
-                         cwd=ROOT, env=_env({}), capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "core.cli", "dev", "--host", "0.0.0.0"],
+        cwd=ROOT,
+        env=_env({}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "loopback" in run.stderr
 
 
@@ -165,8 +185,10 @@ def test_a_client_that_stops_sending_is_dropped_not_waited_for(emulator: Any) ->
     try:
         host, port = server.httpd.server_address[:2]
         with socket.create_connection((str(host), port), timeout=10) as stalled:
-            stalled.sendall(b"PUT /v1/cache/query/k HTTP/1.1\r\nHost: x\r\n"
-                            b"Authorization: Bearer k\r\nContent-Length: 100\r\n\r\n{\"va")
+            stalled.sendall(
+                b"PUT /v1/cache/query/k HTTP/1.1\r\nHost: x\r\n"
+                b'Authorization: Bearer k\r\nContent-Length: 100\r\n\r\n{"va'
+            )
             # recv returns b"" once the server closes; the 10 s socket timeout bounds the wait
             assert stalled.recv(1024) == b"", "the server answered a request it never got"
         with httpx.Client(timeout=10) as client:
@@ -192,8 +214,14 @@ def test_a_bad_start_is_one_line_not_a_traceback(
     that silently answers everything from the fallback."""
     dead_redis = dead_upstash_url.replace("http://", "redis://") + "/0"
     argv = [dead_redis if a == "DEAD" else a for a in args]
-    run = subprocess.run([sys.executable, "-m", "core.cli", "dev", *argv], cwd=ROOT,
-                         env=_env(env), capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "core.cli", "dev", *argv],
+        cwd=ROOT,
+        env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == code, (run.returncode, run.stdout[-500:], run.stderr[-1500:])
     assert says in run.stderr and "Traceback" not in run.stderr, run.stderr[-1500:]
     assert "Each request logs" not in run.stdout, "a server was started anyway"

@@ -12,7 +12,9 @@ KEY = "neutral-secret-api-key-5d1c0e"
 def test_a_request_repr_never_shows_the_api_key() -> None:
     """Reprs end up in tracebacks, debuggers and error reports: no header may appear."""
     request = Request.build(
-        "PUT", "/v1/cache/query/k", headers={"Authorization": f"Bearer {KEY}"},
+        "PUT",
+        "/v1/cache/query/k",
+        headers={"Authorization": f"Bearer {KEY}"},
         body=b'{"value": 1}',
     )
     assert request.headers["authorization"] == f"Bearer {KEY}"
@@ -33,8 +35,9 @@ def test_a_client_chosen_request_id_is_bounded() -> None:
 
 
 def test_settings_never_show_their_keys_and_cannot_be_changed_in_place() -> None:
-    settings = ApiSettings.from_env({"CONTINUUM_API_KEYS": f" {KEY} , ,other-key ",
-                                     "CONTINUUM_RATE_LIMIT": "7"})
+    settings = ApiSettings.from_env(
+        {"CONTINUUM_API_KEYS": f" {KEY} , ,other-key ", "CONTINUUM_RATE_LIMIT": "7"}
+    )
     assert settings.api_keys == (KEY, "other-key") and settings.rate_limit == 7
     assert KEY not in repr(settings) and "2 keys" in repr(settings), repr(settings)
     with pytest.raises(AttributeError):

@@ -59,8 +59,12 @@ def test_behaviour(scenario: behaviour.Scenario, container: Container, source: s
 def test_behaviour_when_upstash_is_down(
     scenario: behaviour.Scenario, dead_upstash_url: str, source: str
 ) -> None:
-    env = {**_base_env(), **behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead_upstash_url,
-           "UPSTASH_REDIS_REST_TOKEN": "token-of-a-dead-upstash"}
+    env = {
+        **_base_env(),
+        **behaviour.ENV,
+        "UPSTASH_REDIS_REST_URL": dead_upstash_url,
+        "UPSTASH_REDIS_REST_TOKEN": "token-of-a-dead-upstash",
+    }
     scenario.run(behaviour.Client(sender(Container(env), source)))
 
 
@@ -70,8 +74,9 @@ def test_one_json_log_line_per_request_without_secrets(
     send = sender(container, "apigw_http_v2")
     capsys.readouterr()
     key = behaviour.KEYS["cache"]
-    status, _, _ = send("PUT", "/v1/cache/query/logged", {"authorization": f"Bearer {key}"},
-                        b'{"value": 1}')
+    status, _, _ = send(
+        "PUT", "/v1/cache/query/logged", {"authorization": f"Bearer {key}"}, b'{"value": 1}'
+    )
     assert status == 200
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
     assert len(lines) == 1, lines
@@ -110,8 +115,7 @@ def test_deadline_is_remaining_time_minus_margin(emulator: Any) -> None:
     assert container.remaining({}) is None
 
 
-def test_base64_bodies_and_query_ttl_survive_each_source(container: Container,
-                                                          source: str) -> None:
+def test_base64_bodies_and_query_ttl_survive_each_source(container: Container, source: str) -> None:
     send = sender(container, source)
     auth = {"authorization": f"Bearer {behaviour.KEYS['cache']}"}
     body = json.dumps({"value": "ünïcødé ✓ " + "x" * 2000}).encode()
@@ -134,7 +138,11 @@ def test_the_module_level_handler_serves_a_cold_start(emulator: Any) -> None:
     env = {**_base_env(), **emulator.env, "CONTINUUM_API_KEYS": "cold-start-key"}
     run = subprocess.run(
         [sys.executable, "-c", code, str(Path(__file__).parent), json.dumps(event)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     response = json.loads(run.stdout.strip().splitlines()[-1])
@@ -200,7 +208,11 @@ def test_a_bad_setting_is_answered_not_an_import_traceback(
     env = {**_base_env(), **emulator.env, "CONTINUUM_API_KEYS": "cold-start-key", setting: value}
     run = subprocess.run(
         [sys.executable, "-c", code, str(Path(__file__).parent), json.dumps(event)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     response = json.loads(run.stdout.strip().splitlines()[-1])

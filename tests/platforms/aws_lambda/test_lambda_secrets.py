@@ -51,8 +51,9 @@ def test_the_environment_wins_and_names_pick_the_store() -> None:
 
 def test_ssm_securestring_is_decrypted() -> None:
     with moto.mock_aws():
-        boto3.client("ssm").put_parameter(Name="/continuum/dev/token", Value=TOKEN,
-                                          Type="SecureString")
+        boto3.client("ssm").put_parameter(
+            Name="/continuum/dev/token", Value=TOKEN, Type="SecureString"
+        )
         source = SecretSource("UPSTASH_REDIS_REST_TOKEN", "ssm", "/continuum/dev/token")
         assert source.fetch() == TOKEN
 
@@ -61,8 +62,10 @@ def test_secrets_manager_plain_and_json_secrets() -> None:
     with moto.mock_aws():
         client = boto3.client("secretsmanager")
         client.create_secret(Name="plain", SecretString=TOKEN)
-        client.create_secret(Name="bundle", SecretString=json.dumps(
-            {"UPSTASH_REDIS_REST_TOKEN": TOKEN, "other": "x"}))
+        client.create_secret(
+            Name="bundle",
+            SecretString=json.dumps({"UPSTASH_REDIS_REST_TOKEN": TOKEN, "other": "x"}),
+        )
         assert SecretSource("UPSTASH_REDIS_REST_TOKEN", "secretsmanager", "plain").fetch() == TOKEN
         assert SecretSource("UPSTASH_REDIS_REST_TOKEN", "secretsmanager", "bundle").fetch() == TOKEN
         with pytest.raises(ConfigurationError, match="without the field 'CONTINUUM_API_KEYS'"):
@@ -90,8 +93,12 @@ def test_cached_per_container_until_max_age_then_refetched() -> None:
             calls.append(service)
             return ssm
 
-        value = SecretValue(SecretSource("UPSTASH_REDIS_REST_TOKEN", "ssm", "/t"),
-                            max_age=300, clock=lambda: now[0], client_factory=factory)
+        value = SecretValue(
+            SecretSource("UPSTASH_REDIS_REST_TOKEN", "ssm", "/t"),
+            max_age=300,
+            clock=lambda: now[0],
+            client_factory=factory,
+        )
         assert value.get() == "first"
         ssm.put_parameter(Name="/t", Value="rotated", Type="SecureString", Overwrite=True)
         now[0] += 299
@@ -113,9 +120,14 @@ def test_boto3_is_not_imported_unless_a_secret_is_fetched() -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_PARAM", "_SECRET_ARN"))}
     env["CONTINUUM_CACHE_MODE"] = "local"
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
-                         capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parents[3])
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[3],
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False", "False"], out.stdout
 
@@ -130,8 +142,11 @@ def _free_port() -> int:
 @pytest.fixture
 def moto_server() -> Iterator[str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -158,22 +173,25 @@ def test_handler_reads_token_and_keys_from_ssm_over_http(
     ssm = boto3.client("ssm", endpoint_url=moto_server)
     token = emulator.token  # type: ignore[attr-defined]
     ssm.put_parameter(Name="/continuum/test/token", Value=token, Type="SecureString")
-    ssm.put_parameter(Name="/continuum/test/keys", Value="ssm-key-1,ssm-key-2",
-                      Type="SecureString")
+    ssm.put_parameter(Name="/continuum/test/keys", Value="ssm-key-1,ssm-key-2", Type="SecureString")
     from lambda_events import FakeContext, make_event, read_response
 
     from platforms.aws_lambda.handler import Container
 
-    container = Container({
-        **{k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))},
-        "UPSTASH_REDIS_REST_URL": emulator.url,  # type: ignore[attr-defined]
-        "UPSTASH_REDIS_REST_TOKEN_PARAM": "/continuum/test/token",
-        "CONTINUUM_API_KEYS_PARAM": "/continuum/test/keys",
-    })
-    event = make_event("apigw_http_v2", "GET", "/v1/stats",
-                       {"authorization": "Bearer ssm-key-2"}, None)
-    status, headers, body = read_response("apigw_http_v2",
-                                          container.adapter()(event, FakeContext()))
+    container = Container(
+        {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))},
+            "UPSTASH_REDIS_REST_URL": emulator.url,  # type: ignore[attr-defined]
+            "UPSTASH_REDIS_REST_TOKEN_PARAM": "/continuum/test/token",
+            "CONTINUUM_API_KEYS_PARAM": "/continuum/test/keys",
+        }
+    )
+    event = make_event(
+        "apigw_http_v2", "GET", "/v1/stats", {"authorization": "Bearer ssm-key-2"}, None
+    )
+    status, headers, body = read_response(
+        "apigw_http_v2", container.adapter()(event, FakeContext())
+    )
     assert status == 200, body
     assert headers["x-cache-backend"] == "upstash"
     assert token.encode() not in body

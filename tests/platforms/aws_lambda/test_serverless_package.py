@@ -59,8 +59,12 @@ def sls_env(py312: str) -> dict[str, str]:
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = service_copy(tmp_path_factory.mktemp("sls-package"))
     run = subprocess.run(
-        [str(SLS), "package"], cwd=work, env=sls_env(python312()),
-        capture_output=True, text=True, timeout=300,
+        [str(SLS), "package"],
+        cwd=work,
+        env=sls_env(python312()),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return work / ".serverless"
@@ -116,35 +120,56 @@ def offline_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not python.exists() or not stamp.exists() or stamp.read_text() != wanted:
         subprocess.run([python312(), "-m", "venv", "--clear", str(venv)], check=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "-r",
-             str(ROOT / "platforms" / "aws_lambda" / "requirements.txt")],
-            check=True, timeout=300,
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-r",
+                str(ROOT / "platforms" / "aws_lambda" / "requirements.txt"),
+            ],
+            check=True,
+            timeout=300,
         )
         stamp.write_text(wanted)
     return venv
 
 
 @pytest.fixture
-def offline_server(
-    tmp_path: Path, offline_venv: Path, emulator: object
-) -> Iterator[str]:
+def offline_server(tmp_path: Path, offline_venv: Path, emulator: object) -> Iterator[str]:
     work = service_copy(tmp_path)
     # serverless-offline 13.10.1 (pinned) runs the manifest's python3.12 as written.
     http_port, lambda_port = _free_port(), _free_port()
     env = sls_env(python312())
-    env.update({
-        "VIRTUAL_ENV": str(offline_venv),
-        "PATH": f"{offline_venv / 'bin'}{os.pathsep}{env['PATH']}",
-        "UPSTASH_REDIS_REST_URL": emulator.url,  # type: ignore[attr-defined]
-        "UPSTASH_REDIS_REST_TOKEN": emulator.token,  # type: ignore[attr-defined]
-        "CONTINUUM_API_KEYS": "offline-test-key-0123456789",
-        "PYTHONPATH": str(work),
-    })
+    env.update(
+        {
+            "VIRTUAL_ENV": str(offline_venv),
+            "PATH": f"{offline_venv / 'bin'}{os.pathsep}{env['PATH']}",
+            "UPSTASH_REDIS_REST_URL": emulator.url,  # type: ignore[attr-defined]
+            "UPSTASH_REDIS_REST_TOKEN": emulator.token,  # type: ignore[attr-defined]
+            "CONTINUUM_API_KEYS": "offline-test-key-0123456789",
+            "PYTHONPATH": str(work),
+        }
+    )
     log = (tmp_path / "offline.log").open("w")
     proc = subprocess.Popen(
-        [str(SLS), "offline", "start", "--host", "127.0.0.1",
-         "--httpPort", str(http_port), "--lambdaPort", str(lambda_port), "--noPrependStageInUrl"],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(SLS),
+            "offline",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--httpPort",
+            str(http_port),
+            "--lambdaPort",
+            str(lambda_port),
+            "--noPrependStageInUrl",
+        ],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{http_port}"
     try:
@@ -176,8 +201,9 @@ def test_serverless_offline_answers_end_to_end(offline_server: str) -> None:
         health = client.get("/health")
         assert health.status_code == 200, health.text
         assert health.json().get("backend") == "upstash", health.text
-        put = client.put("/v1/cache/query/offline", json={"value": {"via": "sls offline"}},
-                         headers=key)
+        put = client.put(
+            "/v1/cache/query/offline", json={"value": {"via": "sls offline"}}, headers=key
+        )
         assert put.status_code == 200, put.text
         got = client.get("/v1/cache/query/offline", headers=key)
         assert got.status_code == 200 and got.json()["value"] == {"via": "sls offline"}

@@ -58,10 +58,16 @@ def wrangler_cli() -> Path:
 
 def copy_repository(dest: Path) -> Path:
     """The files git sees (tracked or not ignored), copied to ``dest``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in listed:
         if name and (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -78,12 +84,17 @@ def pyodide_python() -> str:
 
 def _pip(*args: str, cwd: Path | None = None) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pip", *args], cwd=cwd, capture_output=True, text=True,
+        [sys.executable, "-m", "pip", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     if done.returncode != 0:
-        missing(f"the Worker's wheels (pip {args[0]} failed)",
-                f"PyPI must be reachable for the first run:\n{(done.stdout + done.stderr)[-3000:]}")
+        missing(
+            f"the Worker's wheels (pip {args[0]} failed)",
+            f"PyPI must be reachable for the first run:\n{(done.stdout + done.stderr)[-3000:]}",
+        )
 
 
 def dependency_wheels() -> list[Path]:
@@ -95,9 +106,20 @@ def dependency_wheels() -> list[Path]:
         WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
         for old in WHEEL_CACHE.glob("*.whl"):
             old.unlink()
-        _pip("download", "--quiet", "--only-binary=:all:", "--platform", "any",
-             "--implementation", "py", "--python-version", pyodide_python(),
-             "--dest", str(WHEEL_CACHE), *wanted)
+        _pip(
+            "download",
+            "--quiet",
+            "--only-binary=:all:",
+            "--platform",
+            "any",
+            "--implementation",
+            "py",
+            "--python-version",
+            pyodide_python(),
+            "--dest",
+            str(WHEEL_CACHE),
+            *wanted,
+        )
         stamp.write_text(json.dumps(wanted))
     return sorted(WHEEL_CACHE.glob("*.whl"))
 
@@ -108,8 +130,9 @@ def project_wheel(workdir: Path) -> Path:
     for name in PROJECT_FILES:
         origin = ROOT / name
         if origin.is_dir():
-            shutil.copytree(origin, source / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         elif origin.exists():
             source.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, source / name)
@@ -140,8 +163,11 @@ class PyodideWorker:
         config_path.write_text(json.dumps(config))
         self._ids = itertools.count(1)
         self._proc = subprocess.Popen(
-            ["node", str(HOST), str(config_path)], cwd=workdir,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+            ["node", str(HOST), str(config_path)],
+            cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
         )
         self._lines: queue.Queue[bytes] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -229,10 +255,14 @@ class PyodideWorker:
         arrive); returns the status, the body and how many bytes the Worker pulled."""
         assert self._proc.stdin is not None
         message = {
-            "id": next(self._ids), "method": "PUT",
+            "id": next(self._ids),
+            "method": "PUT",
             "url": f"https://continuum.example.workers.dev{path}",
-            "headers": list(headers.items()), "body": None, "env": dict(env),
-            "raw": False, "stream_bytes": size,
+            "headers": list(headers.items()),
+            "body": None,
+            "env": dict(env),
+            "raw": False,
+            "stream_bytes": size,
         }
         self._proc.stdin.write(json.dumps(message).encode() + b"\n")
         self._proc.stdin.flush()

@@ -61,8 +61,11 @@ def send(emulator: EmulatorHandle, worker: PyodideWorker) -> behaviour.Send:
 
 @pytest.fixture
 def send_to_dead_upstash(dead_upstash_url: str, worker: PyodideWorker) -> behaviour.Send:
-    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead_upstash_url,
-           "UPSTASH_REDIS_REST_TOKEN": TOKEN}
+    env = {
+        **behaviour.ENV,
+        "UPSTASH_REDIS_REST_URL": dead_upstash_url,
+        "UPSTASH_REDIS_REST_TOKEN": TOKEN,
+    }
     return functools.partial(worker.send, env=env)
 
 
@@ -71,15 +74,15 @@ _FAULTS = {
     "silent": None,  # holds the connection open and never answers
     "reset": b"",  # closes at once with a TCP reset
     "truncated": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 1000\r\n\r\n{\"result\":",  # the body breaks off
+    b'Content-Length: 1000\r\n\r\n{"result":',  # the body breaks off
     "error500": b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n"
-                b"Connection: close\r\n\r\noops",
+    b"Connection: close\r\n\r\noops",
     # an answer announced far over max_response_size is refused unread
     "huge": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100000000000\r\n\r\n{\"result\":\"",
+    b'Content-Length: 100000000000\r\n\r\n{"result":"',
     # a redirect must not be followed: it would hand the token to another URL
     "redirect": b"HTTP/1.1 303 See Other\r\nLocation: /followed\r\n"
-                b"Content-Length: 0\r\nConnection: close\r\n\r\n",
+    b"Content-Length: 0\r\nConnection: close\r\n\r\n",
 }
 
 
@@ -144,18 +147,31 @@ def test_wrangler_uploads_the_entry_core_and_nothing_else(tmp_path: Path) -> Non
     out = tmp_path / "upload"
     done = subprocess.run(
         [str(wrangler_cli()), "deploy", "--dry-run", "--outdir", str(out)],
-        cwd=project, capture_output=True, text=True, timeout=300,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "WRANGLER_SEND_METRICS": "false", "CI": "true"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     uploaded = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     assert "entry.py" in uploaded, "the main module is uploaded under its file name"
     assert "class Default(WorkerEntrypoint)" in (out / "entry.py").read_text()
-    for needed in ("platforms/cloudflare/transport.py", "core/app/api.py", "core/cache.py",
-                   "core/ratelimit/scripts/sliding_window.lua"):
+    for needed in (
+        "platforms/cloudflare/transport.py",
+        "core/app/api.py",
+        "core/cache.py",
+        "core/ratelimit/scripts/sliding_window.lua",
+    ):
         assert needed in uploaded, f"{needed} is not uploaded"
-    for leaked in ("tests/", "emulator/", "bench/", ".venv/", "platforms/aws_lambda/",
-                   "platforms/vercel/"):
+    for leaked in (
+        "tests/",
+        "emulator/",
+        "bench/",
+        ".venv/",
+        "platforms/aws_lambda/",
+        "platforms/vercel/",
+    ):
         assert not any(name.startswith(leaked) for name in uploaded), f"{leaked} was uploaded"
 
 
@@ -186,8 +202,12 @@ def test_a_failing_upstash_is_abandoned_for_the_fallback(
 ) -> None:
     """The fetch transport's timeout and error mapping work inside Pyodide."""
     url, received = faulty_upstash
-    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": url,
-           "UPSTASH_REDIS_REST_TOKEN": TOKEN, "CONTINUUM_TIMEOUT": "2"}
+    env = {
+        **behaviour.ENV,
+        "UPSTASH_REDIS_REST_URL": url,
+        "UPSTASH_REDIS_REST_TOKEN": TOKEN,
+        "CONTINUUM_TIMEOUT": "2",
+    }
     client = behaviour.Client(functools.partial(worker.send, env=env))
     health = client.call("GET", "/health")
     assert health.status == 200, health.describe()
@@ -209,15 +229,21 @@ def test_configuration_comes_from_the_worker_env(
 
 
 def test_a_bad_setting_is_a_clean_error_that_hides_the_token(worker: PyodideWorker) -> None:
-    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": "http://upstash.example.com",
-           "UPSTASH_REDIS_REST_TOKEN": TOKEN}
+    env = {
+        **behaviour.ENV,
+        "UPSTASH_REDIS_REST_URL": "http://upstash.example.com",
+        "UPSTASH_REDIS_REST_TOKEN": TOKEN,
+    }
     status, headers, body = worker.send("GET", "/health", {}, None, env=env)
     assert status == 503, body
     payload = json.loads(body)
     assert payload["error"]["code"] == "unavailable"
     assert "https" in payload["error"]["message"], "the message should say what to fix"
-    bad_limit = {**env, "UPSTASH_REDIS_REST_URL": "https://upstash.example.com",
-                 "CONTINUUM_RATE_LIMIT": "lots"}
+    bad_limit = {
+        **env,
+        "UPSTASH_REDIS_REST_URL": "https://upstash.example.com",
+        "CONTINUUM_RATE_LIMIT": "lots",
+    }
     status, _, body = worker.send("GET", "/health", {}, None, env=bad_limit)
     assert status == 500 and "CONTINUUM_RATE_LIMIT" in json.loads(body)["error"]["message"]
     assert TOKEN.encode() not in body
@@ -232,7 +258,6 @@ def test_binary_safe_unicode_keys_and_values_survive_the_worker(send: behaviour.
     assert put.status == 200, put.describe()
     got = client.call("GET", path, key="cache")
     assert got.status == 200 and got.json()["value"] == value, got.describe()
-
 
 
 def test_a_javascript_request_handed_over_unconverted_is_served(
@@ -251,11 +276,15 @@ def test_overlapping_requests_in_one_isolate_keep_their_own_scope(
 ) -> None:
     """Concurrent requests share the isolate's client, never each other's values or meters."""
     env = {**behaviour.ENV, **emulator.env, "CONTINUUM_RATE_LIMIT": "1000"}
-    auth = {"authorization": f"Bearer {behaviour.KEYS['cache']}",
-            "content-type": "application/json"}
+    auth = {
+        "authorization": f"Bearer {behaviour.KEYS['cache']}",
+        "content-type": "application/json",
+    }
     count = 8
-    puts = [("PUT", f"/v1/cache/query/overlap-{i}", auth,
-             json.dumps({"value": {"n": i}}).encode()) for i in range(count)]
+    puts = [
+        ("PUT", f"/v1/cache/query/overlap-{i}", auth, json.dumps({"value": {"n": i}}).encode())
+        for i in range(count)
+    ]
     assert [status for status, _, _ in worker.send_many(puts, env=env)] == [200] * count
     gets = [("GET", f"/v1/cache/query/overlap-{i}", auth, None) for i in range(count)]
     answers = worker.send_many(gets, env=env)
@@ -273,8 +302,11 @@ def test_a_hostile_value_stored_by_another_client_cannot_kill_the_isolate(
 ) -> None:
     """Runs in its own isolate: the shared one must survive whatever this test finds."""
     deep = "[" * 20_000 + "]" * 20_000
-    stored = httpx.post(emulator.url, json=["SET", "query:deep", deep],
-                        headers={"Authorization": f"Bearer {emulator.token}"})
+    stored = httpx.post(
+        emulator.url,
+        json=["SET", "query:deep", deep],
+        headers={"Authorization": f"Bearer {emulator.token}"},
+    )
     assert stored.status_code == 200, stored.text
     with open(tmp_path / "host.log", "wb") as log:
         isolate = PyodideWorker(tmp_path, wheels, log)
@@ -306,12 +338,14 @@ def test_an_upload_without_a_length_is_refused_without_reading_it_all(
     """A chunked upload declares no length; buffering it whole could exhaust the isolate."""
     env = {**behaviour.ENV, **emulator.env}
     auth = {"authorization": f"Bearer {behaviour.KEYS['cache']}"}
-    status, body, pulled = worker.send_upload("/v1/cache/query/streamed", auth,
-                                              64 * 1024 * 1024, env=env)
+    status, body, pulled = worker.send_upload(
+        "/v1/cache/query/streamed", auth, 64 * 1024 * 1024, env=env
+    )
     assert status == 413 and b"payload_too_large" in body, body
     assert pulled <= behaviour.MAX_BODY + 4 * 65536, f"the Worker pulled {pulled} bytes"
     # Under the limit the whole stream is read and parsed (the host streams b"x" bytes,
     # so the API then refuses it as JSON, not as too large).
-    status, body, pulled = worker.send_upload("/v1/cache/query/streamed", auth, 200_000 // 4,
-                                              env=env)
+    status, body, pulled = worker.send_upload(
+        "/v1/cache/query/streamed", auth, 200_000 // 4, env=env
+    )
     assert pulled == 200_000 // 4 and status == 400 and b"not valid JSON" in body, body

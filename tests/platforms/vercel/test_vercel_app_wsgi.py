@@ -36,8 +36,12 @@ print(json.dumps(out))
 def _run(env: dict[str, str], calls: list[tuple[str, str, dict[str, str], str]]) -> list[Any]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(calls)], cwd=ROOT, env={**clean, **env},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", SCRIPT, json.dumps(calls)],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     result: list[Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -45,14 +49,19 @@ def _run(env: dict[str, str], calls: list[tuple[str, str, dict[str, str], str]])
 
 
 def test_a_plain_wsgi_server_decodes_the_path_once(emulator: EmulatorHandle) -> None:
-    auth = {"authorization": f"Bearer {behaviour.KEYS['cache']}",
-            "content-type": "application/json"}
-    put, got, other, options = _run({**behaviour.ENV, **emulator.env}, [
-        ("PUT", "/v1/cache/query/%2541", auth, json.dumps({"value": "pct"})),
-        ("GET", "/v1/cache/query/%2541", auth, ""),
-        ("GET", "/v1/cache/query/A", auth, ""),
-        ("OPTIONS", "/v1/stats", auth, ""),
-    ])
+    auth = {
+        "authorization": f"Bearer {behaviour.KEYS['cache']}",
+        "content-type": "application/json",
+    }
+    put, got, other, options = _run(
+        {**behaviour.ENV, **emulator.env},
+        [
+            ("PUT", "/v1/cache/query/%2541", auth, json.dumps({"value": "pct"})),
+            ("GET", "/v1/cache/query/%2541", auth, ""),
+            ("GET", "/v1/cache/query/A", auth, ""),
+            ("OPTIONS", "/v1/stats", auth, ""),
+        ],
+    )
     assert put[0] == 200 and json.loads(put[2])["key"] == "%41", put
     assert got[0] == 200 and json.loads(got[2])["value"] == "pct", got
     assert other[0] == 404, "the path was decoded twice"
@@ -101,8 +110,11 @@ def test_a_chunked_upload_is_refused_without_reading_it_all(emulator: EmulatorHa
     """
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))}
     done = subprocess.run(
-        [sys.executable, "-c", CHUNKED % behaviour.KEYS["cache"]], cwd=ROOT,
-        env={**clean, **behaviour.ENV, **emulator.env}, capture_output=True, text=True,
+        [sys.executable, "-c", CHUNKED % behaviour.KEYS["cache"]],
+        cwd=ROOT,
+        env={**clean, **behaviour.ENV, **emulator.env},
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr

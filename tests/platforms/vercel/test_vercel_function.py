@@ -90,8 +90,11 @@ def send_to_dead_upstash(
     function_dir: Path,
     function_log: IO[bytes],
 ) -> behaviour.Send:
-    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": dead_upstash_url,
-           "UPSTASH_REDIS_REST_TOKEN": "dead-token"}
+    env = {
+        **behaviour.ENV,
+        "UPSTASH_REDIS_REST_URL": dead_upstash_url,
+        "UPSTASH_REDIS_REST_TOKEN": "dead-token",
+    }
     return _instance(instances, function_dir, function_log, env, mode).send
 
 
@@ -123,11 +126,23 @@ def test_no_source_file_is_published_as_a_static_file(vercel_build: Build) -> No
 
 def test_bundle_holds_the_app_its_dependencies_and_nothing_else(vercel_build: Build) -> None:
     files = set(vercel_build.bundle())
-    for needed in ("api/index.py", "platforms/vercel/app.py", "core/app/api.py",
-                   "_vendor/flask/__init__.py", "_vendor/httpx/__init__.py"):
+    for needed in (
+        "api/index.py",
+        "platforms/vercel/app.py",
+        "core/app/api.py",
+        "_vendor/flask/__init__.py",
+        "_vendor/httpx/__init__.py",
+    ):
         assert needed in files, f"{needed} is missing from the function"
-    for leaked in ("tests/", "emulator/", "bench/", "platforms/aws_lambda/", "node_modules/",
-                   "platforms/cloudflare/", ".ci/"):
+    for leaked in (
+        "tests/",
+        "emulator/",
+        "bench/",
+        "platforms/aws_lambda/",
+        "node_modules/",
+        "platforms/cloudflare/",
+        ".ci/",
+    ):
         assert not any(f.startswith(leaked) for f in files), f"{leaked} leaked into the function"
 
 
@@ -137,8 +152,10 @@ def test_function_declares_the_project_dependencies_and_python_312() -> None:
     function = tomllib.loads((ROOT / "api" / "pyproject.toml").read_text())["project"]
 
     def names(requirements: list[str]) -> set[str]:
-        return {r.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower()
-                for r in requirements}
+        return {
+            r.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower()
+            for r in requirements
+        }
 
     needed = names(project["dependencies"]) | names(project["optional-dependencies"]["vercel"])
     assert needed <= names(function["dependencies"])
@@ -187,8 +204,11 @@ def test_a_bad_setting_is_a_clean_error_that_hides_the_token(
     function_log: IO[bytes],
 ) -> None:
     token = "vercel-test-token-5be1"
-    env = {**behaviour.ENV, "UPSTASH_REDIS_REST_URL": "http://upstash.example.com",
-           "UPSTASH_REDIS_REST_TOKEN": token}
+    env = {
+        **behaviour.ENV,
+        "UPSTASH_REDIS_REST_URL": "http://upstash.example.com",
+        "UPSTASH_REDIS_REST_TOKEN": token,
+    }
     send = _instance(instances, function_dir, function_log, env).send
     status, headers, body = send("GET", "/health", {}, None)
     assert status == 503, body
@@ -196,8 +216,11 @@ def test_a_bad_setting_is_a_clean_error_that_hides_the_token(
     assert payload["error"]["code"] == "unavailable" and "https" in payload["error"]["message"]
     assert token.encode() not in body
     assert headers["content-type"].startswith("application/json")
-    bad_limit = {**env, "UPSTASH_REDIS_REST_URL": "https://upstash.example.com",
-                 "CONTINUUM_RATE_LIMIT": "lots"}
+    bad_limit = {
+        **env,
+        "UPSTASH_REDIS_REST_URL": "https://upstash.example.com",
+        "CONTINUUM_RATE_LIMIT": "lots",
+    }
     send = _instance(instances, function_dir, function_log, bad_limit).send
     status, _, body = send("GET", "/health", {}, None)
     assert status == 500 and "CONTINUUM_RATE_LIMIT" in json.loads(body)["error"]["message"]

@@ -60,10 +60,16 @@ def vercel_cli() -> Path:
 
 def uploaded_files() -> list[str]:
     """What ``vercel deploy`` uploads: files git sees, minus ``.vercelignore``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     names = [n for n in listed if n and (ROOT / n).is_file()]
     script = (
         "const ignore = require(process.argv[1]);"
@@ -74,7 +80,10 @@ def uploaded_files() -> list[str]:
     )
     kept = subprocess.run(
         ["node", "-e", script, str(NODE_MODULES / "ignore"), str(ROOT / ".vercelignore")],
-        input=json.dumps(names).encode(), capture_output=True, check=True, timeout=60,
+        input=json.dumps(names).encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
     ).stdout
     result: list[str] = json.loads(kept)
     return result
@@ -114,19 +123,25 @@ def build(workdir: Path) -> Build:
         shutil.copy2(ROOT / name, target)
     (project / ".vercel").mkdir(exist_ok=True)
     (project / ".vercel" / "project.json").write_text(
-        json.dumps({"projectId": "prj_continuum_test", "orgId": "team_continuum_test",
-                    "settings": {}})
+        json.dumps(
+            {"projectId": "prj_continuum_test", "orgId": "team_continuum_test", "settings": {}}
+        )
     )
     env = {
         **os.environ,
-        "PATH": os.pathsep.join([str(Path(py312).parent), str(Path(uv_bin).parent),
-                                 os.environ.get("PATH", "")]),
+        "PATH": os.pathsep.join(
+            [str(Path(py312).parent), str(Path(uv_bin).parent), os.environ.get("PATH", "")]
+        ),
         "VERCEL_TELEMETRY_DISABLED": "1",
     }
     env.pop("VIRTUAL_ENV", None)
     done = subprocess.run(
-        [str(cli), "build", "--yes"], cwd=project, env=env, capture_output=True,
-        text=True, timeout=BUILD_TIMEOUT,
+        [str(cli), "build", "--yes"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
     )
     log = done.stdout + done.stderr
     result = Build(project, log)
@@ -150,12 +165,20 @@ class FunctionProcess:
 
     def __init__(self, func_dir: Path, env: Mapping[str, str], log: IO[bytes]) -> None:
         config = json.loads((func_dir / ".vc-config.json").read_text())
-        full_env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
-                    **config.get("environment", {}), **env}
+        full_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+            **config.get("environment", {}),
+            **env,
+        }
         self._log = log
         self._proc = subprocess.Popen(
-            [python312(), "-S", "-u", str(HOST)], cwd=func_dir, env=full_env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+            [python312(), "-S", "-u", str(HOST)],
+            cwd=func_dir,
+            env=full_env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
         )
         self._lines: queue.Queue[bytes] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -185,16 +208,22 @@ class FunctionProcess:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
     ) -> tuple[int, dict[str, str], bytes]:
         sent = {"host": "continuum.vercel.app", "x-forwarded-proto": "https", **headers}
-        message = {"method": method, "path": path, "headers": sent,
-                   "body": base64.b64encode(body or b"").decode()}
+        message = {
+            "method": method,
+            "path": path,
+            "headers": sent,
+            "body": base64.b64encode(body or b"").decode(),
+        }
         assert self._proc.stdin is not None
         self._proc.stdin.write(json.dumps(message).encode() + b"\n")
         self._proc.stdin.flush()
         answer = self._next()
         if "error" in answer:
             pytest.fail(f"the function's handler raised:\n{answer['error']}")
-        got = {k.lower(): ", ".join(v) if isinstance(v, list) else str(v)
-               for k, v in answer["headers"].items()}
+        got = {
+            k.lower(): ", ".join(v) if isinstance(v, list) else str(v)
+            for k, v in answer["headers"].items()
+        }
         return int(answer["status"]), got, base64.b64decode(answer["body"])
 
     def close(self) -> None:
@@ -223,18 +252,27 @@ class ServedFunction:
         import httpx
 
         self._dir = Path(tempfile.mkdtemp(prefix="vcipc"))  # short: Unix socket paths are
-        ipc_path = self._dir / "ipc.sock"                     # limited to ~100 bytes
+        ipc_path = self._dir / "ipc.sock"  # limited to ~100 bytes
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(ipc_path))
         self._listener.listen(1)
         self._listener.settimeout(ANSWER_TIMEOUT)
         config = json.loads((func_dir / ".vc-config.json").read_text())
         module = config["handler"].rpartition(".")[0]
-        full_env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
-                    **config.get("environment", {}), **env, "VERCEL_IPC_PATH": str(ipc_path)}
+        full_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+            **config.get("environment", {}),
+            **env,
+            "VERCEL_IPC_PATH": str(ipc_path),
+        }
         self._proc = subprocess.Popen(
-            [python312(), "-S", "-u", "-c", f"import {module}"], cwd=func_dir, env=full_env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            [python312(), "-S", "-u", "-c", f"import {module}"],
+            cwd=func_dir,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
         self._messages: queue.Queue[dict[str, Any]] = queue.Queue()
         try:
@@ -273,8 +311,12 @@ class ServedFunction:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
     ) -> tuple[int, dict[str, str], bytes]:
         invocation = str(next(self._invocations))
-        sent = {"x-forwarded-proto": "https", "x-vercel-internal-invocation-id": invocation,
-                "x-vercel-internal-request-id": invocation, **headers}
+        sent = {
+            "x-forwarded-proto": "https",
+            "x-vercel-internal-invocation-id": invocation,
+            "x-vercel-internal-request-id": invocation,
+            **headers,
+        }
         response = self._client.request(method, path, headers=sent, content=body or b"")
         got = {k.lower(): v for k, v in response.headers.items()}
         return response.status_code, got, response.content
