@@ -75,8 +75,18 @@ def _expiry_ms(db: LocalCache, option: bytes, raw: bytes, command: str) -> int:
     return amount
 
 
+_TTL_OPTIONS = {b"EX": b"EX", b"ex": b"EX", b"PX": b"PX", b"px": b"PX"}
+
+
 def cmd_set(db: LocalCache, args: list[bytes], name: str = "set") -> Reply:
     k, value = args[0], args[1]
+    if len(args) == 4:  # SET k v EX|PX n: what the cache sends, so it skips the option walk
+        option = _TTL_OPTIONS.get(args[2])
+        if option is not None:
+            expire_ms = _expiry_ms(db, option, args[3], name)
+            db._store(k, value)
+            db._expires[k] = expire_ms / 1000
+            return "OK"
     nx = xx = get = keep = False
     expire_ms: int | None = None
     i = 2

@@ -86,6 +86,8 @@ SCRIPTS: dict[str, list[list[object]]] = {
         ["SET", "n", "x", "XX"], ["SET", "k", "y", "XX", "GET"], ["SET", "k", "1", "NX", "XX"],
         ["SET", "k", "1", "EX", "0"], ["SET", "k", "1", "EX", "-5"], ["SET", "k", "1", "EX"],
         ["SET", "k", "1", "EX", "10", "PX", "100"], ["SET", "k", "1", "KEEPTTL", "EX", "5"],
+        ["SET", "k", "1", "ex", "100"], ["TTL", "k"], ["SET", "k", "1", "Px", "abc"],
+        ["HSET", "hk", "f", "v"], ["SET", "hk", "1", "PX", "90000"], ["TYPE", "hk"], ["TTL", "hk"],
         ["SET", "k", "1", "BOGUS"], ["SETEX", "s", "100", "v"], ["TTL", "s"], ["PTTL", "nokey"],
         ["TTL", "k"], ["SETNX", "k", "z"], ["SETNX", "new", "z"], ["PSETEX", "p", "0", "v"],
         ["GETDEL", "new"], ["GETDEL", "new"], ["MSET", "a", "1", "b", "2"], ["MSET", "a"],
