@@ -83,9 +83,9 @@ def cmd_set(db: LocalCache, args: list[bytes], name: str = "set") -> Reply:
     if len(args) == 4:  # SET k v EX|PX n: what the cache sends, so it skips the option walk
         option = _TTL_OPTIONS.get(args[2])
         if option is not None:
-            expire_ms = _expiry_ms(db, option, args[3], name)
+            expiry = _expiry_ms(db, option, args[3], name)
             db._store(k, value)
-            db._expires[k] = expire_ms / 1000
+            db._expires[k] = expiry / 1000
             return "OK"
     nx = xx = get = keep = False
     expire_ms: int | None = None

@@ -13,6 +13,7 @@ leaves every other file alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -33,11 +34,24 @@ class Rendered:
 
 
 def templates_root() -> Path:
-    """Where the templates live: ``CONTINUUM_TEMPLATES`` or the checkout's ``templates/``."""
+    """Where the templates live: ``CONTINUUM_TEMPLATES``, else the checkout's
+    ``templates/``, else the copy an installed wheel put under ``<prefix>/share/continuum``
+    (the environment's prefix, or the user scheme's for ``pip install --user``)."""
     override = os.environ.get("CONTINUUM_TEMPLATES")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "templates"
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if checkout.is_dir():
+        return checkout
+    import sysconfig
+
+    for scheme in (None, f"{os.name}_user"):
+        with contextlib.suppress(KeyError):
+            data = sysconfig.get_path("data", scheme) if scheme else sysconfig.get_path("data")
+            installed = Path(data) / "share" / "continuum" / "templates"
+            if installed.is_dir():
+                return installed
+    return checkout  # render() then says the template is missing, and where it looked
 
 
 def pin(version: str) -> str:

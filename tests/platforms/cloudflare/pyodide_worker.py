@@ -44,7 +44,7 @@ HOST = Path(__file__).with_name("worker_host.mjs")
 WHEEL_CACHE = Path(os.environ.get("CONTINUUM_WHEEL_CACHE", ROOT / ".cache" / "pyodide-wheels"))
 
 SDK = "workers-runtime-sdk"
-PROJECT_FILES = ("pyproject.toml", "README.md", "core", "platforms", "emulator")
+PROJECT_FILES = ("pyproject.toml", "README.md", "core", "platforms", "emulator", "templates")
 BOOT_TIMEOUT = 180.0
 ANSWER_TIMEOUT = 60.0
 
