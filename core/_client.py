@@ -333,14 +333,18 @@ class CacheBase:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()
         commands = batch.commands
-        if not call.degraded and any(_is_scan(command) for command in commands):
-            commands = [_restart_scan(command) for command in commands]
+        if not call.degraded:
+            for command in commands:
+                if _is_scan(command):
+                    commands = [_restart_scan(command) for command in commands]
+                    break
         call.backend = CacheBackend.LOCAL
         call.degraded = True
-        call.meter.fallback_ops += 1
+        meter = call.meter
+        meter.fallback_ops += 1
         if batch.write:
-            call.meter.degraded_writes += 1
-        store = call.fallback_store()
+            meter.degraded_writes += 1
+        store = call.scope.local if call.scope is not None else call.fallback_store()
         return store.execute(commands, write=batch.write, transaction=batch.transaction)
 
     def _memo_lookup(

@@ -75,6 +75,8 @@ def format_float(value: float) -> bytes:
 
 def parse_int(raw: bytes, error: str = NOT_INT) -> int:
     """Redis's strict integer parsing: no spaces, no ``+``, no leading zeros, 64-bit."""
+    if len(raw) < 19 and raw.isdigit() and (raw[0] != 0x30 or len(raw) == 1):
+        return int(raw)  # the usual case: a plain non-negative number (bytes.isdigit is ASCII)
     digits = raw[1:] if raw[:1] == b"-" else raw
     if (
         not digits
