@@ -335,7 +335,8 @@ class CacheBase:
         commands = batch.commands
         if not call.degraded:
             for command in commands:
-                if _is_scan(command):
+                name = command[0]
+                if type(name) is str and name in _SCAN_SPELLINGS:
                     commands = [_restart_scan(command) for command in commands]
                     break
         call.backend = CacheBackend.LOCAL
@@ -414,14 +415,16 @@ def fell_back() -> CacheUnavailable:
     return CacheUnavailable("an earlier batch of this call fell back; it stays local")
 
 
-def _is_scan(command: Command) -> bool:
-    name = command[0]
-    return isinstance(name, str) and len(name) == 4 and name.upper() == "SCAN"
+# every spelling of SCAN, so the fallback's per-batch check is one set lookup
+_SCAN_SPELLINGS = frozenset(
+    "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate("scan")) for mask in range(16)
+)
 
 
 def _restart_scan(command: Command) -> Command:
     """``SCAN <cursor> ...`` from the start when the cursor came from another store."""
-    if _is_scan(command) and len(command) > 1:
+    name = command[0]
+    if type(name) is str and name in _SCAN_SPELLINGS and len(command) > 1:
         return ("SCAN", "0", *command[2:])
     return command
 

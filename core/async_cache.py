@@ -220,10 +220,12 @@ class AsyncUpstashCache(CacheBase):
         self, batch: Batch, spec: LayerSpec, call: CallState, memo_key: tuple[str, str] | None
     ) -> Replies:
         executor, auto = self._executor(spec.database)
-        if call.stays_local or executor.breaker.sheds():  # nothing will be sent: encode nothing
-            reason = fell_back if call.stays_local else executor.circuit_open
+        stays = call.stays_local
+        if stays or executor.breaker.sheds():  # nothing will be sent: encode nothing
+            reason = fell_back if stays else executor.circuit_open
             replies = self._fallback(batch, spec, call, reason)
-            self._memo_update(batch, spec, call, memo_key, replies)
+            if batch.write:  # a read the scope's store answered needs no copy in the memo
+                self._memo_update(batch, spec, call, memo_key, replies)
             return replies
         try:
             if self._auto_pipeline and not batch.transaction:

@@ -89,18 +89,20 @@ class UpstashCache(CacheBase):
         if memo_key is not None and call.scope is not None and memo_key in call.scope.memo:
             return [call.scope.memo[memo_key]]
         executor = self._executor(spec.database)
-        if call.stays_local:
-            replies = self._fallback(batch, spec, call, fell_back)
-        elif executor.breaker.sheds():  # open: nothing will be sent, so encode nothing
-            replies = self._fallback(batch, spec, call, executor.circuit_open)
-        else:
-            try:
-                replies = executor.execute(
-                    batch.commands, write=batch.write, transaction=batch.transaction,
-                    deadline=call.deadline, meter=call.meter,
-                )  # fmt: skip
-            except CacheUnavailable as exc:
-                replies = self._fallback(batch, spec, call, exc)
+        stays = call.stays_local
+        if stays or executor.breaker.sheds():  # nothing will be sent, so encode nothing
+            reason = fell_back if stays else executor.circuit_open
+            replies = self._fallback(batch, spec, call, reason)
+            if batch.write:  # a read the scope's store answered needs no copy in the memo
+                self._memo_update(batch, spec, call, memo_key, replies)
+            return replies
+        try:
+            replies = executor.execute(
+                batch.commands, write=batch.write, transaction=batch.transaction,
+                deadline=call.deadline, meter=call.meter,
+            )  # fmt: skip
+        except CacheUnavailable as exc:
+            replies = self._fallback(batch, spec, call, exc)
         self._memo_update(batch, spec, call, memo_key, replies)
         return replies
 
