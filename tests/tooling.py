@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What building our wheel needs (pyproject's packages, README, the templates it ships).
+PROJECT_FILES = ("pyproject.toml", "README.md", "core", "platforms", "emulator", "templates")
 
 
 def missing(what: str, hint: str) -> NoReturn:
@@ -31,3 +37,46 @@ def python312() -> str:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     missing("python3.12", "run ./scripts/test, which exports CONTINUUM_PY312 (pyenv install 3.12)")
+
+
+def repository_files() -> list[str]:
+    """The files git sees (tracked, or untracked and not ignored), relative to ROOT."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
+
+
+def project_wheel(workdir: Path) -> Path:
+    """Our own wheel, built by pip from a copy so the build leaves nothing in the checkout.
+
+    Build isolation fetches setuptools from PyPI (or pip's cache) the first time; a
+    failure there is a missing dependency, said as such.
+    """
+    source = workdir / "source"
+    for name in PROJECT_FILES:
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(
+                origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        elif origin.exists():
+            source.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, source / name)
+    out = workdir / "dist"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        missing(
+            "our wheel (pip wheel failed)",
+            f"PyPI must be reachable for the first build:\n{(done.stdout + done.stderr)[-3000:]}",
+        )
+    (wheel,) = out.glob("continuum_cache-*.whl")
+    return wheel

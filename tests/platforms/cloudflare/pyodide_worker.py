@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.tooling import missing
+from tests.tooling import missing, project_wheel, repository_files
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
@@ -44,7 +44,6 @@ HOST = Path(__file__).with_name("worker_host.mjs")
 WHEEL_CACHE = Path(os.environ.get("CONTINUUM_WHEEL_CACHE", ROOT / ".cache" / "pyodide-wheels"))
 
 SDK = "workers-runtime-sdk"
-PROJECT_FILES = ("pyproject.toml", "README.md", "core", "platforms", "emulator", "templates")
 BOOT_TIMEOUT = 180.0
 ANSWER_TIMEOUT = 60.0
 
@@ -58,20 +57,9 @@ def wrangler_cli() -> Path:
 
 def copy_repository(dest: Path) -> Path:
     """The files git sees (tracked or not ignored), copied to ``dest``."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in listed:
-        if name and (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
+    for name in repository_files():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
     return dest
 
 
@@ -122,24 +110,6 @@ def dependency_wheels() -> list[Path]:
         )
         stamp.write_text(json.dumps(wanted))
     return sorted(WHEEL_CACHE.glob("*.whl"))
-
-
-def project_wheel(workdir: Path) -> Path:
-    """Our own wheel, built from a copy so the build leaves nothing in the repository."""
-    source = workdir / "source"
-    for name in PROJECT_FILES:
-        origin = ROOT / name
-        if origin.is_dir():
-            shutil.copytree(
-                origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-            )
-        elif origin.exists():
-            source.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, source / name)
-    out = workdir / "dist"
-    _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source))
-    (wheel,) = out.glob("continuum_cache-*.whl")
-    return wheel
 
 
 def worker_wheels(workdir: Path) -> list[Path]:

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.tooling import missing, python312
+from tests.tooling import missing, python312, repository_files
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
@@ -60,17 +60,7 @@ def vercel_cli() -> Path:
 
 def uploaded_files() -> list[str]:
     """What ``vercel deploy`` uploads: files git sees, minus ``.vercelignore``."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    names = [n for n in listed if n and (ROOT / n).is_file()]
+    names = repository_files()
     script = (
         "const ignore = require(process.argv[1]);"
         "const fs = require('fs');"
