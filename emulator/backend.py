@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -25,7 +26,7 @@ from typing import Any, Union
 import redis
 from redis.exceptions import ExecAbortError, RedisError, ResponseError
 
-from emulator.scripts import ScriptBook, Watchdog
+from emulator.scripts import HARDEN_LUA, ScriptBook, Watchdog
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 TOO_DEEP = "ERR the reply is nested too deeply for the emulator (the command did run)"
@@ -78,6 +79,8 @@ Command = Sequence[bytes]
 # How to turn the backend's reply into the client's, and the inner calls a script made.
 _Fix = Callable[[Reply], tuple[Reply, int]]
 _Plan = tuple[Command, _Fix | None]
+# the SHA1 of no script: what an EVALSHA of a script this emulator never saw asks for
+_NO_SUCH_SHA = b"0" * 40
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,24 @@ def _script_reply(sha: str, runnable: bytes) -> _Fix:
     return fix
 
 
+def _harden_lua(server: Any, client: redis.Redis) -> None:
+    """Give fakeredis's in-process Lua the sandbox Redis gives scripts (see HARDEN_LUA).
+
+    fakeredis builds its runtime on the first script and keeps it on the server object;
+    if a future fakeredis keeps it elsewhere the emulator still runs, unhardened, and says
+    so once."""
+    client.eval("return 1", 0)
+    runtime = getattr(server, "_lua_runtime", None)
+    if runtime is None:
+        warnings.warn(
+            "fakeredis's Lua runtime was not found: scripts run without the Redis sandbox",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return
+    runtime.eval(HARDEN_LUA)()
+
+
 class Backend:
     """A Redis to run commands on: ``"fakeredis"`` or a ``redis://`` / ``rediss://`` URL."""
 
@@ -152,6 +173,7 @@ class Backend:
             self._server: Any = fakeredis.FakeServer()
             self.client: redis.Redis = fakeredis.FakeRedis(server=self._server, protocol=2)
             self.kind = "fakeredis"
+            _harden_lua(self._server, self.client)
         else:
             self.client = redis.Redis.from_url(
                 target,
@@ -231,7 +253,12 @@ class Backend:
             if known_script is not None:
                 sha = args[1].decode("ascii", "replace").lower()
                 return [run, known_script, *args[2:]], _script_reply(sha, known_script)
-            return [b"EVALSHA_RO" if native_read_only else b"EVALSHA", *args[1:]], None
+            # Not through this emulator: NOSCRIPT, as a fresh Upstash database answers, so the
+            # client sends the text (a real Redis shared with other clients may hold the
+            # script, but running it unwrapped would bill its calls wrongly). Asking for a
+            # SHA no script has keeps Redis's own reply, in transactions too.
+            run_sha = b"EVALSHA_RO" if native_read_only else b"EVALSHA"
+            return [run_sha, _NO_SUCH_SHA, *args[2:]], None
         if name == b"SCRIPT" and len(args) > 2:
             sub = args[1].upper()
             if sub == b"LOAD":
@@ -240,9 +267,9 @@ class Backend:
                     reply if isinstance(reply, ErrorReply) else sha.encode(),
                     0,
                 )
-            if sub == b"EXISTS":
+            if sub == b"EXISTS":  # what EVALSHA would find: scripts sent through here
                 known = [self._scripts.runnable(sha) is not None for sha in args[2:]]
-                return args, lambda reply: (_merge_exists(known, reply), 0)
+                return args, lambda reply: (_known_scripts(known, reply), 0)
         if name == b"SCRIPT" and len(args) > 1 and args[1].upper() == b"FLUSH":
             self._scripts.forget_all()
         return args, None
@@ -370,7 +397,7 @@ def _fakeredis_failed(what: str, error: Exception) -> str:
     return f"ERR fakeredis could not run {what} ({type(error).__name__}): check the arguments"
 
 
-def _merge_exists(known: list[bool], reply: Reply) -> Reply:
+def _known_scripts(known: list[bool], reply: Reply) -> Reply:
     if not isinstance(reply, list):
-        return reply
-    return [1 if k else r for k, r in zip(known, reply, strict=False)]
+        return reply  # an error (e.g. wrong arguments) stays the backend's
+    return [1 if k else 0 for k in known]

@@ -59,15 +59,38 @@ def _read_only_counting(writes: Iterable[bytes]) -> bytes:
 _OPEN = b"local __emu_result = (function() "
 _CLOSE = b"\nend)() "
 _RETURN = b"return {__emu_calls, __emu_result}"
-_UNHOOK = b"debug.sethook() "
+# The hook is armed through redis.__emu_arm/__emu_disarm, which the sandboxed fakeredis
+# runtime provides (see ``harden_lua``: scripts see no ``debug`` or ``os``); the
+# fallbacks use the globals, for a runtime that could not be hardened. The leading ";"
+# keeps Lua from reading "(...)" as a call of the statement before it.
+_UNHOOK = b";(redis.__emu_disarm or function() debug.sethook() end)() "
 
 
 def _deadline_hook(seconds: float) -> bytes:
     message = f"ERR script ran for more than {seconds:g} s: stopped by the emulator"
     return (
-        f"local __emu_t0 = os.clock() debug.sethook(function() "
-        f"if os.clock() - __emu_t0 > {seconds!r} then error({message!r}) end end, '', 1000000) "
+        f";(redis.__emu_arm or function(seconds, message) local t0 = os.clock() "
+        f"debug.sethook(function() if os.clock() - t0 > seconds then error(message) end end, "
+        f"'', 1000000) end)({seconds!r}, {message!r}) "
     ).encode()
+
+
+#: Run once in fakeredis's Lua runtime. Redis and Upstash give scripts no ``os``, ``io``,
+#: ``debug``, ``require`` or file loading; lupa's runtime has them all, plus ``python``,
+#: so a script could run shell commands on the developer's machine. The deadline hook
+#: keeps private references to ``debug.sethook`` and ``os.clock`` in two closures.
+HARDEN_LUA = b"""
+function()
+  local sethook, clock = debug.sethook, os.clock
+  redis.__emu_arm = function(seconds, message)
+    local started = clock()
+    sethook(function() if clock() - started > seconds then error(message) end end, '', 1000000)
+  end
+  redis.__emu_disarm = function() sethook() end
+  os = nil io = nil debug = nil python = nil package = nil require = nil
+  dofile = nil loadfile = nil module = nil getfenv = nil setfenv = nil
+end
+"""
 
 
 def strip_shebang(script: bytes) -> bytes:

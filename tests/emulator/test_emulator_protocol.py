@@ -336,6 +336,37 @@ def test_script_errors_name_the_script_the_client_sent(
 
 
 @pytest.mark.parametrize(
+    "escape",
+    [
+        "return os.execute('touch {marker}')",
+        "return io.open('{marker}', 'w')",
+        "return require('os').execute('touch {marker}')",
+        "return loadstring('return os')().execute('touch {marker}')",
+        'return python.eval(\'open("{marker}", "w")\')',
+        "return debug.getregistry()",
+        "return dofile('{marker}')",
+        "return getfenv(0).os.execute('touch {marker}')",
+    ],
+    ids=["os", "io", "require", "loadstring", "python", "debug", "dofile", "getfenv"],
+)
+def test_scripts_get_redis_sandbox_not_the_machine(
+    http: httpx.Client, emulator: EmulatorHandle, escape: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Redis (and Upstash) give scripts no os, io, debug, require or file loading; on
+    fakeredis the Lua runtime had them all, so any client holding the token could run
+    commands on the developer's machine. Both backends refuse, and nothing is written."""
+    marker = tmp_path / "escaped"
+    answer = http.post("/", json=["EVAL", escape.format(marker=marker), 0])
+    assert answer.status_code == 400, answer.text
+    assert "error" in answer.json()
+    assert not marker.exists()
+    # scripts still run, and the emulator keeps serving
+    assert http.post("/", json=["EVAL", "return cjson.encode({1, 2})", 0]).json() == {
+        "result": "[1,2]"
+    }
+
+
+@pytest.mark.parametrize(
     "command",
     [
         ["BLPOP", "k", 0],
@@ -384,6 +415,25 @@ def test_billing_counts_like_upstash(http: httpx.Client, emulator: EmulatorHandl
     assert emulator.billed() == 11
     assert http.post("/__emulator/reset").json() == {"result": "OK"}
     assert emulator.billed() == 0
+
+
+def test_a_script_loaded_behind_the_emulator_is_unknown_until_sent_through_it(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    """A real Redis may be shared: a script another client loaded there is not run unseen
+    (its calls would go unbilled); EVALSHA answers NOSCRIPT, so the client sends the text."""
+    script = "return redis.call('INCR', KEYS[1])"
+    sha = emulator.redis.script_load(script)  # straight into the backend
+    assert http.post("/", json=["SCRIPT", "EXISTS", sha]).json() == {"result": [0]}
+    refused = http.post("/", json=["EVALSHA", sha, 1, "n"])
+    assert refused.status_code == 400 and refused.json()["error"].startswith("NOSCRIPT")
+    in_tx = http.post("/multi-exec", json=[["EVALSHA", sha, 1, "n"], ["GET", "n"]]).json()
+    assert in_tx[0]["error"].startswith("NOSCRIPT") and in_tx[1] == {"result": None}
+    assert http.post("/", json=["EVAL", script, 1, "n"]).json() == {"result": 1}
+    assert http.post("/", json=["SCRIPT", "EXISTS", sha, "0" * 40]).json() == {"result": [1, 0]}
+    before = emulator.billed()
+    assert http.post("/", json=["EVALSHA", sha, 1, "n"]).json() == {"result": 2}
+    assert emulator.billed() - before == 2  # EVALSHA and its INCR
 
 
 def test_scripts_are_billed_with_every_redis_call(
