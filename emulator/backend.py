@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -142,21 +143,62 @@ def _script_reply(sha: str, runnable: bytes) -> _Fix:
     return fix
 
 
-def _harden_lua(server: Any, client: redis.Redis) -> None:
-    """Give fakeredis's in-process Lua the sandbox Redis gives scripts (see HARDEN_LUA).
+def _no_python_attributes(obj: object, name: object, is_setting: bool) -> object:
+    raise AttributeError("scripts cannot reach Python objects")
 
-    fakeredis builds its runtime on the first script and keeps it on the server object;
-    if a future fakeredis keeps it elsewhere the emulator still runs, unhardened, and says
-    so once."""
-    client.eval("return 1", 0)
+
+class _SandboxedLupa:
+    """fakeredis's lupa module, but every ``LuaRuntime`` it makes gives Lua no way into
+    Python: no ``python`` global and no attribute access on the Python objects fakeredis
+    hands to scripts (``redis.call``, ``cjson.null``, a caught error), any of which led to
+    ``__globals__`` and from there to the interpreter's builtins."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def LuaRuntime(self, *args: Any, **kwargs: Any) -> Any:  # lupa's name, kept
+        kwargs.update(
+            register_eval=False, register_builtins=False, attribute_filter=_no_python_attributes
+        )
+        return self._module.LuaRuntime(*args, **kwargs)
+
+
+_HARDENING = threading.Lock()
+
+
+def _harden_lua(server: Any, client: redis.Redis) -> None:
+    """Give fakeredis's in-process Lua the sandbox Redis gives scripts.
+
+    fakeredis builds its runtime on the first script and keeps it on the server object:
+    that first script runs here with lupa's runtime swapped for the sandboxed one, then
+    HARDEN_LUA removes the standard libraries Redis leaves out. If a future fakeredis
+    changes either place, the emulator still runs, unhardened, and says so."""
+    try:
+        from fakeredis.commands_mixins import scripting_mixin
+
+        module = scripting_mixin.LUA_MODULE
+    except (ImportError, AttributeError):
+        module = None
+    with _HARDENING:
+        if module is not None:
+            scripting_mixin.LUA_MODULE = _SandboxedLupa(module)  # type: ignore[assignment]
+        try:
+            client.eval("return 1", 0)
+        finally:
+            if module is not None:
+                scripting_mixin.LUA_MODULE = module
     runtime = getattr(server, "_lua_runtime", None)
-    if runtime is None:
+    if module is None or runtime is None:
         warnings.warn(
             "fakeredis's Lua runtime was not found: scripts run without the Redis sandbox",
             RuntimeWarning,
             stacklevel=3,
         )
-        return
+        if runtime is None:
+            return
     runtime.eval(HARDEN_LUA)()
 
 
