@@ -129,12 +129,14 @@ class Request:
         *,
         query_string: str | bytes = "",
         headers: Iterable[tuple[str | bytes, str | bytes]] | Mapping[str, str] = (),
-        body: bytes = b"",
+        body: bytes | bytearray | memoryview | None = b"",
         remaining: float | None = None,
         request_id: str = "",
         raw_path: bool = False,
     ) -> Request:
-        """Make a request from what any platform has; ``raw_path`` says ``path`` is undecoded."""
+        """Make a request from what any platform has; ``raw_path`` says ``path`` is undecoded.
+
+        ``body`` may be any bytes-like object, or None for none."""
         pairs = headers.items() if isinstance(headers, Mapping) else headers
         merged: dict[str, str] = {}
         for name, value in pairs:
@@ -151,7 +153,7 @@ class Request:
             path=decode_path(path) if raw_path else check_path(path),
             query=query,
             headers=merged,
-            body=body,
+            body=b"" if body is None else bytes(body),
             remaining=remaining,
             # Client-chosen, so bounded: it lands in every log line for this request.
             request_id=(request_id or merged.get("x-request-id", ""))[:MAX_REQUEST_ID],

@@ -45,3 +45,10 @@ def test_settings_never_show_their_keys_and_cannot_be_changed_in_place() -> None
     widened = settings.replace(api_keys=(*settings.api_keys, "dev-key"))
     assert widened.api_keys[-1] == "dev-key" and widened.rate_limit == 7
     assert settings.api_keys == (KEY, "other-key"), "replace made a copy"
+
+
+def test_a_body_may_come_as_none_or_any_bytes_like_object() -> None:
+    """Adapters hand over what their platform has: nothing, a bytearray, a memoryview."""
+    for given, expected in [(None, b""), (bytearray(b"ab"), b"ab"), (memoryview(b"cd"), b"cd")]:
+        request = Request.build("PUT", "/v1/cache/query/k", body=given)
+        assert request.body == expected and type(request.body) is bytes
