@@ -158,6 +158,13 @@ def parse_mode(value: str | ConnectionMode) -> ConnectionMode:
         ) from None
 
 
+def _parse_size(value: str, what: str) -> int:
+    text = value.strip()
+    if not text.isdigit() or not 0 < int(text) <= 2**40:
+        raise ConfigurationError(f"{what} must be a number of bytes, got {value[:40]!r}")
+    return int(text)
+
+
 def _parse_bool(value: str, what: str) -> bool:
     text = value.strip().lower()
     if text in {"1", "true", "yes", "on"}:
@@ -280,6 +287,10 @@ class UpstashConfig:
         if env.get("CONTINUUM_CACHE_FALLBACK"):
             values["fallback"] = _parse_bool(
                 env["CONTINUUM_CACHE_FALLBACK"], "CONTINUUM_CACHE_FALLBACK"
+            )
+        if env.get("CONTINUUM_MAX_RESPONSE_SIZE"):
+            values["max_response_size"] = _parse_size(
+                env["CONTINUUM_MAX_RESPONSE_SIZE"], "CONTINUUM_MAX_RESPONSE_SIZE"
             )
         url, token = env.get("UPSTASH_REDIS_REST_URL"), env.get("UPSTASH_REDIS_REST_TOKEN")
         if url or token:

@@ -147,7 +147,7 @@ class _Base:
         if isinstance(failure, CacheUnavailable):
             if meter is not None:
                 meter.errors += 1
-            self.breaker.record_failure()
+            self.breaker.record_failure(failure)
         elif failure is None or isinstance(failure, CommandError):
             self.breaker.record_success()  # the server answered, even if it said no
 

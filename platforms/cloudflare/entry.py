@@ -55,6 +55,7 @@ ENV_NAMES = (
     "CONTINUUM_RATE_WINDOW",
     "CONTINUUM_MAX_BODY",
     "CONTINUUM_TIMEOUT",
+    "CONTINUUM_MAX_RESPONSE_SIZE",
 )
 
 #: JSON nested deeper than this is refused before parsing: Pyodide's stack is much smaller

@@ -77,7 +77,7 @@ class FetchTransport:
             async with asyncio.timeout(max(timeout, 0.001)):
                 response = await self._fetch(js, url, init)
                 self._check_length(response, controller)
-                body = await self._read(response)
+                body = await self._read(response, controller)
         except TimeoutError:
             controller.abort()
             raise CacheTimeout(f"the Upstash REST endpoint {self.base_url} was too slow") from None
@@ -138,16 +138,39 @@ class FetchTransport:
                 limit=self.max_response_size,
             )
 
-    async def _read(self, response: Any) -> bytes:
+    async def _read(self, response: Any, controller: Any) -> bytes:
+        """The body, read chunk by chunk so an answer that never stops is cut off at
+        ``max_response_size`` (and its subrequest aborted) instead of filling the isolate."""
         ffi = importlib.import_module("pyodide.ffi")
+        stream = response.body
+        chunks: list[bytes] = []
+        size = 0
         try:
-            buffer = await response.arrayBuffer()
+            if stream is None:  # no body at all (e.g. 204)
+                return b""
+            reader = stream.getReader()
+            while True:
+                part = await reader.read()
+                if part.done:
+                    break
+                chunk = bytes(part.value.to_bytes())
+                size += len(chunk)
+                if size > self.max_response_size:
+                    controller.abort()
+                    raise ResponseTooLarge(
+                        f"the Upstash REST endpoint {self.base_url} sent more than "
+                        f"{self.max_response_size} bytes; reading stopped (raise "
+                        "max_response_size if replies this large are expected)",
+                        status=int(response.status),
+                        limit=self.max_response_size,
+                    )
+                chunks.append(chunk)
         except ffi.JsException as exc:
             raise ServerError(
                 f"the answer from the Upstash REST endpoint {self.base_url} broke off: "
                 f"{_first_line(_error_text(exc))}"
             ) from None
-        return bytes(buffer.to_bytes())
+        return b"".join(chunks)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -80,6 +80,7 @@ def test_sync_read_stops_at_the_cap_and_is_not_retried(server: EndlessServer) ->
     assert raised.value.limit == LIMIT and "max_response_size" in str(raised.value)
     assert "cap-test-token" not in str(raised.value)
     assert server.requests == 1
+    assert cache.info()["circuit"]["last_error"] == "ResponseTooLarge"  # info() says why
     assert cache.set("k", 1).degraded  # best-effort: kept in the request's local store
     assert cache.info()["meter"]["fallback_ops"] >= 1
 
@@ -100,3 +101,11 @@ def test_the_cap_is_read_from_a_config_file(tmp_path) -> None:  # type: ignore[n
     path = tmp_path / "continuum.json"
     path.write_text('{"mode": "local", "max_response_size": 8388608}')
     assert UpstashConfig.from_file(path).max_response_size == 8 * 1024 * 1024
+
+
+def test_the_cap_is_read_from_the_environment() -> None:
+    env = {"CONTINUUM_CACHE_MODE": "local", "CONTINUUM_MAX_RESPONSE_SIZE": "8388608"}
+    assert UpstashConfig.from_env(env).max_response_size == 8 * 1024 * 1024
+    for bad in ("64MB", "-1", "0", "1e9"):
+        with pytest.raises(ConfigurationError, match="CONTINUUM_MAX_RESPONSE_SIZE"):
+            UpstashConfig.from_env({**env, "CONTINUUM_MAX_RESPONSE_SIZE": bad})

@@ -69,6 +69,9 @@ def send_to_dead_upstash(dead_upstash_url: str, worker: PyodideWorker) -> behavi
     return functools.partial(worker.send, env=env)
 
 
+_ENDLESS = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
 _FAULTS = {
     # what the fake Upstash does once it has read a request
     "silent": None,  # holds the connection open and never answers
@@ -80,6 +83,8 @@ _FAULTS = {
     # an answer announced far over max_response_size is refused unread
     "huge": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
     b'Content-Length: 100000000000\r\n\r\n{"result":"',
+    # a body that never ends, without a length: cut off at max_response_size
+    "endless": _ENDLESS,
     # a redirect must not be followed: it would hand the token to another URL
     "redirect": b"HTTP/1.1 303 See Other\r\nLocation: /followed\r\n"
     b"Content-Length: 0\r\nConnection: close\r\n\r\n",
@@ -101,6 +106,11 @@ def faulty_upstash(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[b
             received.append(conn.recv(65536))
             if answer is None:
                 return  # keep it open: the client must give up by itself
+            if answer == _ENDLESS:
+                conn.sendall(answer)
+                chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+                while True:  # until the client hangs up (the send then fails)
+                    conn.sendall(chunk)
             if answer == b"":
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             else:
@@ -196,7 +206,7 @@ def test_behaviour_when_upstash_is_down(
     scenario.run(behaviour.Client(send_to_dead_upstash))
 
 
-@pytest.mark.parametrize("faulty_upstash", list(_FAULTS), indirect=True)
+@pytest.mark.parametrize("faulty_upstash", [f for f in _FAULTS if f != "endless"], indirect=True)
 def test_a_failing_upstash_is_abandoned_for_the_fallback(
     faulty_upstash: tuple[str, list[bytes]], worker: PyodideWorker
 ) -> None:
@@ -217,6 +227,29 @@ def test_a_failing_upstash_is_abandoned_for_the_fallback(
     assert put.status == 200 and put.json()["degraded"] is True, put.describe()
     assert received, "the Worker never tried Upstash"
     assert not any(b" /followed " in head for head in received), "a redirect was followed"
+
+
+@pytest.mark.parametrize("faulty_upstash", ["endless"], indirect=True)
+def test_an_answer_that_never_ends_is_cut_off_at_the_size_limit(
+    faulty_upstash: tuple[str, list[bytes]], worker: PyodideWorker
+) -> None:
+    """A Worker has 128 MB: an endless body is read only up to max_response_size (set by
+    CONTINUUM_MAX_RESPONSE_SIZE), well before the timeout, and the request falls back."""
+    url, received = faulty_upstash
+    env = {
+        **behaviour.ENV,
+        "UPSTASH_REDIS_REST_URL": url,
+        "UPSTASH_REDIS_REST_TOKEN": TOKEN,
+        "CONTINUUM_TIMEOUT": "30",
+        "CONTINUUM_MAX_RESPONSE_SIZE": str(2 * 1024 * 1024),
+    }
+    client = behaviour.Client(functools.partial(worker.send, env=env))
+    put = client.call("PUT", "/v1/cache/query/k", key="down", json_body={"value": 1})
+    assert put.status == 200 and put.json()["degraded"] is True, put.describe()
+    stats = client.call("GET", "/v1/stats", key="down")
+    assert stats.status == 200, stats.describe()
+    assert stats.json()["circuits"]["primary"]["last_error"] == "ResponseTooLarge", stats.describe()
+    assert received, "the Worker never tried Upstash"
 
 
 def test_configuration_comes_from_the_worker_env(
