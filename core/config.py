@@ -174,6 +174,11 @@ def _parse_bool(value: str, what: str) -> bool:
     raise ConfigurationError(f"{what} must be true or false, got {value!r}")
 
 
+#: The largest answer read by default: well above any sane reply (Upstash's request limit
+#: is 10 MB and values are capped at 1 MB by default), far below a function's memory.
+DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class UpstashConfig:
     """Everything the client needs; immutable once built.
@@ -196,7 +201,7 @@ class UpstashConfig:
     backoff_cap: float = 1.0
     max_value_size: int = 1024 * 1024
     #: Bytes of one HTTP answer read at most; a larger one raises ``ResponseTooLarge``.
-    max_response_size: int = 64 * 1024 * 1024
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
     compress_threshold: int | None = 1024
     use_msgpack: bool = False
     failure_threshold: int = 3

@@ -176,6 +176,40 @@ def to_message(data: str, name: str, is_pattern: bool) -> Message:
     return Message(kind, name, name if is_pattern else None, count)
 
 
+class _Events:
+    """One stream's bytes in, its messages out: bounded lines, SSE events, ``Message``s
+    (a resubscription's repeated confirmation left out)."""
+
+    def __init__(
+        self, limit: int, where: str, name: str, is_pattern: bool, resubscribed: bool
+    ) -> None:
+        self._lines = _Lines(limit, where)
+        self._parser = SseParser()
+        self._name = name
+        self._is_pattern = is_pattern
+        self._resubscribed = resubscribed
+
+    def feed(self, chunk: bytes) -> list[Message]:
+        messages = []
+        for line in self._lines.feed(chunk):
+            data = self._parser.feed(line)
+            if data is None:
+                continue
+            message = to_message(data, self._name, self._is_pattern)
+            if not (self._resubscribed and message.type in _CONFIRMATIONS):
+                messages.append(message)
+        return messages
+
+
+def _broken(exc: Exception, where: str) -> CacheError:
+    """Why a stream stopped, from what reading it raised."""
+    if isinstance(exc, ResponseTooLarge):
+        return exc
+    if isinstance(exc, httpx.HTTPError):
+        return _transport_error(exc, where)
+    return ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
+
+
 def _check_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -293,6 +327,13 @@ class _Base:
         if not ctype.startswith("text/event-stream"):
             raise ServerError(f"{where} answered {ctype or 'no content type'}, not an event stream")
 
+    def _unwrap(self, item: Message | _End) -> Message | None:
+        if isinstance(item, Message):
+            return item
+        if item.error is not None and not self._closed:
+            raise item.error
+        return None
+
     @staticmethod
     def _unbound_reads(response: httpx.Response) -> None:
         """The timeout bounds connecting and the wait for headers; a quiet channel may
@@ -409,24 +450,13 @@ class PubSub(_Base):
     ) -> CacheError:
         """Queue the stream's messages until it ends; returns why it ended."""
         _, where = self._target(is_pattern, name)
-        parser = SseParser()
-        lines = _Lines(self._max_event, where)
+        events = _Events(self._max_event, where, name, is_pattern, resubscribed)
         try:
             for chunk in response.iter_bytes():
-                for line in lines.feed(chunk):
-                    data = parser.feed(line)
-                    if data is None:
-                        continue
-                    message = to_message(data, name, is_pattern)
-                    if resubscribed and message.type in _CONFIRMATIONS:
-                        continue
+                for message in events.feed(chunk):
                     self._queue.put(message)
-        except ResponseTooLarge as exc:
-            return exc
-        except httpx.HTTPError as exc:
-            return _transport_error(exc, where)
         except Exception as exc:
-            return ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
+            return _broken(exc, where)
         return ConnectionFailed(f"the server ended the {where} stream")
 
     def get_message(self, timeout: float) -> Message | None:
@@ -448,13 +478,6 @@ class PubSub(_Base):
             if message is None:
                 return
             yield message
-
-    def _unwrap(self, item: Message | _End) -> Message | None:
-        if isinstance(item, Message):
-            return item
-        if item.error is not None and not self._closed:
-            raise item.error
-        return None
 
     def close(self) -> None:
         """Stop every stream and wake any reader blocked in ``listen()``."""
@@ -605,24 +628,13 @@ class AsyncPubSub(_Base):
         self, response: httpx.Response, name: str, is_pattern: bool, resubscribed: bool
     ) -> CacheError:
         _, where = self._target(is_pattern, name)
-        parser = SseParser()
-        lines = _Lines(self._max_event, where)
+        events = _Events(self._max_event, where, name, is_pattern, resubscribed)
         try:
             async for chunk in response.aiter_bytes():
-                for line in lines.feed(chunk):
-                    data = parser.feed(line)
-                    if data is None:
-                        continue
-                    message = to_message(data, name, is_pattern)
-                    if resubscribed and message.type in _CONFIRMATIONS:
-                        continue
+                for message in events.feed(chunk):
                     self._queue.put_nowait(message)
-        except ResponseTooLarge as exc:
-            return exc
-        except httpx.HTTPError as exc:
-            return _transport_error(exc, where)
         except Exception as exc:
-            return ConnectionFailed(f"the {where} stream broke ({type(exc).__name__})")
+            return _broken(exc, where)
         return ConnectionFailed(f"the server ended the {where} stream")
 
     async def get_message(self, timeout: float) -> Message | None:
@@ -638,13 +650,6 @@ class AsyncPubSub(_Base):
             if message is None:
                 return
             yield message
-
-    def _unwrap(self, item: Message | _End) -> Message | None:
-        if isinstance(item, Message):
-            return item
-        if item.error is not None and not self._closed:
-            raise item.error
-        return None
 
     async def close(self) -> None:
         if self._closed:

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from core.config import is_loopback
+from core.config import DEFAULT_MAX_RESPONSE_SIZE, is_loopback
 from core.errors import (
     CacheTimeout,
     ConfigurationError,
@@ -52,12 +52,16 @@ if TYPE_CHECKING:
     import httpcore
     import httpx
 
-__all__ = ["AsyncHttpxTransport", "AsyncTransport", "HttpxTransport", "Transport", "env_proxy"]
+__all__ = [
+    "AsyncHttpxTransport",
+    "AsyncTransport",
+    "HttpxTransport",
+    "ResponseCap",
+    "Transport",
+    "env_proxy",
+]
 
 _USER_AGENT = "continuum-cache/0.1"
-#: The largest answer read by default: well above any sane reply (Upstash's request
-#: limit is 10 MB and values are capped at 1 MB by default), far below a function's memory.
-DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 
 
 class Transport(Protocol):
@@ -223,8 +227,16 @@ class _Requests:
         return CacheTimeout(f"the Upstash REST endpoint {self.base_url} was too slow")
 
 
-class _Cap:
-    """Stops reading an answer that grows past the limit (or announces it will)."""
+class ResponseCap:
+    """Stops reading an answer that grows past ``limit`` bytes, or announces it will.
+
+    Every transport (the httpx ones here, the Workers fetch one) reads through it::
+
+        body = cap.body(status, content_length)   # raises if announced too large
+        for chunk in stream:
+            body.add(chunk)                        # raises past the limit
+        data = body.data()
+    """
 
     def __init__(self, base_url: str, limit: int) -> None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
@@ -232,10 +244,15 @@ class _Cap:
         self.base_url = base_url
         self.limit = limit
 
-    def announced(self, status: int, headers: Any) -> None:
-        length = _content_length(headers)
+    def body(self, status: int, content_length: str | bytes | None) -> _Body:
+        """An empty body to fill; refuses one announced over the limit before any read."""
+        try:
+            length = int(content_length) if content_length is not None else None
+        except ValueError:
+            length = None  # a lying header: the chunks are counted anyway
         if length is not None and length > self.limit:
             raise self.error(status, f"announced {length} bytes")
+        return _Body(self, status)
 
     def error(self, status: int, what: str) -> ResponseTooLarge:
         return ResponseTooLarge(
@@ -247,13 +264,29 @@ class _Cap:
         )
 
 
-def _content_length(headers: Any) -> int | None:
-    for name, value in headers:
+class _Body:
+    __slots__ = ("_cap", "_chunks", "_size", "_status")
+
+    def __init__(self, cap: ResponseCap, status: int) -> None:
+        self._cap = cap
+        self._status = status
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._cap.limit:
+            raise self._cap.error(self._status, "sent a larger answer")
+        self._chunks.append(chunk)
+
+    def data(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+def _content_length(response: httpx.Response) -> bytes | None:
+    for name, value in response.headers.raw:
         if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+            return value
     return None
 
 
@@ -274,7 +307,7 @@ class HttpxTransport:
     ) -> None:
         self.base_url = base_url
         self._requests = _Requests(base_url)
-        self._cap = _Cap(base_url, max_response_size)
+        self._cap = ResponseCap(base_url, max_response_size)
         self._options = options
         self._transport = transport
 
@@ -303,17 +336,12 @@ class HttpxTransport:
         try:
             response = self._pool().handle_request(self._requests.build(request, timeout))
             try:
-                self._cap.announced(response.status_code, response.headers.raw)
-                chunks = []
-                size = 0
+                body = self._cap.body(response.status_code, _content_length(response))
                 # Read by chunks so a server that trickles its answer cannot hold us past
                 # the attempt timeout (the read timeout applies to each chunk), and one
                 # that never stops cannot fill the memory.
                 for chunk in response.stream:  # type: ignore[union-attr]
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self._cap.limit:
-                        raise self._cap.error(response.status_code, "sent a larger answer")
+                    body.add(chunk)
                     if time.monotonic() - started > timeout:
                         raise self._requests.too_slow()
             finally:
@@ -322,7 +350,7 @@ class HttpxTransport:
             raise _map_error(exc, self.base_url) from None
         finally:
             _attempt.ends = None
-        return HttpResponse(response.status_code, response.headers, b"".join(chunks))
+        return HttpResponse(response.status_code, response.headers, body.data())
 
     def close(self) -> None:
         if self._transport is not None:
@@ -343,7 +371,7 @@ class AsyncHttpxTransport:
     ) -> None:
         self.base_url = base_url
         self._requests = _Requests(base_url)
-        self._cap = _Cap(base_url, max_response_size)
+        self._cap = ResponseCap(base_url, max_response_size)
         self._options = options
         self._given = transport
         self._transport: httpx.AsyncBaseTransport | None = transport
@@ -381,22 +409,16 @@ class AsyncHttpxTransport:
                 built = self._requests.build(request, timeout)
                 response = await self._pool().handle_async_request(built)
                 try:
-                    self._cap.announced(response.status_code, response.headers.raw)
-                    chunks = []
-                    size = 0
+                    body = self._cap.body(response.status_code, _content_length(response))
                     async for chunk in response.stream:  # type: ignore[union-attr]
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size > self._cap.limit:
-                            raise self._cap.error(response.status_code, "sent a larger answer")
-                    body = b"".join(chunks)
+                        body.add(chunk)
                 finally:
                     await response.aclose()
         except TimeoutError:
             raise self._requests.too_slow() from None
         except httpx.HTTPError as exc:
             raise _map_error(exc, self.base_url) from None
-        return HttpResponse(response.status_code, response.headers, body)
+        return HttpResponse(response.status_code, response.headers, body.data())
 
     async def aclose(self) -> None:
         if self._transport is not None:

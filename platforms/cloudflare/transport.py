@@ -22,6 +22,7 @@ import asyncio
 import importlib
 from typing import Any
 
+from core.config import DEFAULT_MAX_RESPONSE_SIZE
 from core.errors import (
     CacheTimeout,
     ConfigurationError,
@@ -30,7 +31,7 @@ from core.errors import (
     ServerError,
 )
 from core.protocol import HttpRequest, HttpResponse
-from core.transport import DEFAULT_MAX_RESPONSE_SIZE
+from core.transport import ResponseCap
 
 __all__ = ["FetchTransport"]
 
@@ -62,7 +63,7 @@ class FetchTransport:
         if not base_url.startswith(("https://", "http://")):
             raise ConfigurationError("the Upstash REST URL must start with https://")
         self.base_url = base_url.rstrip("/")
-        self.max_response_size = max_response_size
+        self._cap = ResponseCap(self.base_url, max_response_size)
 
     def __repr__(self) -> str:
         return f"FetchTransport({self.base_url!r})"
@@ -76,7 +77,6 @@ class FetchTransport:
         try:
             async with asyncio.timeout(max(timeout, 0.001)):
                 response = await self._fetch(js, url, init)
-                self._check_length(response, controller)
                 body = await self._read(response, controller)
         except TimeoutError:
             controller.abort()
@@ -121,56 +121,29 @@ class FetchTransport:
                 f"{_first_line(text)}"
             ) from None
 
-    def _check_length(self, response: Any, controller: Any) -> None:
-        """Refuse an answer announced over ``max_response_size`` before reading it: a
-        Worker has 128 MB of memory."""
-        announced = response.headers.get("content-length")
-        try:
-            length = int(str(announced)) if announced is not None else None
-        except ValueError:
-            length = None
-        if length is not None and length > self.max_response_size:
-            controller.abort()
-            raise ResponseTooLarge(
-                f"the Upstash REST endpoint {self.base_url} announced {length} bytes, over "
-                f"the {self.max_response_size}-byte limit; the answer was not read",
-                status=int(response.status),
-                limit=self.max_response_size,
-            )
-
     async def _read(self, response: Any, controller: Any) -> bytes:
-        """The body, read chunk by chunk so an answer that never stops is cut off at
-        ``max_response_size`` (and its subrequest aborted) instead of filling the isolate."""
+        """The body, read chunk by chunk so an answer announced or grown past
+        ``max_response_size`` is refused (and its subrequest aborted) instead of filling
+        the isolate's 128 MB."""
         ffi = importlib.import_module("pyodide.ffi")
-        stream = response.body
-        chunks: list[bytes] = []
-        size = 0
         try:
-            if stream is None:  # no body at all (e.g. 204)
-                return b""
-            reader = stream.getReader()
-            while True:
-                part = await reader.read()
-                if part.done:
-                    break
-                chunk = bytes(part.value.to_bytes())
-                size += len(chunk)
-                if size > self.max_response_size:
-                    controller.abort()
-                    raise ResponseTooLarge(
-                        f"the Upstash REST endpoint {self.base_url} sent more than "
-                        f"{self.max_response_size} bytes; reading stopped (raise "
-                        "max_response_size if replies this large are expected)",
-                        status=int(response.status),
-                        limit=self.max_response_size,
-                    )
-                chunks.append(chunk)
+            announced = response.headers.get("content-length")  # a JS null when absent
+            length = announced if isinstance(announced, str) else None
+            body = self._cap.body(int(response.status), length)
+            stream = response.body
+            if stream is not None:  # None: no body at all (e.g. 204)
+                reader = stream.getReader()
+                while not (part := await reader.read()).done:
+                    body.add(bytes(part.value.to_bytes()))
+        except ResponseTooLarge:
+            controller.abort()
+            raise
         except ffi.JsException as exc:
             raise ServerError(
                 f"the answer from the Upstash REST endpoint {self.base_url} broke off: "
                 f"{_first_line(_error_text(exc))}"
             ) from None
-        return b"".join(chunks)
+        return body.data()
 
 
 def _error_text(exc: BaseException) -> str:
