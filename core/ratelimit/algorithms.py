@@ -51,9 +51,14 @@ class LimiterScript:
     twin: twins.Twin | None = None
 
 
-def _load(name: str) -> Script:
-    source = resources.files("core.ratelimit").joinpath(f"scripts/{name}.lua").read_text("utf-8")
-    return Script.from_source(source)
+def _read(name: str) -> str:
+    return resources.files("core.ratelimit").joinpath(f"scripts/{name}.lua").read_text("utf-8")
+
+
+def _load(name: str, *, prelude: bool = True) -> Script:
+    """The script as it runs: the shared prelude (clock, arguments, call counting), then
+    the algorithm's own text."""
+    return Script.from_source((_read("_prelude") if prelude else "") + _read(name))
 
 
 def _local_call(store: LocalCache) -> twins.Call:
@@ -89,4 +94,4 @@ ALGORITHMS: dict[Algorithm, LimiterScript] = {
     for algorithm in Algorithm
 }
 
-RESET = _register(LimiterScript("reset", _load("reset"), twins.reset))
+RESET = _register(LimiterScript("reset", _load("reset", prelude=False), twins.reset))

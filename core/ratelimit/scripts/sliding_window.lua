@@ -3,18 +3,7 @@
 -- KEYS[1]: a string "<current window index>:<units admitted in it>:<units admitted in the
 -- previous window>", written with its expiry in one SET. ARGV: window_us, limit, cost.
 -- cost 0 reads the usage. Returns {allowed, remaining, reset_us, retry_us, now_us, used, calls}.
--- A plain script, no "#!lua flags=" line, so the same text runs on Upstash, redis-server and
--- fakeredis (the reasons are in core/ratelimit/algorithms.py).
--- calls: how many redis.call()s ran, which Upstash bills on top of the EVAL itself.
-local calls = 0
-local function call(...) calls = calls + 1 return redis.call(...) end
-local function num(x) return string.format('%.0f', x) end
-local t = call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local key = KEYS[1]
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+-- After the prelude (_prelude.lua: call, num, now, key, window, limit, cost).
 local index = math.floor(now / window)
 if index * window > now then index = index - 1 end
 if (index + 1) * window <= now then index = index + 1 end
