@@ -13,11 +13,13 @@ flushed at once so a pipe sees it immediately.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 
 from core.config import ConnectionMode, UpstashConfig
@@ -132,25 +134,20 @@ class _StopRequest:
             signal.signal(signum, handler)  # type: ignore[arg-type]
         self._saved.clear()
 
-    def deferred(self) -> _Deferring:
-        return _Deferring(self)
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """While inside, a first signal only asks the loop to stop."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._deferring and not self.requested:
             self.requested = True
             return
         raise KeyboardInterrupt
-
-
-class _Deferring:
-    def __init__(self, stop: _StopRequest) -> None:
-        self._stop = stop
-
-    def __enter__(self) -> None:
-        self._stop._deferring = True
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop._deferring = False
 
 
 def _await_confirmations(
