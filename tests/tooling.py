@@ -6,12 +6,16 @@ the test elsewhere, with the command that gets it.
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, Any, NoReturn
 
 import pytest
 
@@ -80,3 +84,67 @@ def project_wheel(workdir: Path) -> Path:
         )
     (wheel,) = out.glob("continuum_cache-*.whl")
     return wheel
+
+
+class JsonLinesChild:
+    """A child process spoken to in JSON lines (a platform's runtime hosting our code):
+    one object per line on stdin, one per line back on stdout, read by a thread so a
+    wait is always bounded. The first line must say ``{"ready": true}``."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        what: str,
+        cwd: Path,
+        log: IO[bytes],
+        boot_timeout: float,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._what = what
+        self._proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        ready = self._next(boot_timeout)
+        if not ready.get("ready"):
+            self.close()
+            pytest.fail(f"{what} did not start:\n{ready.get('error')}")
+
+    def _pump(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self._lines.put(line)
+        self._lines.put(b"")
+
+    def _write(self, message: Mapping[str, Any]) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self._proc.stdin.flush()
+
+    def _next(self, timeout: float) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            pytest.fail(f"{self._what} gave no answer within {timeout} s")
+        if not line:
+            pytest.fail(f"{self._what} exited (code {self._proc.poll()}); see its log")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()

@@ -23,11 +23,9 @@ import base64
 import itertools
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
-import threading
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +33,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.tooling import missing, project_wheel, repository_files
+from tests.tooling import JsonLinesChild, missing, project_wheel, repository_files
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
@@ -119,7 +117,7 @@ def worker_wheels(workdir: Path) -> list[Path]:
     return [*dependency_wheels(), project_wheel(workdir)]
 
 
-class PyodideWorker:
+class PyodideWorker(JsonLinesChild):
     """One Node process hosting the Worker; requests are answered one at a time."""
 
     def __init__(self, workdir: Path, wheels: list[Path], log: IO[bytes]) -> None:
@@ -132,36 +130,13 @@ class PyodideWorker:
         config_path = workdir / "host.json"
         config_path.write_text(json.dumps(config))
         self._ids = itertools.count(1)
-        self._proc = subprocess.Popen(
+        super().__init__(
             ["node", str(HOST), str(config_path)],
+            what="the Worker under Pyodide",
             cwd=workdir,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
+            log=log,
+            boot_timeout=BOOT_TIMEOUT,
         )
-        self._lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        ready = self._next(BOOT_TIMEOUT)
-        if not ready.get("ready"):
-            self.close()
-            pytest.fail(f"the Worker did not load under Pyodide:\n{ready.get('error')}")
-
-    def _pump(self) -> None:
-        assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            self._lines.put(line)
-        self._lines.put(b"")
-
-    def _next(self, timeout: float) -> dict[str, Any]:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            self.close()
-            pytest.fail(f"the Pyodide host gave no answer within {timeout} s")
-        if not line:
-            pytest.fail(f"the Pyodide host exited (code {self._proc.poll()}); see its log")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
 
     def send(
         self,
@@ -189,7 +164,6 @@ class PyodideWorker:
     ) -> list[tuple[int, dict[str, str], bytes]]:
         """Send all ``requests`` at once (they overlap in the isolate); answers in order."""
         ids = []
-        assert self._proc.stdin is not None
         for method, path, headers, body in requests:
             message = {
                 "id": next(self._ids),
@@ -201,8 +175,7 @@ class PyodideWorker:
                 "raw": raw,
             }
             ids.append(message["id"])
-            self._proc.stdin.write(json.dumps(message).encode() + b"\n")
-        self._proc.stdin.flush()
+            self._write(message)
         answers: dict[int, dict[str, Any]] = {}
         while len(answers) < len(ids):
             answer = self._next(ANSWER_TIMEOUT)
@@ -223,7 +196,6 @@ class PyodideWorker:
     ) -> tuple[int, bytes, int]:
         """PUT a ``size``-byte upload with no declared length (a stream, as chunked bodies
         arrive); returns the status, the body and how many bytes the Worker pulled."""
-        assert self._proc.stdin is not None
         message = {
             "id": next(self._ids),
             "method": "PUT",
@@ -234,19 +206,8 @@ class PyodideWorker:
             "raw": False,
             "stream_bytes": size,
         }
-        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
-        self._proc.stdin.flush()
+        self._write(message)
         answer = self._next(ANSWER_TIMEOUT)
         if "error" in answer:
             pytest.fail(f"the Worker's fetch raised: {answer['error']}")
         return int(answer["status"]), base64.b64decode(answer["body"]), int(answer["pulled"])
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()

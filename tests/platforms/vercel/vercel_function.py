@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.tooling import missing, python312, repository_files
+from tests.tooling import JsonLinesChild, missing, python312, repository_files
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
@@ -150,7 +150,7 @@ def materialise(built: Build, dest: Path) -> Path:
     return dest
 
 
-class FunctionProcess:
+class FunctionProcess(JsonLinesChild):
     """One warm instance of the built function, answering requests one at a time."""
 
     def __init__(self, func_dir: Path, env: Mapping[str, str], log: IO[bytes]) -> None:
@@ -161,38 +161,14 @@ class FunctionProcess:
             **config.get("environment", {}),
             **env,
         }
-        self._log = log
-        self._proc = subprocess.Popen(
+        super().__init__(
             [python312(), "-S", "-u", str(HOST)],
+            what="the built function",
             cwd=func_dir,
+            log=log,
+            boot_timeout=ANSWER_TIMEOUT,
             env=full_env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
         )
-        self._lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        ready = self._next()
-        if not ready.get("ready"):
-            self.close()
-            pytest.fail(f"the built function did not import:\n{ready.get('error')}")
-
-    def _pump(self) -> None:
-        assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            self._lines.put(line)
-        self._lines.put(b"")
-
-    def _next(self) -> dict[str, Any]:
-        try:
-            line = self._lines.get(timeout=ANSWER_TIMEOUT)
-        except queue.Empty:
-            self.close()
-            pytest.fail(f"the built function gave no answer within {ANSWER_TIMEOUT} s")
-        if not line:
-            pytest.fail(f"the built function exited (code {self._proc.poll()}); see its log")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
 
     def send(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
@@ -204,10 +180,8 @@ class FunctionProcess:
             "headers": sent,
             "body": base64.b64encode(body or b"").decode(),
         }
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
-        self._proc.stdin.flush()
-        answer = self._next()
+        self._write(message)
+        answer = self._next(ANSWER_TIMEOUT)
         if "error" in answer:
             pytest.fail(f"the function's handler raised:\n{answer['error']}")
         got = {
@@ -215,16 +189,6 @@ class FunctionProcess:
             for k, v in answer["headers"].items()
         }
         return int(answer["status"]), got, base64.b64decode(answer["body"])
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
 
 
 class ServedFunction:
