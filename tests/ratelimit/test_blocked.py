@@ -6,14 +6,7 @@ The clock is the cache's monotonic clock parameter: the code path is the real on
 from __future__ import annotations
 
 from core.ratelimit import BlockedCache, RateLimitResult, Reason
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.tooling import ManualClock as Clock
 
 
 def refused(retry_after: float) -> RateLimitResult:

@@ -11,19 +11,12 @@ import pytest
 from core.errors import ValidationError
 from core.local import LocalCache, Reply
 from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_795_000_020.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.tooling import ManualClock as Clock
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_795_000_020.0)
 
 
 @pytest.fixture
@@ -195,7 +188,7 @@ class SlowAnswers(LocalCache):
 
 
 def test_a_remembered_refusal_never_outlives_the_servers_reset(clock: Clock) -> None:
-    local = Clock()
+    local = Clock(1_795_000_020.0)
     local.now = 500.0
     store = SlowAnswers(clock, local, latency=0.5)
     limiter = RateLimiter(store, blocked=BlockedCache(clock=local))

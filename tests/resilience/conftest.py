@@ -9,21 +9,9 @@ import pytest
 
 from core.health import reset_breakers
 from emulator.pytest_plugin import EmulatorHandle
+from tests.tooling import ManualClock
 
 from .fault_proxy import FaultProxy
-
-
-class ManualClock:
-    """The breaker's clock, advanced by the test instead of by sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 10_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -38,4 +26,4 @@ def proxy(emulator: EmulatorHandle) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(10_000.0)

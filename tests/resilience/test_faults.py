@@ -28,8 +28,8 @@ from core.errors import CacheError, CacheUnavailable
 from core.health import CircuitState, breaker_for
 from core.pubsub import PubSub
 from emulator.pytest_plugin import EmulatorHandle
+from tests.tooling import ManualClock
 
-from .conftest import ManualClock
 from .fault_proxy import Fault, FaultProxy
 
 DEADLINE = 1.0  # the request scope's budget

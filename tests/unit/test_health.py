@@ -7,14 +7,7 @@ import threading
 import pytest
 
 from core.health import CircuitBreaker, CircuitState, breaker_for, reset_breakers
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.tooling import ManualClock as Clock
 
 
 @pytest.fixture

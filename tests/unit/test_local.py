@@ -17,19 +17,12 @@ from hypothesis import strategies as st
 
 from core.errors import CommandError, NoScriptError, TransactionAborted
 from core.local import LocalCache, register_local_script
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.tooling import ManualClock as Clock
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_700_000_000.0)
 
 
 @pytest.fixture

@@ -18,18 +18,11 @@ from core.scope import (
     enter_scope,
     exit_scope,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.tooling import ManualClock as Clock
 
 
 def test_deadline_counts_down_and_never_goes_negative() -> None:
-    clock = Clock()
+    clock = Clock(50.0)
     deadline = Deadline.after(2.0, clock=clock)
     assert deadline.remaining() == 2.0 and not deadline.expired
     assert deadline.cap(5.0) == 2.0 and deadline.cap(0.5) == 0.5
