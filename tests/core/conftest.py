@@ -19,6 +19,7 @@ import pytest
 from core import AsyncUpstashCache, UpstashCache
 from core.health import reset_breakers
 from emulator.pytest_plugin import EmulatorHandle
+from tests.resilience.fault_proxy import FaultProxy
 
 BACKENDS = ["emulator-fakeredis", "emulator-redis", "local"]
 
@@ -85,3 +86,16 @@ async def acache(backend: Backend) -> Any:
     client = backend.aio()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def upstream(_emulator_servers: Any) -> Any:
+    """A fresh emulator over fakeredis, for tests that put a fault proxy in front of it."""
+    return _emulator_servers.get("fakeredis").fresh()
+
+
+@pytest.fixture
+def proxy(upstream: Any) -> Iterator[FaultProxy]:
+    """The fault-injection proxy in front of ``upstream``."""
+    with FaultProxy.for_url(upstream.url) as running:
+        yield running

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,17 +28,6 @@ from core import (
 from tests.resilience.fault_proxy import Fault, FaultProxy, closed_port_url
 
 MARGIN = 1.5  # seconds allowed beyond a deadline for scheduling on a busy machine
-
-
-@pytest.fixture
-def upstream(_emulator_servers: Any) -> Any:
-    return _emulator_servers.get("fakeredis").fresh()
-
-
-@pytest.fixture
-def proxy(upstream: Any) -> Iterator[FaultProxy]:
-    with FaultProxy.for_url(upstream.url) as running:
-        yield running
 
 
 def client(url: str, token: str = "suite-token", **options: Any) -> UpstashCache:

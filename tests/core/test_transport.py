@@ -5,7 +5,6 @@ and proxies from the environment are honoured the way ``httpx.Client`` honours t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,17 +14,6 @@ from core.transport import HttpxTransport, env_proxy
 from tests.resilience.fault_proxy import Fault, FaultProxy
 
 MARGIN = 1.5  # seconds allowed beyond a deadline for scheduling on a busy machine
-
-
-@pytest.fixture
-def upstream(_emulator_servers: Any) -> Any:
-    return _emulator_servers.get("fakeredis").fresh()
-
-
-@pytest.fixture
-def proxy(upstream: Any) -> Iterator[FaultProxy]:
-    with FaultProxy.for_url(upstream.url) as running:
-        yield running
 
 
 def test_a_server_trickling_its_headers_cannot_hold_a_sync_call_past_the_deadline(
