@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -41,7 +42,8 @@ ALL_FAULTS = [f for f in Fault if f is not Fault.NONE]
 FORWARDED = [Fault.SLOW, Fault.HTTP500, Fault.HTTP502, Fault.RESET]
 
 
-def make_cache(url: str, token: str, **options: object) -> UpstashCache:
+def make_cache(url: str, token: str, *, cls: Any = UpstashCache, **options: object) -> Any:
+    """A client with the policy tests' settings (``cls``: the sync or async client)."""
     settings: dict[str, object] = {
         "timeout": ATTEMPT,
         "budget": DEADLINE,
@@ -50,7 +52,7 @@ def make_cache(url: str, token: str, **options: object) -> UpstashCache:
         "backoff_base": 0.01,
     }
     settings.update(options)
-    return UpstashCache(rest_url=url, rest_token=token, **settings)
+    return cls(rest_url=url, rest_token=token, **settings)
 
 
 @pytest.fixture
@@ -281,13 +283,7 @@ def test_command_errors_are_raised_not_hidden_and_do_not_open_the_circuit(
 async def test_async_concurrent_calls_fall_back_in_time(
     fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle
 ) -> None:
-    cache = AsyncUpstashCache(
-        rest_url=proxy.url,
-        rest_token=emulator.token,
-        timeout=ATTEMPT,
-        budget=DEADLINE,
-        failure_threshold=100,
-    )
+    cache = make_cache(proxy.url, emulator.token, cls=AsyncUpstashCache)
     try:
         await cache.set("query:q", [1, 2])  # healthy: stored upstream
         inject(proxy, fault)
@@ -313,14 +309,7 @@ async def test_async_concurrent_calls_fall_back_in_time(
 async def test_async_auto_pipelined_incr_runs_at_most_once(
     fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle
 ) -> None:
-    cache = AsyncUpstashCache(
-        rest_url=proxy.url,
-        rest_token=emulator.token,
-        timeout=ATTEMPT,
-        budget=DEADLINE,
-        failure_threshold=100,
-        backoff_base=0.01,
-    )
+    cache = make_cache(proxy.url, emulator.token, cls=AsyncUpstashCache)
     try:
         inject(proxy, fault)
         async with cache.request(deadline=DEADLINE):

@@ -17,7 +17,7 @@ from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
 from emulator.pytest_plugin import EmulatorHandle
 
 from .fault_proxy import Fault, FaultProxy
-from .test_faults import ALL_FAULTS, ATTEMPT, DEADLINE, FORWARDED, MARGIN, inject, make_cache
+from .test_faults import ALL_FAULTS, DEADLINE, FORWARDED, MARGIN, inject, make_cache
 
 
 @pytest.mark.parametrize("fault", ALL_FAULTS)
@@ -63,14 +63,7 @@ def test_a_check_the_server_ran_is_counted_once(
 async def test_async_check_sharing_a_pipeline_with_a_read_is_counted_once(
     fault: Fault, proxy: FaultProxy, emulator: EmulatorHandle
 ) -> None:
-    cache = AsyncUpstashCache(
-        rest_url=proxy.url,
-        rest_token=emulator.token,
-        timeout=ATTEMPT,
-        budget=DEADLINE,
-        failure_threshold=100,
-        backoff_base=0.01,
-    )
+    cache = make_cache(proxy.url, emulator.token, cls=AsyncUpstashCache)
     try:
         limiter = AsyncRateLimiter(cache, fail_open=False, blocked=BlockedCache())
         await limiter.limit("warm", limit=5)  # the script is loaded: EVALSHA runs it
