@@ -55,10 +55,13 @@ def _read(name: str) -> str:
     return resources.files("core.ratelimit").joinpath(f"scripts/{name}.lua").read_text("utf-8")
 
 
+_PRELUDE = _read("_prelude")
+
+
 def _load(name: str, *, prelude: bool = True) -> Script:
     """The script as it runs: the shared prelude (clock, arguments, call counting), then
     the algorithm's own text."""
-    return Script.from_source((_read("_prelude") if prelude else "") + _read(name))
+    return Script.from_source((_PRELUDE if prelude else "") + _read(name))
 
 
 def _local_call(store: LocalCache) -> twins.Call:
