@@ -21,6 +21,7 @@ admitted, 3 when refused. Repeat offenders cost 0 (see ``blocked``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -42,6 +43,14 @@ class Algorithm(StrEnum):
     TOKEN_BUCKET = "token_bucket"  # bursts up to `limit`, refilled `limit` per window
 
 
+def _reported_calls(reply: Reply) -> int:
+    if isinstance(reply, list) and len(reply) == 7:
+        calls = reply[6]
+        if isinstance(calls, int) and not isinstance(calls, bool) and 0 < calls < 1_000_000:
+            return calls
+    return 0
+
+
 @dataclass(frozen=True)
 class LimiterScript:
     """A limiter script: what Upstash runs (``script``) and its local twin."""
@@ -49,6 +58,9 @@ class LimiterScript:
     name: str
     script: Script
     twin: twins.Twin | None = None
+    #: How many redis.call()s a reply says the script made (what Upstash bills on top
+    #: of the EVAL): the limiter scripts report it last; 0 for a reply that does not.
+    inner_calls: Callable[[Reply], int] = _reported_calls
 
 
 def _read(name: str) -> str:
@@ -97,4 +109,6 @@ ALGORITHMS: dict[Algorithm, LimiterScript] = {
     for algorithm in Algorithm
 }
 
-RESET = _register(LimiterScript("reset", _load("reset", prelude=False), twins.reset))
+RESET = _register(
+    LimiterScript("reset", _load("reset", prelude=False), twins.reset, lambda reply: 1)  # DEL
+)

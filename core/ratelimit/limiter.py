@@ -55,6 +55,7 @@ class ScriptCall:
     script: Script
     keys: list[str]
     args: list[str]
+    inner_calls: Callable[[Reply], int]  # the redis.calls the reply says were made
 
 
 Operation = Generator[ScriptCall, Reply, T]
@@ -137,7 +138,7 @@ class _Limiter:
             args.append(secrets.token_hex(8))
         sent = self._blocked.now()
         try:
-            reply = yield ScriptCall(self._script.script, [key], args)
+            reply = yield ScriptCall(self._script.script, [key], args, self._script.inner_calls)
             result = _parse(reply, limit)
         except CacheUnavailable as exc:
             return self._outage(limit, exc)
@@ -154,7 +155,7 @@ class _Limiter:
         if self.algorithm is Algorithm.SLIDING_LOG:
             args.append("-")
         try:
-            reply = yield ScriptCall(self._script.script, [key], args)
+            reply = yield ScriptCall(self._script.script, [key], args, self._script.inner_calls)
             values = _values(reply)
         except CacheUnavailable as exc:
             log.warning("rate-limit usage unavailable: %s", type(exc).__name__)
@@ -178,7 +179,7 @@ class _Limiter:
         window_us = _window_us(window_seconds)
         key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
         self._blocked.forget(self._namespace + key)
-        reply = yield ScriptCall(RESET.script, [key], [])
+        reply = yield ScriptCall(RESET.script, [key], [], RESET.inner_calls)
         return bool(reply)
 
     # -- policy and validation --------------------------------------------------------------
@@ -366,20 +367,12 @@ def _on_local(store: LocalCache, call: ScriptCall) -> Reply:
 
 def _bill_script_calls(cache: object, call: ScriptCall, reply: Reply) -> None:
     """Add the redis.call()s a script made on Upstash to the meter: Upstash bills an EVAL
-    as 1 plus each of them, and the meter could only count the EVAL it sent. The limiter
-    scripts report their count as the last element of their reply; reset makes one DEL.
-    Nothing is added in local mode, where nothing is billed."""
-    if getattr(cache, "is_local", True):
-        return
+    as 1 plus each of them, and the meter could only count the EVAL it sent (each script
+    says how many from its reply: ``LimiterScript.inner_calls``). Nothing is added in
+    local mode, where nothing is billed."""
     meter = getattr(cache, "meter", None)
-    if not isinstance(meter, Meter):
-        return
-    if call.script is RESET.script:
-        meter.add_script_calls(1)
-    elif isinstance(reply, list) and len(reply) == 7:
-        calls = reply[6]
-        if isinstance(calls, int) and not isinstance(calls, bool) and 0 < calls < 1_000_000:
-            meter.add_script_calls(calls)
+    if not getattr(cache, "is_local", True) and isinstance(meter, Meter):
+        meter.add_script_calls(call.inner_calls(reply))
 
 
 def _evalsha(call: ScriptCall) -> list[str | int]:
