@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from core.cache import AsyncUpstashCache, UpstashCache
-from core.errors import CacheUnavailable
+from core.errors import CacheUnavailable, ValidationError
 from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
 from emulator.pytest_plugin import EmulatorHandle
 
@@ -267,3 +267,25 @@ async def test_the_async_meter_bills_what_the_server_bills(
         for _ in range(3):
             await limiter.limit("meter-user", limit=2, window_seconds=HOUR)
     assert emulator.billed() == scope.meter.billed > scope.meter.commands
+
+
+class CommandsOnly:
+    """A store that can run commands but knows nothing of scripts (no ``run_script``):
+    the limiter sends EVALSHA itself, then EVAL on NOSCRIPT."""
+
+    def __init__(self, cache: UpstashCache) -> None:
+        self.execute = cache.execute
+        self.is_local = cache.is_local
+        self.meter = cache.meter
+
+
+def test_a_store_with_only_execute_is_limited_the_same(
+    cache: UpstashCache, emulator: EmulatorHandle
+) -> None:
+    limiter = RateLimiter(CommandsOnly(cache), blocked=BlockedCache())
+    results = [limiter.limit("plain", limit=2, window_seconds=HOUR) for _ in range(3)]
+    assert [r.allowed for r in results] == [True, True, False]
+    assert [r.reason for r in results] == ["allowed", "allowed", "limited"]
+    assert cache.meter.billed == emulator.billed()  # its calls are billed too
+    with pytest.raises(ValidationError, match="neither scripts nor commands"):
+        RateLimiter(object())
