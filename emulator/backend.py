@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import redis
+from redis._parsers.base import BaseParser
 from redis.exceptions import ExecAbortError, RedisError, ResponseError
 
 from emulator.scripts import HARDEN_LUA, ScriptBook, Watchdog
@@ -101,17 +102,28 @@ class TransactionDiscarded(Exception):
 
 
 def error_text(error: ResponseError) -> str:
-    """Redis's error line, rebuilt from redis-py's exception (which strips known codes)."""
+    """Redis's error line, rebuilt from redis-py's exception.
+
+    redis-py strips the code off the errors it maps to an exception class of its own
+    (``ERR``, ``EXECABORT``, ``NOPERM``, ...) and keeps every other line whole; 7.0 and
+    later also keep the code in ``status_code``, so since 8.2 a ``WRONGTYPE`` line arrives
+    whole *and* with its code. Whether the code was stripped is therefore read from the
+    parser's own table, never from the presence of ``status_code``.
+    """
     text = str(error)
     if isinstance(error, redis.exceptions.NoScriptError):
         return NOSCRIPT
-    if hasattr(error, "status_code"):  # redis-py 7+: the code it stripped, or None
+    if hasattr(error, "status_code"):  # redis-py 7+: the line's code, or None
         code = error.status_code
-        return f"{code} {text}" if code else text
+        return f"{code} {text}" if code in _STRIPPED_CODES else text
     if isinstance(error, ExecAbortError):
         return f"EXECABORT {text}"
     first = text.split(" ", 1)[0]
     return text if first in _ERROR_CODES else f"ERR {text}"
+
+
+# The error codes redis-py strips (the keys of its parser's exception table, 5.0 to 8.x).
+_STRIPPED_CODES = frozenset(BaseParser.EXCEPTION_CLASSES)
 
 
 def _plain(reply: Any) -> Reply:
@@ -382,9 +394,8 @@ class Backend:
 
     def pubsub(self) -> Any:
         """A redis-py PubSub on this backend (for the SSE endpoints)."""
-        return self._listeners.pubsub(  # type: ignore[no-untyped-call]
-            ignore_subscribe_messages=False
-        )
+        listeners: Any = self._listeners  # typed in some redis-py releases, not in others
+        return listeners.pubsub(ignore_subscribe_messages=False)
 
     @classmethod
     def _read_all(cls, conn: Any, count: int) -> list[Reply]:
