@@ -4,6 +4,6 @@
 ``platforms/vercel/app.py``.
 """
 
-from platforms.vercel.app import app
+from continuum.platforms.vercel.app import app
 
 __all__ = ["app"]

@@ -38,7 +38,7 @@ def _contenders(url: str, token: str) -> dict[str, dict[str, Callable[[], object
     import httpx
     from upstash_redis import Redis
 
-    from core import UpstashCache
+    from continuum import UpstashCache
 
     ours = UpstashCache(rest_url=url, rest_token=token, mode="rest")
     sdk = Redis(url=url, token=token)
@@ -69,7 +69,7 @@ def _contenders(url: str, token: str) -> dict[str, dict[str, Callable[[], object
 
 
 def run(quick: bool = False) -> list[Figure]:
-    from emulator import EmulatorServer
+    from continuum.emulator import EmulatorServer
 
     repeat, number = (4, 50) if quick else (15, 100)
     server = EmulatorServer("fakeredis", token="bench-token", readonly_token="bench-ro")

@@ -56,7 +56,7 @@ def payloads() -> dict[str, Any]:
 
 
 def codecs() -> dict[str, Any]:
-    from core.codec import make_codec
+    from continuum.codec import make_codec
 
     return {
         "json": make_codec(compress_threshold=None),

@@ -6,15 +6,15 @@ baseline samples alternate so machine noise hits both alike, and the fastest sam
 each is compared (the least-disturbed one, as ``bench.report.per_op_seconds`` does: on a
 shared machine the median mostly measures the neighbours).
 
-- Lambda: ``import platforms.aws_lambda.handler`` (Mangum, the raw ASGI app, the async
+- Lambda: ``import continuum.platforms.aws_lambda.handler`` (Mangum, the raw ASGI app, the async
   client built from the environment) against ``import mangum, upstash_redis`` (the
   usual Mangum + official SDK stack). Target: at most 0.75x.
-- Vercel: ``import platforms.vercel.app`` against ``import flask``. Target: at most 1.2x.
+- Vercel: ``import continuum.platforms.vercel.app`` against ``import flask``. Target: at most 1.2x.
 
 httpx is imported by the client on its first request, not at import; a third,
 informational figure adds ``import httpx`` to the handler import so the first request's
 cost is visible too. Diagnose a regression with
-``python -X importtime -c "import platforms.aws_lambda.handler"``.
+``python -X importtime -c "import continuum.platforms.aws_lambda.handler"``.
 
     python -m bench.bench_coldstart          # or: python -m bench.run --only coldstart
 """
@@ -73,7 +73,7 @@ def fastest(statements: list[str], rounds: int) -> list[float]:
 
 def run(quick: bool = False) -> list[Figure]:
     rounds = 7 if quick else 25
-    handler = "import platforms.aws_lambda.handler"
+    handler = "import continuum.platforms.aws_lambda.handler"
     baseline = "import mangum, upstash_redis"
     lam, first, base = fastest([handler, f"{handler}; import httpx", baseline], rounds)
     note = f"best of {rounds} fresh interpreters each, Python {sys.version.split()[0]}"
@@ -101,9 +101,10 @@ def run(quick: bool = False) -> list[Figure]:
             note=note,
         ),
     ]
-    if importlib.util.find_spec("platforms.vercel.app") is not None:
+    if importlib.util.find_spec("continuum.platforms.vercel.app") is not None:
         vercel, flask, with_core = fastest(
-            ["import platforms.vercel.app", "import flask", "import flask, core"], rounds
+            ["import continuum.platforms.vercel.app", "import flask", "import flask, continuum"],
+            rounds,
         )
         figures.append(
             Figure(
@@ -120,7 +121,7 @@ def run(quick: bool = False) -> list[Figure]:
         )
         # Where the Vercel app's margin over Flask goes: mostly the `core` package
         # (every handler imports it; stdlib modules Flask already loaded are not counted
-        # again), the rest is core.app and Flask(...).
+        # again), the rest is continuum.app and Flask(...).
         figures.append(
             Figure(
                 name="cold import: flask + the core package (core's share of the Vercel margin)",

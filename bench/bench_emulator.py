@@ -99,8 +99,8 @@ def redis_server() -> Iterator[str]:
 _WERKZEUG = (
     "import sys\n"
     "from werkzeug.serving import make_server\n"
-    "from emulator.app import EmulatorApp\n"
-    "from emulator.backend import Backend\n"
+    "from continuum.emulator.app import EmulatorApp\n"
+    "from continuum.emulator.backend import Backend\n"
     "server = make_server('127.0.0.1', 0, EmulatorApp(Backend('fakeredis'), token=sys.argv[1]),"
     " threaded=True)\n"
     "print(f'UPSTASH_REDIS_REST_URL=http://127.0.0.1:{server.server_port}', flush=True)\n"
@@ -111,7 +111,7 @@ _WERKZEUG = (
 @contextmanager
 def emulator_process(backend: str, *, werkzeug: bool = False) -> Iterator[str]:
     """``continuum emulator`` in a subprocess; yields its URL."""
-    args = [sys.executable, "-m", "core.cli", "emulator", "--port", "0", "--token", TOKEN]
+    args = [sys.executable, "-m", "continuum.cli.main", "emulator", "--port", "0", "--token", TOKEN]
     if werkzeug:
         args = [sys.executable, "-c", _WERKZEUG, TOKEN]
     elif backend != "fakeredis":

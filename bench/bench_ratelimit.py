@@ -101,7 +101,7 @@ def servers() -> Iterator[Servers]:
     """A private redis-server and the emulator in front of it."""
     import redis
 
-    from emulator import EmulatorServer
+    from continuum.emulator import EmulatorServer
 
     binary = shutil.which("redis-server")
     if binary is None:
@@ -162,8 +162,8 @@ def measure(servers: Servers, check: Callable[[], object], n: int) -> Cost:
 
 
 def ours(servers: Servers, algorithm: str) -> Any:
-    from core.cache import UpstashCache
-    from core.ratelimit import BlockedCache, RateLimiter
+    from continuum.cache import UpstashCache
+    from continuum.ratelimit import BlockedCache, RateLimiter
 
     cache = UpstashCache(rest_url=servers.relay.url, rest_token=servers.token)
     return RateLimiter(cache, algorithm=algorithm, blocked=BlockedCache())

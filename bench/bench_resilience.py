@@ -27,9 +27,9 @@ REPRODUCE = "python -m bench.run --only resilience"
 
 
 def _round_trips(quick: bool) -> list[Figure]:
-    from core import AsyncUpstashCache
-    from core.ratelimit.limiter import AsyncRateLimiter
-    from emulator import EmulatorServer
+    from continuum import AsyncUpstashCache
+    from continuum.emulator import EmulatorServer
+    from continuum.ratelimit.limiter import AsyncRateLimiter
 
     server = EmulatorServer("fakeredis", token="bench-token", readonly_token="bench-ro")
     server.start()
@@ -75,7 +75,7 @@ async def _measure_round_trips(cache_cls: Any, limiter_cls: Any, url: str) -> li
 
 
 def _local_fast_paths(quick: bool) -> list[Figure]:
-    from core.local import LocalCache
+    from continuum.local.store import LocalCache
 
     number = 20_000 if quick else 200_000
     store = LocalCache()
@@ -158,8 +158,8 @@ def _closed_port() -> int:
 
 
 def _outage_overhead(quick: bool) -> list[Figure]:
-    from core import UpstashCache
-    from core.health import CircuitState, breaker_for
+    from continuum import UpstashCache
+    from continuum.rest.breaker import CircuitState, breaker_for
 
     number = 2_000 if quick else 20_000
     down = UpstashCache(

@@ -1,6 +1,6 @@
 """Continuum: Upstash Redis over REST for serverless Python.
 
-    from core import UpstashCache, RateLimiter
+    from continuum import UpstashCache, RateLimiter
 
     cache = UpstashCache()                  # REST from UPSTASH_REDIS_REST_URL/_TOKEN
     cache.set("user:123", {"name": "Alice"}, ttl=3600)
@@ -14,9 +14,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.cache import AsyncUpstashCache, ScopedCache, UpstashCache, WriteResult
-from core.config import CacheBackend, ConnectionMode, Database, LocalModeWarning, UpstashConfig
-from core.errors import (
+from continuum.cache import (
+    AsyncCacheLayer,
+    AsyncUpstashCache,
+    CacheLayer,
+    ScopedCache,
+    UpstashCache,
+    WriteResult,
+)
+from continuum.cache.pipeline import AsyncPipeline, Pipeline
+from continuum.config import CacheBackend, ConnectionMode, Database, LocalModeWarning, UpstashConfig
+from continuum.errors import (
     AuthenticationFailed,
     CacheError,
     CacheTimeout,
@@ -36,13 +44,11 @@ from core.errors import (
     ValidationError,
     ValueTooLarge,
 )
-from core.layers import AsyncCacheLayer, CacheLayer
-from core.local import LocalCache, register_local_script
-from core.pipeline import AsyncPipeline, Pipeline
-from core.protocol import Script
+from continuum.local.store import LocalCache, register_local_script
+from continuum.rest.protocol import Script
 
 if TYPE_CHECKING:
-    from core.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult
+    from continuum.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult
 
 __version__ = "0.1.0"
 
@@ -88,9 +94,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "RateLimiter": "core.ratelimit",
-    "AsyncRateLimiter": "core.ratelimit",
-    "RateLimitResult": "core.ratelimit",
+    "RateLimiter": "continuum.ratelimit",
+    "AsyncRateLimiter": "continuum.ratelimit",
+    "RateLimitResult": "continuum.ratelimit",
 }
 
 

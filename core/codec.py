@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from core.errors import ConfigurationError, DecodeError, ValidationError
+from continuum.errors import ConfigurationError, DecodeError, ValidationError
 
 __all__ = ["Codec", "JsonCodec", "MsgpackCodec", "make_codec"]
 

@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from core.errors import ConfigurationError
+from continuum.errors import ConfigurationError
 
 __all__ = [
     "DATABASE_NAMES",

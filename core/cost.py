@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from core.errors import ValidationError
+from continuum.errors import ValidationError
 
 __all__ = [
     "GB",

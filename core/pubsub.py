@@ -46,7 +46,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from core.errors import (
+from continuum.errors import (
     AuthenticationFailed,
     CacheError,
     CacheTimeout,

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from core.errors import ValidationError
-from core.local import LocalCache, Reply
+from continuum.errors import ValidationError
+from continuum.local.store import LocalCache, Reply
 
 __all__ = [
     "DEFAULT_BUDGET",

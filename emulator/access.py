@@ -1,6 +1,6 @@
 """Who may reach the emulator: the default token and the loopback test.
 
-Kept apart from ``emulator.server`` (which pulls in redis-py and the WSGI app) so that
+Kept apart from ``continuum.emulator.server`` (which pulls in redis-py and the WSGI app) so that
 ``continuum emulator --help`` and a refused bind answer without loading the server.
 """
 

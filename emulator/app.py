@@ -26,8 +26,8 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from emulator import commands, request
-from emulator.backend import (
+from continuum.emulator import commands, request
+from continuum.emulator.backend import (
     TOO_DEEP,
     Backend,
     Command,
@@ -35,7 +35,7 @@ from emulator.backend import (
     Reply,
     TransactionDiscarded,
 )
-from emulator.request import BadRequest
+from continuum.emulator.request import BadRequest
 
 log = logging.getLogger("emulator")
 

@@ -7,7 +7,7 @@ bytes and a reply reaches the HTTP layer exactly as Redis sent it. A batch (pipe
 written in one go and its replies read back in order; a transaction is MULTI ... EXEC on
 one connection.
 
-Scripts are rewritten on the way (``emulator.scripts``): the ``#!lua`` line Upstash
+Scripts are rewritten on the way (``continuum.emulator.scripts``): the ``#!lua`` line Upstash
 accepts is stripped, EVALSHA works with the SHA1 of the text the client sent, inner
 redis.call()s are counted for billing, and a script that never ends is stopped. fakeredis
 has no EVAL_RO/EVALSHA_RO, so there they run as EVAL/EVALSHA inside a wrapper that refuses
@@ -28,7 +28,7 @@ import redis
 from redis._parsers.base import BaseParser
 from redis.exceptions import ExecAbortError, RedisError, ResponseError
 
-from emulator.scripts import HARDEN_LUA, ScriptBook, Watchdog
+from continuum.emulator.scripts import HARDEN_LUA, ScriptBook, Watchdog
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 TOO_DEEP = "ERR the reply is nested too deeply for the emulator (the command did run)"

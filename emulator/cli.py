@@ -19,7 +19,7 @@ import ssl
 import sys
 from types import FrameType
 
-from emulator.access import DEFAULT_TOKEN, is_loopback
+from continuum.emulator.access import DEFAULT_TOKEN, is_loopback
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.token:
         print("continuum emulator: --token must not be empty", file=sys.stderr)
         return 2
-    from emulator.server import EmulatorServer  # here: --help stays free of redis-py
+    from continuum.emulator.server import EmulatorServer  # here: --help stays free of redis-py
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from emulator.app import EmulatorApp
-    from emulator.backend import Backend
+    from continuum.emulator.app import EmulatorApp
+    from continuum.emulator.backend import Backend
 
 
 class EmulatorHandle:
@@ -86,7 +86,7 @@ def _serve(backend: Backend, token: str, readonly_token: str) -> tuple[Any, Emul
     from werkzeug.serving import WSGIRequestHandler, make_server
     from werkzeug.wrappers import Request, Response
 
-    from emulator.app import EmulatorApp
+    from continuum.emulator.app import EmulatorApp
 
     app = EmulatorApp(backend, token=token, readonly_token=readonly_token)
     log = logging.getLogger("emulator")
@@ -140,7 +140,7 @@ def upstash_emulator_session() -> Iterator[EmulatorHandle]:
         import fakeredis  # noqa: F401 - checked here for a helpful message
         import pytest_httpserver  # noqa: F401
 
-        from emulator.backend import Backend
+        from continuum.emulator.backend import Backend
     except ImportError as missing:
         pytest.fail(
             f"the upstash_emulator fixture needs {missing.name}: "

@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from emulator.backend import Command
+from continuum.emulator.backend import Command
 
 # A refused body up to this size is read and dropped, so the client sees the answer rather
 # than a reset; past it (or a Content-Length nobody would send) the answer goes out at once

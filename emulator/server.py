@@ -5,8 +5,8 @@
         ...
         assert emu.billed_commands == 3
 
-The server is ``emulator.serving.WSGIServer``: threaded, so server-sent events stream while
-other requests are served, with keep-alive connections like Upstash's. Its request log
+The server is ``continuum.emulator.serving.WSGIServer``: threaded, so server-sent events
+stream while other requests are served, with keep-alive connections like Upstash's. Its request log
 names the method and path only: a ``?_token=`` query never reaches a log line.
 """
 
@@ -17,10 +17,10 @@ import secrets
 import ssl
 import threading
 
-from emulator.access import DEFAULT_TOKEN, is_loopback
-from emulator.app import EmulatorApp
-from emulator.backend import Backend
-from emulator.serving import WSGIServer
+from continuum.emulator.access import DEFAULT_TOKEN, is_loopback
+from continuum.emulator.app import EmulatorApp
+from continuum.emulator.backend import Backend
+from continuum.emulator.serving import WSGIServer
 
 __all__ = ["DEFAULT_TOKEN", "EmulatorServer", "is_loopback"]
 log = logging.getLogger("emulator")

@@ -1,6 +1,6 @@
 """Example 1: basic cache operations."""
 
-from core import UpstashCache
+from continuum import UpstashCache
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Example 2: session caching (1 hour TTL)."""
 
-from core import UpstashCache
+from continuum import UpstashCache
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from core import UpstashCache
+from continuum import UpstashCache
 
 cache = UpstashCache()
 searches = 0

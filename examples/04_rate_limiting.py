@@ -2,7 +2,7 @@
 
 import uuid
 
-from core import RateLimiter, UpstashCache
+from continuum import RateLimiter, UpstashCache
 
 
 def main() -> None:

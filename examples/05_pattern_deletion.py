@@ -1,6 +1,6 @@
 """Example 5: pattern-based deletion (SCAN + UNLINK in batches, never KEYS)."""
 
-from core import UpstashCache, ValidationError
+from continuum import UpstashCache, ValidationError
 
 
 def main() -> None:

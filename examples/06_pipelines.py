@@ -1,6 +1,6 @@
 """Example 6: batch operations with pipelines (one round trip)."""
 
-from core import UpstashCache
+from continuum import UpstashCache
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Example 7: hot memory caching (30 minutes TTL)."""
 
-from core import UpstashCache
+from continuum import UpstashCache
 
 
 def load_concept(concept_id: str) -> dict[str, object]:

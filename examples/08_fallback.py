@@ -1,6 +1,6 @@
 """Example 8: automatic fallback when Upstash cannot be reached."""
 
-from core import UpstashCache
+from continuum import UpstashCache
 
 
 def main() -> None:

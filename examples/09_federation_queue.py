@@ -2,7 +2,7 @@
 
 import time
 
-from core import CacheUnavailable, UpstashCache
+from continuum import CacheUnavailable, UpstashCache
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 import os
 
-from core import UpstashCache, ValueTooLarge
-from core.codec import make_codec
+from continuum import UpstashCache, ValueTooLarge
+from continuum.codec import make_codec
 
 
 def main() -> None:

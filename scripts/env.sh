@@ -35,7 +35,8 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing the locked dev environment into .venv (uv sync --locked)"
     UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON_DOWNLOADS=never \
-      .venv/bin/uv sync --locked --extra dev --python .venv/bin/python --quiet || {
+      .venv/bin/uv sync --locked --extra dev --reinstall-package continuum-cache \
+      --python .venv/bin/python --quiet || {
       say "uv sync --locked failed: if pyproject.toml changed, refresh the lock with"
       say "  .venv/bin/uv lock    (then commit uv.lock)"
       return 1

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 pytest_plugins = ("pytester",)
 
@@ -39,7 +39,7 @@ class _Servers:
         self.running: dict[str, object] = {}
 
     def get(self, backend: str) -> EmulatorHandle:
-        from emulator import EmulatorServer
+        from continuum.emulator import EmulatorServer
 
         server = self.running.get(backend)
         if server is None:
@@ -50,7 +50,7 @@ class _Servers:
         return EmulatorHandle(server.url, server.token, server.readonly_token, server.app)
 
     def stop(self) -> None:
-        from emulator import EmulatorServer
+        from continuum.emulator import EmulatorServer
 
         for server in self.running.values():
             assert isinstance(server, EmulatorServer)
@@ -75,7 +75,7 @@ def emulator(request: pytest.FixtureRequest, _emulator_servers: _Servers) -> Emu
 def _fresh_circuit_breakers() -> Iterator[None]:
     """Circuit breakers are process-wide by design (one per database URL), so a test that
     opened one would otherwise send the next test using the same emulator to its fallback."""
-    from core.health import reset_breakers
+    from continuum.rest.breaker import reset_breakers
 
     reset_breakers()
     yield

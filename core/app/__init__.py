@@ -4,16 +4,16 @@ Platform adapters only translate: Lambda runs ``AsgiApp`` under Mangum, Vercel w
 ``Api.handle`` in Flask, Cloudflare calls ``Api.handle_async`` from its ``fetch``, and
 ``continuum dev`` serves ``Api.handle`` on loopback. Example::
 
-    from core.app import Api, Request
+    from continuum.app import Api, Request
 
     api = Api()  # CONTINUUM_API_KEYS, UPSTASH_REDIS_REST_URL/_TOKEN from the environment
     response = api.handle(Request.build("GET", "/health"))
 """
 
-from core.app.api import Api, ApiSettings, map_exception
-from core.app.asgi import AsgiApp
-from core.app.http import ApiError, Request, Response, json_response
-from core.app.routes import LAYERS
+from continuum.app.api import Api, ApiSettings, map_exception
+from continuum.app.asgi import AsgiApp
+from continuum.app.http import ApiError, Request, Response, json_response
+from continuum.app.routes import LAYERS
 
 __all__ = [
     "LAYERS",

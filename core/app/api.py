@@ -18,10 +18,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from core.app.http import ApiError, Request, Response
-from core.app.observe import RequestRecord, emit, stdout_sink
-from core.app.routes import Op, Route, RouteGen, match
-from core.errors import CacheError
+from continuum.app.http import ApiError, Request, Response
+from continuum.app.observe import RequestRecord, emit, stdout_sink
+from continuum.app.routes import Op, Route, RouteGen, match
+from continuum.errors import CacheError
 
 __all__ = ["Api", "ApiSettings"]
 
@@ -126,7 +126,7 @@ class Api:
     @property
     def cache(self) -> Any:
         if self._cache is None:
-            from core.cache import UpstashCache
+            from continuum.cache import UpstashCache
 
             self._cache = UpstashCache()
         return self._cache
@@ -134,7 +134,7 @@ class Api:
     @property
     def async_cache(self) -> Any:
         if self._async_cache is None:
-            from core.cache import AsyncUpstashCache
+            from continuum.cache import AsyncUpstashCache
 
             self._async_cache = AsyncUpstashCache()
         return self._async_cache
@@ -145,11 +145,11 @@ class Api:
         if name not in self._limiters:
             prefix = "ratelimit:apikey:" if purpose == "api" else "ratelimit:"
             if flavour == "sync":
-                from core.ratelimit import RateLimiter
+                from continuum.ratelimit import RateLimiter
 
                 self._limiters[name] = RateLimiter(self.cache, prefix=prefix)
             else:
-                from core.ratelimit import AsyncRateLimiter
+                from continuum.ratelimit import AsyncRateLimiter
 
                 self._limiters[name] = AsyncRateLimiter(self.async_cache, prefix=prefix)
         return self._limiters[name]
@@ -340,7 +340,7 @@ class Api:
 
 def map_exception(exc: BaseException) -> ApiError:
     """One place mapping the toolkit's exception tree to API error codes."""
-    from core import errors
+    from continuum import errors
 
     if isinstance(exc, ApiError):
         return exc
@@ -425,7 +425,7 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw:
         return default
     if not raw.isdigit() or int(raw) < 1:
-        from core.errors import ConfigurationError
+        from continuum.errors import ConfigurationError
 
         raise ConfigurationError(f"{name} must be a positive integer, not {raw[:20]!r}")
     return int(raw)

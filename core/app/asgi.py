@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from core.app.api import Api
-from core.app.http import ApiError, Request, Response
+from continuum.app.api import Api
+from continuum.app.http import ApiError, Request, Response
 
 __all__ = ["AsgiApp", "Scope"]
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs, unquote_to_bytes
 
-from core.codec import MAX_JSON_DEPTH, json_too_deep
+from continuum.codec import MAX_JSON_DEPTH, json_too_deep
 
 __all__ = ["ApiError", "Request", "Response", "decode_path", "json_response"]
 

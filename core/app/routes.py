@@ -17,8 +17,8 @@ import json
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from core.app.http import ApiError, Request, Response, json_response
-from core.layers import LAYERS as LAYER_SPECS
+from continuum.app.http import ApiError, Request, Response, json_response
+from continuum.cache.spec import LAYERS as LAYER_SPECS
 
 __all__ = ["LAYERS", "Op", "Route", "RouteGen", "match"]
 
@@ -165,7 +165,7 @@ def _int_field(value: object, what: str, low: int, high: int) -> int:
 def _health() -> RouteGen:
     alive = yield Op("cache", "ping")
     info = yield Op("cache", "info")
-    from core import __version__
+    from continuum import __version__
 
     # A failed ping means this answer comes from no Upstash, whatever the circuit says yet.
     backend = _text(info.get("backend")) if alive else "local"

@@ -1,6 +1,6 @@
 """Rate limiting on Upstash: exact, atomic, on the server's clock, free for repeat offenders.
 
-    from core.ratelimit import RateLimiter
+    from continuum.ratelimit import RateLimiter
 
     limiter = RateLimiter(cache)                    # exact sliding log, fail-open
     result = limiter.limit("user:42", limit=100, window_seconds=60)
@@ -12,10 +12,10 @@ Modules: ``limiter`` (the sync and async limiters), ``algorithms`` (the Lua scri
 refused identifiers), ``keys`` (identifier encoding), ``result`` (the answer and headers).
 """
 
-from core.ratelimit.algorithms import Algorithm
-from core.ratelimit.blocked import BlockedCache, blocked_identifiers
-from core.ratelimit.limiter import AsyncRateLimiter, RateLimiter
-from core.ratelimit.result import RateLimitResult, Reason
+from continuum.ratelimit.algorithms import Algorithm
+from continuum.ratelimit.blocked import BlockedCache, blocked_identifiers
+from continuum.ratelimit.limiter import AsyncRateLimiter, RateLimiter
+from continuum.ratelimit.result import RateLimitResult, Reason
 
 __all__ = [
     "Algorithm",

@@ -27,9 +27,9 @@ from enum import StrEnum
 from importlib import resources
 from typing import cast
 
-from core.local import LocalCache, Reply, register_local_script
-from core.protocol import Script
-from core.ratelimit import twins
+from continuum.local.store import LocalCache, Reply, register_local_script
+from continuum.ratelimit import twins
+from continuum.rest.protocol import Script
 
 __all__ = ["ALGORITHMS", "RESET", "Algorithm", "LimiterScript"]
 
@@ -64,7 +64,7 @@ class LimiterScript:
 
 
 def _read(name: str) -> str:
-    return resources.files("core.ratelimit").joinpath(f"scripts/{name}.lua").read_text("utf-8")
+    return resources.files("continuum.ratelimit").joinpath(f"scripts/{name}.lua").read_text("utf-8")
 
 
 _PRELUDE = _read("_prelude")

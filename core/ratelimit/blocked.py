@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from core.ratelimit.result import RateLimitResult, Reason
+from continuum.ratelimit.result import RateLimitResult, Reason
 
 __all__ = ["BlockedCache", "blocked_identifiers"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote_from_bytes
 
-from core.errors import ValidationError
+from continuum.errors import ValidationError
 
 __all__ = ["MAX_ESCAPED", "Identifier", "encode_identifier", "limiter_key"]
 

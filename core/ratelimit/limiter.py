@@ -3,7 +3,7 @@
 Each public call is a sans-I/O operation: a generator that yields one ``ScriptCall`` and
 receives its reply (or has the backend's exception thrown into it), then returns the
 answer. A sync and an async driver run the same operations, so no algorithm, policy or
-parsing is written twice. The drivers mirror ``core._drive`` but hand over a script run
+parsing is written twice. The drivers mirror ``continuum.cache.drive`` but hand over a script run
 rather than a command batch, so ``UpstashCache.run_script`` (EVALSHA, EVAL on NOSCRIPT,
 no fallback store) and a bare ``LocalCache`` (the Python twins) can both serve it.
 
@@ -28,14 +28,20 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
-from core.errors import CacheUnavailable, CommandError, NoScriptError, ServerError, ValidationError
-from core.local import LocalCache, Reply
-from core.protocol import Script
-from core.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScript
-from core.ratelimit.blocked import BlockedCache, blocked_identifiers
-from core.ratelimit.keys import Identifier, limiter_key
-from core.ratelimit.result import RateLimitResult, Reason
-from core.scope import Meter
+from continuum.errors import (
+    CacheUnavailable,
+    CommandError,
+    NoScriptError,
+    ServerError,
+    ValidationError,
+)
+from continuum.local.store import LocalCache, Reply
+from continuum.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScript
+from continuum.ratelimit.blocked import BlockedCache, blocked_identifiers
+from continuum.ratelimit.keys import Identifier, limiter_key
+from continuum.ratelimit.result import RateLimitResult, Reason
+from continuum.rest.protocol import Script
+from continuum.scope import Meter
 
 __all__ = ["AsyncRateLimiter", "RateLimiter", "ScriptCall"]
 

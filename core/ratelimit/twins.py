@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from core.errors import ServerError
+from continuum.errors import ServerError
 
 __all__ = [
     "Call",

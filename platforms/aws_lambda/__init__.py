@@ -1,1 +1,2 @@
-"""AWS Lambda: ``platforms.aws_lambda.handler.handler`` serves the reference API through Mangum."""
+"""AWS Lambda: ``continuum.platforms.aws_lambda.handler.handler`` serves the reference API
+through Mangum."""

@@ -1,4 +1,4 @@
-"""The AWS Lambda entry point: ``platforms.aws_lambda.handler.handler``.
+"""The AWS Lambda entry point: ``continuum.platforms.aws_lambda.handler.handler``.
 
 Mangum turns API Gateway REST (v1), HTTP API (v2), Function URL and ALB events into
 ASGI and back; the reference API runs as a raw ASGI app under it (no framework on the
@@ -24,11 +24,11 @@ from typing import Any
 
 from mangum import Mangum
 
-from core.app import Api, ApiError, ApiSettings, AsgiApp, Response
-from core.app.asgi import Scope
-from core.app.observe import stdout_sink
-from core.errors import CacheError, ConfigurationError
-from platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
+from continuum.app import Api, ApiError, ApiSettings, AsgiApp, Response
+from continuum.app.asgi import Scope
+from continuum.app.observe import stdout_sink
+from continuum.errors import CacheError, ConfigurationError
+from continuum.platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
 
 __all__ = ["Container", "handler"]
 
@@ -103,8 +103,8 @@ class Container:
 
     def _build(self, values: Mapping[str, str]) -> Mangum:
         env = {**self.env, **values}
-        from core.cache import AsyncUpstashCache
-        from core.config import UpstashConfig
+        from continuum.cache import AsyncUpstashCache
+        from continuum.config import UpstashConfig
 
         cache = AsyncUpstashCache(config=UpstashConfig.from_env(env))
         api = Api(ApiSettings.from_env(env), async_cache=cache)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import ConfigurationError
+from continuum.errors import ConfigurationError
 
 __all__ = ["SecretSource", "SecretValue", "max_age_from_env", "source_for"]
 

@@ -5,10 +5,10 @@ no way to exclude any, so pointing it at the repository root would ship the test
 emulator, the benchmarks and any local virtualenv. ``wrangler.toml`` therefore runs this
 as its build command and uses the staged folder as ``base_dir``: it holds only ``core``
 (with its Lua scripts) and ``platforms/cloudflare``, laid out so ``import core`` and
-``import platforms.cloudflare`` resolve as they do in the repository. Third-party
+``import continuum.platforms.cloudflare`` resolve as they do in the repository. Third-party
 dependencies are not copied: ``pywrangler`` vendors them into ``python_modules``.
 
-    python3 -m platforms.cloudflare.bundle build/worker
+    python3 -m continuum.platforms.cloudflare.bundle build/worker
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _check_destination(dest: Path, root: Path) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python3 -m platforms.cloudflare.bundle DEST", file=sys.stderr)
+        print("usage: python3 -m continuum.platforms.cloudflare.bundle DEST", file=sys.stderr)
         return 2
     staged = stage(Path(argv[0]))
     print(f"staged {len(staged)} Worker modules into {argv[0]}")

@@ -29,11 +29,11 @@ from workers import (  # type: ignore[import-not-found,unused-ignore]
     WorkerEntrypoint,
 )
 
-from core.app import Api, ApiError, ApiSettings, Request
-from core.app import Response as ApiResponse
-from core.codec import json_too_deep
-from core.errors import CacheError
-from platforms.cloudflare.transport import FetchTransport
+from continuum.app import Api, ApiError, ApiSettings, Request
+from continuum.app import Response as ApiResponse
+from continuum.codec import json_too_deep
+from continuum.errors import CacheError
+from continuum.platforms.cloudflare.transport import FetchTransport
 
 __all__ = ["ENV_NAMES", "MAX_JSON_DEPTH", "Default", "api_for", "env_values"]
 
@@ -87,8 +87,8 @@ def api_for(values: dict[str, str]) -> Api:
     key = tuple(sorted(values.items()))
     api = _APIS.get(key)
     if api is None:
-        from core.cache import AsyncUpstashCache
-        from core.config import UpstashConfig
+        from continuum.cache import AsyncUpstashCache
+        from continuum.config import UpstashConfig
 
         try:
             settings = ApiSettings.from_env(values)

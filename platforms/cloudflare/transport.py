@@ -6,7 +6,7 @@ bounded by ``timeout`` through an ``AbortController`` (which also cancels the un
 subrequest, so an abandoned call stops using one of the Worker's six connections) and
 an ``asyncio`` deadline around both the headers and the body.
 
-Errors are mapped to the classes the retry policy understands (see ``core.transport``):
+Errors are mapped to the classes the retry policy understands (see ``continuum.rest.transport``):
 a refused or unresolvable connection is ``ConnectionFailed`` (safe to retry anything);
 an attempt past its timeout is ``CacheTimeout``; any other network failure, or a body
 that breaks off, is ``ServerError``, because the request may have reached Upstash.
@@ -22,16 +22,16 @@ import asyncio
 import importlib
 from typing import Any
 
-from core.config import DEFAULT_MAX_RESPONSE_SIZE
-from core.errors import (
+from continuum.config import DEFAULT_MAX_RESPONSE_SIZE
+from continuum.errors import (
     CacheTimeout,
     ConfigurationError,
     ConnectionFailed,
     ResponseTooLarge,
     ServerError,
 )
-from core.protocol import HttpRequest, HttpResponse
-from core.transport import ResponseCap
+from continuum.rest.protocol import HttpRequest, HttpResponse
+from continuum.rest.transport import ResponseCap
 
 __all__ = ["FetchTransport"]
 

@@ -1,1 +1,1 @@
-"""Vercel: ``platforms.vercel.app.app`` is the Flask app that ``api/index.py`` exposes."""
+"""Vercel: ``continuum.platforms.vercel.app.app`` is the Flask app that ``api/index.py`` exposes."""

@@ -21,9 +21,9 @@ from flask import Flask
 from flask import Response as FlaskResponse
 from flask import request as flask_request
 
-from core.app import Api, ApiError, ApiSettings, Request
-from core.app import Response as ApiResponse
-from core.errors import CacheError
+from continuum.app import Api, ApiError, ApiSettings, Request
+from continuum.app import Response as ApiResponse
+from continuum.errors import CacheError
 
 __all__ = ["app"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from core.cli import main
+from continuum.cli.main import main
 
 
 def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -23,7 +23,7 @@ def test_unknown_command_is_a_usage_error(capsys) -> None:  # type: ignore[no-un
 def test_a_reader_that_closes_early_gets_no_traceback() -> None:
     """`continuum cost ... | head -1`: the pipe closes after one line."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from core.cli import main; raise SystemExit(main())",
+        [sys.executable, "-c", "from continuum.cli.main import main; raise SystemExit(main())",
          "cost", "--users", "1000000", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.cost import (
+from continuum.cli.main import main
+from continuum.cost import (
     Prices,
     Profile,
     estimate,
@@ -20,7 +20,7 @@ from core.cost import (
     profile_from_stats,
     usage_for,
 )
-from core.errors import ValidationError
+from continuum.errors import ValidationError
 
 
 def cost_json(capsys: pytest.CaptureFixture[str], *args: str) -> object:
@@ -224,7 +224,7 @@ def test_parsers_understand_units() -> None:
 
 def test_the_installed_command_prints_json() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "core.cli", "cost", "--users", "10000", "--json"],
+        [sys.executable, "-m", "continuum.cli.main", "cost", "--users", "10000", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -279,7 +279,7 @@ def test_from_stats_reads_the_reference_api_own_log(
 ) -> None:
     """The JSON line the reference API logs per request is what --from-stats averages, and
     it bills what Upstash bills: the rate-limit script's redis.calls included."""
-    from core.app import Api, Request
+    from continuum.app import Api, Request
 
     upstash_emulator.apply_env(monkeypatch)
     monkeypatch.setenv("CONTINUUM_API_KEYS", "test-key")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.cli import main
+from continuum.cli.main import main
 
 TOKEN_VARS = ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN")
 
@@ -56,8 +56,8 @@ def test_doctor_write_leaves_nothing_behind_for_long(
 ) -> None:
     upstash_emulator.apply_env(monkeypatch)
     assert doctor(capsys)[0] == 0
-    from core.config import UpstashConfig
-    from core.rest import RestExecutor
+    from continuum.config import UpstashConfig
+    from continuum.rest.executor import RestExecutor
 
     config = UpstashConfig.from_env()
     executor = RestExecutor(config.database(), config)

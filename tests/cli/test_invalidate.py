@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.cli import main
-from core.config import UpstashConfig
-from core.rest import RestExecutor
+from continuum.cli.main import main
+from continuum.config import UpstashConfig
+from continuum.rest.executor import RestExecutor
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def run_at_terminal(env: dict[str, str], answer: str, *args: str) -> tuple[int, 
     """Run the CLI with a pseudo-terminal as stdin, answer its prompt, return (code, stderr)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "invalidate", *args],
+        [sys.executable, "-m", "continuum.cli.main", "invalidate", *args],
         stdin=slave,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.cli import main
-from core.config import UpstashConfig
-from core.rest import RestExecutor
+from continuum.cli.main import main
+from continuum.config import UpstashConfig
+from continuum.rest.executor import RestExecutor
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def publisher(upstash_emulator) -> Iterator[RestExecutor]:
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """Start the subscriber and return once it says it is subscribed (bounded wait)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "subscribe", *args],
+        [sys.executable, "-m", "continuum.cli.main", "subscribe", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from core import AsyncUpstashCache, UpstashCache
-from core.health import reset_breakers
-from emulator.pytest_plugin import EmulatorHandle
+from continuum import AsyncUpstashCache, UpstashCache
+from continuum.emulator.pytest_plugin import EmulatorHandle
+from continuum.rest.breaker import reset_breakers
 from tests.resilience.fault_proxy import FaultProxy
 
 BACKENDS = ["emulator-fakeredis", "emulator-redis", "local"]

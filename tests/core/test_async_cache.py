@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from core import AsyncUpstashCache, CacheBackend, CommandError, ValidationError
-from core.scope import current_scope
+from continuum import AsyncUpstashCache, CacheBackend, CommandError, ValidationError
+from continuum.scope import current_scope
 from tests.core.conftest import Backend
 
 

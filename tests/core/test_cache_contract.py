@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import (
+from continuum import (
     CacheBackend,
     CommandError,
     KeyTooLarge,
@@ -396,7 +396,7 @@ def test_set_result_is_truthy_and_not_degraded(backend: Backend, cache: UpstashC
 
 
 def test_run_script_uses_evalsha_then_eval(backend: Backend, cache: UpstashCache) -> None:
-    from core import Script, register_local_script
+    from continuum import Script, register_local_script
 
     source = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
     register_local_script(
@@ -456,7 +456,7 @@ def test_unstorable_values_are_refused_before_sending(
 
 
 def test_bad_arguments_get_specific_errors(cache: UpstashCache) -> None:
-    from core import CacheError
+    from continuum import CacheError
 
     calls = [
         lambda: cache.get(None),  # type: ignore[arg-type]

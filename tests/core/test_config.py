@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from core import (
+from continuum import (
     CacheBackend,
     ConfigurationError,
     ConnectionMode,
     UpstashCache,
     UpstashConfig,
 )
-from core.config import LocalModeWarning
+from continuum.config import LocalModeWarning
 
 TOKEN = "AYNgASQgsecret-token-XYZW"
 URL = "https://eu1-happy-cat-12345.upstash.io"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from upstash_redis import Redis
 
-from core import UpstashCache
+from continuum import UpstashCache
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,7 +92,7 @@ def test_upstash_js_client_reads_and_writes_our_values(emulator: Any) -> None:
 
 
 def test_read_only_token_writes_raise_permission_denied(emulator: Any) -> None:
-    from core import PermissionDenied
+    from continuum import PermissionDenied
 
     reader = UpstashCache(rest_url=emulator.url, rest_token=emulator.readonly_token)
     assert reader.get("anything") is None
@@ -101,7 +101,7 @@ def test_read_only_token_writes_raise_permission_denied(emulator: Any) -> None:
 
 
 def test_corrupt_stored_bytes_raise_a_decode_error(emulator: Any) -> None:
-    from core import DecodeError
+    from continuum import DecodeError
 
     theirs = Redis(url=emulator.url, token=emulator.token)
     ours = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import (
+from continuum.errors import (
     AuthenticationFailed,
     CommandError,
     NoScriptError,
@@ -24,7 +24,7 @@ from core.errors import (
     TransactionAborted,
     ValidationError,
 )
-from core.protocol import HttpResponse, RestProtocol, Script, is_write
+from continuum.rest.protocol import HttpResponse, RestProtocol, Script, is_write
 
 TOKEN = "AXXXsecret-token-value-1234"
 
@@ -286,7 +286,7 @@ def test_any_value_is_carried_exactly(data: bytes, key: str) -> None:
 
 
 def test_a_pipeline_is_split_below_the_request_limit() -> None:
-    from core.protocol import plan
+    from continuum.rest.protocol import plan
 
     commands = [["SET", f"k{i}", "x" * 100] for i in range(10)]
     planned = plan(commands, {}, max_request_bytes=500)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core import AsyncUpstashCache, ConfigurationError, UpstashCache
+from continuum import AsyncUpstashCache, ConfigurationError, UpstashCache
 
 
 def test_published_message_reaches_the_subscriber(emulator: Any) -> None:

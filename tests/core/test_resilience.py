@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core import (
+from continuum import (
     AsyncUpstashCache,
     AuthenticationFailed,
     CacheBackend,

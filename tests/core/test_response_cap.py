@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import AsyncUpstashCache, ResponseTooLarge, UpstashCache, UpstashConfig
-from core.errors import ConfigurationError
+from continuum import AsyncUpstashCache, ResponseTooLarge, UpstashCache, UpstashConfig
+from continuum.errors import ConfigurationError
 
 LIMIT = 2 * 1024 * 1024
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import (
+from continuum.errors import (
     AuthenticationFailed,
     CacheTimeout,
     CircuitOpen,
@@ -12,7 +12,7 @@ from core.errors import (
     QuotaExceeded,
     ServerError,
 )
-from core.rest import RetryPolicy
+from continuum.rest.executor import RetryPolicy
 
 POLICY = RetryPolicy(max_retries=3, base=0.1, cap=0.25)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from core import CacheTimeout, ConfigurationError, UpstashCache
-from core.transport import HttpxTransport, env_proxy
+from continuum import CacheTimeout, ConfigurationError, UpstashCache
+from continuum.rest.transport import HttpxTransport, env_proxy
 from tests.resilience.fault_proxy import Fault, FaultProxy
 
 MARGIN = 1.5  # seconds allowed beyond a deadline for scheduling on a busy machine
@@ -31,7 +31,7 @@ def test_a_server_trickling_its_headers_cannot_hold_a_sync_call_past_the_deadlin
 
 
 async def test_a_server_trickling_its_headers_cannot_hold_an_async_call(proxy: FaultProxy) -> None:
-    from core import AsyncUpstashCache
+    from continuum import AsyncUpstashCache
 
     proxy.set_fault(Fault.TRICKLE)
     cache = AsyncUpstashCache(rest_url=proxy.url, rest_token="suite-token", timeout=0.5, budget=1.0)

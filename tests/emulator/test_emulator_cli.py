@@ -19,7 +19,7 @@ def _start(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CONTINUUM_EMULATOR_TOKEN", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "emulator", *args],
+        [sys.executable, "-m", "continuum.cli.main", "emulator", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -174,15 +174,16 @@ def test_help_and_the_plugin_leave_the_server_unloaded() -> None:
     redis-py and the server (cold start; the plugin loads in every user's test run)."""
     probe = (
         "import contextlib, io, sys\n"
-        "import emulator.pytest_plugin\n"
-        "from core.cli import main\n"
+        "import continuum.emulator.pytest_plugin\n"
+        "from continuum.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
         "    try:\n"
         "        main(['emulator', '--help'])\n"
         "    except SystemExit:\n"
         "        pass\n"
         "assert '--redis-url' in out.getvalue(), out.getvalue()\n"
-        "print(sorted(m for m in ('redis', 'fakeredis', 'emulator.server') if m in sys.modules))\n"
+        "heavy = ('redis', 'fakeredis', 'continuum.emulator.server')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60

@@ -21,8 +21,8 @@ import redis
 from upstash_ratelimit import FixedWindow, Ratelimit, SlidingWindow, TokenBucket
 from upstash_redis import Redis
 
-from emulator import EmulatorServer
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator import EmulatorServer
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 
 class RedisProcess:

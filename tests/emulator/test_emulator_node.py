@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "tests" / "node" / "smoke.mjs"

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import EmulatorServer
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator import EmulatorServer
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 B64 = {"Upstash-Encoding": "base64"}
 

@@ -15,7 +15,7 @@ from upstash_redis import Redis
 from upstash_redis.asyncio import Redis as AsyncRedis
 from upstash_redis.errors import UpstashError
 
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 LIMITER_SCRIPT = """#!lua flags=allow-key-locking
 local current = redis.call("INCR", KEYS[1])

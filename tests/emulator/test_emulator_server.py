@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from emulator import DEFAULT_TOKEN, EmulatorServer
+from continuum.emulator import DEFAULT_TOKEN, EmulatorServer
 
 
 def test_lifecycle_billing_and_flush() -> None:

@@ -1,6 +1,6 @@
 """``continuum dev`` as a user runs it: a real process, a real socket, the shared behaviour.
 
-The server is started with ``python -m core.cli dev --port 0``; its banner gives the
+The server is started with ``python -m continuum.cli.main dev --port 0``; its banner gives the
 URL and key. Requests go over HTTP with httpx, exactly as a user's curl would.
 """
 
@@ -46,7 +46,7 @@ class Dev:
 
 def start_dev(args: list[str], env: Mapping[str, str]) -> Dev:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "dev", "--port", "0", *args],
+        [sys.executable, "-m", "continuum.cli.main", "dev", "--port", "0", *args],
         cwd=ROOT,
         env=_env(env),
         stdout=subprocess.PIPE,
@@ -162,7 +162,7 @@ def test_bad_percent_encoding_and_chunked_bodies_get_clean_errors(dev: Dev) -> N
 
 def test_only_loopback_binds() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "core.cli", "dev", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "continuum.cli.main", "dev", "--host", "0.0.0.0"],
         cwd=ROOT,
         env=_env({}),
         capture_output=True,
@@ -176,9 +176,9 @@ def test_a_client_that_stops_sending_is_dropped_not_waited_for(emulator: Any) ->
     """A body promised by Content-Length that never comes must not hold a thread forever."""
     import socket
 
-    from core.app import Api, ApiSettings
-    from core.cache import UpstashCache
-    from core.devserver import DevServer
+    from continuum.app import Api, ApiSettings
+    from continuum.cache import UpstashCache
+    from continuum.cli.dev import DevServer
 
     cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
     server = DevServer(Api(ApiSettings(api_keys=("k",)), cache=cache), idle_timeout=0.5).start()
@@ -215,7 +215,7 @@ def test_a_bad_start_is_one_line_not_a_traceback(
     dead_redis = dead_upstash_url.replace("http://", "redis://") + "/0"
     argv = [dead_redis if a == "DEAD" else a for a in args]
     run = subprocess.run(
-        [sys.executable, "-m", "core.cli", "dev", *argv],
+        [sys.executable, "-m", "continuum.cli.main", "dev", *argv],
         cwd=ROOT,
         env=_env(env),
         capture_output=True,

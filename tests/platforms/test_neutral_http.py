@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.app import ApiSettings, Request, Response, json_response
+from continuum.app import ApiSettings, Request, Response, json_response
 
 KEY = "neutral-secret-api-key-5d1c0e"
 

@@ -30,8 +30,8 @@ def hammer(
         real_time = time.time
         time.time = lambda: real_time() + skew  # this instance's clock is wrong
 
-    from core.cache import UpstashCache
-    from core.ratelimit import BlockedCache, RateLimiter
+    from continuum.cache import UpstashCache
+    from continuum.ratelimit import BlockedCache, RateLimiter
 
     window_us = round(window_seconds * 1_000_000)
     cache = UpstashCache(rest_url=url, rest_token=token, timeout=10.0, budget=20.0)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.ratelimit import twins
-from core.ratelimit.algorithms import ALGORITHMS, Algorithm
+from continuum.ratelimit import twins
+from continuum.ratelimit.algorithms import ALGORITHMS, Algorithm
 
 _TIME = "call('TIME')"
 _FROZEN = "(function() calls = calls + 1 return {ARGV[#ARGV - 1], ARGV[#ARGV]} end)()"

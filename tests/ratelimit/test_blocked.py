@@ -5,7 +5,7 @@ The clock is the cache's monotonic clock parameter: the code path is the real on
 
 from __future__ import annotations
 
-from core.ratelimit import BlockedCache, RateLimitResult, Reason
+from continuum.ratelimit import BlockedCache, RateLimitResult, Reason
 from tests.tooling import ManualClock as Clock
 
 

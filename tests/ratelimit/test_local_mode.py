@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ValidationError
-from core.local import LocalCache, Reply
-from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
+from continuum.errors import ValidationError
+from continuum.local.store import LocalCache, Reply
+from continuum.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
 from tests.tooling import ManualClock as Clock
 
 
@@ -137,7 +137,7 @@ async def test_async_twin_gives_the_same_answers(store: LocalCache, clock: Clock
 
 
 def test_upstash_cache_in_local_mode_limits_with_the_twins() -> None:
-    from core.cache import UpstashCache
+    from continuum.cache import UpstashCache
 
     with UpstashCache(mode="local") as cache:
         limiter = RateLimiter(cache, limit=2, blocked=BlockedCache())
@@ -204,7 +204,7 @@ def test_a_remembered_refusal_never_outlives_the_servers_reset(clock: Clock) -> 
 
 
 async def test_a_limiter_over_the_wrong_flavour_of_cache_is_refused() -> None:
-    from core.cache import AsyncUpstashCache, UpstashCache
+    from continuum.cache import AsyncUpstashCache, UpstashCache
 
     with (
         UpstashCache(mode="local") as sync_cache,

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from core.cache import AsyncUpstashCache, UpstashCache
-from core.errors import CacheUnavailable, ValidationError
-from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.cache import AsyncUpstashCache, UpstashCache
+from continuum.emulator.pytest_plugin import EmulatorHandle
+from continuum.errors import CacheUnavailable, ValidationError
+from continuum.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
 
 ALGORITHMS = ["sliding_log", "sliding_window", "fixed_window", "token_bucket"]
 HOUR = 3600

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import ValidationError
-from core.ratelimit import RateLimitResult, Reason
-from core.ratelimit.keys import MAX_ESCAPED, encode_identifier, limiter_key
+from continuum.errors import ValidationError
+from continuum.ratelimit import RateLimitResult, Reason
+from continuum.ratelimit.keys import MAX_ESCAPED, encode_identifier, limiter_key
 
 
 def test_headers_of_an_admitted_request_carry_delta_seconds() -> None:

@@ -10,7 +10,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm
+from continuum.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm
 
 from .conftest import RawRedis
 from .scripts_clock import run_lua, run_twin

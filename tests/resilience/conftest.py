@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core.health import reset_breakers
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator.pytest_plugin import EmulatorHandle
+from continuum.rest.breaker import reset_breakers
 from tests.tooling import ManualClock
 
 from .fault_proxy import FaultProxy

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 from .fault_proxy import Fault, FaultProxy
 

@@ -23,12 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
-from core import AsyncUpstashCache, UpstashCache
-from core.config import CacheBackend
-from core.errors import CacheError, CacheUnavailable
-from core.health import CircuitState, breaker_for
-from core.pubsub import PubSub
-from emulator.pytest_plugin import EmulatorHandle
+from continuum import AsyncUpstashCache, UpstashCache
+from continuum.config import CacheBackend
+from continuum.emulator.pytest_plugin import EmulatorHandle
+from continuum.errors import CacheError, CacheUnavailable
+from continuum.pubsub import PubSub
+from continuum.rest.breaker import CircuitState, breaker_for
 from tests.tooling import ManualClock
 
 from .fault_proxy import Fault, FaultProxy

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from core import AsyncUpstashCache, UpstashCache
-from core.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
-from emulator.pytest_plugin import EmulatorHandle
+from continuum import AsyncUpstashCache, UpstashCache
+from continuum.emulator.pytest_plugin import EmulatorHandle
+from continuum.ratelimit import AsyncRateLimiter, BlockedCache, RateLimiter
 
 from .fault_proxy import Fault, FaultProxy
 from .test_faults import ALL_FAULTS, DEADLINE, FORWARDED, MARGIN, inject, make_cache

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from core.cli import main
+from continuum.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_TESTS = ROOT / "tests" / "platforms" / "cloudflare"

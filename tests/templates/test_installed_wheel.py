@@ -30,7 +30,7 @@ def test_an_installed_wheel_renders_every_template(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CONTINUUM_TEMPLATES")}
     for platform in ("lambda", "vercel", "cloudflare"):
         done = subprocess.run(
-            [str(python), "-m", "core.cli", "new", platform, "--platform", platform],
+            [str(python), "-m", "continuum.cli.main", "new", platform, "--platform", platform],
             cwd=elsewhere,
             env=env,
             capture_output=True,

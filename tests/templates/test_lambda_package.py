@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from continuum.cli.main import main
 from tests.tooling import missing, python312
 
 ROOT = Path(__file__).resolve().parents[2]

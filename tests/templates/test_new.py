@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from continuum.cli.main import main
 
 PLATFORMS = ("lambda", "vercel", "cloudflare")
 MANIFESTS = {"lambda": "serverless.yml", "vercel": "vercel.json", "cloudflare": "wrangler.toml"}

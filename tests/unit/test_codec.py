@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.codec import make_codec
-from core.errors import ConfigurationError, DecodeError, ValidationError
+from continuum.codec import make_codec
+from continuum.errors import ConfigurationError, DecodeError, ValidationError
 
 json_values = st.recursive(
     st.none()
@@ -220,7 +220,7 @@ def test_upstash_js_client_reads_our_values_and_we_read_its(emulator: Any) -> No
     import subprocess
     from pathlib import Path
 
-    from core import UpstashCache
+    from continuum import UpstashCache
 
     root = Path(__file__).resolve().parents[2]
     node = shutil.which("node")

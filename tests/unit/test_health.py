@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from core.health import CircuitBreaker, CircuitState, breaker_for, reset_breakers
+from continuum.rest.breaker import CircuitBreaker, CircuitState, breaker_for, reset_breakers
 from tests.tooling import ManualClock as Clock
 
 

@@ -15,8 +15,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import CommandError, NoScriptError, TransactionAborted
-from core.local import LocalCache, register_local_script
+from continuum.errors import CommandError, NoScriptError, TransactionAborted
+from continuum.local.store import LocalCache, register_local_script
 from tests.tooling import ManualClock as Clock
 
 
@@ -368,7 +368,7 @@ def test_store_stays_bounded_under_churn(clock: Clock) -> None:
 
 
 def test_text_that_is_not_unicode_is_refused_clearly(db: LocalCache) -> None:
-    from core.errors import ValidationError
+    from continuum.errors import ValidationError
 
     for call in (
         lambda: db.execute([["SET", "\ud800", "v"]]),

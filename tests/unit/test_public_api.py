@@ -1,4 +1,4 @@
-"""Pins the public API: ``core.__all__`` and the signatures of the public classes.
+"""Pins the public API: ``continuum.__all__`` and the signatures of the public classes.
 
 A change here is a change for every user: make it on purpose, update this file in the
 same commit, and say why. Annotations are left out (they may be refined freely); names,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import core
+import continuum
 
 EXPECTED_ALL = [
     "AsyncCacheLayer", "AsyncPipeline", "AsyncRateLimiter", "AsyncUpstashCache",
@@ -194,27 +194,27 @@ EXPECTED: dict[str, dict[str, str]] = {
 
 
 def test_all_is_pinned_and_every_name_resolves() -> None:
-    assert sorted(core.__all__) == sorted(EXPECTED_ALL)
-    for name in core.__all__:
-        assert getattr(core, name) is not None
-    assert core.__version__ == "0.1.0"
+    assert sorted(continuum.__all__) == sorted(EXPECTED_ALL)
+    for name in continuum.__all__:
+        assert getattr(continuum, name) is not None
+    assert continuum.__version__ == "0.1.0"
 
 
 def test_public_signatures_are_pinned() -> None:
     for name, expected in EXPECTED.items():
-        assert _surface(getattr(core, name)) == expected, name
+        assert _surface(getattr(continuum, name)) == expected, name
 
 
 def test_the_seeds_methods_exist_on_both_clients() -> None:
-    for cls in (core.UpstashCache, core.AsyncUpstashCache):
+    for cls in (continuum.UpstashCache, continuum.AsyncUpstashCache):
         for method in SEED_METHODS:
             assert callable(getattr(cls, method)), (cls.__name__, method)
-    assert [m.value for m in core.CacheBackend] == ["upstash", "local"]
-    assert [m.value for m in core.ConnectionMode] == ["auto", "rest", "local"]
+    assert [m.value for m in continuum.CacheBackend] == ["upstash", "local"]
+    assert [m.value for m in continuum.ConnectionMode] == ["auto", "rest", "local"]
 
 
 def test_async_twins_are_coroutines() -> None:
     for method in [*SEED_METHODS, "get_or_set", "delete_prefix", "reconnect", "run_script"]:
         if method in ("pipeline", "pubsub"):
             continue
-        assert inspect.iscoroutinefunction(getattr(core.AsyncUpstashCache, method)), method
+        assert inspect.iscoroutinefunction(getattr(continuum.AsyncUpstashCache, method)), method

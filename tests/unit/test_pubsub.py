@@ -16,15 +16,15 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from core.errors import (
+from continuum.emulator.pytest_plugin import EmulatorHandle
+from continuum.errors import (
     AuthenticationFailed,
     ConfigurationError,
     ConnectionFailed,
     ResponseTooLarge,
     ServerError,
 )
-from core.pubsub import AsyncPubSub, Message, PubSub, SseParser, _Lines, to_message
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.pubsub import AsyncPubSub, Message, PubSub, SseParser, _Lines, to_message
 
 
 def publish(emulator: EmulatorHandle, channel: str, message: str) -> int:
@@ -300,7 +300,7 @@ def publish_when_subscribed(
 
 _SIGNAL_TO_STREAM_THREAD = """
 import signal, sys, threading
-from core.pubsub import PubSub
+from continuum.pubsub import PubSub
 
 class Stop(Exception):
     pass

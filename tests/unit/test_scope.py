@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from core.errors import ValidationError
-from core.scope import (
+from continuum.errors import ValidationError
+from continuum.scope import (
     Deadline,
     Meter,
     RequestScope,

@@ -20,7 +20,7 @@ import behaviour
 import pytest
 from lambda_events import SOURCES, FakeContext, make_event, read_response
 
-from platforms.aws_lambda.handler import Container
+from continuum.platforms.aws_lambda.handler import Container
 
 ROOT = Path(__file__).resolve().parents[3]
 Send = Callable[[str, str, Mapping[str, str], "bytes | None"], tuple[int, dict[str, str], bytes]]
@@ -132,7 +132,7 @@ def test_the_module_level_handler_serves_a_cold_start(emulator: Any) -> None:
         "import json, sys\n"
         "sys.path.insert(0, sys.argv[1])\n"
         "from lambda_events import FakeContext\n"
-        "from platforms.aws_lambda.handler import handler\n"
+        "from continuum.platforms.aws_lambda.handler import handler\n"
         "print(json.dumps(handler(json.loads(sys.argv[2]), FakeContext())))\n"
     )
     env = {**_base_env(), **emulator.env, "CONTINUUM_API_KEYS": "cold-start-key"}
@@ -202,7 +202,7 @@ def test_a_bad_setting_is_answered_not_an_import_traceback(
         "import json, sys\n"
         "sys.path.insert(0, sys.argv[1])\n"
         "from lambda_events import FakeContext\n"
-        "from platforms.aws_lambda.handler import handler\n"
+        "from continuum.platforms.aws_lambda.handler import handler\n"
         "print(json.dumps(handler(json.loads(sys.argv[2]), FakeContext())))\n"
     )
     env = {**_base_env(), **emulator.env, "CONTINUUM_API_KEYS": "cold-start-key", setting: value}

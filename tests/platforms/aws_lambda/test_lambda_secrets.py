@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ConfigurationError
-from platforms.aws_lambda import secrets as lambda_secrets
-from platforms.aws_lambda.secrets import SecretSource, SecretValue, source_for
+from continuum.errors import ConfigurationError
+from continuum.platforms.aws_lambda import secrets as lambda_secrets
+from continuum.platforms.aws_lambda.secrets import SecretSource, SecretValue, source_for
 
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
@@ -115,7 +115,7 @@ def test_boto3_is_not_imported_unless_a_secret_is_fetched() -> None:
     code = (
         "import sys, os\n"
         "os.environ.pop('UPSTASH_REDIS_REST_TOKEN_PARAM', None)\n"
-        "import platforms.aws_lambda.handler\n"
+        "import continuum.platforms.aws_lambda.handler\n"
         "print('boto3' in sys.modules, 'msgpack' in sys.modules, 'emulator' in sys.modules)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_PARAM", "_SECRET_ARN"))}
@@ -176,7 +176,7 @@ def test_handler_reads_token_and_keys_from_ssm_over_http(
     ssm.put_parameter(Name="/continuum/test/keys", Value="ssm-key-1,ssm-key-2", Type="SecureString")
     from lambda_events import FakeContext, make_event, read_response
 
-    from platforms.aws_lambda.handler import Container
+    from continuum.platforms.aws_lambda.handler import Container
 
     container = Container(
         {

@@ -124,7 +124,7 @@ class PyodideWorker(JsonLinesChild):
         config = {
             "pyodide_dir": str(PYODIDE),
             "wheels": [str(w) for w in wheels],
-            "module": "platforms.cloudflare.entry",
+            "module": "continuum.platforms.cloudflare.entry",
             "class": "Default",
         }
         config_path = workdir / "host.json"

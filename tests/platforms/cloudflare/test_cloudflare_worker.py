@@ -33,7 +33,7 @@ from pyodide_worker import (
     wrangler_cli,
 )
 
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
@@ -355,7 +355,7 @@ def test_a_hostile_value_stored_by_another_client_cannot_kill_the_isolate(
 
 
 def test_staging_refuses_to_delete_the_repository_or_its_sources(tmp_path: Path) -> None:
-    from platforms.cloudflare.bundle import stage
+    from continuum.platforms.cloudflare.bundle import stage
 
     for dangerous in (ROOT, ROOT / "core", ROOT / "platforms", ROOT.parent):
         with pytest.raises(ValueError, match="refusing to stage"):

@@ -17,13 +17,13 @@ from typing import Any
 
 import behaviour
 
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 ROOT = Path(__file__).resolve().parents[3]
 
 SCRIPT = """
 import json, sys
-from platforms.vercel.app import app
+from continuum.platforms.vercel.app import app
 client = app.test_client()
 out = []
 for method, path, headers, body in json.loads(sys.argv[1]):
@@ -72,7 +72,7 @@ def test_a_plain_wsgi_server_decodes_the_path_once(emulator: EmulatorHandle) -> 
 
 CHUNKED = """
 import io, json
-from platforms.vercel.app import app
+from continuum.platforms.vercel.app import app
 
 
 class Upload(io.RawIOBase):

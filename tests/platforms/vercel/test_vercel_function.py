@@ -18,7 +18,7 @@ import behaviour
 import pytest
 from vercel_function import ROOT, Build, FunctionProcess, ServedFunction, build, materialise
 
-from emulator.pytest_plugin import EmulatorHandle
+from continuum.emulator.pytest_plugin import EmulatorHandle
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 

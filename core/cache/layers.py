@@ -1,78 +1,55 @@
-"""The seed's cache layers: a key prefix, a default TTL, a database and an outage policy.
+"""Layer views: ``cache.layer(name)`` gives one, whose methods take keys without the prefix.
 
-| layer      | prefix      | TTL    | on outage                                  |
-|------------|-------------|--------|--------------------------------------------|
-| sessions   | session:    | 1 h    | request-scoped fallback                    |
-| query      | query:      | 5 min  | request-scoped fallback                    |
-| memory     | memory:     | 30 min | request-scoped fallback                    |
-| ratelimit  | ratelimit:  | 1 min  | request-scoped fallback                    |
-| federation | fed:queue:  | 24 h   | STRICT: raises ``CacheUnavailable``        |
-| websocket  | ws:         | 5 min  | request-scoped fallback                    |
-
-A federation event that silently landed in a per-request store would be lost when the
-request ends, so that layer never falls back: the caller can retry or queue elsewhere.
-``cache.layer(name)`` returns a view whose methods take keys without the prefix.
+What a layer is (prefix, TTL, database, outage policy) lives in :mod:`continuum.cache.spec`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from core.errors import ConfigurationError, ValidationError
-from core.operations import escape_glob
+from continuum.cache.base import WriteResult
+from continuum.cache.operations import escape_glob
+from continuum.cache.spec import LayerSpec
+from continuum.errors import ValidationError
 
-if TYPE_CHECKING:
-    from core.async_cache import AsyncUpstashCache
-    from core.cache import UpstashCache, WriteResult
-
-__all__ = ["DEFAULT_LAYER", "LAYERS", "AsyncCacheLayer", "CacheLayer", "LayerSpec", "layer_spec"]
+__all__ = ["AsyncCacheLayer", "CacheLayer"]
 
 
-@dataclass(frozen=True)
-class LayerSpec:
-    """What a layer is: its key prefix, default TTL (s), database and outage policy."""
+class LayerHost(Protocol):
+    """What a :class:`CacheLayer` needs of its client: the per-layer forms of its calls."""
 
-    name: str
-    prefix: str
-    ttl: float | None
-    database: str = "primary"
-    strict: bool = False
-
-
-LAYERS: dict[str, LayerSpec] = {
-    spec.name: spec
-    for spec in (
-        LayerSpec("sessions", "session:", 3600, database="sessions"),
-        LayerSpec("query", "query:", 300),
-        LayerSpec("memory", "memory:", 1800),
-        LayerSpec("ratelimit", "ratelimit:", 60),
-        LayerSpec("federation", "fed:queue:", 86400, database="federation", strict=True),
-        LayerSpec("websocket", "ws:", 300),
-    )
-}
-_ALIASES = {
-    "session": "sessions", "queries": "query", "query_results": "query", "memories": "memory",
-    "hot_memories": "memory", "rate_limits": "ratelimit", "fed": "federation",
-    "federation_queue": "federation", "ws": "websocket", "pubsub": "websocket",
-}  # fmt: skip
-
-#: What calls on the cache itself (not through a layer) use.
-DEFAULT_LAYER = LayerSpec("default", "", 300)
+    def _get(self, key: str, spec: LayerSpec) -> Any: ...
+    def _set(self, key: str, value: object, ttl: float | None, spec: LayerSpec) -> WriteResult: ...
+    def _delete(self, keys: tuple[str, ...], spec: LayerSpec) -> int: ...
+    def _exists(self, keys: tuple[str, ...], spec: LayerSpec) -> int: ...
+    def _expire(self, key: str, ttl: float, spec: LayerSpec) -> bool: ...
+    def _ttl(self, key: str, spec: LayerSpec) -> int: ...
+    def _increment(self, key: str, amount: int | float, spec: LayerSpec) -> int | float: ...
+    def _get_or_set(
+        self, key: str, compute: Callable[[], Any], ttl: float | None, spec: LayerSpec
+    ) -> Any: ...
+    def _delete_pattern(self, pattern: str, allow_all: bool, spec: LayerSpec) -> int: ...
 
 
-def layer_spec(name: str) -> LayerSpec:
-    """The layer called ``name`` (a few spellings from the seed are accepted)."""
-    if not isinstance(name, str):
-        raise ConfigurationError(f"a layer name is a str, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    spec = LAYERS.get(_ALIASES.get(key, key))
-    if spec is None:
-        raise ConfigurationError(
-            f"unknown cache layer {name!r}; expected one of {', '.join(LAYERS)}"
-        )
-    return spec
+class AsyncLayerHost(Protocol):
+    """The same for :class:`AsyncCacheLayer`: each call awaited."""
+
+    def _get(self, key: str, spec: LayerSpec) -> Awaitable[Any]: ...
+    def _set(
+        self, key: str, value: object, ttl: float | None, spec: LayerSpec
+    ) -> Awaitable[WriteResult]: ...
+    def _delete(self, keys: tuple[str, ...], spec: LayerSpec) -> Awaitable[int]: ...
+    def _exists(self, keys: tuple[str, ...], spec: LayerSpec) -> Awaitable[int]: ...
+    def _expire(self, key: str, ttl: float, spec: LayerSpec) -> Awaitable[bool]: ...
+    def _ttl(self, key: str, spec: LayerSpec) -> Awaitable[int]: ...
+    def _increment(
+        self, key: str, amount: int | float, spec: LayerSpec
+    ) -> Awaitable[int | float]: ...
+    def _get_or_set(
+        self, key: str, compute: Callable[[], Any], ttl: float | None, spec: LayerSpec
+    ) -> Awaitable[Any]: ...
+    def _delete_pattern(self, pattern: str, allow_all: bool, spec: LayerSpec) -> Awaitable[int]: ...
 
 
 class _View:
@@ -116,9 +93,9 @@ class _View:
 
 
 class CacheLayer(_View):
-    """A layer of an :class:`~core.cache.UpstashCache`; keys are given without the prefix."""
+    """A layer of an :class:`~continuum.cache.UpstashCache`; keys are given without the prefix."""
 
-    def __init__(self, cache: UpstashCache, spec: LayerSpec) -> None:
+    def __init__(self, cache: LayerHost, spec: LayerSpec) -> None:
         super().__init__(spec)
         self.cache = cache
 
@@ -160,9 +137,9 @@ class CacheLayer(_View):
 
 
 class AsyncCacheLayer(_View):
-    """A layer of an :class:`~core.cache.AsyncUpstashCache`."""
+    """A layer of an :class:`~continuum.cache.client.AsyncUpstashCache`."""
 
-    def __init__(self, cache: AsyncUpstashCache, spec: LayerSpec) -> None:
+    def __init__(self, cache: AsyncLayerHost, spec: LayerSpec) -> None:
         super().__init__(spec)
         self.cache = cache
 

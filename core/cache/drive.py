@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from core.errors import CommandError
-from core.protocol import Command, Reply
+from continuum.errors import CommandError
+from continuum.rest.protocol import Command, Reply
 
 __all__ = ["Batch", "Call", "Operation", "Pause", "Replies", "Step", "adrive", "drive"]
 

@@ -3,7 +3,7 @@
 ``RestExecutor.execute(commands, write=..., transaction=...)`` is the REST side of the one
 method everything above the transport uses (``LocalCache.execute`` is the other). It:
 
-- plans the batch into requests (:mod:`core.protocol`) and sends them in order;
+- plans the batch into requests (:mod:`continuum.rest.protocol`) and sends them in order;
 - gives each attempt ``min(config.timeout, time left)`` and never starts or sleeps past
   the overall deadline (the request scope's, or ``config.budget`` outside a scope);
 - retries with exponential backoff and full jitter only when it cannot run a command
@@ -21,8 +21,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from core.config import Database, UpstashConfig
-from core.errors import (
+from continuum.config import Database, UpstashConfig
+from continuum.errors import (
     CacheTimeout,
     CacheUnavailable,
     CircuitOpen,
@@ -31,10 +31,10 @@ from core.errors import (
     ResponseTooLarge,
     ServerError,
 )
-from core.health import CircuitBreaker, breaker_for
-from core.protocol import Command, HttpResponse, PlannedRequest, Reply, RestProtocol
-from core.scope import Deadline, Meter, current_scope
-from core.transport import AsyncHttpxTransport, AsyncTransport, HttpxTransport, Transport
+from continuum.rest.breaker import CircuitBreaker, breaker_for
+from continuum.rest.protocol import Command, HttpResponse, PlannedRequest, Reply, RestProtocol
+from continuum.rest.transport import AsyncHttpxTransport, AsyncTransport, HttpxTransport, Transport
+from continuum.scope import Deadline, Meter, current_scope
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -11,7 +11,7 @@ encoding rules and the error mapping live in exactly one place:
 - a batch is planned into as few requests as possible, order preserved: consecutive
   JSON-able commands share one ``/pipeline`` request;
 - HTTP status, non-JSON bodies, ``{"message": ...}`` shapes, quota text, NOPERM,
-  NOSCRIPT and discarded transactions map to the ``core.errors`` tree in :func:`parse`;
+  NOSCRIPT and discarded transactions map to the ``continuum.errors`` tree in :func:`parse`;
 - the latest ``upstash-sync-token`` is echoed per client, under a lock.
 """
 
@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from core.codec import MAX_JSON_DEPTH, json_too_deep
-from core.errors import (
+from continuum.codec import MAX_JSON_DEPTH, json_too_deep
+from continuum.errors import (
     AuthenticationFailed,
     CacheError,
     CommandError,

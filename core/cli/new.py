@@ -13,14 +13,13 @@ leaves every other file alone.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import ValidationError
+from continuum.errors import ValidationError
 
 PLATFORMS = ("lambda", "vercel", "cloudflare")
 SUFFIX = ".tmpl"
@@ -34,24 +33,12 @@ class Rendered:
 
 
 def templates_root() -> Path:
-    """Where the templates live: ``CONTINUUM_TEMPLATES``, else the checkout's
-    ``templates/``, else the copy an installed wheel put under ``<prefix>/share/continuum``
-    (the environment's prefix, or the user scheme's for ``pip install --user``)."""
+    """Where the templates live: ``CONTINUUM_TEMPLATES``, else the package's own
+    ``continuum/templates`` (the checkout's ``templates/`` folder, shipped in the wheel)."""
     override = os.environ.get("CONTINUUM_TEMPLATES")
     if override:
         return Path(override)
-    checkout = Path(__file__).resolve().parent.parent / "templates"
-    if checkout.is_dir():
-        return checkout
-    import sysconfig
-
-    for scheme in (None, f"{os.name}_user"):
-        with contextlib.suppress(KeyError):
-            data = sysconfig.get_path("data", scheme) if scheme else sysconfig.get_path("data")
-            installed = Path(data) / "share" / "continuum" / "templates"
-            if installed.is_dir():
-                return installed
-    return checkout  # render() then says the template is missing, and where it looked
+    return Path(__file__).parent.parent / "templates"
 
 
 def pin(version: str) -> str:
@@ -60,7 +47,7 @@ def pin(version: str) -> str:
     From a checkout (the usual case before a release), a direct reference to it, so the
     generated project installs exactly the code that generated it; else a version floor.
     """
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file():
         return f" @ {root.as_uri()}"
     return f">={version}"
@@ -78,7 +65,7 @@ def render(
     directory: Path, platform: str, *, name: str | None = None, force: bool = False
 ) -> Rendered:
     """Write the starter project for ``platform`` into ``directory``."""
-    from core import __version__
+    from continuum import __version__
 
     if platform not in PLATFORMS:
         raise ValidationError(

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "dev": ("core.devserver", "serve the reference API on loopback over the embedded emulator"),
-    "emulator": ("emulator.cli", "run the local Upstash-compatible REST emulator"),
-    "new": ("core.scaffold", "create a starter project for lambda, vercel or cloudflare"),
-    "doctor": ("core.doctor", "check the configuration, the token and the connection"),
-    "cost": ("core.costcli", "estimate the monthly Upstash bill"),
-    "invalidate": ("core.invalidatecli", "delete the keys matching a pattern, with progress"),
-    "subscribe": ("core.subscribecli", "print the messages published on a channel"),
+    "dev": ("continuum.cli.dev", "serve the reference API on loopback over the embedded emulator"),
+    "emulator": ("continuum.emulator.cli", "run the local Upstash-compatible REST emulator"),
+    "new": ("continuum.cli.new", "create a starter project for lambda, vercel or cloudflare"),
+    "doctor": ("continuum.cli.doctor", "check the configuration, the token and the connection"),
+    "cost": ("continuum.cli.cost", "estimate the monthly Upstash bill"),
+    "invalidate": ("continuum.cli.invalidate", "delete the keys matching a pattern, with progress"),
+    "subscribe": ("continuum.cli.subscribe", "print the messages published on a channel"),
 }
 
 
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_usage())
         return 0 if args else 2
     if args[0] in {"-V", "--version"}:
-        from core import __version__
+        from continuum import __version__
 
         print(f"continuum {__version__}")
         return 0

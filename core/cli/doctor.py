@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from core.config import ConnectionMode, Database, UpstashConfig, mask_token
-from core.errors import (
+from continuum.config import ConnectionMode, Database, UpstashConfig, mask_token
+from continuum.errors import (
     AuthenticationFailed,
     CacheError,
     CacheTimeout,
@@ -40,8 +40,8 @@ from core.errors import (
     PermissionDenied,
     QuotaExceeded,
 )
-from core.health import breaker_for
-from core.rest import RestExecutor
+from continuum.rest.breaker import breaker_for
+from continuum.rest.executor import RestExecutor
 
 _URL = "UPSTASH_REDIS_REST_URL"
 _TOKEN = "UPSTASH_REDIS_REST_TOKEN"

@@ -13,17 +13,32 @@ others. ``transaction=True`` sends the batch as ``/multi-exec``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, Self
 
-from core._drive import Batch, Operation
-from core.errors import CacheError, CommandError, ValidationError
-from core.layers import DEFAULT_LAYER
-from core.operations import check_key, ttl_args
-from core.protocol import Command, Reply
+from continuum.cache.drive import Batch, Operation
+from continuum.cache.operations import Operations, check_key, ttl_args
+from continuum.cache.spec import DEFAULT_LAYER, LayerSpec
+from continuum.errors import CacheError, CommandError, ValidationError
+from continuum.rest.protocol import Command, Reply
 
-if TYPE_CHECKING:
-    from core.cache import AsyncUpstashCache, UpstashCache
+
+class PipelineHost(Protocol):
+    """What a :class:`Pipeline` needs of its client: the codec-bound operations, and a
+    driver that runs an operation."""
+
+    @property
+    def _ops(self) -> Operations: ...
+    def _run(self, op: Operation[Any], spec: LayerSpec) -> Any: ...
+
+
+class AsyncPipelineHost(Protocol):
+    """The same for :class:`AsyncPipeline`: the driver is awaited."""
+
+    @property
+    def _ops(self) -> Operations: ...
+    def _run(self, op: Operation[Any], spec: LayerSpec) -> Awaitable[Any]: ...
+
 
 __all__ = ["AsyncPipeline", "Pipeline"]
 
@@ -49,7 +64,7 @@ def _bool(reply: Reply) -> bool:
 class _Queue:
     """The commands queued so far and how to decode each reply."""
 
-    def __init__(self, cache: UpstashCache | AsyncUpstashCache, *, transaction: bool) -> None:
+    def __init__(self, cache: PipelineHost | AsyncPipelineHost, *, transaction: bool) -> None:
         self._cache = cache
         self.transaction = transaction
         self._commands: list[Command] = []
@@ -137,7 +152,7 @@ class _Queue:
 class Pipeline(_Queue):
     """A synchronous pipeline (from :meth:`UpstashCache.pipeline`)."""
 
-    def __init__(self, cache: UpstashCache, *, transaction: bool = False) -> None:
+    def __init__(self, cache: PipelineHost, *, transaction: bool = False) -> None:
         super().__init__(cache, transaction=transaction)
         self._sync_cache = cache
 
@@ -156,7 +171,7 @@ class Pipeline(_Queue):
 class AsyncPipeline(_Queue):
     """An asynchronous pipeline (from :meth:`AsyncUpstashCache.pipeline`)."""
 
-    def __init__(self, cache: AsyncUpstashCache, *, transaction: bool = False) -> None:
+    def __init__(self, cache: AsyncPipelineHost, *, transaction: bool = False) -> None:
         super().__init__(cache, transaction=transaction)
         self._async_cache = cache
 

@@ -23,19 +23,19 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from core.config import ConnectionMode, UpstashConfig
-from core.doctor import display_url
-from core.errors import (
+from continuum.cache.operations import check_key, escape_glob
+from continuum.cache.spec import layer_spec
+from continuum.cli.doctor import display_url
+from continuum.config import ConnectionMode, UpstashConfig
+from continuum.errors import (
     CacheError,
     CommandError,
     PermissionDenied,
     ServerError,
     ValidationError,
 )
-from core.layers import layer_spec
-from core.operations import check_key, escape_glob
-from core.protocol import Reply
-from core.rest import RestExecutor
+from continuum.rest.executor import RestExecutor
+from continuum.rest.protocol import Reply
 
 #: A pattern whose literal start is shorter than this is "broad" and needs confirmation.
 BROAD_PREFIX = 3

@@ -5,7 +5,7 @@
     continuum cost --users 250k --commands-per-request 3 --json
     continuum cost --users 50000 --from-stats meter.json
 
-The arithmetic lives in :mod:`core.cost`; this module parses flags, reads the meter's stats
+The arithmetic lives in :mod:`continuum.cost`; this module parses flags, reads the meter's stats
 and prints the breakdown. Every bad flag or stats file ends in one line on stderr and exit
 status 2, never a traceback.
 """
@@ -20,7 +20,7 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from core.cost import (
+from continuum.cost import (
     GB,
     Bill,
     Estimate,
@@ -33,7 +33,7 @@ from core.cost import (
     totals_from_log,
     usage_for,
 )
-from core.errors import ValidationError
+from continuum.errors import ValidationError
 
 SEED_TIERS = ("10000", "100000", "1000000")
 

@@ -3,16 +3,17 @@
 Each handler takes the store and the arguments after the command name (all ``bytes``) and
 returns a ``Reply`` or raises ``CommandError``. ``COMMANDS`` maps a lower-case name to its
 handler and Redis's arity (negative: at least that many, counting the name). Strings, keys
-and scripts live here; hashes and sorted sets in :mod:`core._local_collections`.
+and scripts live here; hashes and sorted sets in :mod:`continuum.local.collections`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
-from core._local_collections import (
+from continuum.errors import CommandError, NoScriptError
+from continuum.local.collections import (
     cmd_hdel,
     cmd_hexists,
     cmd_hget,
@@ -29,23 +30,24 @@ from core._local_collections import (
     cmd_zremrangebyscore,
     cmd_zscore,
 )
-from core._local_values import (
+from continuum.local.values import (
     SYNTAX,
-    Handler,
     Reply,
     in_int64,
     parse_float,
     parse_int,
     upper,
 )
-from core.errors import CommandError, NoScriptError
 
 if TYPE_CHECKING:
     from fractions import Fraction
 
-    from core.local import LocalCache
+    from continuum.local.keyspace import Keyspace
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "Handler"]
+
+#: A command: the keyspace and the arguments after the name; a reply or ``CommandError``.
+Handler: TypeAlias = "Callable[[Keyspace, list[bytes]], Reply]"
 
 _MAX_EXPIRE_MS = 2**62
 
@@ -53,7 +55,7 @@ _MAX_EXPIRE_MS = 2**62
 # -- strings ------------------------------------------------------------------------------
 
 
-def _get_string(db: LocalCache, k: bytes) -> bytes | None:
+def _get_string(db: Keyspace, k: bytes) -> bytes | None:
     if not db._typed(k, "string"):
         return None
     value = db._data[k]
@@ -61,7 +63,7 @@ def _get_string(db: LocalCache, k: bytes) -> bytes | None:
     return value
 
 
-def _expiry_ms(db: LocalCache, option: bytes, raw: bytes, command: str) -> int:
+def _expiry_ms(db: Keyspace, option: bytes, raw: bytes, command: str) -> int:
     """Absolute expiry (ms) from EX/PX/EXAT/PXAT; Redis refuses non-positive times."""
     amount = parse_int(raw)
     if amount <= 0 or amount > _MAX_EXPIRE_MS // 1000:
@@ -78,7 +80,7 @@ def _expiry_ms(db: LocalCache, option: bytes, raw: bytes, command: str) -> int:
 _TTL_OPTIONS = {b"EX": b"EX", b"ex": b"EX", b"PX": b"PX", b"px": b"PX"}
 
 
-def cmd_set(db: LocalCache, args: list[bytes], name: str = "set") -> Reply:
+def cmd_set(db: Keyspace, args: list[bytes], name: str = "set") -> Reply:
     k, value = args[0], args[1]
     if len(args) == 4:  # SET k v EX|PX n: what the cache sends, so it skips the option walk
         option = _TTL_OPTIONS.get(args[2])
@@ -118,30 +120,30 @@ def cmd_set(db: LocalCache, args: list[bytes], name: str = "set") -> Reply:
     return old if get else "OK"
 
 
-def cmd_setex(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_setex(db: Keyspace, args: list[bytes]) -> Reply:
     return cmd_set(db, [args[0], args[2], b"EX", args[1]], "setex")
 
 
-def cmd_psetex(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_psetex(db: Keyspace, args: list[bytes]) -> Reply:
     return cmd_set(db, [args[0], args[2], b"PX", args[1]], "psetex")
 
 
-def cmd_setnx(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_setnx(db: Keyspace, args: list[bytes]) -> Reply:
     return 1 if cmd_set(db, [args[0], args[1], b"NX"]) == "OK" else 0
 
 
-def cmd_get(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_get(db: Keyspace, args: list[bytes]) -> Reply:
     return _get_string(db, args[0])
 
 
-def cmd_getdel(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_getdel(db: Keyspace, args: list[bytes]) -> Reply:
     value = _get_string(db, args[0])
     if value is not None:
         db._drop(args[0])
     return value
 
 
-def cmd_getex(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_getex(db: Keyspace, args: list[bytes]) -> Reply:
     # Redis checks the option syntax, then the key, and only then the expire time: a
     # missing key answers nil even with a bad time.
     k, rest = args[0], args[1:]
@@ -165,7 +167,7 @@ def cmd_getex(db: LocalCache, args: list[bytes]) -> Reply:
     return value
 
 
-def cmd_mget(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_mget(db: Keyspace, args: list[bytes]) -> Reply:
     out: list[Reply] = []
     for k in args:
         if db._live(k) and db._types[k] == "string":
@@ -175,7 +177,7 @@ def cmd_mget(db: LocalCache, args: list[bytes]) -> Reply:
     return out
 
 
-def cmd_mset(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_mset(db: Keyspace, args: list[bytes]) -> Reply:
     if len(args) % 2:
         raise CommandError("ERR wrong number of arguments for 'mset' command")
     for i in range(0, len(args), 2):
@@ -184,7 +186,7 @@ def cmd_mset(db: LocalCache, args: list[bytes]) -> Reply:
     return "OK"
 
 
-def _incr(db: LocalCache, k: bytes, amount: int) -> Reply:
+def _incr(db: Keyspace, k: bytes, amount: int) -> Reply:
     current = _get_string(db, k)
     base = 0 if current is None else parse_int(current)
     result = base + amount
@@ -194,26 +196,26 @@ def _incr(db: LocalCache, k: bytes, amount: int) -> Reply:
     return result
 
 
-def cmd_incr(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_incr(db: Keyspace, args: list[bytes]) -> Reply:
     return _incr(db, args[0], 1)
 
 
-def cmd_decr(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_decr(db: Keyspace, args: list[bytes]) -> Reply:
     return _incr(db, args[0], -1)
 
 
-def cmd_incrby(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_incrby(db: Keyspace, args: list[bytes]) -> Reply:
     return _incr(db, args[0], parse_int(args[1]))
 
 
-def cmd_decrby(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_decrby(db: Keyspace, args: list[bytes]) -> Reply:
     amount = parse_int(args[1])
     if amount == -(2**63):
         raise CommandError("ERR decrement would overflow")
     return _incr(db, args[0], -amount)
 
 
-def cmd_incrbyfloat(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_incrbyfloat(db: Keyspace, args: list[bytes]) -> Reply:
     """Redis parses and adds in x87 ``long double`` (64-bit significand) and prints
     ``%.17Lf`` without trailing zeros: ``0.1 + 0.2`` is ``0.3``, big sums have no exponent.
     Exact rationals rounded to that significand reproduce its answers digit for digit."""
@@ -253,28 +255,28 @@ def _round_significand(value: Fraction, bits: int = 64) -> Fraction:
     return round(value / unit) * unit
 
 
-def cmd_append(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_append(db: Keyspace, args: list[bytes]) -> Reply:
     value = (_get_string(db, args[0]) or b"") + args[1]
     db._store(args[0], value, keep_ttl=True)
     return len(value)
 
 
-def cmd_strlen(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_strlen(db: Keyspace, args: list[bytes]) -> Reply:
     return len(_get_string(db, args[0]) or b"")
 
 
 # -- keys -----------------------------------------------------------------------------------
 
 
-def cmd_del(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_del(db: Keyspace, args: list[bytes]) -> Reply:
     return sum(db._drop(k) for k in args if db._live(k))
 
 
-def cmd_exists(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_exists(db: Keyspace, args: list[bytes]) -> Reply:
     return sum(1 for k in args if db._live(k))
 
 
-def _expire(db: LocalCache, args: list[bytes], to_ms: Callable[[int], int], name: str) -> Reply:
+def _expire(db: Keyspace, args: list[bytes], to_ms: Callable[[int], int], name: str) -> Reply:
     k = args[0]
     amount = parse_int(args[1])
     flags = {upper(a) for a in args[2:]}
@@ -307,29 +309,29 @@ def _expire(db: LocalCache, args: list[bytes], to_ms: Callable[[int], int], name
     return 1
 
 
-def cmd_expire(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_expire(db: Keyspace, args: list[bytes]) -> Reply:
     return _expire(db, args, lambda n: db.now_ms() + n * 1000, "expire")
 
 
-def cmd_pexpire(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_pexpire(db: Keyspace, args: list[bytes]) -> Reply:
     return _expire(db, args, lambda n: db.now_ms() + n, "pexpire")
 
 
-def cmd_expireat(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_expireat(db: Keyspace, args: list[bytes]) -> Reply:
     return _expire(db, args, lambda n: n * 1000, "expireat")
 
 
-def cmd_pexpireat(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_pexpireat(db: Keyspace, args: list[bytes]) -> Reply:
     return _expire(db, args, lambda n: n, "pexpireat")
 
 
-def cmd_persist(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_persist(db: Keyspace, args: list[bytes]) -> Reply:
     if not db._live(args[0]):
         return 0
     return 0 if db._expires.pop(args[0], None) is None else 1
 
 
-def _pttl(db: LocalCache, k: bytes) -> int:
+def _pttl(db: Keyspace, k: bytes) -> int:
     if not db._live(k):
         return -2
     exp = db._expires.get(k)
@@ -338,20 +340,20 @@ def _pttl(db: LocalCache, k: bytes) -> int:
     return max(0, round(exp * 1000) - db.now_ms())
 
 
-def cmd_ttl(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_ttl(db: Keyspace, args: list[bytes]) -> Reply:
     ms = _pttl(db, args[0])
     return ms if ms < 0 else (ms + 500) // 1000
 
 
-def cmd_pttl(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_pttl(db: Keyspace, args: list[bytes]) -> Reply:
     return _pttl(db, args[0])
 
 
-def cmd_type(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_type(db: Keyspace, args: list[bytes]) -> Reply:
     return db._types[args[0]].encode() if db._live(args[0]) else b"none"
 
 
-def cmd_scan(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_scan(db: Keyspace, args: list[bytes]) -> Reply:
     try:
         cursor = int(args[0]) if args[0].isdigit() and args[0].isascii() else -1
     except ValueError:
@@ -378,7 +380,7 @@ def cmd_scan(db: LocalCache, args: list[bytes]) -> Reply:
     return [str(next_cursor).encode(), list(keys)]
 
 
-def cmd_keys(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_keys(db: Keyspace, args: list[bytes]) -> Reply:
     keys: list[Reply] = []
     cursor = 0
     while True:
@@ -388,11 +390,11 @@ def cmd_keys(db: LocalCache, args: list[bytes]) -> Reply:
             return keys
 
 
-def cmd_dbsize(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_dbsize(db: Keyspace, args: list[bytes]) -> Reply:
     return len(db)
 
 
-def cmd_flushdb(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_flushdb(db: Keyspace, args: list[bytes]) -> Reply:
     if len(args) > 1 or (args and upper(args[0]) not in (b"ASYNC", b"SYNC")):
         raise CommandError(SYNTAX)
     for k in list(db._data):
@@ -400,22 +402,22 @@ def cmd_flushdb(db: LocalCache, args: list[bytes]) -> Reply:
     return "OK"
 
 
-def cmd_ping(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_ping(db: Keyspace, args: list[bytes]) -> Reply:
     if len(args) > 1:
         raise CommandError("ERR wrong number of arguments for 'ping' command")
     return args[0] if args else b"PONG"
 
 
-def cmd_echo(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_echo(db: Keyspace, args: list[bytes]) -> Reply:
     return args[0]
 
 
-def cmd_time(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_time(db: Keyspace, args: list[bytes]) -> Reply:
     micros = int(db._clock() * 1_000_000)
     return [str(micros // 1_000_000).encode(), str(micros % 1_000_000).encode()]
 
 
-def cmd_publish(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_publish(db: Keyspace, args: list[bytes]) -> Reply:
     return 0  # nobody subscribes to a local store
 
 
@@ -426,7 +428,7 @@ def _sha(source: bytes) -> str:
     return hashlib.sha1(source, usedforsecurity=False).hexdigest()
 
 
-def _script_call(db: LocalCache, sha: str, args: list[bytes]) -> Reply:
+def _script_call(db: Keyspace, sha: str, args: list[bytes]) -> Reply:
     numkeys = parse_int(args[0])
     if numkeys < 0:
         raise CommandError("ERR Number of keys can't be negative")
@@ -435,18 +437,18 @@ def _script_call(db: LocalCache, sha: str, args: list[bytes]) -> Reply:
     return db.run_script(sha, list(args[1 : 1 + numkeys]), list(args[1 + numkeys :]))
 
 
-def cmd_eval(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_eval(db: Keyspace, args: list[bytes]) -> Reply:
     return _script_call(db, _sha(args[0]), args[1:])
 
 
-def cmd_evalsha(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_evalsha(db: Keyspace, args: list[bytes]) -> Reply:
     sha = args[0].decode("ascii", "replace").lower()
     if sha not in db._loaded:
         raise NoScriptError("NOSCRIPT No matching script. Please use EVAL.")
     return _script_call(db, sha, args[1:])
 
 
-def cmd_script(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_script(db: Keyspace, args: list[bytes]) -> Reply:
     sub = upper(args[0])
     if sub == b"LOAD" and len(args) == 2:
         sha = _sha(args[1])

@@ -2,7 +2,8 @@
 
 ``CacheBase`` resolves the configuration, owns the local-mode store, the codec-bound
 operations, the totals behind ``info()`` and the read memo rules; the two clients in
-:mod:`core.cache` and :mod:`core.async_cache` only differ in how they wait for I/O.
+:mod:`continuum.cache.client` and :mod:`continuum.cache.async_client` only differ in how
+they wait for I/O.
 """
 
 from __future__ import annotations
@@ -12,28 +13,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from core._drive import Batch, Operation, Replies
-from core.codec import make_codec
-from core.config import (
+from continuum.cache.drive import Batch, Operation, Replies
+from continuum.cache.operations import Operations
+from continuum.cache.spec import LayerSpec
+from continuum.codec import make_codec
+from continuum.config import (
     DATABASE_NAMES,
     CacheBackend,
     ConnectionMode,
     UpstashConfig,
     parse_mode,
 )
-from core.errors import (
+from continuum.errors import (
     CacheUnavailable,
     CommandError,
     ConfigurationError,
     NoScriptError,
     ValidationError,
 )
-from core.health import CircuitState, breaker_for
-from core.layers import LayerSpec
-from core.local import LocalCache
-from core.operations import Operations
-from core.protocol import Command, Reply, Script
-from core.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
+from continuum.local.store import LocalCache
+from continuum.rest.breaker import CircuitState, breaker_for
+from continuum.rest.protocol import Command, Reply, Script
+from continuum.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
 
 __all__ = ["ScopedCache", "WriteResult", "fell_back"]
 

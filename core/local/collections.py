@@ -5,11 +5,19 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from core._local_values import SYNTAX, Reply, format_float, in_int64, parse_float, parse_int, upper
-from core.errors import CommandError
+from continuum.errors import CommandError
+from continuum.local.values import (
+    SYNTAX,
+    Reply,
+    format_float,
+    in_int64,
+    parse_float,
+    parse_int,
+    upper,
+)
 
 if TYPE_CHECKING:
-    from core.local import LocalCache
+    from continuum.local.keyspace import Keyspace
 
 __all__ = [
     "cmd_hdel", "cmd_hexists", "cmd_hget", "cmd_hgetall", "cmd_hincrby", "cmd_hlen",
@@ -21,13 +29,13 @@ __all__ = [
 # -- hashes ---------------------------------------------------------------------------------
 
 
-def _hash(db: LocalCache, k: bytes) -> dict[bytes, bytes] | None:
+def _hash(db: Keyspace, k: bytes) -> dict[bytes, bytes] | None:
     if not db._typed(k, "hash"):
         return None
     return db._data[k]  # type: ignore[return-value]
 
 
-def cmd_hset(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_hset(db: Keyspace, args: list[bytes]) -> Reply:
     if len(args) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'hset' command")
     fields: dict[bytes, bytes] = db._container(args[0], "hash")  # type: ignore[assignment]
@@ -38,24 +46,24 @@ def cmd_hset(db: LocalCache, args: list[bytes]) -> Reply:
     return added
 
 
-def cmd_hget(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_hget(db: Keyspace, args: list[bytes]) -> Reply:
     fields = _hash(db, args[0])
     return None if fields is None else fields.get(args[1])
 
 
-def cmd_hmget(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_hmget(db: Keyspace, args: list[bytes]) -> Reply:
     fields = _hash(db, args[0]) or {}
     return [fields.get(f) for f in args[1:]]
 
 
-def cmd_hgetall(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_hgetall(db: Keyspace, args: list[bytes]) -> Reply:
     out: list[Reply] = []
     for field, value in (_hash(db, args[0]) or {}).items():
         out += [field, value]
     return out
 
 
-def cmd_hdel(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_hdel(db: Keyspace, args: list[bytes]) -> Reply:
     fields = _hash(db, args[0])
     if fields is None:
         return 0
@@ -64,7 +72,7 @@ def cmd_hdel(db: LocalCache, args: list[bytes]) -> Reply:
     return removed
 
 
-def cmd_hincrby(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_hincrby(db: Keyspace, args: list[bytes]) -> Reply:
     amount = parse_int(args[2])
     existing = _hash(db, args[0])
     current = (existing or {}).get(args[1])
@@ -77,18 +85,18 @@ def cmd_hincrby(db: LocalCache, args: list[bytes]) -> Reply:
     return result
 
 
-def cmd_hexists(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_hexists(db: Keyspace, args: list[bytes]) -> Reply:
     return int(args[1] in (_hash(db, args[0]) or {}))
 
 
-def cmd_hlen(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_hlen(db: Keyspace, args: list[bytes]) -> Reply:
     return len(_hash(db, args[0]) or {})
 
 
 # -- sorted sets ----------------------------------------------------------------------------
 
 
-def _zset(db: LocalCache, k: bytes) -> dict[bytes, float] | None:
+def _zset(db: Keyspace, k: bytes) -> dict[bytes, float] | None:
     if not db._typed(k, "zset"):
         return None
     return db._data[k]  # type: ignore[return-value]
@@ -114,7 +122,7 @@ def _in_range(score: float, low: tuple[float, bool], high: tuple[float, bool]) -
     return above and below
 
 
-def cmd_zadd(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_zadd(db: Keyspace, args: list[bytes]) -> Reply:
     flags: set[bytes] = set()
     i = 1
     while i < len(args) and upper(args[i]) in (b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"):
@@ -157,7 +165,7 @@ def cmd_zadd(db: LocalCache, args: list[bytes]) -> Reply:
     return added + changed if b"CH" in flags else added
 
 
-def cmd_zrem(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_zrem(db: Keyspace, args: list[bytes]) -> Reply:
     members = _zset(db, args[0])
     if members is None:
         return 0
@@ -166,21 +174,21 @@ def cmd_zrem(db: LocalCache, args: list[bytes]) -> Reply:
     return removed
 
 
-def cmd_zcard(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_zcard(db: Keyspace, args: list[bytes]) -> Reply:
     return len(_zset(db, args[0]) or {})
 
 
-def cmd_zscore(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_zscore(db: Keyspace, args: list[bytes]) -> Reply:
     score = (_zset(db, args[0]) or {}).get(args[1])
     return None if score is None else format_float(score)
 
 
-def cmd_zcount(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_zcount(db: Keyspace, args: list[bytes]) -> Reply:
     low, high = _score_bound(args[1]), _score_bound(args[2])
     return sum(1 for s in (_zset(db, args[0]) or {}).values() if _in_range(s, low, high))
 
 
-def cmd_zremrangebyscore(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_zremrangebyscore(db: Keyspace, args: list[bytes]) -> Reply:
     low, high = _score_bound(args[1]), _score_bound(args[2])
     members = _zset(db, args[0])
     if members is None:
@@ -192,7 +200,7 @@ def cmd_zremrangebyscore(db: LocalCache, args: list[bytes]) -> Reply:
     return len(doomed)
 
 
-def cmd_zrange(db: LocalCache, args: list[bytes]) -> Reply:
+def cmd_zrange(db: Keyspace, args: list[bytes]) -> Reply:
     by_score = rev = with_scores = False
     limit: tuple[int, int] | None = None
     i = 3

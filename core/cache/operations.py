@@ -1,8 +1,8 @@
 """The cache's operations, written once as generators for the sync and async clients.
 
 Each function here validates its input before anything is sent (keys over 32 KB, values
-over the configured maximum), yields the commands it needs (see :mod:`core._drive`) and
-turns the replies into Python values. The clients in :mod:`core.cache` only choose where
+over the configured maximum), yields the commands it needs (see :mod:`continuum.cache.drive`) and
+turns the replies into Python values. The clients in :mod:`continuum.cache.client` only choose where
 the commands run.
 """
 
@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from core._drive import Batch, Call, Operation, Pause, Replies
-from core.codec import Codec
-from core.errors import (
+from continuum.cache.drive import Batch, Call, Operation, Pause, Replies
+from continuum.codec import Codec
+from continuum.errors import (
     CacheTimeout,
     CommandError,
     KeyTooLarge,
@@ -25,7 +25,7 @@ from core.errors import (
     ValidationError,
     ValueTooLarge,
 )
-from core.protocol import Command, Reply
+from continuum.rest.protocol import Command, Reply
 
 __all__ = ["MAX_KEY_BYTES", "Operations", "check_key", "escape_glob", "ttl_args"]
 

@@ -1,7 +1,7 @@
 """Sending one request: the transport contract and its httpx implementations.
 
-A transport does one thing: send an :class:`~core.protocol.HttpRequest` and return the
-:class:`~core.protocol.HttpResponse` within ``timeout`` seconds, or raise the error that
+A transport does one thing: send an :class:`~continuum.rest.protocol.HttpRequest` and return the
+:class:`~continuum.rest.protocol.HttpResponse` within ``timeout`` seconds, or raise the error that
 tells the retry policy what may have happened:
 
 - :class:`ConnectionFailed`: the request never left (refused, DNS, TLS); safe to retry;
@@ -38,15 +38,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from core.config import DEFAULT_MAX_RESPONSE_SIZE, is_loopback
-from core.errors import (
+from continuum.config import DEFAULT_MAX_RESPONSE_SIZE, is_loopback
+from continuum.errors import (
     CacheTimeout,
     ConfigurationError,
     ConnectionFailed,
     ResponseTooLarge,
     ServerError,
 )
-from core.protocol import HttpRequest, HttpResponse
+from continuum.rest.protocol import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     import httpcore

@@ -3,7 +3,7 @@
     continuum subscribe chat                 # until Ctrl-C
     continuum subscribe 'events:*' --pattern --count 10 --json
 
-It listens over Upstash's REST server-sent events (:class:`core.pubsub.PubSub`), so it
+It listens over Upstash's REST server-sent events (:class:`continuum.pubsub.PubSub`), so it
 works wherever the REST API does. "subscribed to ..." goes to stderr once the server has
 confirmed every subscription, so a script can wait for that line before publishing; each
 message goes to stdout (``channel: data``, or one JSON object per line with ``--json``),
@@ -22,9 +22,9 @@ import time
 from collections.abc import Iterator
 from types import FrameType, TracebackType
 
-from core.config import ConnectionMode, UpstashConfig
-from core.errors import CacheError, ValidationError
-from core.pubsub import Message, PubSub
+from continuum.config import ConnectionMode, UpstashConfig
+from continuum.errors import CacheError, ValidationError
+from continuum.pubsub import Message, PubSub
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -20,8 +20,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from core.app import Api, ApiError, ApiSettings, Request, Response
-from core.errors import CacheError
+from continuum.app import Api, ApiError, ApiSettings, Request, Response
+from continuum.errors import CacheError
 
 __all__ = ["DevServer", "configure", "run"]
 
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     key = key or f"dev-{secrets.token_urlsafe(18)}"
     if key not in settings.api_keys:
         settings = settings.replace(api_keys=(*settings.api_keys, key))
-    from core.cache import UpstashCache
+    from continuum.cache import UpstashCache
 
     emulator = None
     sdk_env = ""
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         backend_text = "the Upstash database from UPSTASH_REDIS_REST_URL"
     else:
-        from emulator import EmulatorServer
+        from continuum.emulator import EmulatorServer
 
         try:
             emulator = EmulatorServer(args.redis_url or "fakeredis", token=secrets.token_hex(16))
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _banner(url: str, key: str, backend: str, sdk_env: str = "") -> str:
     """What a newcomer needs: where, with which key, which layers, and what to paste."""
-    from core.app import LAYERS
+    from continuum.app import LAYERS
 
     auth = f'-H "Authorization: Bearer {key}"'
     emulator = (

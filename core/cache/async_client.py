@@ -3,7 +3,7 @@
 In async code, commands issued in the same event-loop tick (``asyncio.gather`` of a
 session read, a rate-limit check and a query read) share one ``/pipeline`` request, as
 ``@upstash/redis`` does; each caller awaits its own result or error. Everything else
-(configuration, scopes, fallback, layers, operations) is shared with :mod:`core.cache`.
+(configuration, scopes, fallback, layers, operations) is shared with :mod:`continuum.cache.client`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core._client import (
+from continuum.cache.base import (
     SCAN_COUNT,
     STRICT,
     CacheBase,
@@ -21,9 +21,13 @@ from core._client import (
     fell_back,
     script_op,
 )
-from core._drive import Batch, Operation, Replies, adrive
-from core.config import ConnectionMode, UpstashConfig
-from core.errors import (
+from continuum.cache.drive import Batch, Operation, Replies, adrive
+from continuum.cache.layers import AsyncCacheLayer
+from continuum.cache.operations import escape_glob
+from continuum.cache.pipeline import AsyncPipeline
+from continuum.cache.spec import DEFAULT_LAYER, LayerSpec, layer_spec
+from continuum.config import ConnectionMode, UpstashConfig
+from continuum.errors import (
     CacheError,
     CacheTimeout,
     CacheUnavailable,
@@ -31,17 +35,14 @@ from core.errors import (
     ServerError,
     ValidationError,
 )
-from core.layers import DEFAULT_LAYER, AsyncCacheLayer, LayerSpec, layer_spec
-from core.operations import escape_glob
-from core.pipeline import AsyncPipeline
-from core.protocol import Command, Reply, Script
-from core.rest import AsyncRestExecutor
-from core.transport import AsyncTransport
+from continuum.rest.executor import AsyncRestExecutor
+from continuum.rest.protocol import Command, Reply, Script
+from continuum.rest.transport import AsyncTransport
 
 if TYPE_CHECKING:
     import asyncio
 
-    from core.pubsub import AsyncPubSub
+    from continuum.pubsub import AsyncPubSub
 
 __all__ = ["AsyncUpstashCache"]
 
@@ -360,8 +361,8 @@ class AsyncUpstashCache(CacheBase):
         return int(await self._run(self._ops.publish(channel, message), DEFAULT_LAYER))
 
     def pubsub(self) -> AsyncPubSub:
-        """A :class:`core.pubsub.AsyncPubSub` subscriber over REST server-sent events."""
-        from core.pubsub import AsyncPubSub
+        """A :class:`continuum.pubsub.AsyncPubSub` subscriber over REST server-sent events."""
+        from continuum.pubsub import AsyncPubSub
 
         url, token = self._pubsub_target()
         return AsyncPubSub(url, token, timeout=self.config.timeout)

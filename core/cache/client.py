@@ -5,8 +5,8 @@
     with cache.request(remaining_ms=ctx.get_remaining_time_in_millis()):
         user = cache.get("user:123")            # memoised for the rest of the request
 
-Every operation is written once (:mod:`core.operations`) and runs here on one of three
-stores: Upstash over REST, the request scope's :class:`~core.local.LocalCache` when
+Every operation is written once (:mod:`continuum.cache.operations`) and runs here on one of three
+stores: Upstash over REST, the request scope's :class:`~continuum.local.store.LocalCache` when
 Upstash cannot answer (best-effort layers only; strict layers raise), or, in local mode,
 one ``LocalCache`` owned by this instance. A call outside ``cache.request(...)`` is its own
 scope. Network and server failures never escape a best-effort call: they become a
@@ -19,31 +19,30 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core._client import (
+from continuum.cache.base import (
     SCAN_COUNT,
     STRICT,
     CacheBase,
     CallState,
-    ScopedCache,
     WriteResult,
     fell_back,
     script_op,
 )
-from core._drive import Batch, Operation, Replies, drive
-from core.async_cache import AsyncUpstashCache
-from core.config import ConnectionMode, UpstashConfig
-from core.errors import CacheError, CacheTimeout, CacheUnavailable, ValidationError
-from core.layers import DEFAULT_LAYER, CacheLayer, LayerSpec, layer_spec
-from core.operations import escape_glob
-from core.pipeline import Pipeline
-from core.protocol import Command, Reply, Script
-from core.rest import RestExecutor
-from core.transport import Transport
+from continuum.cache.drive import Batch, Operation, Replies, drive
+from continuum.cache.layers import CacheLayer
+from continuum.cache.operations import escape_glob
+from continuum.cache.pipeline import Pipeline
+from continuum.cache.spec import DEFAULT_LAYER, LayerSpec, layer_spec
+from continuum.config import ConnectionMode, UpstashConfig
+from continuum.errors import CacheError, CacheTimeout, CacheUnavailable, ValidationError
+from continuum.rest.executor import RestExecutor
+from continuum.rest.protocol import Command, Reply, Script
+from continuum.rest.transport import Transport
 
 if TYPE_CHECKING:
-    from core.pubsub import PubSub
+    from continuum.pubsub import PubSub
 
-__all__ = ["AsyncUpstashCache", "ScopedCache", "UpstashCache", "WriteResult"]
+__all__ = ["UpstashCache"]
 
 
 class UpstashCache(CacheBase):
@@ -212,8 +211,8 @@ class UpstashCache(CacheBase):
         return int(self._run(self._ops.publish(channel, message), DEFAULT_LAYER))
 
     def pubsub(self) -> PubSub:
-        """A :class:`core.pubsub.PubSub` subscriber over REST server-sent events."""
-        from core.pubsub import PubSub
+        """A :class:`continuum.pubsub.PubSub` subscriber over REST server-sent events."""
+        from continuum.pubsub import PubSub
 
         url, token = self._pubsub_target()
         return PubSub(url, token, timeout=self.config.timeout)

@@ -7,13 +7,9 @@ doubles, exactly the way Redis does (strict ``string2ll`` rules, shortest float 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
-from core.errors import CommandError, ValidationError
-
-if TYPE_CHECKING:
-    from core.local import LocalCache
+from continuum.errors import CommandError, ValidationError
 
 __all__ = [
     "NOT_FLOAT",
@@ -21,7 +17,6 @@ __all__ = [
     "SYNTAX",
     "WRONGTYPE",
     "Arg",
-    "Handler",
     "Reply",
     "format_float",
     "in_int64",
@@ -33,7 +28,6 @@ __all__ = [
 
 Reply: TypeAlias = "int | str | bytes | list[Reply] | None"
 Arg: TypeAlias = "str | bytes | int | float"
-Handler: TypeAlias = "Callable[[LocalCache, list[bytes]], Reply]"
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INT = "ERR value is not an integer or out of range"

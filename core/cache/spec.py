@@ -1,0 +1,68 @@
+"""The seed's cache layers: a key prefix, a default TTL, a database and an outage policy.
+
+| layer      | prefix      | TTL    | on outage                                  |
+|------------|-------------|--------|--------------------------------------------|
+| sessions   | session:    | 1 h    | request-scoped fallback                    |
+| query      | query:      | 5 min  | request-scoped fallback                    |
+| memory     | memory:     | 30 min | request-scoped fallback                    |
+| ratelimit  | ratelimit:  | 1 min  | request-scoped fallback                    |
+| federation | fed:queue:  | 24 h   | STRICT: raises ``CacheUnavailable``        |
+| websocket  | ws:         | 5 min  | request-scoped fallback                    |
+
+A federation event that silently landed in a per-request store would be lost when the
+request ends, so that layer never falls back: the caller can retry or queue elsewhere.
+``cache.layer(name)`` returns a view whose methods take keys without the prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from continuum.errors import ConfigurationError
+
+__all__ = ["DEFAULT_LAYER", "LAYERS", "LayerSpec", "layer_spec"]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """What a layer is: its key prefix, default TTL (s), database and outage policy."""
+
+    name: str
+    prefix: str
+    ttl: float | None
+    database: str = "primary"
+    strict: bool = False
+
+
+LAYERS: dict[str, LayerSpec] = {
+    spec.name: spec
+    for spec in (
+        LayerSpec("sessions", "session:", 3600, database="sessions"),
+        LayerSpec("query", "query:", 300),
+        LayerSpec("memory", "memory:", 1800),
+        LayerSpec("ratelimit", "ratelimit:", 60),
+        LayerSpec("federation", "fed:queue:", 86400, database="federation", strict=True),
+        LayerSpec("websocket", "ws:", 300),
+    )
+}
+_ALIASES = {
+    "session": "sessions", "queries": "query", "query_results": "query", "memories": "memory",
+    "hot_memories": "memory", "rate_limits": "ratelimit", "fed": "federation",
+    "federation_queue": "federation", "ws": "websocket", "pubsub": "websocket",
+}  # fmt: skip
+
+#: What calls on the cache itself (not through a layer) use.
+DEFAULT_LAYER = LayerSpec("default", "", 300)
+
+
+def layer_spec(name: str) -> LayerSpec:
+    """The layer called ``name`` (a few spellings from the seed are accepted)."""
+    if not isinstance(name, str):
+        raise ConfigurationError(f"a layer name is a str, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    spec = LAYERS.get(_ALIASES.get(key, key))
+    if spec is None:
+        raise ConfigurationError(
+            f"unknown cache layer {name!r}; expected one of {', '.join(LAYERS)}"
+        )
+    return spec

@@ -1,0 +1,10 @@
+"""The local store: an in-memory Redis for the request-scoped fallback and local mode.
+
+``store`` (``LocalCache``: fast paths, dispatch, scripts) builds on ``keyspace`` (values,
+expiry, eviction); ``commands`` and ``collections`` are the command tables, ``values``
+Redis's number parsing and texts, ``glob`` Redis's pattern matching.
+"""
+
+from continuum.local.store import Command, LocalCache, Reply, register_local_script
+
+__all__ = ["Command", "LocalCache", "Reply", "register_local_script"]
