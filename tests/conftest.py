@@ -72,9 +72,17 @@ def emulator(request: pytest.FixtureRequest, _emulator_servers: _Servers) -> Emu
 
 
 @pytest.fixture(autouse=True)
-def _fresh_circuit_breakers() -> Iterator[None]:
-    """Circuit breakers are process-wide by design (one per database URL), so a test that
-    opened one would otherwise send the next test using the same emulator to its fallback."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's Upstash settings, nor another test's breaker."""
+    for name in (
+        "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_URL",
+        "CONTINUUM_CACHE_MODE", "CONTINUUM_CACHE_FALLBACK", "CONTINUUM_CONFIG",
+        "UPSTASH_SESSIONS_REST_URL", "UPSTASH_SESSIONS_REST_TOKEN",
+        "UPSTASH_FEDERATION_REST_URL", "UPSTASH_FEDERATION_REST_TOKEN",
+    ):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    # Circuit breakers are process-wide by design (one per database URL), so a test that
+    # opened one would otherwise send the next test using the same emulator to its fallback.
     from continuum.rest.breaker import reset_breakers
 
     reset_breakers()

@@ -336,7 +336,7 @@ def test_a_signal_taken_by_a_stream_thread_still_interrupts_listen(
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert done.stdout == "interrupted\n", done.stderr
 

@@ -222,7 +222,7 @@ def test_upstash_js_client_reads_our_values_and_we_read_its(emulator: Any) -> No
 
     from continuum import UpstashCache
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     node = shutil.which("node")
     if node is None or not (root / "node_modules" / "@upstash" / "redis").is_dir():
         if os.environ.get("CI", "").lower() == "true":

@@ -1,5 +1,5 @@
 // @upstash/redis reads what the Python client wrote, then writes values for it to read.
-// Usage: node tests/core/interop_js.mjs URL TOKEN  -> prints one JSON line.
+// Usage: node tests/cache/interop_js.mjs URL TOKEN  -> prints one JSON line.
 import { Redis } from "@upstash/redis";
 
 const [url, token] = process.argv.slice(2);

@@ -18,7 +18,6 @@ import pytest
 
 from continuum import AsyncUpstashCache, UpstashCache
 from continuum.emulator.pytest_plugin import EmulatorHandle
-from continuum.rest.breaker import reset_breakers
 from tests.resilience.fault_proxy import FaultProxy
 
 BACKENDS = ["emulator-fakeredis", "emulator-redis", "local"]
@@ -46,21 +45,6 @@ class Backend:
 
     def aio(self, **extra: Any) -> AsyncUpstashCache:
         return AsyncUpstashCache(**self.options(), **extra)
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test sees the developer's Upstash settings, nor another test's breaker."""
-    for name in (
-        "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_URL",
-        "CONTINUUM_CACHE_MODE", "CONTINUUM_CACHE_FALLBACK", "CONTINUUM_CONFIG",
-        "UPSTASH_SESSIONS_REST_URL", "UPSTASH_SESSIONS_REST_TOKEN",
-        "UPSTASH_FEDERATION_REST_URL", "UPSTASH_FEDERATION_REST_TOKEN",
-    ):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    reset_breakers()
-    yield
-    reset_breakers()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -74,7 +74,7 @@ def test_upstash_js_client_reads_and_writes_our_values(emulator: Any) -> None:
     ours.set("py:text", "héllo")
     ours.increment("py:count", 5)
     result = subprocess.run(
-        [node, str(ROOT / "tests" / "core" / "interop_js.mjs"), emulator.url, emulator.token],
+        [node, str(ROOT / "tests" / "cache" / "interop_js.mjs"), emulator.url, emulator.token],
         capture_output=True, text=True, timeout=90, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

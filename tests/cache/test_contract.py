@@ -18,7 +18,7 @@ from continuum import (
     ValidationError,
     ValueTooLarge,
 )
-from tests.core.conftest import Backend
+from tests.cache.conftest import Backend
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=50)

@@ -9,7 +9,7 @@ import pytest
 
 from continuum import AsyncUpstashCache, CacheBackend, CommandError, ValidationError
 from continuum.scope import current_scope
-from tests.core.conftest import Backend
+from tests.cache.conftest import Backend
 
 
 async def test_async_round_trip_of_every_kind(acache: AsyncUpstashCache) -> None:
