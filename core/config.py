@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from continuum.errors import ConfigurationError
+from continuum.numbers import parse_decimal
 
 __all__ = [
     "DATABASE_NAMES",
@@ -159,10 +160,10 @@ def parse_mode(value: str | ConnectionMode) -> ConnectionMode:
 
 
 def _parse_size(value: str, what: str) -> int:
-    text = value.strip()
-    if not text.isdigit() or not 0 < int(text) <= 2**40:
+    number = parse_decimal(value)
+    if number is None or not 0 < number <= 2**40:
         raise ConfigurationError(f"{what} must be a number of bytes, got {value[:40]!r}")
-    return int(text)
+    return number
 
 
 def _parse_bool(value: str, what: str) -> bool:

@@ -22,6 +22,7 @@ from continuum.app.http import ApiError, Request, Response
 from continuum.app.observe import RequestRecord, emit, stdout_sink
 from continuum.app.routes import Op, Route, RouteGen, match
 from continuum.errors import CacheError
+from continuum.numbers import parse_decimal
 
 __all__ = ["Api", "ApiSettings"]
 
@@ -143,7 +144,9 @@ class Api:
         """Limiters for API keys and for ``/v1/ratelimit``, in separate key spaces."""
         name = f"{flavour}:{purpose}"
         if name not in self._limiters:
-            prefix = "ratelimit:apikey:" if purpose == "api" else "ratelimit:"
+            from continuum.ratelimit.keys import API_KEY_PREFIX, DEFAULT_PREFIX
+
+            prefix = API_KEY_PREFIX if purpose == "api" else DEFAULT_PREFIX
             if flavour == "sync":
                 from continuum.ratelimit import RateLimiter
 
@@ -331,6 +334,7 @@ class Api:
             duration_ms=duration_ms,
             request_id=request.request_id,
             error_code=error_code,
+            error_detail=response.detail[:500],
             fallback_ops=int(stats.get("fallback_ops", 0)),
             billed_commands=int(stats.get("billed_commands", stats.get("commands", 0))),
         )
@@ -354,11 +358,15 @@ def map_exception(exc: BaseException) -> ApiError:
             f"the cache is unavailable ({type(exc).__name__}); retry shortly",
             headers={"Retry-After": "1"},
         )
+    # A 500 says what kind of failure it was in stable words; what the server or the code
+    # said (Redis error texts, exception messages) goes to the log line only.
     if isinstance(exc, errors.DecodeError):
-        return ApiError("internal", "a stored value could not be decoded")
+        return ApiError("internal", "a stored value could not be decoded", detail=str(exc))
     if isinstance(exc, errors.CommandError):
-        return ApiError("internal", f"the cache refused the command: {exc.message}")
-    return ApiError("internal", f"unexpected error ({type(exc).__name__})")
+        return ApiError(
+            "internal", "the cache refused the command", detail=f"CommandError: {exc.message}"
+        )
+    return ApiError("internal", "unexpected error", detail=f"{type(exc).__name__}: {exc}")
 
 
 def _refuse(error: ApiError) -> RouteGen:
@@ -424,8 +432,9 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    number = parse_decimal(raw)
+    if number is None or number < 1:
         from continuum.errors import ConfigurationError
 
         raise ConfigurationError(f"{name} must be a positive integer, not {raw[:20]!r}")
-    return int(raw)
+    return number

@@ -45,7 +45,12 @@ class ApiError(Exception):
     """
 
     def __init__(
-        self, code: str, message: str, *, headers: Mapping[str, str] | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        detail: str = "",
     ) -> None:
         super().__init__(message)
         if code not in ERROR_STATUS:
@@ -53,6 +58,7 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.detail = detail  # for the log line only, never sent
 
     @property
     def status(self) -> int:
@@ -60,7 +66,9 @@ class ApiError(Exception):
 
     def to_response(self) -> Response:
         body = {"error": {"code": self.code, "message": self.message}}
-        return json_response(self.status, body, headers=self.headers)
+        response = json_response(self.status, body, headers=self.headers)
+        response.detail = self.detail
+        return response
 
 
 def decode_path(raw: str) -> str:
@@ -182,7 +190,7 @@ class Response:
     """One HTTP response: status, lower-cased headers, body bytes (a slotted class, as
     ``Request``)."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "detail", "headers", "status")
 
     def __init__(
         self, status: int, headers: dict[str, str] | None = None, body: bytes = b""
@@ -190,6 +198,7 @@ class Response:
         self.status = status
         self.headers: dict[str, str] = {} if headers is None else headers
         self.body = body
+        self.detail = ""  # what went wrong, for the log line: never part of the answer
 
     def __repr__(self) -> str:
         return f"Response({self.status}, body={len(self.body)} bytes)"

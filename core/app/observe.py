@@ -36,6 +36,7 @@ class RequestRecord:
         "commands",
         "duration_ms",
         "error_code",
+        "error_detail",
         "fallback_ops",
         "method",
         "request_id",
@@ -57,6 +58,7 @@ class RequestRecord:
         duration_ms: float,
         request_id: str = "",
         error_code: str = "",
+        error_detail: str = "",
         fallback_ops: int = 0,
         billed_commands: int | None = None,
     ) -> None:
@@ -70,6 +72,7 @@ class RequestRecord:
         self.duration_ms = duration_ms
         self.request_id = request_id
         self.error_code = error_code
+        self.error_detail = error_detail
         self.fallback_ops = fallback_ops
         self.billed_commands = commands if billed_commands is None else billed_commands
 
@@ -92,6 +95,8 @@ class RequestRecord:
             line["request_id"] = self.request_id
         if self.error_code:
             line["error_code"] = self.error_code
+        if self.error_detail:
+            line["error_detail"] = self.error_detail
         return line
 
 

@@ -19,16 +19,22 @@ from typing import Any
 
 from continuum.app.http import ApiError, Request, Response, json_response
 from continuum.cache.spec import LAYERS as LAYER_SPECS
+from continuum.numbers import parse_decimal
 
 __all__ = ["LAYERS", "Op", "Route", "RouteGen", "match"]
 
-# The layers the API exposes: the seed's, by their canonical names.
-LAYERS: tuple[str, ...] = tuple(LAYER_SPECS)
+# The layers the API exposes: the seed's, by their canonical names. Not ``ratelimit``:
+# limits are read and spent through /v1/ratelimit, whose state no cache route can reach.
+LAYERS: tuple[str, ...] = tuple(name for name in LAYER_SPECS if name != "ratelimit")
 
 MAX_TTL = 365 * 24 * 3600
 MAX_KEY_BYTES = 1024
-MAX_LIMIT = 1_000_000
-MAX_WINDOW = 7 * 24 * 3600
+# /v1/ratelimit bounds what one call may store and bill: the exact sliding log keeps one
+# entry per unit of cost for a whole window, so these cap a key at 10,000 entries for a
+# day at most, and one call at 100 entries (each call is one script run).
+MAX_LIMIT = 10_000
+MAX_COST = 100
+MAX_WINDOW = 24 * 3600
 
 
 class Op:
@@ -122,7 +128,12 @@ def _allow(method: str, *allowed: str) -> None:
 def _layer(name: str) -> str:
     if name not in LAYERS:
         known = ", ".join(LAYERS)
-        raise ApiError("not_found", f"unknown layer {name[:64]!r}; known layers: {known}")
+        hint = "; rate limits are checked with POST /v1/ratelimit/{identifier}"
+        raise ApiError(
+            "not_found",
+            f"unknown layer {name[:64]!r}; known layers: {known}"
+            + (hint if name == "ratelimit" else ""),
+        )
     return name
 
 
@@ -155,11 +166,11 @@ def _object_body(request: Request) -> dict[str, Any]:
 
 
 def _int_field(value: object, what: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    """A JSON integer, or a string of ASCII digits, from ``low`` to ``high``."""
+    number = parse_decimal(value) if isinstance(value, str) else value
+    if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
         raise ApiError("bad_request", f"{what} must be an integer from {low} to {high}")
-    return value
+    return number
 
 
 def _health() -> RouteGen:
@@ -230,7 +241,7 @@ def _ratelimit(request: Request, identifier: str) -> RouteGen:
     body = _object_body(request)
     limit = _int_field(body.get("limit", 100), "limit", 1, MAX_LIMIT)
     window = _int_field(body.get("window", 60), "window", 1, MAX_WINDOW)
-    cost = _int_field(body.get("cost", 1), "cost", 1, limit)
+    cost = _int_field(body.get("cost", 1), "cost", 0, min(limit, MAX_COST))
     result = yield Op(
         "limiter", "limit", (identifier,), {"limit": limit, "window_seconds": window, "cost": cost}
     )

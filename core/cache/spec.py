@@ -12,6 +12,11 @@
 A federation event that silently landed in a per-request store would be lost when the
 request ends, so that layer never falls back: the caller can retry or queue elsewhere.
 ``cache.layer(name)`` returns a view whose methods take keys without the prefix.
+
+The toolkit's own state (the rate limiter's windows, the reference API's per-key limits)
+lives under ``INTERNAL_PREFIX``, which no layer prefix overlaps: nothing done through a
+layer (a key, a pattern, a prefix) can read, break or reset it. The ``ratelimit`` layer
+holds an application's own counters, never the limiter's state.
 """
 
 from __future__ import annotations
@@ -20,7 +25,17 @@ from dataclasses import dataclass
 
 from continuum.errors import ConfigurationError
 
-__all__ = ["DEFAULT_LAYER", "LAYERS", "LayerSpec", "layer_spec"]
+__all__ = [
+    "DEFAULT_LAYER",
+    "INTERNAL_PREFIX",
+    "LAYERS",
+    "LayerSpec",
+    "layer_overlapping",
+    "layer_spec",
+]
+
+#: Where the toolkit keeps its own state; no layer's keys can start with it.
+INTERNAL_PREFIX = "continuum:"
 
 
 @dataclass(frozen=True)
@@ -66,3 +81,15 @@ def layer_spec(name: str) -> LayerSpec:
             f"unknown cache layer {name!r}; expected one of {', '.join(LAYERS)}"
         )
     return spec
+
+
+def layer_overlapping(prefix: str) -> LayerSpec | None:
+    """The layer whose keys a key prefix can share (one prefix starts the other), if any."""
+    for spec in LAYERS.values():
+        if prefix.startswith(spec.prefix) or spec.prefix.startswith(prefix):
+            return spec
+    return None
+
+
+# The namespace promise holds by construction: a layer added later that overlaps it fails here.
+assert layer_overlapping(INTERNAL_PREFIX) is None, "a layer prefix overlaps INTERNAL_PREFIX"

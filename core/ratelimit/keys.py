@@ -13,9 +13,23 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote_from_bytes
 
+from continuum.cache.spec import INTERNAL_PREFIX, layer_overlapping
 from continuum.errors import ValidationError
 
-__all__ = ["MAX_ESCAPED", "Identifier", "encode_identifier", "limiter_key"]
+__all__ = [
+    "API_KEY_PREFIX",
+    "DEFAULT_PREFIX",
+    "MAX_ESCAPED",
+    "Identifier",
+    "check_prefix",
+    "encode_identifier",
+    "limiter_key",
+]
+
+#: Where limiters keep their windows by default: inside the toolkit's own namespace.
+DEFAULT_PREFIX = INTERNAL_PREFIX + "rl:"
+#: The reference API's per-key limits, apart from the limits its callers ask it to check.
+API_KEY_PREFIX = INTERNAL_PREFIX + "api:"
 
 MAX_ESCAPED = 200
 
@@ -54,3 +68,17 @@ def limiter_key(prefix: str, algorithm: str, window_us: int, identifier: Identif
     """
     window = str(window_us // 1000) if window_us % 1000 == 0 else f"{window_us}us"
     return f"{prefix}{algorithm}:{window}:{encode_identifier(identifier)}"
+
+
+def check_prefix(prefix: object) -> str:
+    """A limiter's key prefix, refused where a cache layer could reach its state."""
+    if not isinstance(prefix, str):
+        raise ValidationError("prefix must be a str")
+    spec = layer_overlapping(prefix)
+    if spec is not None:
+        raise ValidationError(
+            f"a limiter prefix {prefix!r} would keep its state where the {spec.name!r} layer "
+            f"({spec.prefix!r}) can read and delete it; use one under {INTERNAL_PREFIX!r} "
+            f"(the default is {DEFAULT_PREFIX!r})"
+        )
+    return prefix

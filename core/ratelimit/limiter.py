@@ -38,7 +38,7 @@ from continuum.errors import (
 from continuum.local.store import LocalCache, Reply
 from continuum.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScript
 from continuum.ratelimit.blocked import BlockedCache, blocked_identifiers
-from continuum.ratelimit.keys import Identifier, limiter_key
+from continuum.ratelimit.keys import DEFAULT_PREFIX, Identifier, check_prefix, limiter_key
 from continuum.ratelimit.result import RateLimitResult, Reason
 from continuum.rest.protocol import Script
 from continuum.scope import Meter
@@ -80,7 +80,7 @@ class _Limiter:
         *,
         algorithm: Algorithm | str = Algorithm.SLIDING_LOG,
         fail_open: bool = True,
-        prefix: str = "ratelimit:",
+        prefix: str = DEFAULT_PREFIX,
         limit: int = 100,
         blocked: BlockedCache | None = None,
     ) -> None:
@@ -91,8 +91,7 @@ class _Limiter:
             raise ValidationError(
                 f"unknown rate-limit algorithm {algorithm!r}; choose one of: {choices}"
             ) from None
-        if not isinstance(prefix, str):
-            raise ValidationError("prefix must be a str")
+        prefix = check_prefix(prefix)
         self._check_flavour(cache)
         self.cache = cache
         self.fail_open = bool(fail_open)
@@ -221,7 +220,8 @@ class RateLimiter(_Limiter):
 
     ``algorithm``: ``"sliding_log"`` (exact, default), ``"sliding_window"``,
     ``"fixed_window"`` or ``"token_bucket"``. ``fail_open``: admit (True, default) or
-    refuse (False) when the backend is unavailable. ``prefix``: the key layer.
+    refuse (False) when the backend is unavailable. ``prefix``: where the windows are kept
+    (under ``continuum:``, out of every cache layer's reach, by default).
     ``limit``: the limit ``limit()`` and ``get_usage()`` use when none is given (100).
     """
 

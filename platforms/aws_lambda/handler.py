@@ -28,6 +28,7 @@ from continuum.app import Api, ApiError, ApiSettings, AsgiApp, Response
 from continuum.app.asgi import Scope
 from continuum.app.observe import stdout_sink
 from continuum.errors import CacheError, ConfigurationError
+from continuum.numbers import parse_decimal
 from continuum.platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
 
 __all__ = ["Container", "handler"]
@@ -41,10 +42,11 @@ class Container:
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = dict(os.environ if env is None else env)
-        margin = self.env.get("CONTINUUM_DEADLINE_MARGIN_MS", "").strip()
-        if margin and not margin.isdigit():
+        raw_margin = self.env.get("CONTINUUM_DEADLINE_MARGIN_MS", "").strip()
+        margin = parse_decimal(raw_margin) if raw_margin else DEFAULT_MARGIN_MS
+        if margin is None:
             raise ConfigurationError("CONTINUUM_DEADLINE_MARGIN_MS must be whole milliseconds")
-        self.margin = (int(margin) if margin else DEFAULT_MARGIN_MS) / 1000
+        self.margin = margin / 1000
         max_age = max_age_from_env(self.env)
         self.secrets: dict[str, SecretValue] = {}
         for variable in SECRET_VARIABLES:

@@ -33,6 +33,7 @@ from continuum.app import Api, ApiError, ApiSettings, Request
 from continuum.app import Response as ApiResponse
 from continuum.codec import json_too_deep
 from continuum.errors import CacheError
+from continuum.numbers import parse_decimal
 from continuum.platforms.cloudflare.transport import FetchTransport
 
 __all__ = ["ENV_NAMES", "MAX_JSON_DEPTH", "Default", "api_for", "env_values"]
@@ -139,7 +140,8 @@ async def _to_neutral(request: Any, max_body: int) -> Request:
         request = WorkerRequest(request)
     headers = [(str(name), str(value)) for name, value in request.headers.items()]
     declared = next((v for k, v in headers if k.lower() == "content-length"), "")
-    if declared.isdigit() and int(declared) > max_body:
+    length = parse_decimal(declared)
+    if length is not None and length > max_body:
         raise ApiError("payload_too_large", f"the body is larger than {max_body} bytes")
     method = str(request.method)
     body = b"" if method in {"GET", "HEAD"} else await _read_body(request, max_body)

@@ -50,6 +50,7 @@ KEYS: dict[str, str] = {
         "rate",
         "limiter",
         "hostile",
+        "numbers",
         "paths",
         "publish",
         "stats",
@@ -345,6 +346,39 @@ def hostile_input_gets_clean_4xx(client: Client) -> None:
     assert untouched.status == 404, "a refused write must not have stored anything"
 
 
+def numbers_are_ascii_digits_within_bounds(client: Client) -> None:
+    """Unicode digits, endless digit strings and out-of-range numbers are a 400 that says
+    what is allowed (str.isdigit accepts "²", which int() then refuses: that was a 500)."""
+    path = _path("v1", "cache", "query", "n")
+    ttl_error = "ttl must be an integer from 1 to 31536000"
+    cases: list[tuple[Reply, str]] = [
+        (client.call("PUT", path, key="numbers", json_body={"value": 1, "ttl": "²"}), ttl_error),
+        (
+            client.call("PUT", path, key="numbers", json_body={"value": 1, "ttl": "9" * 5000}),
+            ttl_error,
+        ),
+        (
+            client.call("PUT", path + "?ttl=%C2%B2", key="numbers", json_body={"value": 1}),
+            ttl_error,
+        ),
+    ]
+    limiter = _path("v1", "ratelimit", "n")
+    for body, message in (
+        ({"limit": "³"}, "limit must be an integer from 1 to 10000"),
+        ({"limit": 10_001}, "limit must be an integer from 1 to 10000"),
+        ({"limit": 1000, "cost": "①"}, "cost must be an integer from 0 to 100"),
+        ({"limit": 1000, "cost": 101}, "cost must be an integer from 0 to 100"),
+        ({"window": 86_401}, "window must be an integer from 1 to 86400"),
+    ):
+        cases.append((client.call("POST", limiter, key="numbers", json_body=body), message))
+    for reply, message in cases:
+        assert reply.status == 400, reply.describe()
+        assert reply.json() == {"error": {"code": "bad_request", "message": message}}, (
+            reply.describe()
+        )
+    assert client.call("GET", path, key="numbers").status == 404, "a refused write stored"
+
+
 def hostile_paths_are_refused_and_counted(client: Client) -> None:
     """Paths no route could mean get a clean 4xx; with a valid key they still count.
 
@@ -383,6 +417,7 @@ UP: list[Scenario] = [
     Scenario("limiter_endpoint", limiter_endpoint_decides),
     Scenario("publish_and_stats", publish_and_stats),
     Scenario("hostile_input", hostile_input_gets_clean_4xx),
+    Scenario("numbers", numbers_are_ascii_digits_within_bounds),
     Scenario("hostile_paths", hostile_paths_are_refused_and_counted),
 ]
 

@@ -54,9 +54,9 @@ def test_each_algorithm_admits_the_limit_then_refuses(
     headers = refused.headers()
     assert headers["RateLimit-Limit"] == "5" and headers["RateLimit-Remaining"] == "0"
     assert 0 < int(headers["Retry-After"]) <= 2 * HOUR
-    # the key lives under the layer and expires when the identifier goes idle
+    # the key lives in the toolkit's own namespace and expires when the identifier goes idle
     (key,) = keys(cache)
-    assert key.startswith(f"ratelimit:{algorithm}:3600000:".encode())
+    assert key == f"continuum:rl:{algorithm}:3600000:user-1".encode()
     ttl = cache.execute([("PTTL", key)], write=False)[0]
     assert isinstance(ttl, int) and 0 < ttl <= 2 * HOUR * 1000
 
