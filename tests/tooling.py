@@ -54,6 +54,14 @@ def repository_files() -> list[str]:
     return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
 
 
+def copy_repository(dest: Path) -> Path:
+    """The files git sees (tracked or not ignored), copied to ``dest``."""
+    for name in repository_files():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
 def project_wheel(workdir: Path) -> Path:
     """Our own wheel, built by pip from a copy so the build leaves nothing in the checkout.
 

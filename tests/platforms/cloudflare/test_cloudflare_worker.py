@@ -24,16 +24,10 @@ from pathlib import Path
 import behaviour
 import httpx
 import pytest
-from pyodide_worker import (
-    ROOT,
-    PyodideWorker,
-    copy_repository,
-    pyodide_python,
-    worker_wheels,
-    wrangler_cli,
-)
+from pyodide_worker import ROOT, PyodideWorker, pyodide_python, worker_wheels, wrangler_cli
 
 from continuum.emulator.pytest_plugin import EmulatorHandle
+from tests.tooling import copy_repository
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
