@@ -106,7 +106,7 @@ def worker_wheels(workdir: Path) -> list[Path]:
     """Everything the Worker installs: its dependencies, the SDK and our own wheel."""
     if shutil.which("node") is None or not (PYODIDE / "pyodide.mjs").exists():
         missing("Node.js with the npm pyodide package", "install Node.js 20 and run npm ci")
-    return [*dependency_wheels(), project_wheel(workdir)]
+    return [*dependency_wheels(), project_wheel()]
 
 
 class PyodideWorker(JsonLinesChild):
