@@ -25,6 +25,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Serverless Framework v3 without telemetry, notifications or prompts.
+SERVERLESS_QUIET = {
+    "SLS_TELEMETRY_DISABLED": "1",
+    "SLS_NOTIFICATIONS_MODE": "off",
+    "SLS_INTERACTIVE_SETUP_DISABLE": "1",
+    "SLS_DEPRECATION_DISABLE": "*",
+}
+
+
 def missing(what: str, hint: str) -> NoReturn:
     message = f"{what} is missing: {hint}"
     if os.environ.get("CI", "").lower() == "true":
