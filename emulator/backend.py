@@ -105,7 +105,7 @@ def error_text(error: ResponseError) -> str:
     """Redis's error line, rebuilt from redis-py's exception.
 
     redis-py strips the code off the errors it maps to an exception class of its own
-    (``ERR``, ``EXECABORT``, ``NOPERM``, ...) and keeps every other line whole; 7.0 and
+    (``ERR``, ``EXECABORT``, ``NOPERM``, ...) and keeps every other line whole; 8.0 and
     later also keep the code in ``status_code``, so since 8.2 a ``WRONGTYPE`` line arrives
     whole *and* with its code. Whether the code was stripped is therefore read from the
     parser's own table, never from the presence of ``status_code``.
@@ -113,13 +113,18 @@ def error_text(error: ResponseError) -> str:
     text = str(error)
     if isinstance(error, redis.exceptions.NoScriptError):
         return NOSCRIPT
-    if hasattr(error, "status_code"):  # redis-py 7+: the line's code, or None
+    if hasattr(error, "status_code"):  # redis-py 8+: the line's code, or None
         code = error.status_code
-        return f"{code} {text}" if code in _STRIPPED_CODES else text
-    if isinstance(error, ExecAbortError):
-        return f"EXECABORT {text}"
-    first = text.split(" ", 1)[0]
-    return text if first in _ERROR_CODES else f"ERR {text}"
+        line = f"{code} {text}" if code in _STRIPPED_CODES else text
+    elif isinstance(error, ExecAbortError):
+        line = f"EXECABORT {text}"
+    else:
+        line = text if text.split(" ", 1)[0] in _ERROR_CODES else f"ERR {text}"
+    # fakeredis writes some codes after "ERR" ("ERR BUSYGROUP ..."); Redis sends them alone.
+    code, _, rest = line.partition(" ")
+    if code == "ERR" and rest.split(" ", 1)[0] in _ERROR_CODES:
+        return rest
+    return line
 
 
 # The error codes redis-py strips (the keys of its parser's exception table, 5.0 to 8.x).

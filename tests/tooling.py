@@ -6,12 +6,15 @@ the test elsewhere, with the command that gets it.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import queue
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,8 +23,15 @@ from typing import IO, Any, NoReturn
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What building our wheel needs (pyproject's packages, README, the templates it ships).
-PROJECT_FILES = ("pyproject.toml", "README.md", "core", "platforms", "emulator", "templates")
+
+
+#: Serverless Framework v3 without telemetry, notifications or prompts.
+SERVERLESS_QUIET = {
+    "SLS_TELEMETRY_DISABLED": "1",
+    "SLS_NOTIFICATIONS_MODE": "off",
+    "SLS_INTERACTIVE_SETUP_DISABLE": "1",
+    "SLS_DEPRECATION_DISABLE": "*",
+}
 
 
 def missing(what: str, hint: str) -> NoReturn:
@@ -54,36 +64,36 @@ def repository_files() -> list[str]:
     return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
 
 
-def project_wheel(workdir: Path) -> Path:
-    """Our own wheel, built by pip from a copy so the build leaves nothing in the checkout.
+def copy_repository(dest: Path) -> Path:
+    """The files git sees (tracked or not ignored), copied to ``dest``."""
+    for name in repository_files():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+@functools.cache
+def project_wheel() -> Path:
+    """Our own wheel, built once per test session the way ``continuum new`` builds it from
+    a checkout (pip, from a copy, so the build leaves nothing in the checkout).
 
     Build isolation fetches setuptools from PyPI (or pip's cache) the first time; a
     failure there is a missing dependency, said as such.
     """
-    source = workdir / "source"
-    for name in PROJECT_FILES:
-        origin = ROOT / name
-        if origin.is_dir():
-            shutil.copytree(
-                origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-            )
-        elif origin.exists():
-            source.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, source / name)
-    out = workdir / "dist"
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        missing(
-            "our wheel (pip wheel failed)",
-            f"PyPI must be reachable for the first build:\n{(done.stdout + done.stderr)[-3000:]}",
-        )
-    (wheel,) = out.glob("continuum_cache-*.whl")
-    return wheel
+    from continuum.cli.wheel import build_checkout
+    from continuum.errors import ValidationError
+
+    out = Path(tempfile.mkdtemp(prefix="continuum-test-wheel-"))
+    atexit.register(shutil.rmtree, out, True)
+    try:
+        return build_checkout(ROOT, out)
+    except ValidationError as exc:
+        missing("our wheel (pip wheel failed)", str(exc))
+
+
+def base_python() -> str:
+    """The interpreter this venv was made from: its ``-m venv`` ships the stock pip."""
+    return str(getattr(sys, "_base_executable", sys.executable))
 
 
 class JsonLinesChild:

@@ -98,6 +98,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="seconds one request may take (default: %(default)s)",
     )
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
+    parser.add_argument(
+        "--deploy",
+        action="store_true",
+        help="check instead the tools this folder's deploys need (from its serverless.yml, "
+        "vercel.json, wrangler.toml) and say how to install what is missing",
+    )
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
@@ -105,10 +111,17 @@ def run(args: argparse.Namespace) -> int:
     if args.pings < 1 or not args.timeout > 0:
         print("continuum doctor: --pings must be >= 1 and --timeout > 0", file=sys.stderr)
         return 2
-    env = dict(os.environ)
-    if args.config:
-        env["CONTINUUM_CONFIG"] = args.config
-    report = diagnose(env, pings=args.pings, timeout=args.timeout)
+    if args.deploy:
+        from pathlib import Path
+
+        from continuum.cli.toolchain import check
+
+        report = check(Path.cwd())
+    else:
+        env = dict(os.environ)
+        if args.config:
+            env["CONTINUUM_CONFIG"] = args.config
+        report = diagnose(env, pings=args.pings, timeout=args.timeout)
     if args.json:
         print(json.dumps({"findings": [f.as_dict() for f in report.findings],
                           "latency_ms": report.latency_ms}, indent=2))  # fmt: skip

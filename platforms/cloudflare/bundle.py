@@ -3,12 +3,16 @@
 Wrangler uploads every ``*.py`` under the Worker's module root (``base_dir``) and offers
 no way to exclude any, so pointing it at the repository root would ship the tests, the
 emulator, the benchmarks and any local virtualenv. ``wrangler.toml`` therefore runs this
-as its build command and uses the staged folder as ``base_dir``: it holds only ``core``
-(with its Lua scripts) and ``platforms/cloudflare``, laid out so ``import core`` and
-``import continuum.platforms.cloudflare`` resolve as they do in the repository. Third-party
-dependencies are not copied: ``pywrangler`` vendors them into ``python_modules``.
+as its build command and uses the staged folder as ``base_dir``: it holds the package
+``continuum`` as the Worker imports it (the repository's ``core/`` with its Lua scripts,
+and ``platforms/cloudflare/`` as ``continuum/platforms/cloudflare``), without what never
+runs in a Worker: the command line, the emulator, the templates, the other platforms'
+adapters and this script. Third-party dependencies are not copied: ``pywrangler``
+vendors them into ``python_modules``.
 
-    python3 -m continuum.platforms.cloudflare.bundle build/worker
+It needs nothing but the standard library, so the build command runs it by path:
+
+    python3 platforms/cloudflare/bundle.py build/worker
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ __all__ = ["SOURCES", "stage"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Folder or file (relative to the repository) -> file patterns staged from it.
-SOURCES: dict[str, tuple[str, ...]] = {
-    "core": ("*.py", "*.lua"),
-    "platforms/__init__.py": (),
-    "platforms/cloudflare": ("*.py",),
+#: Repository folder or file -> (where it is staged, file patterns, paths left out).
+SOURCES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "core": ("continuum", ("*.py", "*.lua"), ("cli",)),
+    "platforms/__init__.py": ("continuum/platforms/__init__.py", (), ()),
+    "platforms/cloudflare": ("continuum/platforms/cloudflare", ("*.py",), ("bundle.py",)),
 }
 
 
@@ -35,23 +39,22 @@ def stage(dest: Path, root: Path = ROOT) -> list[Path]:
     if dest.exists():
         shutil.rmtree(dest)
     staged: list[Path] = []
-    for source, patterns in SOURCES.items():
+    for source, (target, patterns, left_out) in SOURCES.items():
         origin = root / source
-        files = (
-            [origin]
-            if origin.is_file()
-            else [
-                path
+        if origin.is_file():
+            pairs = [(origin, dest / target)]
+        else:
+            pairs = [
+                (path, dest / target / path.relative_to(origin))
                 for pattern in patterns
                 for path in origin.rglob(pattern)
                 if "__pycache__" not in path.parts
+                and path.relative_to(origin).parts[0] not in left_out
             ]
-        )
-        for path in sorted(files):
-            target = dest / path.relative_to(root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            staged.append(target)
+        for path, staged_path in sorted(pairs):
+            staged_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, staged_path)
+            staged.append(staged_path)
     return staged
 
 
@@ -68,7 +71,7 @@ def _check_destination(dest: Path, root: Path) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python3 -m continuum.platforms.cloudflare.bundle DEST", file=sys.stderr)
+        print("usage: python3 platforms/cloudflare/bundle.py DEST", file=sys.stderr)
         return 2
     staged = stage(Path(argv[0]))
     print(f"staged {len(staged)} Worker modules into {argv[0]}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from continuum.cli.main import main
+from tests.templates.conftest import New
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_TESTS = ROOT / "tests" / "platforms" / "cloudflare"
@@ -113,9 +113,9 @@ class Host:
         self.log.close()
 
 
-def test_cloudflare_starter_runs_under_pyodide(upstash_emulator, tmp_path: Path) -> None:
+def test_cloudflare_starter_runs_under_pyodide(upstash_emulator, tmp_path: Path, new: New) -> None:
     project = tmp_path / "edge"
-    assert main(["new", str(project), "--platform", "cloudflare"]) == 0
+    assert new(project, "cloudflare") == 0
     wheels = [*worker_wheels(tmp_path / "wheels"), starter_wheel(project / "src", tmp_path)]
     host = Host(tmp_path, wheels)
     try:

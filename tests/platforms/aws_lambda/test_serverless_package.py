@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -21,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.tooling import missing, python312
+from tests.bundles import unexpected
+from tests.tooling import copy_repository, missing, python312
 
 ROOT = Path(__file__).resolve().parents[3]
 SLS = ROOT / "node_modules" / ".bin" / "serverless"
@@ -36,15 +36,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.node]
 
 
 def service_copy(tmp: Path) -> Path:
-    """The files serverless needs, copied so ``.serverless/`` lands outside the repo."""
+    """The files git sees, copied so ``.serverless/`` and the build land outside the repo."""
     if not SLS.exists():
         missing("node_modules/.bin/serverless", "run npm ci (./scripts/test does)")
-    work = tmp / "service"
-    work.mkdir()
-    shutil.copy(ROOT / "serverless.yml", work)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "core", work / "core", ignore=ignore)
-    shutil.copytree(ROOT / "platforms", work / "platforms", ignore=ignore)
+    work = copy_repository(tmp / "service")
     (work / "node_modules").symlink_to(ROOT / "node_modules")
     return work
 
@@ -76,7 +71,7 @@ def test_package_names_handler_runtime_and_architecture(packaged: Path) -> None:
     functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     assert len(functions) == 1
     props = functions[0]["Properties"]
-    assert props["Handler"] == "platforms/aws_lambda/handler.handler"
+    assert props["Handler"] == "continuum/platforms/aws_lambda/handler.handler"
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["arm64"]
     types = {r["Type"] for r in resources.values()}
@@ -89,18 +84,45 @@ def test_package_names_handler_runtime_and_architecture(packaged: Path) -> None:
 
 
 def test_package_holds_the_runtime_and_nothing_else(packaged: Path) -> None:
+    """The handler's package, Mangum, their dependencies and the licence: nothing else."""
     with zipfile.ZipFile(packaged / "continuum-api.zip") as archive:
         names = archive.namelist()
-    assert "platforms/aws_lambda/handler.py" in names
-    assert "core/app/api.py" in names and "core/errors.py" in names
-    assert any(n.startswith("httpx/") for n in names) and any(
-        n.startswith("mangum/") for n in names
-    )
-    for unwanted in ("tests/", "emulator/", "bench/", "node_modules/", "platforms/vercel/"):
-        assert not any(n.startswith(unwanted) for n in names), unwanted
-    assert not any(n.startswith(("boto3/", "msgpack/")) for n in names)
+        wrong = unexpected(
+            names,
+            archive.read,
+            requirements=["continuum-cache", "mangum"],
+            own=lambda name: name == "LICENSE",
+            python="3.12",
+            never=("continuum/platforms/vercel/", "continuum/platforms/cloudflare/"),
+        )
+    assert wrong == [], wrong
+    assert "continuum/platforms/aws_lambda/handler.py" in names
+    assert "continuum/app/api.py" in names and "continuum/errors.py" in names
+    assert not any(n.startswith(("boto3/", "msgpack/", "core/", "platforms/")) for n in names)
     native = [n for n in names if n.endswith(".so")]
     assert all("aarch64" in n or "arm64" in n for n in native), native
+
+
+def test_package_ships_bytecode_the_runtime_uses(packaged: Path) -> None:
+    """Every module has Python 3.12 bytecode that matches its source, and a cold import of
+    the handler from the zip's files (read-only, with the zip's dates) compiles nothing."""
+    probe = subprocess.run(
+        [
+            python312(),
+            "-I",
+            "-S",
+            str(Path(__file__).with_name("bytecode_probe.py")),
+            str(packaged / "continuum-api.zip"),
+            "continuum.platforms.aws_lambda.handler",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"},
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    report = json.loads(probe.stdout)
+    assert report == {"missing": [], "foreign": [], "timestamp": [], "stale": [], "compiled": []}
 
 
 def _free_port() -> int:
@@ -111,45 +133,40 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def offline_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Python 3.12 venv with the function's requirements: serverless-offline runs it."""
+def offline_venv(tmp_path: Path) -> tuple[Path, Path]:
+    """A service copy, and a Python 3.12 venv with its function's requirements installed
+    as serverless-python-requirements installs them (pip in the service folder, so ``.``
+    is this project): serverless-offline runs the handler from that venv. The venv is
+    kept across runs; the project is reinstalled every time."""
+    work = service_copy(tmp_path)
     venv = ROOT / ".cache" / "lambda-py312"
     python = venv / "bin" / "python"
-    stamp = venv / ".requirements"
-    wanted = (ROOT / "platforms" / "aws_lambda" / "requirements.txt").read_text()
-    if not python.exists() or not stamp.exists() or stamp.read_text() != wanted:
-        subprocess.run([python312(), "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "-r",
-                str(ROOT / "platforms" / "aws_lambda" / "requirements.txt"),
-            ],
-            check=True,
-            timeout=300,
-        )
-        stamp.write_text(wanted)
-    return venv
+    if not python.exists():
+        subprocess.run([python312(), "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    for args in (
+        ["-r", "platforms/aws_lambda/requirements.txt"],
+        ["--force-reinstall", "--no-deps", "."],
+    ):
+        subprocess.run([*pip, *args], cwd=work, check=True, timeout=300)
+    return work, venv
 
 
 @pytest.fixture
-def offline_server(tmp_path: Path, offline_venv: Path, emulator: object) -> Iterator[str]:
-    work = service_copy(tmp_path)
+def offline_server(
+    tmp_path: Path, offline_venv: tuple[Path, Path], emulator: object
+) -> Iterator[str]:
+    work, venv = offline_venv
     # serverless-offline 13.10.1 (pinned) runs the manifest's python3.12 as written.
     http_port, lambda_port = _free_port(), _free_port()
     env = sls_env(python312())
     env.update(
         {
-            "VIRTUAL_ENV": str(offline_venv),
-            "PATH": f"{offline_venv / 'bin'}{os.pathsep}{env['PATH']}",
+            "VIRTUAL_ENV": str(venv),
+            "PATH": f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
             "UPSTASH_REDIS_REST_URL": emulator.url,  # type: ignore[attr-defined]
             "UPSTASH_REDIS_REST_TOKEN": emulator.token,  # type: ignore[attr-defined]
             "CONTINUUM_API_KEYS": "offline-test-key-0123456789",
-            "PYTHONPATH": str(work),
         }
     )
     log = (tmp_path / "offline.log").open("w")

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.tooling import JsonLinesChild, missing, project_wheel, repository_files
+from tests.tooling import JsonLinesChild, missing, project_wheel
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = Path(os.environ.get("CONTINUUM_NODE_MODULES", ROOT / "node_modules"))
@@ -51,14 +51,6 @@ def wrangler_cli() -> Path:
     if not cli.exists() or shutil.which("node") is None:
         missing("wrangler", "install Node.js 20 and run npm ci (wrangler 4.86.0)")
     return cli
-
-
-def copy_repository(dest: Path) -> Path:
-    """The files git sees (tracked or not ignored), copied to ``dest``."""
-    for name in repository_files():
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, dest / name)
-    return dest
 
 
 def pyodide_python() -> str:
@@ -114,7 +106,7 @@ def worker_wheels(workdir: Path) -> list[Path]:
     """Everything the Worker installs: its dependencies, the SDK and our own wheel."""
     if shutil.which("node") is None or not (PYODIDE / "pyodide.mjs").exists():
         missing("Node.js with the npm pyodide package", "install Node.js 20 and run npm ci")
-    return [*dependency_wheels(), project_wheel(workdir)]
+    return [*dependency_wheels(), project_wheel()]
 
 
 class PyodideWorker(JsonLinesChild):

@@ -19,6 +19,7 @@ import pytest
 from vercel_function import ROOT, Build, FunctionProcess, ServedFunction, build, materialise
 
 from continuum.emulator.pytest_plugin import EmulatorHandle
+from tests.bundles import unexpected
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
@@ -125,41 +126,36 @@ def test_no_source_file_is_published_as_a_static_file(vercel_build: Build) -> No
 
 
 def test_bundle_holds_the_app_its_dependencies_and_nothing_else(vercel_build: Build) -> None:
-    files = set(vercel_build.bundle())
+    """The entry point, the installed package and its runtime dependencies; besides them
+    only Vercel's own runtime and the pip its builder seeds into every function."""
+    files = vercel_build.bundle()
+    wrong = unexpected(
+        files,
+        lambda name: (vercel_build.project / files[name]).read_bytes(),
+        requirements=["continuum-cache[vercel]", "vercel-runtime", "pip"],
+        own=lambda name: name == "api/index.py",
+        python="3.12",
+        site="_vendor/",
+        never=("continuum/platforms/aws_lambda/", "continuum/platforms/cloudflare/"),
+    )
+    assert wrong == [], wrong
     for needed in (
         "api/index.py",
-        "platforms/vercel/app.py",
-        "core/app/api.py",
+        "_vendor/continuum/platforms/vercel/app.py",
+        "_vendor/continuum/app/api.py",
         "_vendor/flask/__init__.py",
         "_vendor/httpx/__init__.py",
     ):
         assert needed in files, f"{needed} is missing from the function"
-    for leaked in (
-        "tests/",
-        "emulator/",
-        "bench/",
-        "platforms/aws_lambda/",
-        "node_modules/",
-        "platforms/cloudflare/",
-        ".ci/",
-    ):
-        assert not any(f.startswith(leaked) for f in files), f"{leaked} leaked into the function"
 
 
-def test_function_declares_the_project_dependencies_and_python_312() -> None:
-    """api/pyproject.toml is what Vercel installs: it must keep up with the project's."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    function = tomllib.loads((ROOT / "api" / "pyproject.toml").read_text())["project"]
-
-    def names(requirements: list[str]) -> set[str]:
-        return {
-            r.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower()
-            for r in requirements
-        }
-
-    needed = names(project["dependencies"]) | names(project["optional-dependencies"]["vercel"])
-    assert needed <= names(function["dependencies"])
-    assert function["requires-python"].lstrip("~=").startswith("3.12")
+def test_function_installs_this_project_under_its_import_name() -> None:
+    """api/pyproject.toml is what Vercel installs: this folder's package, Python 3.12."""
+    function = tomllib.loads((ROOT / "api" / "pyproject.toml").read_text())
+    assert function["project"]["dependencies"] == ["continuum-cache[vercel]"]
+    source = function["tool"]["uv"]["sources"]["continuum-cache"]
+    assert (ROOT / "api" / source["path"]).resolve() == ROOT
+    assert function["project"]["requires-python"].lstrip("~=").startswith("3.12")
 
 
 # -- the built function serving requests ------------------------------------------------

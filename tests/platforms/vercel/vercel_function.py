@@ -105,25 +105,28 @@ class Build:
 
 def build(workdir: Path) -> Build:
     """Run ``vercel build`` on a copy of the deployable files; fail with its log."""
-    cli, py312, uv_bin = vercel_cli(), python312(), uv()
     project = workdir / "project"
     for name in uploaded_files():
         target = project / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
+    return build_in(project)
+
+
+def build_in(project: Path) -> Build:
+    """Run ``vercel build`` in ``project`` (with a stub project file); fail with its log."""
+    cli, py312, uv_bin = vercel_cli(), python312(), uv()
     (project / ".vercel").mkdir(exist_ok=True)
     (project / ".vercel" / "project.json").write_text(
         json.dumps(
             {"projectId": "prj_continuum_test", "orgId": "team_continuum_test", "settings": {}}
         )
     )
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join(
-            [str(Path(py312).parent), str(Path(uv_bin).parent), os.environ.get("PATH", "")]
-        ),
-        "VERCEL_TELEMETRY_DISABLED": "1",
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "PYTEST_"))}
+    env["PATH"] = os.pathsep.join(
+        [str(Path(py312).parent), str(Path(uv_bin).parent), os.environ.get("PATH", "")]
+    )
+    env["VERCEL_TELEMETRY_DISABLED"] = "1"
     env.pop("VIRTUAL_ENV", None)
     done = subprocess.run(
         [str(cli), "build", "--yes"],
