@@ -41,6 +41,7 @@ log = logging.getLogger("emulator")
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 _ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT"})
 _ALLOW_HEADER = "GET, HEAD, POST, PUT"
+_HANG_UP = frozenset({413, 414, 431})
 # Built once: json.dumps with options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -129,7 +130,9 @@ class EmulatorApp:
         try:
             return self._serve(req)
         except BadRequest as error:
-            return self._reply(error.status, {"error": error.message})
+            # Past an HTTP-level limit the rest of the request may still be on the wire.
+            close = [("Connection", "close")] if error.status in _HANG_UP else None
+            return self._reply(error.status, {"error": error.message}, close)
         except RecursionError:  # a reply nested thousands deep (a script can build one)
             return self._reply(400, {"error": TOO_DEEP})
         except (RedisConnectionError, RedisTimeoutError) as error:

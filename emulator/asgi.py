@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,8 @@ from typing import Any
 
 from continuum.emulator.app import EmulatorApp
 from continuum.emulator.request import HttpRequest
+
+log = logging.getLogger("emulator")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +48,8 @@ class AsgiEmulator:
         req = await _request(scope, receive, self.app.max_request_bytes)
         loop = asyncio.get_running_loop()
         response = await loop.run_in_executor(self._executor, self.app.handle, req)
+        # The method and path only: a ``?_token=`` query never reaches a log line.
+        log.debug("%s %s %s", req.method, req.path[:200].decode("latin-1"), response.status)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         if response.stream is None:

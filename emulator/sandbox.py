@@ -246,15 +246,18 @@ class SandboxRuntime:
         if self._ticks is None:
             self._ticks = self._runtime.eval(_TICKS)
         tick = self._ticks(tick_clock, message)
-        ok, value, is_reply_error = _values(self._bootstrap().run(
-            prepared.chunk,
-            lua_globals.KEYS,
-            lua_globals.ARGV,
-            self._caller(prepared.read_only),
-            lua_globals.redis.log,
-            _sha1hex,
-            tick,
-        ), 3)
+        ok, value, is_reply_error = _values(
+            self._bootstrap().run(
+                prepared.chunk,
+                lua_globals.KEYS,
+                lua_globals.ARGV,
+                self._caller(prepared.read_only),
+                lua_globals.redis.log,
+                _sha1hex,
+                tick,
+            ),
+            3,
+        )
         if ok:
             return value
         text = _text(value)

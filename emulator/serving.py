@@ -24,6 +24,9 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("emulator")
+# uvicorn warns on every malformed request, which the emulator already answers in JSON;
+# its errors (an app that failed) still get through.
+logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
 
 BACKLOG = 2048
 _STARTUP_SECONDS = 10.0
