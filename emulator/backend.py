@@ -103,6 +103,7 @@ class Backend:
         self._scripts = ScriptBook(wrapper)
         self._wrapper = wrapper
         self.functions = FunctionLibrary(self)
+        self.cursors = dialect.Cursors()
         self._catalogue: catalogue.Catalogue | None = None
 
     def close(self) -> None:
@@ -125,6 +126,10 @@ class Backend:
     def wrap(self, body: bytes, read_only: bool) -> bytes:
         """The text the backend runs for a script body (see ``continuum.emulator.scripts``)."""
         return self._wrapper.wrap(body, read_only)
+
+    def internal(self, body: bytes, keys: Sequence[bytes], argv: Sequence[bytes]) -> Command:
+        """EVAL of one of the emulator's own scripts (its calls are not billed)."""
+        return [b"EVAL", self._wrapper.internal(body), str(len(keys)).encode(), *keys, *argv]
 
     # -- scripts -------------------------------------------------------------------------
 

@@ -22,18 +22,10 @@ from fakeredis._helpers import SimpleError, casematch
 from fakeredis._socket import FakeSocket
 from fakeredis.model import is_write_command
 
+from continuum.emulator.extension import _EXTRA, command
+from continuum.emulator.geo import GeoCommands
+
 VERSION = (8, 2)
-_EXTRA: dict[str, Signature] = {}
-
-
-def command(name: str, fixed: tuple[Any, ...], repeat: tuple[Any, ...] = ()) -> Callable[..., Any]:
-    """Register an emulator command (``name`` lower-case, as fakeredis looks it up)."""
-
-    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        _EXTRA[name] = Signature(name, func.__name__, fixed, repeat)  # type: ignore[arg-type]
-        return func
-
-    return decorator
 
 
 def extra_names() -> set[str]:
@@ -58,7 +50,7 @@ def is_write(args: list[bytes]) -> bool:
 _WRITES = frozenset({b"hsetex", b"hgetex", b"hgetdel", b"hexpire", b"hpexpire", b"bitop"})
 
 
-class EmulatorSocket(FakeSocket):
+class EmulatorSocket(GeoCommands, FakeSocket):
     """fakeredis's socket with the emulator's commands looked up first."""
 
     def _name_to_func(self, cmd_name: str) -> tuple[Callable[..., Any] | None, Signature]:

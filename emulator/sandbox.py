@@ -171,6 +171,7 @@ class Prepared:
 
     chunk: Any
     read_only: bool
+    billed: bool = True
 
 
 class Counter(threading.local):
@@ -201,15 +202,17 @@ class SandboxRuntime:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._runtime, name)
 
-    def prepare(self, text: bytes, read_only: bool) -> bytes:
-        """The marker text fakeredis is sent for ``text`` (compiled once, kept)."""
-        marker = b"--" + self._nonce + (b":ro:" if read_only else b":rw:") + text
+    def prepare(self, text: bytes, read_only: bool, *, billed: bool = True) -> bytes:
+        """The marker text fakeredis is sent for ``text`` (compiled once, kept). The calls
+        of an unbilled script (the emulator's own) are not counted."""
+        mode = (b"ro" if read_only else b"rw") + (b"" if billed else b"-free")
+        marker = b"--" + self._nonce + b":" + mode + b":" + text
         with self._lock:
             if marker not in self._prepared:
                 chunk, message, *_ = _values(self._bootstrap().compile(text), 2)
                 if chunk is None:
                     raise ScriptSyntaxError(_text(message))
-                self._prepared[marker] = Prepared(chunk, read_only)
+                self._prepared[marker] = Prepared(chunk, read_only, billed)
         return marker
 
     def _bootstrap(self) -> Any:
@@ -251,7 +254,7 @@ class SandboxRuntime:
                 prepared.chunk,
                 lua_globals.KEYS,
                 lua_globals.ARGV,
-                self._caller(prepared.read_only),
+                self._caller(prepared.read_only, prepared.billed),
                 lua_globals.redis.log,
                 _sha1hex,
                 tick,
@@ -263,7 +266,7 @@ class SandboxRuntime:
         text = _text(value)
         raise SimpleError(text if is_reply_error else f"ERR {text}")
 
-    def _caller(self, read_only: bool) -> Callable[..., tuple[bool, Any]]:
+    def _caller(self, read_only: bool, billed: bool) -> Callable[..., tuple[bool, Any]]:
         from fakeredis._helpers import SimpleError
 
         forward = self._server._lua_redis_call_wrapper
@@ -271,7 +274,8 @@ class SandboxRuntime:
         is_write = self._is_write
 
         def call(*args: Any) -> tuple[bool, Any]:
-            counter.calls += 1
+            if billed:
+                counter.calls += 1
             if read_only and args and is_write([_as_bytes(a) for a in args[:2]]):
                 return False, READ_ONLY_WRITE
             try:
@@ -314,6 +318,9 @@ class FakeWrapper(Wrapper):
         self._runtime = runtime
         self._open = b"local " + TICK + b" = ... local " + hidden(b"result") + b" = (function() "
         self._close = b"\nend)() return " + hidden(b"result")
+
+    def internal(self, body: bytes) -> bytes:
+        return self._runtime.prepare(body, False, billed=False)
 
     def wrap(self, body: bytes, read_only: bool) -> bytes:
         text = self._open + instrument(body, TICK) + self._close

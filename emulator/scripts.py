@@ -41,7 +41,7 @@ def hidden(name: bytes) -> bytes:
 TICK = hidden(b"tick")
 
 
-def redis_prelude(seconds: float) -> bytes:
+def redis_prelude(seconds: float) -> tuple[bytes, bytes]:
     """The one-line prelude of a script on redis-server: counting ``redis``, deadline tick."""
     real, calls, over, deadline, ticks, clock = (
         hidden(n) for n in (b"real", b"calls", b"over", b"deadline", b"ticks", b"clock")
@@ -84,6 +84,10 @@ class Wrapper:
 
     def wrap(self, body: bytes, read_only: bool) -> bytes:
         raise NotImplementedError
+
+    def internal(self, body: bytes) -> bytes:
+        """The text for one of the emulator's own scripts (unbilled, not a client's)."""
+        return body
 
 
 class RedisWrapper(Wrapper):
