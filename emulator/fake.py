@@ -24,6 +24,7 @@ from fakeredis.model import is_write_command
 
 from continuum.emulator.extension import _EXTRA, command
 from continuum.emulator.geo import GeoCommands
+from continuum.emulator.rejson import JsonCommands
 
 VERSION = (8, 2)
 
@@ -50,7 +51,7 @@ def is_write(args: list[bytes]) -> bool:
 _WRITES = frozenset({b"hsetex", b"hgetex", b"hgetdel", b"hexpire", b"hpexpire", b"bitop"})
 
 
-class EmulatorSocket(GeoCommands, FakeSocket):
+class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
     """fakeredis's socket with the emulator's commands looked up first."""
 
     def _name_to_func(self, cmd_name: str) -> tuple[Callable[..., Any] | None, Signature]:
