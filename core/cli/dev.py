@@ -118,7 +118,11 @@ class _BodyDeadline:
             if started:
                 raise
             body = json.dumps({"error": "request_timeout", "message": "the body never arrived"})
-            headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
             await send({"type": "http.response.start", "status": 408, "headers": headers})
             await send({"type": "http.response.body", "body": body.encode()})
 
@@ -138,13 +142,14 @@ def run(args: argparse.Namespace) -> int:
     key = key or f"dev-{secrets.token_urlsafe(18)}"
     if key not in settings.api_keys:
         settings = settings.replace(api_keys=(*settings.api_keys, key))
-    from continuum.cache import UpstashCache
+    from continuum.cache import AsyncUpstashCache, UpstashCache
 
     emulator = None
     sdk_env = ""
     if args.use_env:
         try:
             cache = UpstashCache(mode="rest")
+            async_cache = AsyncUpstashCache(mode="rest")
         except CacheError as exc:
             print(f"continuum dev --use-env: {exc}", file=sys.stderr)
             return 2
@@ -162,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
         cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+        # uvicorn serves the API's async path; the sync client is for the checks here.
+        async_cache = AsyncUpstashCache(rest_url=emulator.url, rest_token=emulator.token)
         if args.redis_url and not cache.ping():
             # Serving anyway would answer every request from the fallback, which looks
             # like a working API with a cache that forgets everything.
@@ -174,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
         backend_text = f"the embedded emulator at {emulator.url} ({emulator.backend.describe()})"
         sdk_env = f"UPSTASH_REDIS_REST_URL={emulator.url} UPSTASH_REDIS_REST_TOKEN={emulator.token}"
     try:
-        server = DevServer(Api(settings, cache=cache), args.host, args.port)
+        api = Api(settings, cache=cache, async_cache=async_cache)
+        server = DevServer(api, args.host, args.port)
     except OSError as exc:
         print(f"continuum dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         if emulator is not None:
