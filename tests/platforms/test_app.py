@@ -180,11 +180,12 @@ def test_a_client_that_stops_sending_is_dropped_not_waited_for(emulator: Any) ->
     import socket
 
     from continuum.app import Api, ApiSettings
-    from continuum.cache import UpstashCache
+    from continuum.cache import AsyncUpstashCache
     from continuum.cli.dev import DevServer
 
-    cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
-    server = DevServer(Api(ApiSettings(api_keys=("k",)), cache=cache), idle_timeout=0.5).start()
+    cache = AsyncUpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+    api = Api(ApiSettings(api_keys=("k",)), async_cache=cache)
+    server = DevServer(api, idle_timeout=0.5).start()
     try:
         with socket.create_connection(("127.0.0.1", server.server.port), timeout=10) as stalled:
             stalled.sendall(
