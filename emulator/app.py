@@ -12,6 +12,7 @@ werkzeug server.
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import itertools
 import json
@@ -31,6 +32,7 @@ from continuum.emulator.backend import (
     Backend,
     Command,
     ErrorReply,
+    NeedsWorker,
     ReplyBudget,
     TransactionDiscarded,
 )
@@ -46,6 +48,7 @@ _HANG_UP = frozenset({413, 414, 431})
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 StartResponse = Callable[..., Any]
+_INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("inline", default=False)
 
 
 @dataclass
@@ -125,10 +128,15 @@ class EmulatorApp:
 
         return serve(self, environ, start_response)
 
-    def handle(self, req: HttpRequest) -> HttpResponse:
-        """The response to one request; never raises."""
+    def handle(self, req: HttpRequest, *, inline: bool = False) -> HttpResponse:
+        """The response to one request; never raises, except ``NeedsWorker`` when
+        ``inline`` (on the server's event loop) and the request may block: it is then
+        handed back before anything ran or was billed, to be handled on a worker thread."""
+        token = _INLINE.set(inline)
         try:
             return self._serve(req)
+        except NeedsWorker:
+            raise
         except BadRequest as error:
             # Past an HTTP-level limit the rest of the request may still be on the wire.
             close = [("Connection", "close")] if error.status in _HANG_UP else None
@@ -142,6 +150,8 @@ class EmulatorApp:
         except Exception:
             log.exception("emulator failed on a request")
             return self._reply(500, {"error": "ERR internal emulator error"})
+        finally:
+            _INLINE.reset(token)
 
     def _serve(self, req: HttpRequest) -> HttpResponse:
         request.check_limits(req)
@@ -226,8 +236,9 @@ class EmulatorApp:
         refusal = self._check(args, read_only)
         if refusal is not None:
             raise BadRequest(refusal)
-        self._charge(1)
-        outcome = self.backend.run([args], self._budget())
+        with self.backend.hold([args], inline=_INLINE.get()):
+            self._charge(1)
+            outcome = self.backend.run([args], self._budget())
         self.billing.add(commands=outcome.script_calls)
         reply = outcome.replies[0]
         if isinstance(reply, ErrorReply):
@@ -255,9 +266,10 @@ class EmulatorApp:
             refusal = self._check(args, read_only)
             if refusal is not None:
                 raise BadRequest(refusal)
-        self._charge(len(batch))
         try:
-            outcome = self.backend.transaction(batch, self._budget())
+            with self.backend.hold(batch, inline=_INLINE.get()):
+                self._charge(len(batch))
+                outcome = self.backend.transaction(batch, self._budget())
         except TransactionDiscarded as discarded:
             raise BadRequest(replies.upstash_error(None, ErrorReply(discarded.message))) from None
         self.billing.add(commands=outcome.script_calls)

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from continuum.emulator.app import EmulatorApp
+from continuum.emulator.backend import NeedsWorker
 from continuum.emulator.request import HttpRequest
 
 log = logging.getLogger("emulator")
@@ -46,8 +47,15 @@ class AsgiEmulator:
         if scope["type"] != "http":
             return  # lifespan is off; websockets are not Upstash's
         req = await _request(scope, receive, self.app.max_request_bytes)
-        loop = asyncio.get_running_loop()
-        response = await loop.run_in_executor(self._executor, self.app.handle, req)
+        # Quick fakeredis commands run right here: a thread hop would cost more than they
+        # do. Anything that may block (scripts, a real Redis) goes to a worker.
+        try:
+            if self.app.backend.kind != "fakeredis":
+                raise NeedsWorker
+            response = self.app.handle(req, inline=True)
+        except NeedsWorker:
+            loop = asyncio.get_running_loop()
+            response = await loop.run_in_executor(self._executor, self.app.handle, req)
         # The method and path only: a ``?_token=`` query never reaches a log line.
         log.debug("%s %s %s", req.method, req.path[:200].decode("latin-1"), response.status)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "NOSCRIPT",
     "TOO_DEEP",
     "Backend",
+    "NeedsWorker",
     "Command",
     "ErrorReply",
     "Outcome",
@@ -62,6 +64,21 @@ Plan = tuple[Command, Fix | None]
 # the SHA1 of no script: what an EVALSHA of a script this emulator never saw asks for
 _NO_SUCH_SHA = b"0" * 40
 _SCRIPT_RUNS = frozenset({b"EVAL", b"EVAL_RO", b"EVALSHA", b"EVALSHA_RO", b"FCALL", b"FCALL_RO"})
+
+
+class NeedsWorker(Exception):
+    """A request tried on the event loop that may block: hand it to a worker thread."""
+
+
+class _Held:
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 class Backend:
@@ -105,6 +122,9 @@ class Backend:
         self.functions = FunctionLibrary(self)
         self.cursors = dialect.Cursors()
         self._catalogue: catalogue.Catalogue | None = None
+        # Scripts hold this while they run; a command runs on the event loop only while
+        # it is free, so the loop never waits behind a script for fakeredis's lock.
+        self._scripts_running = threading.Lock()
 
     def close(self) -> None:
         self._pool.disconnect()
@@ -116,6 +136,24 @@ class Backend:
             return "fakeredis (in-process)"
         kwargs = self._pool.connection_kwargs
         return f"redis at {kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+
+    def hold(
+        self, commands: Sequence[Command], *, inline: bool
+    ) -> contextlib.AbstractContextManager[object]:
+        """What running ``commands`` needs held. ``inline`` (on the event loop): only quick
+        fakeredis commands while no script runs, else ``NeedsWorker``; on a worker thread a
+        script waits for the others."""
+        scripted = any(args[0].upper() in _SCRIPT_RUNS for args in commands)
+        if inline:
+            if self.kind != "fakeredis" or scripted:
+                raise NeedsWorker
+            if not self._scripts_running.acquire(blocking=False):
+                raise NeedsWorker
+            return _Held(self._scripts_running)
+        if scripted and self.kind == "fakeredis":
+            self._scripts_running.acquire()
+            return _Held(self._scripts_running)
+        return contextlib.nullcontext()
 
     def lacks(self, args: Command) -> str | None:
         """The refusal for a command Upstash serves but this backend does not, else None."""
