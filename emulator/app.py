@@ -136,6 +136,7 @@ class EmulatorApp:
         try:
             return self._serve(req)
         except NeedsWorker:
+            self.billing.add(requests=-1)  # counted again when the worker serves it
             raise
         except BadRequest as error:
             # Past an HTTP-level limit the rest of the request may still be on the wire.
