@@ -64,9 +64,15 @@ string_meta.__index = strlib
 string_meta.__metatable = false
 
 local function readonly() error("Attempt to modify a readonly table", 2) end
+-- Read-only views and what they show, so rawget/rawset treat them as Redis treats its
+-- read-only tables (rawset refused, rawget sees the contents).
+local shown = setmetatable({}, {__mode = "k"})
 local function view(t)
-  return setmetatable({}, {__index = t, __newindex = readonly, __metatable = false})
+  local v = setmetatable({}, {__index = t, __newindex = readonly, __metatable = false})
+  shown[v] = t
+  return v
 end
+local real_rawget, real_rawset = rawget, rawset
 local plain = {"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
   "rawset", "select", "setmetatable", "getmetatable", "tonumber", "tostring", "type",
   "unpack", "xpcall", "gcinfo", "_VERSION"}
@@ -87,7 +93,21 @@ local function environment(api, keys, argv)
   local base = {string = view(strlib), math = view(mathlib), table = view(tablib),
     coroutine = view(colib), cjson = view(cjsonlib), redis = view(api), KEYS = keys, ARGV = argv}
   for name, value in pairs(builtins) do base[name] = value end
-  local env = setmetatable({}, {
+  local env
+  base.rawget = function(t, k)
+    local inner = (t == env and base) or shown[t]
+    if inner ~= nil then return inner[k] end
+    return real_rawget(t, k)
+  end
+  base.rawset = function(t, k, v)
+    if t == env or shown[t] ~= nil then error("Attempt to modify a readonly table", 0) end
+    return real_rawset(t, k, v)
+  end
+  base.setmetatable = function(t, meta)
+    if t == env or shown[t] ~= nil then error("Attempt to modify a readonly table", 0) end
+    return setmetatable(t, meta)
+  end
+  env = setmetatable({}, {
     __index = function(_, name)
       local value = base[name]
       if value == nil then
@@ -137,6 +157,7 @@ end
 
 local function run(chunk, keys, argv, py_call, log, sha1hex, tick)
   local env = environment(redis_api(py_call, log, sha1hex), keys, argv)
+  shown[env] = nil
   setfenv(chunk, env)
   local ok, result = xpcall(function() return chunk(tick) end, function(e)
     if type(e) == "table" and e.err ~= nil then return e end

@@ -61,8 +61,18 @@ def redis_prelude(seconds: float) -> tuple[bytes, bytes]:
             b"call = function(...) %s = %s + 1 return %s.call(...) end, " % (calls, calls, real),
             b"pcall = function(...) %s = %s + 1 return %s.pcall(...) end" % (calls, calls, real),
             b"}, {__index = %s, __newindex = %s, __metatable = false}) " % (real, _READONLY),
-            b"local _G = setmetatable({redis = redis}, ",
-            b"{__index = _G, __newindex = %s, __metatable = false}) " % _READONLY,
+            # _G shows the counting redis; rawget/rawset treat it as Redis's read-only _G
+            b"local %s, %s, %s = rawget, rawset, _G "
+            % (hidden(b"rawget"), hidden(b"rawset"), hidden(b"globals")),
+            b"local _G = setmetatable({}, {__index = function(_, k) ",
+            b"if k == 'redis' then return redis end return _G[k] end, ",
+            b"__newindex = %s, __metatable = false}) " % _READONLY,
+            b"local function rawget(t, k) if t == _G then if k == 'redis' then return redis end ",
+            b"return %s(%s, k) end " % (hidden(b"rawget"), hidden(b"globals")),
+            b"return %s(t, k) end " % hidden(b"rawget"),
+            b"local function rawset(t, k, v) if t == _G then ",
+            b"error('Attempt to modify a readonly table', 0) end ",
+            b"return %s(t, k, v) end " % hidden(b"rawset"),
             b"local %s = (function() " % hidden(b"result"),
         ]
     ), calls
