@@ -67,6 +67,17 @@ def error_text(error: ResponseError) -> str:
     whole *and* with its code. Whether the code was stripped is therefore read from the
     parser's own table, never from the presence of ``status_code``.
     """
+    return _code_once(_text_of(error))
+
+
+def _code_once(text: str) -> str:
+    """fakeredis writes a few errors as "ERR BUSYGROUP ...": Redis sends the code alone."""
+    if text.startswith("ERR ") and text[4:].split(" ", 1)[0] in _ERROR_CODES:
+        return text[4:]
+    return text
+
+
+def _text_of(error: ResponseError) -> str:
     text = str(error)
     if isinstance(error, redis.exceptions.NoScriptError):
         return NOSCRIPT

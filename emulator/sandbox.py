@@ -36,6 +36,7 @@ from continuum.emulator.lua import instrument
 from continuum.emulator.scripts import TICK, TIMEOUT, Wrapper, hidden
 
 READ_ONLY_WRITE = "ERR Write commands are not allowed from read-only scripts."
+UNKNOWN_IN_SCRIPT = "ERR Unknown Redis command called from script"
 # Lua's share of the emulator's memory: past it a script fails with "not enough memory".
 MAX_LUA_BYTES = 512 * 1024 * 1024
 _HOUSEKEEPING = frozenset({"collectgarbage()", b"collectgarbage()"})
@@ -302,6 +303,8 @@ class SandboxRuntime:
             try:
                 return True, forward(*args)
             except SimpleError as error:
+                if error.value.startswith("ERR unknown command"):
+                    return False, UNKNOWN_IN_SCRIPT  # redis-server's words
                 return False, error.value
 
         return call
