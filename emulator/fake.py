@@ -60,6 +60,12 @@ class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
             return getattr(self, sig.func_name), sig
         return super()._name_to_func(cmd_name)  # type: ignore[no-any-return]
 
+    @command("ttl", (Key(),))
+    def ttl(self, key: CommandItem) -> int:
+        """Rounded to the nearest second, as Redis does (fakeredis rounds down)."""
+        millis = int(self.pttl(key))  # type: ignore[attr-defined]
+        return millis if millis < 0 else (millis + 500) // 1000
+
     @command("touch", (Key(),), (Key(),))
     def touch(self, *keys: CommandItem) -> int:
         return sum(1 for key in keys if key)
