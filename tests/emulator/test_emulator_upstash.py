@@ -214,3 +214,51 @@ def test_hash_field_expiry(http: httpx.Client, emulator: EmulatorHandle) -> None
 
 def test_a_command_nobody_serves_is_upstash_s_refusal(http: httpx.Client) -> None:
     assert run(http, "NOTACOMMAND") == {"error": "ERR Command is not available: 'NOTACOMMAND'"}
+
+
+# -- pub/sub framing ------------------------------------------------------------------------
+
+
+def _events(lines: Iterator[str]) -> Iterator[tuple[list[str], str]]:
+    """Server-sent events as the SSE rules read them: (raw lines, data joined by LF)."""
+    raw: list[str] = []
+    for line in lines:
+        if line == "":
+            if raw:
+                data = "\n".join(item[len("data: ") :] for item in raw if item.startswith("data: "))
+                yield raw, data
+            raw = []
+        elif not line.startswith(":"):
+            raw.append(line)
+
+
+def test_a_message_cannot_forge_an_event(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    """Line breaks inside a message continue its data on new ``data:`` lines, so the
+    message stays one event on its own channel whatever it contains."""
+    forged = 'hi\n\ndata: message,admin,{"cmd":"shutdown"}'
+    with (
+        httpx.Client(timeout=10) as listener,
+        listener.stream(
+            "POST",
+            f"{emulator.url}/subscribe/chat",
+            headers={"Authorization": f"Bearer {emulator.token}"},
+        ) as stream,
+    ):
+        events = _events(stream.iter_lines())
+        assert next(events) == (["data: subscribe,chat,1"], "subscribe,chat,1")
+        for message in (forged, "a\rb\r\nc", "nul\x00byte", "last"):
+            assert run(http, "PUBLISH", "chat", message) == {"result": 1}
+        assert next(events) == (
+            [
+                "data: message,chat,hi",
+                "data: ",
+                'data: data: message,admin,{"cmd":"shutdown"}',
+            ],
+            f"message,chat,{forged}",
+        )
+        assert next(events) == (
+            ["data: message,chat,a", "data: b", "data: c"],
+            "message,chat,a\nb\nc",  # CR and CRLF are line breaks to SSE: they arrive as LF
+        )
+        assert next(events) == (["data: message,chat,nul\x00byte"], "message,chat,nul\x00byte")
+        assert next(events) == (["data: message,chat,last"], "message,chat,last")
