@@ -230,6 +230,10 @@ class Backend:
             sha, runnable
         )
 
+    def script_fix(self, sha: str, runnable: bytes) -> Fix:
+        """How the reply of a wrapped script is read back (see ``_script_reply``)."""
+        return self._script_reply(sha, runnable)
+
     def _script_reply(self, sha: str, runnable: bytes) -> Fix:
         """The script's own reply (on redis-server out of {calls, result}). An error passes
         as it is, except that it names the script by the SHA1 the client knows."""

@@ -411,8 +411,6 @@ def test_scripts_get_redis_sandbox_not_the_machine(
         ["DEBUG", "SLEEP", 0],
         ["SHUTDOWN"],
         ["CLUSTER", "INFO"],
-        ["FUNCTION", "LIST"],
-        ["FCALL", "f", 0],
         ["XREAD", "BLOCK", 0, "STREAMS", "s", "$"],
         ["NOTACOMMAND"],
     ],

@@ -262,3 +262,87 @@ def test_a_message_cannot_forge_an_event(http: httpx.Client, emulator: EmulatorH
         )
         assert next(events) == (["data: message,chat,nul\x00byte"], "message,chat,nul\x00byte")
         assert next(events) == (["data: message,chat,last"], "message,chat,last")
+
+
+# -- Redis Functions ------------------------------------------------------------------------
+
+LIBRARY = (
+    "#!lua name=mylib\n"
+    "redis.register_function('hello', function(keys, args) return 'hi ' .. args[1] end)\n"
+    "redis.register_function{function_name='get', flags={'no-writes'},\n"
+    "  callback=function(keys) return redis.call('GET', keys[1]) end}\n"
+    "redis.register_function('put', function(keys, args)\n"
+    "  return redis.call('SET', keys[1], args[1]) end)"
+)
+
+
+@pytest.fixture
+def library(http: httpx.Client) -> Iterator[None]:
+    run(http, "FUNCTION", "FLUSH")
+    assert run(http, "FUNCTION", "LOAD", LIBRARY) == {"result": "mylib"}
+    yield
+    run(http, "FUNCTION", "FLUSH")
+
+
+def test_functions_load_and_run(
+    http: httpx.Client, emulator: EmulatorHandle, library: None
+) -> None:
+    assert run(http, "FUNCTION", "LOAD", LIBRARY) == {"error": "ERR Library 'mylib' already exists"}
+    assert run(http, "FUNCTION", "LOAD", "REPLACE", LIBRARY) == {"result": "mylib"}
+    assert run(http, "FCALL", "hello", 0, "bob") == {"result": "hi bob"}
+    emulator.reset_billing()
+    assert run(http, "FCALL", "put", 1, "k", "v") == {"result": "OK"}
+    assert emulator.billed() == 2  # the FCALL and its redis.call, as Upstash bills
+    assert run(http, "FCALL_RO", "get", 1, "k") == {"result": "v"}
+    assert run(http, "FCALL", "missing", 0) == {"error": "ERR Function not found"}
+    listed = run(http, "FUNCTION", "LIST")
+    assert isinstance(listed, dict)
+    (entry,) = listed["result"]
+    assert entry[:5] == ["library_name", "mylib", "engine", "LUA", "functions"]
+    assert sorted(map(tuple, (f[:2] + f[4:5] + [tuple(f[5])] for f in entry[5]))) == [
+        ("name", "get", "flags", ("no-writes",)),
+        ("name", "hello", "flags", ()),
+        ("name", "put", "flags", ()),
+    ]
+    assert run(http, "FUNCTION", "STATS") == {
+        "result": [
+            "running_script",
+            None,
+            "engines",
+            ["LUA", ["libraries_count", 1, "functions_count", 3]],
+        ]
+    }
+    assert run(http, "FUNCTION", "DELETE", "mylib") == {"result": "OK"}
+    assert run(http, "FUNCTION", "DELETE", "mylib") == {"error": "ERR Library not found"}
+
+
+def test_fcall_ro_runs_only_no_writes_functions(
+    http: httpx.Client, emulator: EmulatorHandle, library: None
+) -> None:
+    """Upstash's rule (and Redis's): FCALL_RO refuses a function without ``no-writes``;
+    the read-only token may FCALL_RO but not FCALL or load libraries."""
+    refused = run(http, "FCALL_RO", "put", 1, "k", "v")
+    assert refused == {"error": "ERR Can not execute a script with write flag using *_ro command."}
+    readonly = {"Authorization": f"Bearer {emulator.readonly_token}"}
+    emulator.redis.set("k", "v")
+    ro = httpx.post(emulator.url, json=["FCALL_RO", "get", 1, "k"], headers=readonly)
+    assert ro.json() == {"result": "v"}
+    for command, name in ((["FCALL", "put", 1, "k", "x"], "fcall"),
+                          (["FUNCTION", "FLUSH"], "function")):  # fmt: skip
+        denied = httpx.post(emulator.url, json=command, headers=readonly)
+        assert denied.json() == {
+            "error": f"NOPERM this user has no permissions to run the '{name}' command "
+            "or its subcommand"
+        }
+    assert emulator.redis.get("k") == b"v"
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("return 1", "ERR Missing library metadata"),
+        ("#!lua name=empty\nlocal x = 1", "ERR No functions registered"),
+    ],
+)
+def test_bad_libraries_are_refused(http: httpx.Client, code: str, error: str) -> None:
+    assert run(http, "FUNCTION", "LOAD", code) == {"error": error}
