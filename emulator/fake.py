@@ -58,12 +58,12 @@ class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
         sig = _EXTRA.get(cmd_name)
         if sig is not None:
             return getattr(self, sig.func_name), sig
-        return super()._name_to_func(cmd_name)  # type: ignore[no-any-return]
+        return super()._name_to_func(cmd_name)
 
     @command("ttl", (Key(),))
     def ttl(self, key: CommandItem) -> int:
         """Rounded to the nearest second, as Redis does (fakeredis rounds down)."""
-        millis = int(self.pttl(key))  # type: ignore[attr-defined]
+        millis = int(self.pttl(key))
         return millis if millis < 0 else (millis + 500) // 1000
 
     @command("touch", (Key(),), (Key(),))
@@ -75,13 +75,13 @@ class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
         for i in range(0, len(args), 3):
             if not casematch(args[i], b"get") or i + 2 >= len(args):
                 raise SimpleError("ERR BITFIELD_RO only supports the GET subcommand")
-        return self.bitfield(key, *args)  # type: ignore[attr-defined]
+        return self.bitfield(key, *args)
 
     @command("bitop", (bytes, Key()), (Key(bytes),))
     def bitop(self, op_name: bytes, dst: CommandItem, *keys: CommandItem) -> int:
         combine = _NEW_BITOPS.get(op_name.upper())
         if combine is None:
-            return super().bitop(op_name, dst, *keys)  # type: ignore[misc, no-any-return]
+            return int(super().bitop(op_name, dst, *keys))
         if len(keys) < 2 and op_name.upper() != b"ONE":
             name = op_name.decode("utf-8", "replace").upper()
             raise SimpleError(f"ERR BITOP {name} must be called with at least two source keys.")
@@ -149,6 +149,7 @@ class EmulatorConnection(FakeRedisConnection):
     """A fakeredis connection whose socket is an ``EmulatorSocket``."""
 
     def _connect(self) -> EmulatorSocket:
+        assert self._server is not None  # fakeredis sets it for every connection
         if not self._server.connected:
             raise self._connection_error_class(msgs.CONNECTION_ERROR_MSG)
         return EmulatorSocket(

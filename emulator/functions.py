@@ -214,8 +214,8 @@ class FunctionLibrary:
 
     def _call(self, args: Command, *, read_only_command: bool) -> Plan:
         if len(args) < 3:
-            command = args[0].decode("utf-8", "replace").lower()
-            return _answer(ErrorReply(f"ERR wrong number of arguments for '{command}' command"))
+            shown = args[0].decode("utf-8", "replace").lower()
+            return _answer(ErrorReply(f"ERR wrong number of arguments for '{shown}' command"))
         found = self._find(args[1])
         if found is None:
             return _answer(ErrorReply("ERR Function not found"))

@@ -167,7 +167,7 @@ class GeoCommands:
         scores = [key.value.get(first), key.value.get(second)]
         if None in scores:
             return None
-        (lon1, lat1), (lon2, lat2) = (decode(int(s)) for s in scores)  # type: ignore[arg-type]
+        (lon1, lat1), (lon2, lat2) = (decode(int(s or 0)) for s in scores)
         return _fixed(distance(lon1, lat1, lon2, lat2) / unit)
 
     @command("geohash", (Key(ZSet),), (bytes,))
@@ -259,7 +259,8 @@ class GeoCommands:
                     "ERR STORE option in GEORADIUS is not compatible with WITHDIST, "
                     "WITHHASH and WITHCOORD options"
                 )
-            target = CommandItem(store, self._db, item=self._db.get(store))  # type: ignore[attr-defined]
+            db: Any = getattr(self, "_db")  # noqa: B009 - the fakeredis socket's database
+            target = CommandItem(store, db, item=db.get(store))
             stored = self._store(target, self._find(key, search), store_dist, search.unit)
             target.writeback()
             return stored

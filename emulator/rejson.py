@@ -20,7 +20,7 @@ from fakeredis._core import CommandItem
 from fakeredis._helpers import OK, SimpleError, SimpleString
 from jsonpath_ng import DatumInContext, Fields, Index
 from jsonpath_ng.exceptions import JsonPathParserError
-from jsonpath_ng.ext import parse
+from jsonpath_ng.ext import parse  # type: ignore[attr-defined]
 
 from continuum.emulator.extension import command
 
@@ -73,7 +73,7 @@ def _steps(match: DatumInContext) -> list[Any]:
             steps.append(path.fields[0])
         elif isinstance(path, Index):
             indices = getattr(path, "indices", None)
-            steps.append(indices[0] if indices else path.index)
+            steps.append(indices[0] if indices else getattr(path, "index", 0))
         node = node.context
     return list(reversed(steps))
 
@@ -408,14 +408,12 @@ class JsonCommands:
         cleared = 0
         for match in _matches(document, path):
             value = match.value
-            if isinstance(value, (dict, list)):
-                if value:
-                    value.clear()
-                    cleared += 1
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                if value != 0:
-                    document = _replace(document, match, 0)
-                    cleared += 1
+            if isinstance(value, (dict, list)) and value:
+                value.clear()
+                cleared += 1
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and value != 0:
+                document = _replace(document, match, 0)
+                cleared += 1
         key.update(document)
         return cleared
 
@@ -531,7 +529,7 @@ class JsonCommands:
 _REDIS_TYPES = frozenset({"ZSet", "Hash", "XStream", "ExpiringMembersSet", "BloomFilter"})
 
 
-def _NOT(kind: bytes) -> str:  # noqa: N802 - reads as a phrase at the call site
+def _NOT(kind: bytes) -> str:
     return (
         "ERR Path '{path}' does not exist or not "
         + ("an " if kind[0] in b"aeiou" else "a ")
@@ -551,7 +549,7 @@ def _integer(raw: bytes) -> int:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b or (
+    return (type(a) is type(b) and a == b) or (
         isinstance(a, (int, float)) and isinstance(b, (int, float))
         and not isinstance(a, bool) and not isinstance(b, bool) and a == b
     )  # fmt: skip

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import ResponseError
 
@@ -408,6 +408,8 @@ def install(server: Any, client: Any, is_write: Callable[[list[bytes]], bool]) -
         finally:
             scripting_mixin.LUA_MODULE = module
     runtime = sandboxed.runtime
-    if runtime is None or getattr(server, "_lua_runtime", None) is not runtime:
-        raise RuntimeError("fakeredis's Lua runtime could not be sandboxed")
-    return runtime
+    if not isinstance(runtime, SandboxRuntime):
+        raise RuntimeError("fakeredis built no Lua runtime: it could not be sandboxed")
+    if getattr(server, "_lua_runtime", None) is not runtime:
+        raise RuntimeError("fakeredis keeps its Lua runtime elsewhere: it could not be sandboxed")
+    return cast(SandboxRuntime, runtime)
