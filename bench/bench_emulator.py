@@ -164,10 +164,14 @@ DEV_KEY = "bench-dev-key"
 CONCURRENT = 200
 
 
-def concurrent_errors(url: str, key: str) -> tuple[int, int]:
-    """200 clients at once, each on its own connection: a PUT, a GET and /health each.
-    Returns (failed requests, requests)."""
+def concurrent_errors(url: str, key: str) -> tuple[int, int, str]:
+    """200 clients at once, each on its own connection: a PUT, a GET of what it put and
+    /health. Returns (failed requests, requests, what failed): a transport error, a 5xx,
+    or any other error status (a GET that misses what its PUT stored counts too)."""
     import asyncio
+    import collections
+
+    kinds: collections.Counter[str] = collections.Counter()
 
     async def client(i: int) -> int:
         headers = {"Authorization": f"Bearer {key}"}
@@ -181,15 +185,20 @@ def concurrent_errors(url: str, key: str) -> tuple[int, int]:
             for call in calls:
                 try:
                     response = await call()
-                    failed += response.status_code >= 400
-                except httpx.HTTPError:
+                    if response.status_code >= 400:
+                        failed += 1
+                        kinds[str(response.status_code)] += 1
+                except httpx.HTTPError as error:
                     failed += 1
+                    kinds[type(error).__name__] += 1
         return failed
 
     async def everyone() -> list[int]:
         return await asyncio.gather(*(client(i) for i in range(CONCURRENT)))
 
-    return sum(asyncio.run(everyone())), CONCURRENT * 3
+    failed = sum(asyncio.run(everyone()))
+    what = ", ".join(f"{count} x {kind}" for kind, count in kinds.most_common())
+    return failed, CONCURRENT * 3, what
 
 
 def keepalive_cost(url: str, path: str, headers: dict[str, str]) -> tuple[float, float]:
@@ -391,7 +400,7 @@ def run(quick: bool = False) -> list[Figure]:
                     )
                 )
     with dev_process() as (dev_url, key):
-        failed, sent = concurrent_errors(dev_url, key)
+        failed, sent, what = concurrent_errors(dev_url, key)
         figures.append(
             Figure(
                 name=f"continuum dev: {CONCURRENT} concurrent clients (PUT, GET, /health each)",
@@ -402,6 +411,7 @@ def run(quick: bool = False) -> list[Figure]:
                 target="== 0",
                 met=failed == 0,
                 reproduce=REPRODUCE,
+                note=what,
             )
         )
         figures.append(
