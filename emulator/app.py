@@ -1,19 +1,18 @@
-"""The Upstash REST protocol as a WSGI application.
+"""The Upstash REST protocol, independent of the HTTP server that carries it.
 
-One object, ``EmulatorApp``, turns HTTP requests into Redis commands the way Upstash
-does (see ``docs/EMULATOR.md`` and the protocol notes it links): ``POST /`` with a JSON
-command, the path form ``/set/k/v`` with an optional raw body and query pairs,
-``/pipeline``, ``/multi-exec``, ``/subscribe`` and ``/psubscribe`` as server-sent events,
-base64 encoding on request, a fresh ``upstash-sync-token`` on every response, Bearer or
-``?_token=`` auth with a read-only token, Upstash's limits and error texts. It is plain
-WSGI on purpose: the CLI's threaded server and the pytest-httpserver plugin serve the
-same object.
+``EmulatorApp.handle`` turns one ``HttpRequest`` into an ``HttpResponse`` the way Upstash
+does (see ``docs/EMULATOR.md``): ``POST /`` with a JSON command, the path form
+``/set/k/v`` with an optional raw body and query pairs, ``/pipeline``, ``/multi-exec``,
+``/subscribe`` and ``/psubscribe`` as server-sent events, base64 encoding on request, a
+fresh ``upstash-sync-token`` on every response, Bearer or ``?_token=`` auth with a
+read-only token, Upstash's limits and error texts. ``continuum.emulator.asgi`` serves it
+on uvicorn; ``EmulatorApp`` itself is also a WSGI callable, for the pytest plugin's
+werkzeug server.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
+import contextvars
 import hmac
 import itertools
 import json
@@ -21,33 +20,45 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from continuum.emulator import commands, request
+from continuum.emulator import commands, events, replies, request
 from continuum.emulator.backend import (
     TOO_DEEP,
     Backend,
     Command,
     ErrorReply,
-    Reply,
+    NeedsWorker,
+    ReplyBudget,
     TransactionDiscarded,
 )
-from continuum.emulator.request import BadRequest
+from continuum.emulator.request import BadRequest, HttpRequest
 
 log = logging.getLogger("emulator")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 _ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT"})
 _ALLOW_HEADER = "GET, HEAD, POST, PUT"
-_KEEPALIVE_SECONDS = 15.0
-_SCRIPT_COMMANDS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO"})
+_HANG_UP = frozenset({413, 414, 431})
 # Built once: json.dumps with options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 StartResponse = Callable[..., Any]
+_INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("inline", default=False)
+
+
+@dataclass
+class HttpResponse:
+    """Status, headers and either a body or a stream of chunks (server-sent events)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    stream: Iterator[bytes] | None = None
 
 
 class Billing:
@@ -83,7 +94,7 @@ class Billing:
 
 
 class EmulatorApp:
-    """The WSGI callable. ``token`` is required; ``readonly_token`` is optional."""
+    """The protocol over ``backend``. ``token`` is required; ``readonly_token`` optional."""
 
     def __init__(
         self,
@@ -111,72 +122,80 @@ class EmulatorApp:
     def __repr__(self) -> str:
         return f"<EmulatorApp backend={self.backend.describe()!r}>"
 
-    # -- WSGI ----------------------------------------------------------------------------
-
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """WSGI, for the pytest plugin's werkzeug server."""
+        from continuum.emulator.wsgi import serve
+
+        return serve(self, environ, start_response)
+
+    def handle(self, req: HttpRequest, *, inline: bool = False) -> HttpResponse:
+        """The response to one request; never raises, except ``NeedsWorker`` when
+        ``inline`` (on the server's event loop) and the request may block: it is then
+        handed back before anything ran or was billed, to be handled on a worker thread."""
+        token = _INLINE.set(inline)
         try:
-            return self._serve(environ, start_response)
+            return self._serve(req)
+        except NeedsWorker:
+            self.billing.add(requests=-1)  # counted again when the worker serves it
+            raise
         except BadRequest as error:
-            return self._reply(start_response, error.status, {"error": error.message})
+            # Past an HTTP-level limit the rest of the request may still be on the wire.
+            close = [("Connection", "close")] if error.status in _HANG_UP else None
+            return self._reply(error.status, {"error": error.message}, close)
         except RecursionError:  # a reply nested thousands deep (a script can build one)
-            return self._reply(start_response, 400, {"error": TOO_DEEP})
+            return self._reply(400, {"error": TOO_DEEP})
         except (RedisConnectionError, RedisTimeoutError) as error:
             log.warning("backend unavailable: %s", type(error).__name__)
             message = f"ERR emulator backend unavailable ({type(error).__name__})"
-            return self._reply(start_response, 503, {"error": message})
+            return self._reply(503, {"error": message})
         except Exception:
             log.exception("emulator failed on a request")
-            return self._reply(start_response, 500, {"error": "ERR internal emulator error"})
+            return self._reply(500, {"error": "ERR internal emulator error"})
+        finally:
+            _INLINE.reset(token)
 
-    def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET").upper()
+    def _serve(self, req: HttpRequest) -> HttpResponse:
+        request.check_limits(req)
+        method = req.method.upper()
         if method not in _ALLOWED_METHODS:
-            request.drain(environ)
-            return self._reply(
-                start_response, 405, {"error": "Method Not Allowed"}, [("Allow", _ALLOW_HEADER)]
-            )
-        segments, query, query_token = request.split_target(environ)
-        read_only = self._authenticate(environ, query_token)
+            return self._reply(405, {"error": "Method Not Allowed"}, [("Allow", _ALLOW_HEADER)])
+        segments, query, query_token = request.split_target(req)
+        read_only = self._authenticate(req, query_token)
         if read_only is None:
-            request.drain(environ)
-            return self._reply(start_response, 401, {"error": "Unauthorized"})
+            return self._reply(401, {"error": "Unauthorized"})
 
         head = segments[0].lower() if segments else b""
         if head == b"__emulator":
-            request.drain(environ)
-            return self._side_endpoint(segments, method, read_only, start_response)
+            return self._side_endpoint(segments, method, read_only)
         self.billing.add(requests=1)
         if head in (b"subscribe", b"psubscribe") and len(segments) > 1:
-            request.drain(environ)
             # Subscribing only reads: the read-only token may do it.
-            return self._subscribe(head == b"psubscribe", segments[1:], start_response)
+            return self._subscribe(head == b"psubscribe", segments[1:])
 
-        body = b""
-        if method in ("POST", "PUT"):
-            body = request.read_body(environ, self.max_request_bytes)
-        encode = environ.get("HTTP_UPSTASH_ENCODING", "").strip().lower() == "base64"
+        body = request.body_of(req, self.max_request_bytes) if method in ("POST", "PUT") else b""
+        encode = req.headers.get("upstash-encoding", "").strip().lower() == "base64"
         if not segments:
             if not body:
                 raise BadRequest("ERR empty command")
             args = request.parse_command(request.load_json(body))
-            return self._single(args, read_only, encode, start_response)
+            return self._single(args, read_only, encode)
         batch_endpoint = head in (b"pipeline", b"multi-exec") and len(segments) == 1
         if batch_endpoint and method in ("POST", "PUT"):
             batch = request.parse_batch(request.load_json(body))
             if head == b"pipeline":
-                return self._pipeline(batch, read_only, encode, start_response)
-            return self._transaction(batch, read_only, encode, start_response)
+                return self._pipeline(batch, read_only, encode)
+            return self._transaction(batch, read_only, encode)
         args = list(segments)
         if body:
             args.append(body)
         args.extend(query)
-        return self._single(args, read_only, encode, start_response)
+        return self._single(args, read_only, encode)
 
     # -- auth ----------------------------------------------------------------------------
 
-    def _authenticate(self, environ: dict[str, Any], query_token: bytes | None) -> bool | None:
+    def _authenticate(self, req: HttpRequest, query_token: bytes | None) -> bool | None:
         """None when refused; otherwise whether the token is the read-only one."""
-        presented = request.presented_token(environ, query_token)
+        presented = request.presented_token(req, query_token)
         if presented is None:
             return None
         full = hmac.compare_digest(presented, self._token)
@@ -192,8 +211,8 @@ class EmulatorApp:
     # -- commands ------------------------------------------------------------------------
 
     def _check(self, args: Command, read_only: bool) -> str | None:
-        """Why Upstash would refuse this command before running it, or None."""
-        refusal = commands.refusal(args)
+        """Why Upstash (or this backend) would refuse this command before running it."""
+        refusal = commands.refusal(args) or self.backend.lacks(args)
         if refusal is not None:
             return refusal
         if read_only:
@@ -211,71 +230,59 @@ class EmulatorApp:
                 "max_daily_request_limit for details"
             )
 
-    def _bounded(self, reply: Reply) -> Reply:
-        """The reply, or Upstash's error when it alone is over the request size limit (a
-        pipeline's total is not limited, only each command's reply)."""
-        size = _reply_bytes(reply)
-        if size > self.max_request_bytes:
-            return ErrorReply(request.too_large(self.max_request_bytes, size))
-        return reply
+    def _budget(self) -> ReplyBudget:
+        return ReplyBudget(self.max_request_bytes)
 
-    def _single(
-        self, args: Command, read_only: bool, encode: bool, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def _single(self, args: Command, read_only: bool, encode: bool) -> HttpResponse:
         refusal = self._check(args, read_only)
         if refusal is not None:
             raise BadRequest(refusal)
-        self._charge(1)
-        outcome = self.backend.run([args])
+        with self.backend.hold([args], inline=_INLINE.get()):
+            self._charge(1)
+            outcome = self.backend.run([args], self._budget())
         self.billing.add(commands=outcome.script_calls)
-        reply = self._bounded(outcome.replies[0])
+        reply = outcome.replies[0]
         if isinstance(reply, ErrorReply):
-            raise BadRequest(_upstash_error(args, reply))
-        return self._reply(start_response, 200, {"result": _result(args, reply, encode)})
+            raise BadRequest(replies.upstash_error(args, reply))
+        return self._reply(200, {"result": replies.result(args, reply, encode)})
 
-    def _pipeline(
-        self, batch: list[Command], read_only: bool, encode: bool, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def _pipeline(self, batch: list[Command], read_only: bool, encode: bool) -> HttpResponse:
         checks = [self._check(args, read_only) for args in batch]
         runnable = [args for args, refusal in zip(batch, checks, strict=True) if refusal is None]
         self._charge(len(runnable))
-        outcome = self.backend.run(runnable) if runnable else None
+        outcome = self.backend.run(runnable, self._budget()) if runnable else None
         if outcome is not None:
             self.billing.add(commands=outcome.script_calls)
-        replies = iter(outcome.replies if outcome is not None else [])
+        answers = iter(outcome.replies if outcome is not None else [])
         out: list[dict[str, Any]] = []
         for args, refusal in zip(batch, checks, strict=True):
             if refusal is not None:
                 out.append({"error": refusal})
             else:
-                out.append(_slot(args, self._bounded(next(replies)), encode))
-        return self._reply(start_response, 200, out)
+                out.append(replies.slot(args, next(answers), encode))
+        return self._reply(200, out)
 
-    def _transaction(
-        self, batch: list[Command], read_only: bool, encode: bool, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def _transaction(self, batch: list[Command], read_only: bool, encode: bool) -> HttpResponse:
         for args in batch:
             refusal = self._check(args, read_only)
             if refusal is not None:
                 raise BadRequest(refusal)
-        self._charge(len(batch))
         try:
-            outcome = self.backend.transaction(batch)
+            with self.backend.hold(batch, inline=_INLINE.get()):
+                self._charge(len(batch))
+                outcome = self.backend.transaction(batch, self._budget())
         except TransactionDiscarded as discarded:
-            raise BadRequest(_upstash_error(None, ErrorReply(discarded.message))) from None
+            raise BadRequest(replies.upstash_error(None, ErrorReply(discarded.message))) from None
         self.billing.add(commands=outcome.script_calls)
-        replies = outcome.replies
         out = [
-            _slot(args, self._bounded(reply), encode)
-            for args, reply in zip(batch, replies, strict=True)
+            replies.slot(args, reply, encode)
+            for args, reply in zip(batch, outcome.replies, strict=True)
         ]
-        return self._reply(start_response, 200, out)
+        return self._reply(200, out)
 
     # -- pub/sub -------------------------------------------------------------------------
 
-    def _subscribe(
-        self, patterns: bool, names: Sequence[bytes], start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def _subscribe(self, patterns: bool, names: Sequence[bytes]) -> HttpResponse:
         for name in names:
             error = commands.oversized_key([b"GET", name], self.max_key_bytes)
             if error is not None:
@@ -292,49 +299,21 @@ class EmulatorApp:
             ("X-Accel-Buffering", "no"),
             ("upstash-sync-token", self._sync_token()),
         ]
-        start_response("200 OK", headers)
-        return self._events(pubsub)
-
-    def _events(self, pubsub: Any) -> Iterator[bytes]:
-        idle = 0.0
-        poll = 0.25
-        try:
-            while not self.stopping.is_set():
-                try:
-                    message = pubsub.get_message(timeout=poll)
-                except (RedisConnectionError, RedisTimeoutError, OSError, ValueError):
-                    return  # the backend went away (or is shutting down): end the stream
-                if message is None:
-                    idle += poll
-                    if idle >= _KEEPALIVE_SECONDS:
-                        idle = 0.0
-                        yield b": keepalive\n\n"
-                    else:
-                        yield b""  # lets the server check the client is still there
-                    continue
-                idle = 0.0
-                yield _event_line(message)
-        finally:
-            with contextlib.suppress(Exception):
-                pubsub.close()
+        return HttpResponse(200, headers, stream=events.stream(pubsub, self.stopping))
 
     # -- side endpoints ------------------------------------------------------------------
 
     def _side_endpoint(
-        self,
-        segments: Sequence[bytes],
-        method: str,
-        read_only: bool,
-        start_response: StartResponse,
-    ) -> Iterable[bytes]:
+        self, segments: Sequence[bytes], method: str, read_only: bool
+    ) -> HttpResponse:
         action = segments[1].lower() if len(segments) > 1 else b""
         if action == b"stats" and method in ("GET", "HEAD", "POST"):
-            return self._reply(start_response, 200, self.billing.snapshot())
+            return self._reply(200, self.billing.snapshot())
         if action == b"reset" and method in ("POST", "PUT"):
             if read_only:  # a harmless token must not be able to hide what was billed
                 raise BadRequest("NOPERM the read-only token may not reset the counters", 403)
             self.billing.reset()
-            return self._reply(start_response, 200, {"result": "OK"})
+            return self._reply(200, {"result": "OK"})
         raise BadRequest(
             "ERR unknown emulator endpoint: use GET /__emulator/stats or POST /__emulator/reset",
             404,
@@ -346,12 +325,8 @@ class EmulatorApp:
         return f"{self._sync_prefix}-{next(self._sync_counter)}"
 
     def _reply(
-        self,
-        start_response: StartResponse,
-        status: int,
-        payload: object,
-        extra: list[tuple[str, str]] | None = None,
-    ) -> list[bytes]:
+        self, status: int, payload: object, extra: list[tuple[str, str]] | None = None
+    ) -> HttpResponse:
         body = _ENCODER.encode(payload).encode()
         headers = [
             ("Content-Type", "application/json"),
@@ -360,86 +335,19 @@ class EmulatorApp:
         ]
         if extra:
             headers.extend(extra)
-        start_response(_STATUS_LINES.get(status, f"{status} Error"), headers)
-        return [body]
+        return HttpResponse(status, headers, body)
 
 
-_STATUS_LINES = {
+STATUS_LINES = {
     200: "200 OK",
     400: "400 Bad Request",
     401: "401 Unauthorized",
     403: "403 Forbidden",
     404: "404 Not Found",
-    413: "413 Payload Too Large",
     405: "405 Method Not Allowed",
+    413: "413 Payload Too Large",
+    414: "414 URI Too Long",
+    431: "431 Request Header Fields Too Large",
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
-
-
-# -- replies ---------------------------------------------------------------------------
-
-
-def _upstash_error(args: Command | None, reply: ErrorReply) -> str:
-    """Redis's error text, with Upstash's own words where they differ: Redis's "unknown
-    command" for the command itself (not one a script called) is Upstash's refusal."""
-    if (
-        args is not None
-        and reply.message.startswith("ERR unknown command")
-        and commands.name_of(args) not in _SCRIPT_COMMANDS
-    ):
-        return commands.unknown_command(args)
-    return reply.message
-
-
-def _reply_bytes(reply: Reply) -> int:
-    """About what a reply weighs on the wire: its strings' bytes, its numbers' digits."""
-    if isinstance(reply, bytes):
-        return len(reply)
-    if isinstance(reply, list):
-        return sum(_reply_bytes(item) for item in reply)
-    if isinstance(reply, int):
-        return len(str(reply))
-    return 0
-
-
-def _encode(reply: Reply, encode: bool) -> Any:
-    if reply.__class__ is bytes:
-        assert isinstance(reply, bytes)
-        if encode:
-            return base64.b64encode(reply).decode("ascii")
-        return reply.decode("utf-8", "replace")
-    if isinstance(reply, list):
-        return [_encode(item, encode) for item in reply]
-    if isinstance(reply, ErrorReply):
-        return reply.message
-    return reply
-
-
-def _result(args: Command, reply: Reply, encode: bool) -> Any:
-    if encode and reply == b"OK" and commands.replies_status_ok(args):
-        return "OK"
-    return _encode(reply, encode)
-
-
-def _slot(args: Command, reply: Reply, encode: bool) -> dict[str, Any]:
-    if isinstance(reply, ErrorReply):
-        return {"error": _upstash_error(args, reply)}
-    return {"result": _result(args, reply, encode)}
-
-
-def _event_line(message: dict[str, Any]) -> bytes:
-    kind = message["type"]
-    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-    fields = [kind]
-    if kind == "pmessage":
-        fields.append(_text(message.get("pattern")))
-    fields.append(_text(message.get("channel")))
-    fields.append(_text(message.get("data")))
-    return ("data: " + ",".join(fields) + "\n\n").encode()
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)

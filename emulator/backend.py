@@ -4,14 +4,15 @@ Commands go to the backend as raw argument lists on a pooled connection speaking
 (as Upstash's Redis does; redis-py 8 would default to RESP3) and replies are read with
 decoding off, without redis-py's per-command response callbacks, so bytes stay
 bytes and a reply reaches the HTTP layer exactly as Redis sent it. A batch (pipeline) is
-written in one go and its replies read back in order; a transaction is MULTI ... EXEC on
-one connection.
+written in one go and its replies read back in order, each admitted against the
+request's reply budget as it is read; a transaction is MULTI ... EXEC on one connection.
 
-Scripts are rewritten on the way (``continuum.emulator.scripts``): the ``#!lua`` line Upstash
-accepts is stripped, EVALSHA works with the SHA1 of the text the client sent, inner
-redis.call()s are counted for billing, and a script that never ends is stopped. fakeredis
-has no EVAL_RO/EVALSHA_RO, so there they run as EVAL/EVALSHA inside a wrapper that refuses
-the commands fakeredis flags as writes, with redis-server's error.
+Each command is first translated (``_translate``): scripts (``continuum.emulator.scripts``)
+and functions (``continuum.emulator.functions``) run the emulator's instrumented text,
+and the commands where Upstash answers differently from Redis are rewritten
+(``continuum.emulator.dialect``). fakeredis runs in the emulator's own Lua sandbox
+(``continuum.emulator.sandbox``) and with the commands Upstash serves that it lacks
+(``continuum.emulator.fake``).
 """
 
 from __future__ import annotations
@@ -19,204 +20,65 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import redis
-from redis._parsers.base import BaseParser
-from redis.exceptions import ExecAbortError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
-from continuum.emulator.scripts import HARDEN_LUA, ScriptBook, Watchdog
-
-NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
-TOO_DEEP = "ERR the reply is nested too deeply for the emulator (the command did run)"
-
-# Error codes Redis sends in front of its message. Older redis-py strips "ERR" (and a few
-# others) without saying so; an error not starting with one of these lost its "ERR".
-_ERROR_CODES = frozenset(
-    {
-        "WRONGTYPE",
-        "BUSYKEY",
-        "NOGROUP",
-        "BUSYGROUP",
-        "OOM",
-        "BUSY",
-        "NOTBUSY",
-        "MISCONF",
-        "UNKILLABLE",
-        "NOPROTO",
-        "EXECABORT",
-        "NOSCRIPT",
-        "NOPERM",
-        "READONLY",
-        "LOADING",
-        "CROSSSLOT",
-        "MOVED",
-        "ASK",
-        "TRYAGAIN",
-        "CLUSTERDOWN",
-        "MASTERDOWN",
-        "NOAUTH",
-        "WRONGPASS",
-        "NOREPLICAS",
-        "INVALIDOBJ",
-        "NOTEMPTY",
-    }
+from continuum.emulator import catalogue, dialect
+from continuum.emulator.functions import FunctionLibrary
+from continuum.emulator.resp import (
+    NOSCRIPT,
+    TOO_DEEP,
+    Command,
+    ErrorReply,
+    Outcome,
+    Reply,
+    ReplyBudget,
+    TransactionDiscarded,
+    error_text,
+    plain,
+    size_of,
 )
+from continuum.emulator.scripts import RedisWrapper, ScriptBook, Watchdog, Wrapper
 
-
-@dataclass(frozen=True)
-class ErrorReply:
-    """A Redis error answer, with Redis's full text (code included)."""
-
-    message: str
-
-
-Reply = Union[None, int, bytes, list["Reply"], ErrorReply]  # noqa: UP007 - runtime alias
-Command = Sequence[bytes]
-
+__all__ = [
+    "NOSCRIPT",
+    "TOO_DEEP",
+    "Backend",
+    "Command",
+    "ErrorReply",
+    "NeedsWorker",
+    "Outcome",
+    "Reply",
+    "ReplyBudget",
+    "TransactionDiscarded",
+    "error_text",
+    "size_of",
+]
 
 # How to turn the backend's reply into the client's, and the inner calls a script made.
-_Fix = Callable[[Reply], tuple[Reply, int]]
-_Plan = tuple[Command, _Fix | None]
+Fix = Callable[[Reply], tuple[Reply, int]]
+Plan = tuple[Command, Fix | None]
 # the SHA1 of no script: what an EVALSHA of a script this emulator never saw asks for
 _NO_SUCH_SHA = b"0" * 40
+_SCRIPT_RUNS = frozenset({b"EVAL", b"EVAL_RO", b"EVALSHA", b"EVALSHA_RO", b"FCALL", b"FCALL_RO"})
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """Replies in command order, and the redis.call()s scripts made (Upstash bills them)."""
-
-    replies: list[Reply]
-    script_calls: int = 0
+class NeedsWorker(Exception):
+    """A request tried on the event loop that may block: hand it to a worker thread."""
 
 
-class TransactionDiscarded(Exception):
-    """MULTI/EXEC was aborted as a whole; ``message`` is the first queuing error."""
+class _Held:
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __enter__(self) -> None:
+        return None
 
-
-def error_text(error: ResponseError) -> str:
-    """Redis's error line, rebuilt from redis-py's exception.
-
-    redis-py strips the code off the errors it maps to an exception class of its own
-    (``ERR``, ``EXECABORT``, ``NOPERM``, ...) and keeps every other line whole; 8.0 and
-    later also keep the code in ``status_code``, so since 8.2 a ``WRONGTYPE`` line arrives
-    whole *and* with its code. Whether the code was stripped is therefore read from the
-    parser's own table, never from the presence of ``status_code``.
-    """
-    text = str(error)
-    if isinstance(error, redis.exceptions.NoScriptError):
-        return NOSCRIPT
-    if hasattr(error, "status_code"):  # redis-py 8+: the line's code, or None
-        code = error.status_code
-        line = f"{code} {text}" if code in _STRIPPED_CODES else text
-    elif isinstance(error, ExecAbortError):
-        line = f"EXECABORT {text}"
-    else:
-        line = text if text.split(" ", 1)[0] in _ERROR_CODES else f"ERR {text}"
-    # fakeredis writes some codes after "ERR" ("ERR BUSYGROUP ..."); Redis sends them alone.
-    code, _, rest = line.partition(" ")
-    if code == "ERR" and rest.split(" ", 1)[0] in _ERROR_CODES:
-        return rest
-    return line
-
-
-# The error codes redis-py strips (the keys of its parser's exception table, 5.0 to 8.x).
-_STRIPPED_CODES = frozenset(BaseParser.EXCEPTION_CLASSES)
-
-
-def _plain(reply: Any) -> Reply:
-    """Errors nested in EXEC or script arrays arrive as exception instances: make them data."""
-    if isinstance(reply, list):
-        return [_plain(item) for item in reply]
-    if isinstance(reply, ResponseError):
-        return ErrorReply(error_text(reply))
-    return reply  # type: ignore[no-any-return]
-
-
-_SCRIPT_RUNS = frozenset({b"EVAL", b"EVAL_RO", b"EVALSHA", b"EVALSHA_RO"})
-
-
-def _script_reply(sha: str, runnable: bytes) -> _Fix:
-    """The script's own reply out of {count, result}. An error raised by the script passes
-    as it is, except that it names the script by the SHA1 the client knows, not the
-    wrapper's, and without the Lua stack trace fakeredis appends."""
-
-    def fix(reply: Reply) -> tuple[Reply, int]:
-        if isinstance(reply, list) and reply and isinstance(reply[0], int) and len(reply) <= 2:
-            return (reply[1] if len(reply) == 2 else None), reply[0]
-        if isinstance(reply, ErrorReply):
-            wrapper = hashlib.sha1(runnable).hexdigest()  # noqa: S324 - Redis's script name
-            message = reply.message.split("\nstack traceback:", 1)[0]  # fakeredis adds it
-            return ErrorReply(message.replace(wrapper, sha)), 0
-        return reply, 0
-
-    return fix
-
-
-def _no_python_attributes(obj: object, name: object, is_setting: bool) -> object:
-    raise AttributeError("scripts cannot reach Python objects")
-
-
-class _SandboxedLupa:
-    """fakeredis's lupa module, but every ``LuaRuntime`` it makes gives Lua no way into
-    Python: no ``python`` global and no attribute access on the Python objects fakeredis
-    hands to scripts (``redis.call``, ``cjson.null``, a caught error), any of which led to
-    ``__globals__`` and from there to the interpreter's builtins."""
-
-    def __init__(self, module: Any) -> None:
-        self._module = module
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def LuaRuntime(self, *args: Any, **kwargs: Any) -> Any:  # lupa's name, kept
-        kwargs.update(
-            register_eval=False, register_builtins=False, attribute_filter=_no_python_attributes
-        )
-        return self._module.LuaRuntime(*args, **kwargs)
-
-
-_HARDENING = threading.Lock()
-
-
-def _harden_lua(server: Any, client: redis.Redis) -> None:
-    """Give fakeredis's in-process Lua the sandbox Redis gives scripts.
-
-    fakeredis builds its runtime on the first script and keeps it on the server object:
-    that first script runs here with lupa's runtime swapped for the sandboxed one, then
-    HARDEN_LUA removes the standard libraries Redis leaves out. If a future fakeredis
-    changes either place, the emulator still runs, unhardened, and says so."""
-    try:
-        from fakeredis.commands_mixins import scripting_mixin
-
-        module = scripting_mixin.LUA_MODULE
-    except (ImportError, AttributeError):
-        module = None
-    with _HARDENING:
-        if module is not None:
-            scripting_mixin.LUA_MODULE = _SandboxedLupa(module)  # type: ignore[assignment]
-        try:
-            client.eval("return 1", 0)
-        finally:
-            if module is not None:
-                scripting_mixin.LUA_MODULE = module
-    runtime = getattr(server, "_lua_runtime", None)
-    if module is None or runtime is None:
-        warnings.warn(
-            "fakeredis's Lua runtime was not found: scripts run without the Redis sandbox",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        if runtime is None:
-            return
-    runtime.eval(HARDEN_LUA)()
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 class Backend:
@@ -226,13 +88,17 @@ class Backend:
         """``script_timeout``: seconds after which a running script is stopped."""
         self.target = target
         self.script_timeout = script_timeout
+        self._runtime: Any = None
+        wrapper: Wrapper
         if target == "fakeredis":
-            import fakeredis
+            from continuum.emulator import fake, sandbox
 
-            self._server: Any = fakeredis.FakeServer()
-            self.client: redis.Redis = fakeredis.FakeRedis(server=self._server, protocol=2)
+            self._server: Any = fake.server()
+            self.client: redis.Redis = fake.client(self._server)
             self.kind = "fakeredis"
-            _harden_lua(self._server, self.client)
+            self._runtime = sandbox.install(self._server, self.client, fake.is_write)
+            self._runtime.seconds = script_timeout
+            wrapper = sandbox.FakeWrapper(self._runtime)
         else:
             self.client = redis.Redis.from_url(
                 target,
@@ -242,6 +108,7 @@ class Backend:
                 max_connections=64,
             )
             self.kind = "redis"
+            wrapper = RedisWrapper(script_timeout)
         self._pool = self.client.connection_pool
         # Subscribers hold their connection for as long as they listen: they get a client
         # of their own, so sixty-odd of them cannot take every connection commands need.
@@ -250,12 +117,14 @@ class Backend:
             if self.kind == "fakeredis"
             else redis.Redis.from_url(target, protocol=2, socket_connect_timeout=5)
         )
-        # In-process Lua is stopped by a hook; redis-server by a SCRIPT KILL watchdog.
-        in_process = self.kind == "fakeredis"
-        self._scripts = ScriptBook(
-            cpu_limit=script_timeout if in_process else None,
-            write_commands=self._write_commands if in_process else None,
-        )
+        self._scripts = ScriptBook(wrapper)
+        self._wrapper = wrapper
+        self.functions = FunctionLibrary(self)
+        self.cursors = dialect.Cursors()
+        self._catalogue: catalogue.Catalogue | None = None
+        # Scripts hold this while they run; a command runs on the event loop only while
+        # it is free, so the loop never waits behind a script for fakeredis's lock.
+        self._scripts_running = threading.Lock()
 
     def close(self) -> None:
         self._pool.disconnect()
@@ -268,6 +137,38 @@ class Backend:
         kwargs = self._pool.connection_kwargs
         return f"redis at {kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
+    def hold(
+        self, commands: Sequence[Command], *, inline: bool
+    ) -> contextlib.AbstractContextManager[object]:
+        """What running ``commands`` needs held. ``inline`` (on the event loop): only quick
+        fakeredis commands while no script runs, else ``NeedsWorker``; on a worker thread a
+        script waits for the others."""
+        scripted = any(args[0].upper() in _SCRIPT_RUNS for args in commands)
+        if inline:
+            if self.kind != "fakeredis" or scripted:
+                raise NeedsWorker
+            if not self._scripts_running.acquire(blocking=False):
+                raise NeedsWorker
+            return _Held(self._scripts_running)
+        if scripted and self.kind == "fakeredis":
+            self._scripts_running.acquire()
+            return _Held(self._scripts_running)
+        return contextlib.nullcontext()
+
+    def lacks(self, args: Command) -> str | None:
+        """The refusal for a command Upstash serves but this backend does not, else None."""
+        if self._catalogue is None:
+            self._catalogue = catalogue.Catalogue.of(self)
+        return self._catalogue.lacks(args)
+
+    def wrap(self, body: bytes, read_only: bool) -> bytes:
+        """The text the backend runs for a script body (see ``continuum.emulator.scripts``)."""
+        return self._wrapper.wrap(body, read_only)
+
+    def internal(self, body: bytes, keys: Sequence[bytes], argv: Sequence[bytes]) -> Command:
+        """EVAL of one of the emulator's own scripts (its calls are not billed)."""
+        return [b"EVAL", self._wrapper.internal(body), str(len(keys)).encode(), *keys, *argv]
+
     # -- scripts -------------------------------------------------------------------------
 
     def _kill_busy_script(self) -> None:
@@ -277,47 +178,34 @@ class Backend:
             conn.send_command("SCRIPT", "KILL")
             conn.read_response()
         except (RedisError, OSError):
-            pass  # NOTBUSY (it just ended) or UNKILLABLE (it wrote): nothing more to do
+            pass  # NOTBUSY (it just ended) or UNKILLABLE (it wrote): its own ticks end it
         finally:
             conn.disconnect()
 
-    def _write_commands(self) -> list[bytes]:
-        """The commands this backend flags as writes (a container counts if a sub-command
-        writes, e.g. XGROUP), from COMMAND: what a read-only script may not call."""
-        reply = self.run([(b"COMMAND",)]).replies[0]
-        names: list[bytes] = []
-        for info in reply if isinstance(reply, list) else []:
-            if isinstance(info, list) and len(info) > 2 and isinstance(info[2], list):
-                name = info[0]
-                if isinstance(name, bytes) and b"write" in info[2]:
-                    names.append(name.split(b"|", 1)[0])
-        return [name for name in names if name.replace(b".", b"").replace(b"_", b"").isalnum()]
-
-    def _guard(self, plans: list[_Plan]) -> contextlib.AbstractContextManager[object]:
-        if self.kind == "redis" and any(args[0] in _SCRIPT_RUNS for args, _ in plans):
-            return Watchdog(self.script_timeout, self._kill_busy_script)
+    def _guard(self, plans: list[Plan]) -> contextlib.AbstractContextManager[object]:
+        # The ticks end any Lua the script runs; a long C call (a huge pattern match)
+        # before any write is what SCRIPT KILL still stops.
+        if self.kind == "redis" and any(args[0].upper() in _SCRIPT_RUNS for args, _ in plans):
+            return Watchdog(self.script_timeout + 1.0, self._kill_busy_script)
         return contextlib.nullcontext()
 
-    def _translate(self, args: Command) -> _Plan:
+    def _translate(self, args: Command) -> Plan:
         """The command the backend runs for ``args``, and how to rewrite its reply."""
         name = args[0].upper()
         read_only = name in (b"EVAL_RO", b"EVALSHA_RO")
-        native_read_only = read_only and self.kind == "redis"
-        run = b"EVAL_RO" if native_read_only else b"EVAL"
         if name in (b"EVAL", b"EVAL_RO") and len(args) > 1:
             sha, runnable = self._scripts.remember(args[1], read_only=read_only)
-            return [run, runnable, *args[2:]], _script_reply(sha, runnable)
+            return self._run_plan(sha, runnable, read_only, args[2:])
         if name in (b"EVALSHA", b"EVALSHA_RO") and len(args) > 1:
             known_script = self._scripts.runnable(args[1], read_only=read_only)
             if known_script is not None:
                 sha = args[1].decode("ascii", "replace").lower()
-                return [run, known_script, *args[2:]], _script_reply(sha, known_script)
+                return self._run_plan(sha, known_script, read_only, args[2:])
             # Not through this emulator: NOSCRIPT, as a fresh Upstash database answers, so the
             # client sends the text (a real Redis shared with other clients may hold the
             # script, but running it unwrapped would bill its calls wrongly). Asking for a
             # SHA no script has keeps Redis's own reply, in transactions too.
-            run_sha = b"EVALSHA_RO" if native_read_only else b"EVALSHA"
-            return [run_sha, _NO_SUCH_SHA, *args[2:]], None
+            return [b"EVALSHA", _NO_SUCH_SHA, *args[2:]], None
         if name == b"SCRIPT" and len(args) > 2:
             sub = args[1].upper()
             if sub == b"LOAD":
@@ -331,19 +219,67 @@ class Backend:
                 return args, lambda reply: (_known_scripts(known, reply), 0)
         if name == b"SCRIPT" and len(args) > 1 and args[1].upper() == b"FLUSH":
             self._scripts.forget_all()
-        return args, None
+        if name in (b"FUNCTION", b"FCALL", b"FCALL_RO"):
+            return self.functions.translate(args)
+        return dialect.translate(args, self)
+
+    def _run_plan(self, sha: str, runnable: bytes, read_only: bool, rest: Sequence[bytes]) -> Plan:
+        """EVAL (EVAL_RO on redis-server, which enforces it) of the wrapped text."""
+        native = self.kind == "redis" and read_only
+        return [b"EVAL_RO" if native else b"EVAL", runnable, *rest], self._script_reply(
+            sha, runnable
+        )
+
+    def script_fix(self, sha: str, runnable: bytes) -> Fix:
+        """How the reply of a wrapped script is read back (see ``_script_reply``)."""
+        return self._script_reply(sha, runnable)
+
+    def _script_reply(self, sha: str, runnable: bytes) -> Fix:
+        """The script's own reply (on redis-server out of {calls, result}). An error passes
+        as it is, except that it names the script by the SHA1 the client knows."""
+        wrapped = self.kind == "redis"
+
+        def fix(reply: Reply) -> tuple[Reply, int]:
+            if isinstance(reply, ErrorReply):
+                wrapper = hashlib.sha1(runnable).hexdigest()  # noqa: S324 - Redis's script name
+                return ErrorReply(reply.message.replace(wrapper, sha)), 0
+            if wrapped and isinstance(reply, list) and reply and isinstance(reply[0], int):
+                return (reply[1] if len(reply) == 2 else None), reply[0]
+            return reply, 0
+
+        return fix
 
     # -- execution -----------------------------------------------------------------------
 
-    def run(self, commands: Sequence[Command]) -> Outcome:
+    def run(self, commands: Sequence[Command], budget: ReplyBudget | None = None) -> Outcome:
         """Run commands in order (not atomically); each reply or ErrorReply in its slot."""
+        budget = budget or ReplyBudget(1 << 62)
         plans = [self._translate(args) for args in commands]
+        counted = self._counted_calls()
         if self.kind == "fakeredis":
-            return self._finish(plans, [self._run_in_process(args) for args, _ in plans])
+            replies = [self._admit(plan, self._run_in_process(plan[0]), budget) for plan in plans]
+            return self._outcome(replies, counted)
         with self._connection() as conn, self._guard(plans):
             conn.send_packed_command(conn.pack_commands([args for args, _ in plans]))
-            replies = self._read_all(conn, len(plans))
-        return self._finish(plans, replies)
+            replies = self._read_all(conn, plans, budget)
+        return self._outcome(replies, counted)
+
+    def _counted_calls(self) -> int:
+        return int(self._runtime.counter.calls) if self._runtime is not None else 0
+
+    def _outcome(self, replies: list[tuple[Reply, int]], counted_before: int) -> Outcome:
+        calls = sum(inner for _, inner in replies)
+        if self._runtime is not None:
+            calls += int(self._runtime.counter.calls) - counted_before
+        return Outcome([reply for reply, _ in replies], calls)
+
+    @staticmethod
+    def _admit(plan: Plan, reply: Reply, budget: ReplyBudget) -> tuple[Reply, int]:
+        _, fix = plan
+        inner = 0
+        if fix is not None:
+            reply, inner = fix(reply)
+        return budget.admit(reply), inner
 
     def _run_in_process(self, args: Command) -> Reply:
         """One command on fakeredis. Where fakeredis has a bug (a Python exception rather
@@ -357,16 +293,22 @@ class Backend:
         except Exception as error:
             return ErrorReply(_fakeredis_failed(repr(args[0].decode("utf-8", "replace")), error))
 
-    def transaction(self, commands: Sequence[Command]) -> Outcome:
+    def transaction(
+        self, commands: Sequence[Command], budget: ReplyBudget | None = None
+    ) -> Outcome:
         """Run commands in MULTI/EXEC; raises TransactionDiscarded when Redis aborts it."""
+        budget = budget or ReplyBudget(1 << 62)
         plans = [self._translate(args) for args in commands]
+        counted = self._counted_calls()
         try:
             with self._connection() as conn, self._guard(plans):
                 packed = [(b"MULTI",), *[args for args, _ in plans], (b"EXEC",)]
                 conn.send_packed_command(conn.pack_commands(packed))
-                replies = self._read_all(conn, len(packed))
+                replies = [self._read(conn) for _ in packed]
         except RedisError:
             raise
+        except RecursionError:
+            raise TransactionDiscarded(TOO_DEEP) from None
         except Exception as error:  # fakeredis's own bugs (see _run_in_process)
             raise TransactionDiscarded(_fakeredis_failed("this transaction", error)) from None
         queued = replies[1:-1]
@@ -378,20 +320,8 @@ class Backend:
             raise TransactionDiscarded(reason.message)
         if not isinstance(result, list):
             raise TransactionDiscarded("EXECABORT Transaction discarded")
-        return self._finish(plans, result)
-
-    @staticmethod
-    def _finish(plans: list[_Plan], replies: list[Reply]) -> Outcome:
-        out: list[Reply] = []
-        calls = 0
-        for (_, fix), reply in zip(plans, replies, strict=True):
-            if fix is None:
-                out.append(reply)
-                continue
-            fixed, inner = fix(reply)
-            out.append(fixed)
-            calls += inner
-        return Outcome(out, calls)
+        admitted = [self._admit(plan, r, budget) for plan, r in zip(plans, result, strict=True)]
+        return self._outcome(admitted, counted)
 
     def flush(self) -> None:
         """Empty the database this emulator serves (other databases and scripts stay)."""
@@ -402,27 +332,29 @@ class Backend:
         listeners: Any = self._listeners  # typed in some redis-py releases, not in others
         return listeners.pubsub(ignore_subscribe_messages=False)
 
-    @classmethod
-    def _read_all(cls, conn: Any, count: int) -> list[Reply]:
-        """``count`` replies in order. redis-py parses nested replies recursively, so one
-        nested thousands deep (a script can build it) cannot be read; it and the replies
-        behind it on that connection become errors and the connection is dropped."""
-        replies: list[Reply] = []
-        for _ in range(count):
+    def _read_all(
+        self, conn: Any, plans: list[Plan], budget: ReplyBudget
+    ) -> list[tuple[Reply, int]]:
+        """A reply per plan, in order, each admitted as it is read. redis-py parses nested
+        replies recursively, so one nested thousands deep (a script can build it) cannot be
+        read; it and the replies behind it on that connection become errors and the
+        connection is dropped."""
+        out: list[tuple[Reply, int]] = []
+        for plan in plans:
             try:
-                replies.append(cls._read(conn))
+                out.append(self._admit(plan, self._read(conn), budget))
             except RecursionError:
                 conn.disconnect()
-                replies.append(ErrorReply(TOO_DEEP))
+                out.append((ErrorReply(TOO_DEEP), 0))
                 lost = ErrorReply("ERR reply lost: an earlier reply in this batch was too deep")
-                replies.extend(lost for _ in range(count - len(replies)))
+                out.extend((lost, 0) for _ in range(len(plans) - len(out)))
                 break
-        return replies
+        return out
 
     @staticmethod
     def _read(conn: Any) -> Reply:
         try:
-            return _plain(conn.read_response(disable_decoding=True))
+            return plain(conn.read_response(disable_decoding=True))
         except ResponseError as error:
             return ErrorReply(error_text(error))
 

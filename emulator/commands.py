@@ -72,10 +72,6 @@ _UNSUPPORTED = frozenset(
         "LATENCY",
         "SLOWLOG",
         "SWAPDB",
-        # Redis functions (scripts go through EVAL)
-        "FUNCTION",
-        "FCALL",
-        "FCALL_RO",
     }
 )
 
@@ -83,6 +79,7 @@ _UNSUPPORTED = frozenset(
 _PARTIAL = {
     "MEMORY": frozenset({"USAGE"}),
     "SCRIPT": frozenset({"LOAD", "EXISTS", "FLUSH"}),
+    "FUNCTION": frozenset({"LOAD", "LIST", "STATS", "DELETE", "FLUSH"}),
 }
 
 # What a read-only token may run. Anything else answers NOPERM (unknown commands too:
@@ -180,6 +177,8 @@ _READ_ONLY = frozenset(
         "EVAL_RO",
         "EVALSHA_RO",
         "SCRIPT",
+        "FCALL_RO",
+        "FUNCTION",
         "JSON.GET",
         "JSON.MGET",
         "JSON.TYPE",
@@ -192,7 +191,10 @@ _READ_ONLY = frozenset(
     }
 )
 # Sub-commands of read-only containers that still write.
-_READ_ONLY_DENIED_SUB = {"SCRIPT": frozenset({"FLUSH", "KILL"})}
+_READ_ONLY_DENIED_SUB = {
+    "SCRIPT": frozenset({"FLUSH", "KILL"}),
+    "FUNCTION": frozenset({"LOAD", "DELETE", "FLUSH", "RESTORE", "KILL"}),
+}
 
 # Commands whose successful answer is the simple status "OK" (kept raw under base64).
 _STATUS_OK = frozenset(
@@ -212,6 +214,7 @@ _STATUS_OK = frozenset(
         "XGROUP",
         "XSETID",
         "SCRIPT",
+        "FUNCTION",
         "JSON.SET",
         "JSON.MSET",
     }

@@ -1,24 +1,26 @@
-"""Reading an Upstash REST request: target, token, body and JSON commands.
+"""Reading an Upstash REST request: target, token, limits and JSON commands.
 
-Everything here turns untrusted HTTP input into argument lists, or raises ``BadRequest``
-with the ``{"error": ...}`` text Upstash would answer: a malformed body never reaches the
-backend and never becomes a traceback. The path form is split on the *raw* target before
-percent-decoding, so an encoded ``/`` stays inside its segment and every byte value
-survives.
+A request reaches the app as an ``HttpRequest`` built by the server adapter (``asgi``
+for uvicorn, ``wsgi`` for the pytest plugin's werkzeug server). Everything here turns
+that untrusted input into argument lists, or raises ``BadRequest`` with the
+``{"error": ...}`` text Upstash would answer: a malformed body never reaches the
+backend and never becomes a traceback. The path form is split on the *raw* target
+before percent-decoding, so an encoded ``/`` stays inside its segment and every byte
+value survives.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
-from continuum.emulator.backend import Command
+from continuum.emulator.resp import Command, too_large
 
-# A refused body up to this size is read and dropped, so the client sees the answer rather
-# than a reset; past it (or a Content-Length nobody would send) the answer goes out at once
-# and the server closes the connection.
-_DRAIN_LIMIT = 64 * 1024 * 1024
+MAX_TARGET_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADERS = 100
 
 
 class BadRequest(Exception):
@@ -30,20 +32,37 @@ class BadRequest(Exception):
         self.status = status
 
 
-def split_target(environ: dict[str, Any]) -> tuple[list[bytes], list[bytes], bytes | None]:
+@dataclass
+class HttpRequest:
+    """One HTTP request as the emulator needs it. ``body_refused`` is set (to the size
+    seen) when the body was over the size limit and was not kept."""
+
+    method: str
+    path: bytes  # raw, still percent-encoded
+    query: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+    body_refused: int | None = None
+    header_count: int = 0
+    longest_header: int = 0
+
+
+def check_limits(req: HttpRequest) -> None:
+    """The HTTP-level limits, as JSON errors (414, 431) rather than a server's HTML page."""
+    if len(req.path) + len(req.query) > MAX_TARGET_BYTES:
+        raise BadRequest("ERR request target too long", 414)
+    if req.header_count > MAX_HEADERS:
+        raise BadRequest("ERR too many headers", 431)
+    if req.longest_header > MAX_HEADER_BYTES:
+        raise BadRequest("ERR header line too long", 431)
+
+
+def split_target(req: HttpRequest) -> tuple[list[bytes], list[bytes], bytes | None]:
     """Path segments (percent-decoded bytes) and query pairs flattened, ``_token`` removed."""
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw:
-        target = raw.encode("latin-1")
-        if target.startswith((b"http://", b"https://")):
-            target = b"/" + target.split(b"/", 3)[-1]
-        path, _, query_string = target.partition(b"?")
-        parts = path.split(b"/")[1:]
-        segments = [unquote_to_bytes(part) for part in parts]
-    else:
-        path_info = environ.get("PATH_INFO", "").encode("latin-1")
-        segments = path_info.split(b"/")[1:]
-        query_string = environ.get("QUERY_STRING", "").encode("latin-1")
+    path = req.path
+    if path.startswith((b"http://", b"https://")):
+        path = b"/" + path.split(b"/", 3)[-1]
+    segments = [unquote_to_bytes(part) for part in path.split(b"/")[1:]]
     if segments and segments[-1] == b"":
         segments.pop()
     # A URL pasted with a trailing slash makes clients ask for "//pipeline": a command name
@@ -52,22 +71,21 @@ def split_target(environ: dict[str, Any]) -> tuple[list[bytes], list[bytes], byt
         segments.pop(0)
     query: list[bytes] = []
     token: bytes | None = None
-    if query_string:
-        for pair in query_string.split(b"&"):
-            if not pair:
-                continue
-            key, eq, value = pair.partition(b"=")
-            if key == b"_token":
-                token = unquote_to_bytes(value)
-                continue
-            query.append(unquote_to_bytes(key))
-            if eq:
-                query.append(unquote_to_bytes(value))
+    for pair in req.query.split(b"&") if req.query else ():
+        if not pair:
+            continue
+        key, eq, value = pair.partition(b"=")
+        if key == b"_token":
+            token = unquote_to_bytes(value)
+            continue
+        query.append(unquote_to_bytes(key))
+        if eq:
+            query.append(unquote_to_bytes(value))
     return segments, query, token
 
 
-def presented_token(environ: dict[str, Any], query_token: bytes | None) -> bytes | None:
-    header: str = environ.get("HTTP_AUTHORIZATION", "")
+def presented_token(req: HttpRequest, query_token: bytes | None) -> bytes | None:
+    header = req.headers.get("authorization", "")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
@@ -76,71 +94,11 @@ def presented_token(environ: dict[str, Any], query_token: bytes | None) -> bytes
     return query_token
 
 
-def read_body(environ: dict[str, Any], limit: int) -> bytes:
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    length_text = environ.get("CONTENT_LENGTH") or ""
-    if length_text.strip():
-        try:
-            length = int(length_text)
-        except ValueError:
-            length = -1
-        if length < 0:
-            raise BadRequest("ERR invalid Content-Length header")
-        if length > limit:
-            if length <= _DRAIN_LIMIT:
-                _discard(stream, length)
-            raise BadRequest(too_large(limit, length), 413)
-        return _read(stream, length) if length > 0 else b""
-    if not environ.get("wsgi.input_terminated"):
-        return b""
-    body = _read(stream, limit + 1)
-    if len(body) > limit:
-        raise BadRequest(too_large(limit, len(body) + _discard(stream, None)), 413)
-    return body
-
-
-def _read(stream: Any, size: int) -> bytes:
-    try:
-        return bytes(stream.read(size))
-    except OSError:  # a broken chunked encoding, or the client hung up mid-body
-        raise BadRequest("ERR malformed request body: broken chunking or cut short") from None
-
-
-def too_large(limit: int, actual: int) -> str:
-    """Upstash's text for a request body, or one command's reply, over the request limit."""
-    return (
-        f"ERR max request size exceeded. Limit: {limit} bytes, Actual: {actual} bytes. "
-        "See https://upstash.com/docs/redis/troubleshooting/max_request_size_exceeded "
-        "for details"
-    )
-
-
-def _discard(stream: Any, length: int | None) -> int:
-    """Read and drop a refused body, so the client sees the answer rather than a reset."""
-    total = 0
-    budget = _DRAIN_LIMIT if length is None else min(length, _DRAIN_LIMIT)
-    while total < budget:
-        try:
-            chunk = stream.read(min(1 << 20, budget - total))
-        except OSError:
-            break
-        if not chunk:
-            break
-        total += len(chunk)
-    return total
-
-
-def drain(environ: dict[str, Any]) -> None:
-    length_text = environ.get("CONTENT_LENGTH") or ""
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return
-    if length_text.strip().isdigit():
-        _discard(stream, int(length_text))
-    elif environ.get("wsgi.input_terminated"):
-        _discard(stream, None)
+def body_of(req: HttpRequest, limit: int) -> bytes:
+    """The body, or Upstash's 413 when it was over ``limit``."""
+    if req.body_refused is not None:
+        raise BadRequest(too_large(limit, req.body_refused), 413)
+    return req.body
 
 
 def _reject_constant(name: str) -> object:

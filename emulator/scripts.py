@@ -1,96 +1,84 @@
 """The Lua scripts the emulator has seen, and the text it actually runs for each.
 
-Three things differ between what a client sends and what the backend may run:
+What a client sends and what the backend runs differ:
 
 - Upstash accepts a first line ``#!lua flags=...`` that fakeredis (any ``#!`` line) and
   redis-server 7.0 (``allow-key-locking``) reject, while clients call EVALSHA with the
   SHA1 of the text they sent. The book strips the line and files the script under the
   original SHA1.
-- Upstash bills each ``redis.call``/``redis.pcall`` a script makes. The script runs inside
-  a function whose own ``redis`` counts calls, and returns ``{count, result}``. The prelude
-  shares the script's first line (empty once a ``#!`` line is stripped), so Lua error
-  line numbers stay the script's own.
-- A script that never ends would hang the emulator: fakeredis runs Lua in-process while
-  holding its server lock, and redis-server serves nobody else until ``SCRIPT KILL``. On
-  fakeredis a Lua hook stops a script after ``timeout`` seconds of CPU; on redis-server a
-  watchdog sends ``SCRIPT KILL`` (see ``Watchdog``).
-- fakeredis has no EVAL_RO/EVALSHA_RO. There the counting ``redis`` of a read-only script
-  also refuses every command the backend flags as a write, as redis-server does, so a
-  read-only token cannot write through a script.
+- Upstash bills each ``redis.call``/``redis.pcall`` a script makes, and a script must end
+  when it runs too long, whatever it does (``continuum.emulator.lua``). On redis-server
+  the script runs inside a one-line prelude whose ``redis`` counts calls and whose
+  ``tick`` checks the clock (``TIME``); the script returns ``{calls, result}``. On
+  fakeredis the script runs in the emulator's own sandbox (``continuum.emulator.sandbox``),
+  which counts calls and refuses writes from read-only scripts in Python; the text sent
+  to fakeredis is then only a marker naming the prepared script.
+- The prelude's names carry a random suffix per process, so no script can name them.
+  Its first line is shared with the script's own (empty once a ``#!`` line is
+  stripped), so Lua error line numbers stay the script's.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 
-_COUNTING = (
-    b"local __emu_calls = 0 local __emu_redis = redis "
-    b"local redis = setmetatable({"
-    b"call = function(...) __emu_calls = __emu_calls + 1 return __emu_redis.call(...) end, "
-    b"pcall = function(...) __emu_calls = __emu_calls + 1 return __emu_redis.pcall(...) end"
-    b"}, {__index = __emu_redis}) "
-)
-READ_ONLY_WRITE = "ERR Write commands are not allowed from read-only scripts."
+from continuum.emulator.lua import instrument
+
+#: The error a script gets when it runs past the emulator's time limit.
+TIMEOUT = "ERR script timed out: it ran for more than {seconds:g} s and was stopped by the emulator"
+_SUFFIX = secrets.token_hex(8).encode()
 
 
-def _read_only_counting(writes: Iterable[bytes]) -> bytes:
-    """The counting prelude of a read-only script: a write raises (call) or answers (pcall)
-    Redis's read-only error. One line, like ``_COUNTING``."""
-    table = b",".join(b'["%s"]=true' % name.lower() for name in sorted(set(writes)))
-    return (
-        b"local __emu_calls = 0 local __emu_redis = redis "
-        b"local __emu_writes = {" + table + b"} "
-        b"local function __emu_denied(cmd) "
-        b"return __emu_writes[string.lower(tostring(cmd))] ~= nil end "
-        b"local redis = setmetatable({"
-        b"call = function(cmd, ...) __emu_calls = __emu_calls + 1 "
-        b"if __emu_denied(cmd) then error('" + READ_ONLY_WRITE.encode() + b"') end "
-        b"return __emu_redis.call(cmd, ...) end, "
-        b"pcall = function(cmd, ...) __emu_calls = __emu_calls + 1 "
-        b"if __emu_denied(cmd) then return {err = '" + READ_ONLY_WRITE.encode() + b"'} end "
-        b"return __emu_redis.pcall(cmd, ...) end"
-        b"}, {__index = __emu_redis}) "
+def hidden(name: bytes) -> bytes:
+    """A Lua name no script can guess (the suffix is random per process)."""
+    return b"__" + name + b"_" + _SUFFIX
+
+
+TICK = hidden(b"tick")
+
+
+def redis_prelude(seconds: float) -> tuple[bytes, bytes]:
+    """The one-line prelude of a script on redis-server: counting ``redis``, deadline tick."""
+    real, calls, over, deadline, ticks, clock = (
+        hidden(n) for n in (b"real", b"calls", b"over", b"deadline", b"ticks", b"clock")
     )
+    message = TIMEOUT.format(seconds=seconds).encode()
+    return b"".join(
+        [
+            b"local %s, %s, %s, %s = redis, 0, false, 0 " % (real, calls, over, ticks),
+            b"local function %s() local t = %s.call('TIME') " % (clock, real),
+            b"return tonumber(t[1]) + tonumber(t[2]) / 1000000 end ",
+            b"local %s = %s() + %r " % (deadline, clock, seconds),
+            b"local function %s() if %s then error({err = '%s'}) end " % (TICK, over, message),
+            b"%s = %s + 1 if %s >= 1000 then %s = 0 " % (ticks, ticks, ticks, ticks),
+            b"if %s() > %s then %s = true error({err = '%s'}) end end end "
+            % (clock, deadline, over, message),
+            b"local redis = setmetatable({",
+            b"call = function(...) %s = %s + 1 return %s.call(...) end, " % (calls, calls, real),
+            b"pcall = function(...) %s = %s + 1 return %s.pcall(...) end" % (calls, calls, real),
+            b"}, {__index = %s, __newindex = %s, __metatable = false}) " % (real, _READONLY),
+            # _G shows the counting redis; rawget/rawset treat it as Redis's read-only _G
+            b"local %s, %s, %s = rawget, rawset, _G "
+            % (hidden(b"rawget"), hidden(b"rawset"), hidden(b"globals")),
+            b"local _G = setmetatable({}, {__index = function(_, k) ",
+            b"if k == 'redis' then return redis end return _G[k] end, ",
+            b"__newindex = %s, __metatable = false}) " % _READONLY,
+            b"local function rawget(t, k) if t == _G then if k == 'redis' then return redis end ",
+            b"return %s(%s, k) end " % (hidden(b"rawget"), hidden(b"globals")),
+            b"return %s(t, k) end " % hidden(b"rawget"),
+            b"local function rawset(t, k, v) if t == _G then ",
+            b"error('Attempt to modify a readonly table', 0) end ",
+            b"return %s(t, k, v) end " % hidden(b"rawset"),
+            b"local %s = (function() " % hidden(b"result"),
+        ]
+    ), calls
 
 
-_OPEN = b"local __emu_result = (function() "
-_CLOSE = b"\nend)() "
-_RETURN = b"return {__emu_calls, __emu_result}"
-# The hook is armed through redis.__emu_arm/__emu_disarm, which the sandboxed fakeredis
-# runtime provides (see ``harden_lua``: scripts see no ``debug`` or ``os``); the
-# fallbacks use the globals, for a runtime that could not be hardened. The leading ";"
-# keeps Lua from reading "(...)" as a call of the statement before it.
-_UNHOOK = b";(redis.__emu_disarm or function() debug.sethook() end)() "
-
-
-def _deadline_hook(seconds: float) -> bytes:
-    message = f"ERR script ran for more than {seconds:g} s: stopped by the emulator"
-    return (
-        f";(redis.__emu_arm or function(seconds, message) local t0 = os.clock() "
-        f"debug.sethook(function() if os.clock() - t0 > seconds then error(message) end end, "
-        f"'', 1000000) end)({seconds!r}, {message!r}) "
-    ).encode()
-
-
-#: Run once in fakeredis's Lua runtime. Redis and Upstash give scripts no ``os``, ``io``,
-#: ``debug``, ``require`` or file loading; lupa's runtime has them all, plus ``python``,
-#: so a script could run shell commands on the developer's machine. The deadline hook
-#: keeps private references to ``debug.sethook`` and ``os.clock`` in two closures.
-HARDEN_LUA = b"""
-function()
-  local sethook, clock = debug.sethook, os.clock
-  redis.__emu_arm = function(seconds, message)
-    local started = clock()
-    sethook(function() if clock() - started > seconds then error(message) end end, '', 1000000)
-  end
-  redis.__emu_disarm = function() sethook() end
-  os = nil io = nil debug = nil python = nil package = nil require = nil
-  dofile = nil loadfile = nil module = nil getfenv = nil setfenv = nil
-end
-"""
+_READONLY = b"function() error('Attempt to modify a readonly table', 2) end"
 
 
 def strip_shebang(script: bytes) -> bytes:
@@ -101,22 +89,34 @@ def strip_shebang(script: bytes) -> bytes:
     return script
 
 
+class Wrapper:
+    """How one backend runs a script body: the text it executes for it."""
+
+    def wrap(self, body: bytes, read_only: bool) -> bytes:
+        raise NotImplementedError
+
+    def internal(self, body: bytes) -> bytes:
+        """The text for one of the emulator's own scripts (unbilled, not a client's)."""
+        return body
+
+
+class RedisWrapper(Wrapper):
+    """redis-server: the prelude, the instrumented body, and ``{calls, result}``."""
+
+    def __init__(self, seconds: float) -> None:
+        prelude, calls = redis_prelude(seconds)
+        self._prelude = prelude
+        self._return = b"\nend)() return {%s, %s}" % (calls, hidden(b"result"))
+
+    def wrap(self, body: bytes, read_only: bool) -> bytes:
+        return self._prelude + instrument(body, TICK) + self._return
+
+
 class ScriptBook:
     """Original SHA1 -> the script's text, shared by every request of one emulator."""
 
-    def __init__(
-        self,
-        *,
-        cpu_limit: float | None = None,
-        write_commands: Callable[[], Iterable[bytes]] | None = None,
-    ) -> None:
-        """``cpu_limit``: stop scripts after this many CPU seconds (for in-process Lua).
-        ``write_commands``: the backend's write commands, for a backend without EVAL_RO
-        (asked once, on the first read-only script)."""
-        self._hook = b"" if cpu_limit is None else _deadline_hook(cpu_limit)
-        self._unhook = b"" if cpu_limit is None else _UNHOOK
-        self._write_commands = write_commands
-        self._read_only_prelude: bytes | None = None
+    def __init__(self, wrapper: Wrapper) -> None:
+        self._wrapper = wrapper
         self._texts: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
@@ -126,28 +126,17 @@ class ScriptBook:
         body = strip_shebang(script)
         with self._lock:
             self._texts[sha] = body
-        return sha, self._wrap(body, read_only)
+        return sha, self._wrapper.wrap(body, read_only)
 
     def runnable(self, sha: bytes, *, read_only: bool = False) -> bytes | None:
         """The text to run for a SHA1 a client sent, if the emulator has seen the script."""
         with self._lock:
             body = self._texts.get(sha.decode("ascii", "replace").lower())
-        return None if body is None else self._wrap(body, read_only)
+        return None if body is None else self._wrapper.wrap(body, read_only)
 
     def forget_all(self) -> None:
         with self._lock:
             self._texts.clear()
-
-    def _wrap(self, body: bytes, read_only: bool) -> bytes:
-        prelude = self._prelude(read_only)
-        return prelude + self._hook + _OPEN + body + _CLOSE + self._unhook + _RETURN
-
-    def _prelude(self, read_only: bool) -> bytes:
-        if not read_only or self._write_commands is None:
-            return _COUNTING
-        if self._read_only_prelude is None:
-            self._read_only_prelude = _read_only_counting(self._write_commands())
-        return self._read_only_prelude
 
 
 class Watchdog:

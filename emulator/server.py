@@ -5,9 +5,9 @@
         ...
         assert emu.billed_commands == 3
 
-The server is ``continuum.emulator.serving.WSGIServer``: threaded, so server-sent events
-stream while other requests are served, with keep-alive connections like Upstash's. Its request log
-names the method and path only: a ``?_token=`` query never reaches a log line.
+It is served by uvicorn (``continuum.emulator.serving``) with keep-alive connections
+like Upstash's; server-sent events stream while other requests are served. uvicorn's
+access log is off: a ``?_token=`` query never reaches a log line.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import secrets
 import ssl
-import threading
 
 from continuum.emulator.access import DEFAULT_TOKEN, is_loopback
 from continuum.emulator.app import EmulatorApp
+from continuum.emulator.asgi import AsgiEmulator
 from continuum.emulator.backend import Backend
-from continuum.emulator.serving import WSGIServer
+from continuum.emulator.serving import UvicornThread
 
 __all__ = ["DEFAULT_TOKEN", "EmulatorServer", "is_loopback"]
 log = logging.getLogger("emulator")
@@ -62,8 +62,8 @@ class EmulatorServer:
             readonly_token=self.readonly_token,
             daily_limit=daily_limit,
         )
-        self._server: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._asgi: AsgiEmulator | None = None
+        self._server: UvicornThread | None = None
 
     def __repr__(self) -> str:
         state = "running" if self._server else "stopped"
@@ -102,39 +102,34 @@ class EmulatorServer:
         if self._server is not None:
             return self
         self.app.stopping.clear()
-        server = WSGIServer(self.host, self.port, self.app, self._ssl_context)
-        self.port = server.server_port
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            daemon=True,
-            name=f"emulator-{self.port}",
+        self._asgi = AsgiEmulator(self.app)
+        server = UvicornThread(
+            self._asgi, self.host, self.port, ssl_context=self._ssl_context, name="emulator"
         )
-        self._thread.start()
+        self.port = server.port
+        self._server = server.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the CLI's mode)."""
         self.start()
-        assert self._thread is not None
+        assert self._server is not None
         try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
+            while self._server.is_alive():
+                self._server.join(0.5)
         finally:
             self.stop()
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
+        server = self._server
         if server is None:
             return
         self.app.stopping.set()
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(5)
+        server.stop()
+        if self._asgi is not None:
+            self._asgi.close()
         self._server = None
-        self._thread = None
+        self._asgi = None
         self.backend.close()
 
     def __enter__(self) -> EmulatorServer:

@@ -2,7 +2,7 @@
 
 The fastest way to see the toolkit work: no account, no token to create, no internet.
 It starts the emulator (fakeredis in-process, or ``--redis-url`` for a real Redis),
-serves the API with the sync client on a threaded stdlib HTTP server, and prints the
+serves the API (its ASGI app) on uvicorn, and prints the
 URL, a development API key and curl commands to paste. ``--use-env`` serves over the
 Upstash database named by ``UPSTASH_REDIS_REST_URL``/``_TOKEN`` instead.
 
@@ -13,14 +13,14 @@ key), not a way to expose the API.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
+import json
 import secrets
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from continuum.app import Api, ApiError, ApiSettings, Request, Response
+from continuum.app import Api, ApiSettings, AsgiApp
 from continuum.errors import CacheError
 
 __all__ = ["DevServer", "configure", "run"]
@@ -44,89 +44,87 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "continuum-dev"
-    protocol_version = "HTTP/1.1"
-    api: Api  # set on the subclass made per server
-
-    def _serve(self) -> None:
-        response = self._answer()
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    def _answer(self) -> Response:
-        limit = self.api.settings.max_body
-        raw_length = self.headers.get("content-length", "0") or "0"
-        chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
-        if chunked or not raw_length.isdigit():
-            self.close_connection = True
-            return self.api.error_response(
-                ApiError("bad_request", "send the body with a valid Content-Length")
-            )
-        length = int(raw_length)
-        path, _, query = self.path.partition("?")
-        try:
-            request = Request.build(
-                self.command,
-                path,
-                raw_path=True,
-                query_string=query,
-                headers=list(self.headers.items()),
-                body=b"",
-            )
-        except ApiError as error:
-            self.close_connection = True
-            return self.api.error_response(error)
-        if length > limit:
-            self.close_connection = True  # the unread body makes the connection unusable
-            refusal = ApiError("payload_too_large", f"the body is larger than {limit} bytes")
-            return self.api.error_response(refusal, request)
-        request.body = self.rfile.read(length) if length else b""
-        return self.api.handle(request)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """The API writes its own structured line per request; no second access log."""
-
-
 class DevServer:
-    """The API on a threaded HTTP server; ``start()`` serves in the background."""
+    """The API (``AsgiApp``) on uvicorn, in a background thread; ``start()`` serves."""
 
     def __init__(
         self, api: Api, host: str = "127.0.0.1", port: int = 0, *, idle_timeout: float = 30.0
     ) -> None:
         _require_loopback(host)
-        # The socket timeout bounds every read: a client that stops sending mid-body, or
-        # keeps an idle connection open, is dropped instead of holding a thread for ever.
-        handler = type("Handler", (_Handler,), {"api": api, "timeout": idle_timeout})
+        from continuum.emulator.serving import UvicornThread
+
         self.api = api
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._host = host
+        # An idle keep-alive connection is closed after ``idle_timeout`` seconds, and so is
+        # one whose body stops arriving (uvicorn itself would wait for it for ever).
+        self.server = UvicornThread(
+            _BodyDeadline(AsgiApp(api), idle_timeout),
+            host,
+            port,
+            timeout_keep_alive=max(1, int(idle_timeout)),
+            name="dev",
+        )
 
     @property
     def url(self) -> str:
-        raw_host, port = self.httpd.server_address[:2]
-        host = raw_host.decode() if isinstance(raw_host, bytes) else str(raw_host)
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+        shown = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{shown}:{self.server.port}"
 
     def start(self) -> DevServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self.server.start()
         return self
 
+    def serve_forever(self) -> None:
+        self.start()
+        while self.server.is_alive():
+            self.server.join(0.5)
+
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        self.server.stop()
+
+
+class _BodyTimeout(Exception):
+    pass
+
+
+class _BodyDeadline:
+    """ASGI middleware: a request body that stops arriving for ``seconds`` gets a JSON 408
+    and the connection is closed."""
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def timed_receive() -> Any:
+            try:
+                return await asyncio.wait_for(receive(), self.seconds)
+            except TimeoutError:
+                raise _BodyTimeout from None
+
+        async def watched_send(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, watched_send)
+        except _BodyTimeout:
+            if started:
+                raise
+            body = json.dumps({"error": "request_timeout", "message": "the body never arrived"})
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            await send({"type": "http.response.start", "status": 408, "headers": headers})
+            await send({"type": "http.response.body", "body": body.encode()})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,13 +142,14 @@ def run(args: argparse.Namespace) -> int:
     key = key or f"dev-{secrets.token_urlsafe(18)}"
     if key not in settings.api_keys:
         settings = settings.replace(api_keys=(*settings.api_keys, key))
-    from continuum.cache import UpstashCache
+    from continuum.cache import AsyncUpstashCache, UpstashCache
 
     emulator = None
     sdk_env = ""
     if args.use_env:
         try:
             cache = UpstashCache(mode="rest")
+            async_cache = AsyncUpstashCache(mode="rest")
         except CacheError as exc:
             print(f"continuum dev --use-env: {exc}", file=sys.stderr)
             return 2
@@ -168,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
         cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+        # uvicorn serves the API's async path; the sync client is for the checks here.
+        async_cache = AsyncUpstashCache(rest_url=emulator.url, rest_token=emulator.token)
         if args.redis_url and not cache.ping():
             # Serving anyway would answer every request from the fallback, which looks
             # like a working API with a cache that forgets everything.
@@ -180,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
         backend_text = f"the embedded emulator at {emulator.url} ({emulator.backend.describe()})"
         sdk_env = f"UPSTASH_REDIS_REST_URL={emulator.url} UPSTASH_REDIS_REST_TOKEN={emulator.token}"
     try:
-        server = DevServer(Api(settings, cache=cache), args.host, args.port)
+        api = Api(settings, cache=cache, async_cache=async_cache)
+        server = DevServer(api, args.host, args.port)
     except OSError as exc:
         print(f"continuum dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         if emulator is not None:
@@ -188,11 +190,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(_banner(server.url, key, backend_text, sdk_env), flush=True)
     try:
-        server.httpd.serve_forever()
+        server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.httpd.server_close()
+        server.stop()
         if emulator is not None:
             emulator.stop()
     return 0

@@ -106,20 +106,45 @@ def test_request_over_ten_megabytes(http: httpx.Client, emulator: EmulatorHandle
 
 
 def test_reply_over_ten_megabytes(http: httpx.Client, emulator: EmulatorHandle) -> None:
-    """Upstash limits each command's reply like its request; a pipeline's total is not."""
+    """Upstash limits a reply like its request: one command's, and a request's total."""
     half = b"x" * (TEN_MB // 2 + 1)
     emulator.redis.mset({"a": half, "b": half})
     refused = http.post("/", json=["MGET", "a", "b"])
     assert refused.status_code == 400
-    assert refused.json()["error"].startswith(
-        f"ERR max request size exceeded. Limit: {TEN_MB} bytes, Actual: {2 * len(half)} bytes"
-    )
+    assert refused.json() == {
+        "error": f"ERR max request size exceeded. Limit: {TEN_MB} bytes, Actual: "
+        f"{2 * len(half)} bytes. See https://upstash.com/docs/redis/troubleshooting/"
+        "max_request_size_exceeded for details"
+    }
     slots = http.post("/pipeline", json=[["MGET", "a", "b"], ["GET", "a"], ["GET", "b"]])
     assert slots.status_code == 200
-    first, *rest = slots.json()
+    first, second, third = slots.json()
     assert first["error"].startswith("ERR max request size exceeded")
-    assert [len(slot["result"]) for slot in rest] == [len(half), len(half)]
+    assert len(second["result"]) == len(half)
+    assert third == {
+        "error": "ERR max response size exceeded: the replies of this request would total "
+        f"{2 * len(half)} bytes, over the {TEN_MB} bytes limit. Send fewer or smaller reads "
+        "per request"
+    }
     assert http.post("/", json=["STRLEN", "a"]).json() == {"result": len(half)}
+    still_serving(http)
+
+
+def test_a_pipeline_of_huge_reads_is_capped_not_built(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    """A read-only token's pipeline of a hundred 9 MB GETs built a 5.4 GB reply: now the
+    replies past the request limit are errors, each dropped as it is read, and the
+    writes among them still run."""
+    emulator.redis.set("big", b"x" * (9 * 1024 * 1024))
+    readonly = {"Authorization": f"Bearer {emulator.readonly_token}"}
+    batch = [["GET", "big"]] * 100
+    slots = http.post("/pipeline", json=batch, headers=readonly).json()
+    assert len(slots[0]["result"]) == 9 * 1024 * 1024
+    assert all(slot["error"].startswith("ERR max response size exceeded") for slot in slots[1:])
+    mixed = http.post("/pipeline", json=[["GET", "big"], ["GET", "big"], ["SET", "after", "1"]])
+    assert [list(slot) for slot in mixed.json()] == [["result"], ["error"], ["result"]]
+    assert emulator.redis.get("after") == b"1"
     still_serving(http)
 
 
@@ -142,27 +167,55 @@ def test_unknown_token_with_a_body_does_not_poison_keep_alive(http: httpx.Client
     still_serving(http)
 
 
-def test_garbage_on_the_socket_does_not_kill_the_server(
-    http: httpx.Client, emulator: EmulatorHandle
+MALFORMED = b'{"error": "ERR malformed HTTP request"}'
+
+
+@pytest.mark.parametrize(
+    ("garbage", "status", "body"),
+    [
+        (b"\x00\x01\x02 nonsense\r\n\r\n", b"400", MALFORMED),
+        (b"GET / HTTP/9.9\r\n\r\n", b"400", MALFORMED),
+        (b"GET /get/k HTTP/1.1\r\nno colon here\r\n\r\n", b"400", MALFORMED),
+        (b"G" * 70_000 + b"\r\n\r\n", b"400", MALFORMED),
+        (b"GET /" + b"k" * 70_000 + b" HTTP/1.1\r\n\r\n", b"400", MALFORMED),
+        (
+            b"GET /get/k HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n",
+            b"431",
+            b'{"error":"ERR too many headers"}',
+        ),
+        (
+            b"GET /get/k HTTP/1.1\r\nX-Big: " + b"b" * 70_000 + b"\r\n\r\n",
+            b"431",
+            b'{"error":"ERR header line too long"}',
+        ),
+        (
+            b"TRACE /get/k HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"405",
+            b'{"error":"Method Not Allowed"}',
+        ),
+    ],
+    ids=[
+        "binary",
+        "http-9",
+        "no-colon",
+        "no-request-line",
+        "long-path",
+        "many-headers",
+        "long-header",
+        "trace",
+    ],
+)
+def test_garbage_on_the_socket_gets_json_and_a_hang_up(
+    http: httpx.Client, emulator: EmulatorHandle, garbage: bytes, status: bytes, body: bytes
 ) -> None:
-    host, port = emulator.url.removeprefix("http://").split(":")
-    auth = f"Authorization: Bearer {emulator.token}\r\n".encode()
-    for garbage, status in (
-        (b"\x00\x01\x02 nonsense\r\n\r\n", b"400"),
-        (b"GET / HTTP/9.9\r\n\r\n", b"400"),
-        (b"GET /get/k HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
-        (b"GET /get/k HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", b"431"),
-        (b"POST / HTTP/1.1\r\n" + auth + b"Content-Length: 100\r\n\r\n[", b"400"),
-        (b"G" * 70_000, b"414"),
-    ):
-        with socket.create_connection((host, int(port)), timeout=10) as raw:
-            raw.sendall(garbage)
-            raw.shutdown(socket.SHUT_WR)
-            answer = b""
-            while chunk := raw.recv(65536):
-                answer += chunk
-        assert answer.startswith(b"HTTP/1.1 " + status), answer[:100]
-        assert b'{"error": "ERR' in answer or b'{"error":"ERR' in answer
+    """Requests the HTTP layer refuses are answered in the emulator's JSON error shape (not
+    a server's HTML or plain text), the connection is closed, and serving goes on."""
+    answer = _answer_without_closing(emulator, garbage)
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert b"connection: close" in head.lower()
+    assert b"content-type: application/json" in head.lower()
+    assert rest == body
     still_serving(http)
 
 
@@ -182,22 +235,23 @@ def _answer_without_closing(emulator: EmulatorHandle, request: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("head", "status", "fragment"),
+    "head",
     [
-        (b"Content-Length: 99999999999999999999", b"413", b"max request size exceeded"),
-        (b"Content-Length: -5", b"400", b"invalid Content-Length"),
-        (b"Transfer-Encoding: chunked\r\n\r\nzz\r\n[]\r\n0", b"400", b"malformed request body"),
+        b"Content-Length: 99999999999999999999",
+        b"Content-Length: -5",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n[]\r\n0",
     ],
+    ids=["huge-length", "negative-length", "broken-chunks"],
 )
 def test_lying_body_framing_is_answered_at_once(
-    http: httpx.Client, emulator: EmulatorHandle, head: bytes, status: bytes, fragment: bytes
+    http: httpx.Client, emulator: EmulatorHandle, head: bytes
 ) -> None:
     auth = f"Authorization: Bearer {emulator.token}\r\n".encode()
     request = b"POST / HTTP/1.1\r\nHost: x\r\n" + auth + head + b'\r\n\r\n["FLUSHALL"]'
     answer = _answer_without_closing(emulator, request)
-    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
-    assert fragment in answer
-    assert b"HTTP/1.1 200" not in answer  # the bytes after a bad frame never run as a request
+    head_lines, _, body = answer.partition(b"\r\n\r\n")
+    assert head_lines.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert body == MALFORMED  # and nothing after it: the bytes after a bad frame never run
     still_serving(http)
 
 
