@@ -24,7 +24,7 @@ from continuum.cache.pipeline import AsyncPipeline, Pipeline
 from continuum.cache.spec import LAYERS, LayerSpec, layer_spec
 
 if TYPE_CHECKING:
-    from continuum.migrate.redis_cache import RedisCache
+    from continuum.migrate.redis_cache import RedisCache as RedisCache  # not in __all__
     from continuum.migrate.rollout import RolloutCache
     from continuum.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult
 

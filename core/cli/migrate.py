@@ -103,6 +103,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=60.0, metavar="SECONDS", help="per request to Upstash"
     )
+    parser.add_argument(
+        "--request-size",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="bytes per request to Upstash (default 8 MiB, under its 10 MB limit; at least "
+        "64 KiB): smaller requests for a slow link",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,6 +155,13 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise ConfigurationError("--max-key-size must be at least 1 byte")
     if not args.timeout > 0:
         raise ConfigurationError("--timeout must be a positive number of seconds")
+    from continuum.migrate.copier import MIN_REQUEST_BYTES, REQUEST_BYTES
+
+    size = args.request_size
+    if size is not None and not MIN_REQUEST_BYTES <= size <= REQUEST_BYTES:
+        raise ConfigurationError(
+            f"--request-size must be from {MIN_REQUEST_BYTES:,} to {REQUEST_BYTES:,} bytes"
+        )
 
 
 def _target(args: argparse.Namespace) -> tuple[Any, str]:
@@ -163,11 +178,14 @@ def _target(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from continuum.migrate.copier import MAX_KEY_BYTES, Policy, Settings
+    from continuum.migrate.copier import MAX_KEY_BYTES, REQUEST_BYTES, Policy, Settings
 
     policy: Policy = "replace" if args.replace else "skip" if args.skip_existing else "refuse"
     return Settings(
-        match=args.match, policy=policy, max_key_bytes=args.max_key_size or MAX_KEY_BYTES
+        match=args.match,
+        policy=policy,
+        max_key_bytes=args.max_key_size or MAX_KEY_BYTES,
+        request_bytes=args.request_size or REQUEST_BYTES,
     )
 
 
@@ -231,6 +249,8 @@ def _keys_done(checkpoint: Checkpoint) -> int:
 
 
 def _explain(exc: BaseException, path: Path, checkpoint: Checkpoint | None) -> str:
+    from continuum.migrate.copier import MigrationError
+
     resume = (
         f" Everything copied so far is recorded: rerun the same command to resume "
         f"(checkpoint: {path})."
@@ -241,7 +261,7 @@ def _explain(exc: BaseException, path: Path, checkpoint: Checkpoint | None) -> s
         return "the Upstash token is read-only; use the database's standard REST token."
     if isinstance(exc, QuotaExceeded):
         return f"{exc}.{resume}"
-    if isinstance(exc, AuthenticationFailed | ConfigurationError):
+    if isinstance(exc, AuthenticationFailed | ConfigurationError | MigrationError):
         return str(exc)
     if isinstance(exc, CacheUnavailable):
         return f"stopped: {exc}.{resume}"
@@ -283,15 +303,21 @@ def _verify(args: argparse.Namespace, migration: Migration, checkpoint: Checkpoi
 
     billed = migration.billed
     bar = _bar(args, args.verify_sample or checkpoint.counts.get("copied", 0), 0, "verifying")
-    migration.on_progress = lambda keys, size: bar.update(keys)
+    checked = 0
+
+    def advance(keys: int, size: int) -> None:
+        nonlocal checked
+        checked += keys
+        bar.update(keys)
+
+    migration.on_progress = advance
     try:
         mismatches = migration.verify(checkpoint, sample=args.verify_sample)
     except CacheError as exc:
-        bar.close()
         print(f"continuum migrate: verification stopped: {exc}", file=err)
         return 1
-    bar.close()
-    checked = bar.n
+    finally:
+        bar.close()
     cost = migration.billed - billed
     if not mismatches:
         print(f"verified {checked:,} keys: identical in both stores ({cost:,} commands billed)")

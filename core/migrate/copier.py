@@ -36,7 +36,7 @@ from continuum.migrate.checkpoint import DONE, Checkpoint, Position, later, mark
 from continuum.migrate.checkpoint import parse_marker as _parse_marker
 from continuum.migrate.connection import RedisConnection
 from continuum.migrate.keydata import KeyData, read_keys
-from continuum.migrate.plan import TTL, Written, finish, plan_key
+from continuum.migrate.plan import PIECE, TTL, Written, finish, plan_key
 
 __all__ = [
     "MAX_KEY_BYTES",
@@ -55,6 +55,8 @@ __all__ = [
 MAX_KEY_BYTES = 100 * 1000 * 1000
 #: Bytes of one request body at most: Upstash refuses 10 MB, this leaves room for framing.
 REQUEST_BYTES = 8 * 1024 * 1024
+#: The smallest request size allowed (a slow link may want small ones).
+MIN_REQUEST_BYTES = 64 * 1024
 _REQUEST_COMMANDS = 5000
 _GROUP = 500  # keys read from the source per lockstep pass
 _EXISTS_PAGE = 500  # keys per EXISTS
@@ -160,18 +162,18 @@ class Migration:
                 self._recover(checkpoint)
             return checkpoint
         self.keys = self._scan()
-        checkpoint = Checkpoint.create(
+        return Checkpoint.create(
             path, source=self.source.display, target=self.target,
             match=self.settings.match, keys=self.keys,
         )  # fmt: skip
-        self._send([_marker(checkpoint.run, "start")], write=True)  # also: may we write?
-        return checkpoint
 
     def run(self, checkpoint: Checkpoint) -> Checkpoint:
         """Check the target, copy what is left, remove the marker."""
         if checkpoint.complete:
             return checkpoint
         self._preflight(checkpoint)
+        if checkpoint.position == (-1, DONE):  # the first write: also tells if we may write
+            self._send([_marker(checkpoint.run, "start")], write=True)
         self._copy(checkpoint)
         self._send([("DEL", marker_key(checkpoint.run))], write=True)
         checkpoint.complete = True
@@ -295,11 +297,12 @@ class Migration:
         if exists and policy == "skip":
             return [_Entry(done, outcome="skipped_existing")]
         overwrite = exists and policy == "replace"
-        chunks = plan_key(data, overwrite=overwrite, guard=policy != "replace")
+        piece = min(PIECE, self.settings.request_bytes // 8)  # JSON may escape 1 byte as 6
+        chunks = plan_key(data, overwrite=overwrite, guard=policy != "replace", piece=piece)
         fingerprint = data.fingerprint()
         restarted = None
         if resume and fingerprint != checkpoint.partial:  # it changed since: start it again
-            chunks = plan_key(data, overwrite=True, guard=False)
+            chunks = plan_key(data, overwrite=True, guard=False, piece=piece)
             restarted = ("restarted", "changed in the source while the copy was interrupted")
             resume = 0
         written = [[finish(c, max(1, data.pttl)) for c in chunk] for chunk in chunks]
@@ -455,8 +458,10 @@ def _difference(ours: KeyData | None, theirs: KeyData | None) -> str | None:
         return "missing in the target"
     if ours.content() != theirs.content():
         return f"content differs ({ours.kind} in the source, {theirs.kind} in the target)"
-    if ours.pttl < 0 or theirs.pttl < 0:
-        return None if ours.pttl == theirs.pttl else f"TTL {ours.pttl} ms vs {theirs.pttl} ms"
+    if ours.pttl < 0 and theirs.pttl >= 0:
+        return "a TTL in the target, but the source's key never expires"
+    if theirs.pttl < 0:
+        return None if ours.pttl < 0 else "no TTL in the target, but the source's key expires"
     expected = ours.pttl - (theirs.read_at - ours.read_at) * 1000
     if abs(theirs.pttl - expected) > 1000:
         return f"TTL {theirs.pttl} ms in the target, {round(expected)} ms expected"

@@ -77,19 +77,19 @@ class Written:
     billed: int
 
 
-def plan_key(data: KeyData, *, overwrite: bool, guard: bool) -> list[Chunk]:
+def plan_key(data: KeyData, *, overwrite: bool, guard: bool, piece: int = PIECE) -> list[Chunk]:
     """The chunks that recreate ``data`` on the target.
 
     ``overwrite``: the target may hold the key already (delete it first). ``guard``: a
     string is written with NX, so a key that appeared in the target meanwhile is left
-    alone (its SET answers nil).
+    alone (its SET answers nil). ``piece``: bytes of data per command.
     """
     key = data.key
     expiring = data.pttl > 0
     if data.kind == "string":
-        chunks = _string(data, guard=guard and not overwrite)
+        chunks = _string(data, guard=guard and not overwrite, piece=piece)
     else:
-        chunks = [[command] for command in _collection(data)]
+        chunks = [[command] for command in _collection(data, piece)]
     if not chunks:  # Redis keeps no empty collection; nothing to write
         return []
     if overwrite and data.kind != "string":  # a SET replaces whatever was there
@@ -99,19 +99,19 @@ def plan_key(data: KeyData, *, overwrite: bool, guard: bool) -> list[Chunk]:
     return chunks
 
 
-def _string(data: KeyData, *, guard: bool) -> list[Chunk]:
+def _string(data: KeyData, *, guard: bool, piece: int) -> list[Chunk]:
     value: bytes = data.items[0]
     ttl = ("PX", TTL) if data.pttl > 0 else ()
-    if len(value) <= PIECE:
+    if len(value) <= piece:
         return [[("SET", data.key, value, *ttl, *(("NX",) if guard else ()))]]
-    pieces = [value[i : i + PIECE] for i in range(0, len(value), PIECE)]
+    pieces = [value[i : i + piece] for i in range(0, len(value), piece)]
     return [[("SET", data.key, pieces[0])]] + [[("APPEND", data.key, p)] for p in pieces[1:]]
 
 
 _WRITES = {"hash": "HSET", "list": "RPUSH", "set": "SADD", "zset": "ZADD"}
 
 
-def _collection(data: KeyData) -> list[Command]:
+def _collection(data: KeyData, piece: int) -> list[Command]:
     key = data.key
     if data.kind == "stream":
         return _stream(data)
@@ -127,7 +127,7 @@ def _collection(data: KeyData) -> list[Command]:
     size = 0
     for group in groups:
         weight = sum(len(x) for x in group)
-        if batch and (len(batch) >= PAGE * len(group) or size + weight > PIECE):
+        if batch and (len(batch) >= PAGE * len(group) or size + weight > piece):
             commands.append((_WRITES[data.kind], key, *batch))
             batch, size = [], 0
         batch.extend(group)
