@@ -75,13 +75,15 @@ class KeyData:
 def read_key(key: bytes, *, limit: int, metadata: bool = True) -> Reader:
     """Read ``key`` (None when it does not exist). ``metadata`` also reads the stream's
     last generated ID (XINFO STREAM, which Upstash's REST API does not serve)."""
-    kind_reply, pttl, strlen = yield [("TYPE", key), ("PTTL", key), ("STRLEN", key)]
+    # A string's first slice comes with its type: most strings are read in one step (for
+    # another type GETRANGE answers WRONGTYPE, which is ignored).
+    kind_reply, pttl, head = yield [("TYPE", key), ("PTTL", key), ("GETRANGE", key, 0, _SLICE - 1)]
     kind = _text(_ok(kind_reply))
     if kind == "none":
         return None
     data = KeyData(key, kind, _int(_ok(pttl)), time.monotonic())
     if kind == "string":
-        yield from _string(data, _int(_ok(strlen)), limit)
+        yield from _string(data, _bytes(_ok(head)), limit)
     elif kind in ("hash", "set", "zset"):
         yield from _scanned(data, limit)
     elif kind == "list":
@@ -91,20 +93,21 @@ def read_key(key: bytes, *, limit: int, metadata: bool = True) -> Reader:
     return data
 
 
-def _string(data: KeyData, length: int, limit: int) -> Generator[list[Command], list[Any], None]:
-    data.size = length
-    if length > limit:
-        data.too_large = True
-        return
-    if length <= _SLICE:
-        (value,) = yield [("GET", data.key)]
-        data.items = [_bytes(_ok(value))]
-        return
-    parts = []
-    for start in range(0, length, _SLICE):
-        (part,) = yield [("GETRANGE", data.key, start, min(start + _SLICE, length) - 1)]
-        parts.append(_bytes(_ok(part)))
+def _string(data: KeyData, head: bytes, limit: int) -> Generator[list[Command], list[Any], None]:
+    """``head`` is the first slice; a string that fills it is measured, then read on."""
+    parts = [head]
+    if len(head) == _SLICE:
+        (length,) = yield [("STRLEN", data.key)]
+        data.size = _int(_ok(length))
+        if data.size > limit:
+            data.too_large = True
+            return
+        for start in range(_SLICE, data.size, _SLICE):
+            (part,) = yield [("GETRANGE", data.key, start, start + _SLICE - 1)]
+            parts.append(_bytes(_ok(part)))
     data.items = [b"".join(parts)]
+    data.size = len(data.items[0])
+    data.too_large = data.size > limit
 
 
 _SCANS = {"hash": "HSCAN", "set": "SSCAN", "zset": "ZSCAN"}

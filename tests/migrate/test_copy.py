@@ -230,3 +230,20 @@ def test_the_progress_bar_counts_keys(
     assert "copying: 100%" in err and "30/30" in err
     code, _, err = migrate(capsys, source.url, "--dry-run", "--progress", "never")
     assert code == 0 and err == ""
+
+
+def test_keys_over_the_size_limit_are_reported_and_the_rest_copied(
+    source: RedisProcess, target: EmulatorHandle, env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = source.client()
+    client.set("small", "x" * 100)
+    client.set("big", "x" * 2000)
+    client.rpush("long", *["y" * 100] * 20)
+    code, out, err = migrate(capsys, source.url, "--max-key-size", "1000")
+    assert code == 1, err
+    assert sorted(target.redis.keys()) == [b"small"]
+    assert sorted(out.splitlines()[1:]) == [  # in SCAN order, which is the server's
+        "  too_large: 'big': over 1,000 bytes",
+        "  too_large: 'long': over 1,000 bytes",
+    ]
+
