@@ -207,10 +207,20 @@ def _bar(args: argparse.Namespace, total: int, initial: int, desc: str) -> Any:
 
 
 def _migrate(args: argparse.Namespace, source: Any, sink: Any, target: str, err: TextIO) -> int:
-    from continuum.migrate.copier import ConflictError, Migration
+    from continuum.migrate.copier import Migration
 
     path = _checkpoint_path(args, source.display, target)
     migration = Migration(source, sink, target=target, settings=_settings(args), checkpoint=path)
+    try:  # the run holds its checkpoint's lock until its files are gone
+        return _copy(args, migration, path, target, err)
+    finally:
+        migration.close()
+
+
+def _copy(args: argparse.Namespace, migration: Migration, path: Path, target: str,
+          err: TextIO) -> int:  # fmt: skip
+    from continuum.migrate.copier import ConflictError
+
     checkpoint: Checkpoint | None = None
     try:
         checkpoint = migration.open(restart=args.restart)
@@ -218,8 +228,7 @@ def _migrate(args: argparse.Namespace, source: Any, sink: Any, target: str, err:
             at = migration.resumed_from[0] + 1
             print(f"resuming the run of {path} after key {at:,} of {checkpoint.key_count:,}",
                   file=err)  # fmt: skip
-        done = _keys_done(checkpoint)
-        bar = _bar(args, checkpoint.key_count, done, "copying")
+        bar = _bar(args, checkpoint.key_count, _keys_done(checkpoint), "copying")
         migration.on_progress = lambda keys, size: bar.update(keys)
         try:
             migration.run(checkpoint)

@@ -30,7 +30,9 @@ from typing import Any
 
 from continuum.errors import ConfigurationError
 
-__all__ = ["DONE", "Checkpoint", "Position", "later", "marker_key", "parse_marker"]
+__all__ = [
+    "DONE", "Checkpoint", "Position", "later", "lock_path", "marker_key", "parse_marker",
+]  # fmt: skip
 
 FORMAT = 1
 #: The chunk index of a position whose key is complete.
@@ -126,8 +128,13 @@ class Checkpoint:
             )
         keys = [base64.b64decode(line) for line in lines.splitlines()]
         fields = {k: v for k, v in raw.items() if k != "format"}
-        fields["position"] = tuple(fields["position"])
-        return cls(path=path, **fields), keys
+        try:
+            fields["position"] = tuple(fields["position"])
+            return cls(path=path, **fields), keys
+        except (KeyError, TypeError):
+            raise ConfigurationError(
+                f"the checkpoint {path} is not one this version writes; pass --restart"
+            ) from None
 
     def save(self) -> None:
         if self.path is None:
@@ -144,12 +151,17 @@ class Checkpoint:
         """Delete both files (the run is over)."""
         if self.path is None:
             return
-        for path in (self.path, _keys_path(self.path)):
+        for path in (self.path, _keys_path(self.path), lock_path(self.path)):
             path.unlink(missing_ok=True)
 
 
 def _keys_path(path: Path) -> Path:
     return path.with_suffix(".keys")
+
+
+def lock_path(path: Path) -> Path:
+    """The lock a run holds while it works on the checkpoint at ``path``."""
+    return path.with_suffix(".lock")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

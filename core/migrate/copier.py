@@ -31,9 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from filelock import FileLock, Timeout
+
 from continuum.errors import CacheError, CommandError
-from continuum.migrate.checkpoint import DONE, Checkpoint, Position, later, marker_key
-from continuum.migrate.checkpoint import parse_marker as _parse_marker
+from continuum.migrate.checkpoint import (
+    DONE,
+    Checkpoint,
+    Position,
+    later,
+    lock_path,
+    marker_key,
+    parse_marker,
+)
 from continuum.migrate.connection import RedisConnection
 from continuum.migrate.keydata import KeyData, read_keys
 from continuum.migrate.plan import PIECE, TTL, Written, finish, plan_key
@@ -49,6 +58,7 @@ __all__ = [
     "Policy",
     "Settings",
     "Sink",
+    "show_key",
 ]
 
 #: Upstash's largest record (the plan's limit may be lower); bigger keys are reported.
@@ -148,12 +158,15 @@ class Migration:
         self.billed = self.sent_bytes = self.requests = 0
         self.keys: list[bytes] = []
         self.resumed_from: Position | None = None
+        self._lock: FileLock | None = None
 
     # -- the run ---------------------------------------------------------------------------
 
     def open(self, *, restart: bool = False) -> Checkpoint:
         """Resume the checkpoint of an earlier run, or start one (scanning the source)."""
         path = self.checkpoint_path
+        if path is not None:
+            self._hold_lock(path)
         loaded = Checkpoint.load(path) if path is not None and not restart else None
         if loaded is not None:
             checkpoint, self.keys = loaded
@@ -166,6 +179,24 @@ class Migration:
             path, source=self.source.display, target=self.target,
             match=self.settings.match, keys=self.keys,
         )  # fmt: skip
+
+    def _hold_lock(self, path: Path) -> None:
+        """One process per checkpoint: two interleaved runs would copy keys twice."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(lock_path(path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise MigrationError(
+                f"another run of this migration is in progress (its checkpoint is {path})"
+            ) from None
+        self._lock = lock
+
+    def close(self) -> None:
+        """Let another run take over the checkpoint."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def run(self, checkpoint: Checkpoint) -> Checkpoint:
         """Check the target, copy what is left, remove the marker."""
@@ -201,7 +232,7 @@ class Migration:
                     "exactly. Pass --restart (with --replace) to copy again."
                 )
             return
-        marker = _parse_marker(reply)
+        marker = parse_marker(reply)
         self.resumed_from = checkpoint.position
         flight = checkpoint.in_flight
         if flight is not None:

@@ -246,4 +246,3 @@ def test_keys_over_the_size_limit_are_reported_and_the_rest_copied(
         "  too_large: 'big': over 1,000 bytes",
         "  too_large: 'long': over 1,000 bytes",
     ]
-

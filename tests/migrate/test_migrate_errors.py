@@ -4,6 +4,8 @@ traceback, the right exit code, and never a password or a token."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,8 +110,7 @@ def test_a_wrong_token_is_named_but_never_printed(
     assert (code, out, err) == (
         1,
         "",
-        "continuum migrate: Upstash refused the token (HTTP 401); check "
-        "UPSTASH_REDIS_REST_TOKEN\n",
+        "continuum migrate: Upstash refused the token (HTTP 401); check UPSTASH_REDIS_REST_TOKEN\n",
     )
     assert target.redis.dbsize() == 0
 
@@ -145,3 +146,33 @@ def test_upstash_going_away_mid_run_says_how_to_resume(
         f"(checkpoint: {next(Path('.continuum-migrate').glob('*.json'))}).\n"
     )
     assert "a-token-for-nobody" not in err
+
+
+def test_a_second_run_of_the_same_migration_is_refused_while_one_works(
+    clean: None, source: RedisProcess, target: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    source.client().set("k", "v")
+    target.apply_env(monkeypatch)
+    checkpoint = Path("run.json")
+    holder = subprocess.Popen(  # another process, holding the run's lock
+        [sys.executable, "-c", "import sys; from filelock import FileLock\n"
+         "lock = FileLock('run.lock'); lock.acquire(); print('held', flush=True)\n"
+         "sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        code, _, err = migrate(capsys, source.url, "--checkpoint", str(checkpoint))
+    finally:
+        holder.communicate("")
+    assert (code, err) == (
+        1,
+        "continuum migrate: another run of this migration is in progress (its checkpoint "
+        "is run.json)\n",
+    )
+    assert target.billed() == 0
+    code, _, err = migrate(capsys, source.url, "--checkpoint", str(checkpoint))
+    assert code == 0, err
+    assert target.redis.get("k") == b"v"
+    assert sorted(os.listdir(".")) == []
