@@ -206,6 +206,18 @@ def _bar(args: argparse.Namespace, total: int, initial: int, desc: str) -> Any:
     )  # fmt: skip
 
 
+def _run_with_bar(
+    args: argparse.Namespace, migration: Migration, checkpoint: Checkpoint, desc: str,
+    done: int = 0,
+) -> None:  # fmt: skip
+    bar = _bar(args, checkpoint.key_count, done, desc)
+    migration.on_progress = lambda keys, size: bar.update(keys)
+    try:
+        migration.run(checkpoint)
+    finally:
+        bar.close()
+
+
 def _migrate(args: argparse.Namespace, source: Any, sink: Any, target: str, err: TextIO) -> int:
     from continuum.migrate.copier import Migration
 
@@ -228,12 +240,7 @@ def _copy(args: argparse.Namespace, migration: Migration, path: Path, target: st
             at = migration.resumed_from[0] + 1
             print(f"resuming the run of {path} after key {at:,} of {checkpoint.key_count:,}",
                   file=err)  # fmt: skip
-        bar = _bar(args, checkpoint.key_count, _keys_done(checkpoint), "copying")
-        migration.on_progress = lambda keys, size: bar.update(keys)
-        try:
-            migration.run(checkpoint)
-        finally:
-            bar.close()
+        _run_with_bar(args, migration, checkpoint, "copying", _keys_done(checkpoint))
     except ConflictError as exc:
         print(f"continuum migrate: {exc}", file=err)
         return 1
@@ -343,12 +350,7 @@ def _dry_run(args: argparse.Namespace, source: Any, err: TextIO) -> int:
     migration = Migration(source, DrySink(), target="(dry run)", settings=_settings(args))
     try:
         checkpoint = migration.open()
-        bar = _bar(args, checkpoint.key_count, 0, "reading")
-        migration.on_progress = lambda keys, size: bar.update(keys)
-        try:
-            migration.run(checkpoint)
-        finally:
-            bar.close()
+        _run_with_bar(args, migration, checkpoint, "reading")
     except CacheError as exc:
         print(f"continuum migrate: cannot read the source: {exc}", file=err)
         return 1
