@@ -148,11 +148,15 @@ class Checkpoint:
         self.counts[name] = self.counts.get(name, 0) + by
 
     def remove(self) -> None:
-        """Delete both files (the run is over)."""
+        """Delete the run's files (it is over), and any temporary file a process killed
+        in the middle of a write left behind."""
         if self.path is None:
             return
-        for path in (self.path, _keys_path(self.path), lock_path(self.path)):
+        for path in (self.path, _keys_path(self.path)):
+            for stray in path.parent.glob(path.name + ".*.tmp"):
+                stray.unlink(missing_ok=True)
             path.unlink(missing_ok=True)
+        lock_path(self.path).unlink(missing_ok=True)
 
 
 def _keys_path(path: Path) -> Path:

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from continuum.emulator.pytest_plugin import EmulatorHandle
+from continuum.migrate.checkpoint import Checkpoint
 from tests.migrate.conftest import RedisProcess
 from tests.migrate.test_copy import assert_same, snapshot
 
@@ -113,3 +114,19 @@ def test_a_lost_marker_is_reported_instead_of_guessing(
         "expires after 7 days, or the database was flushed): the copy cannot resume exactly. "
         "Pass --restart (with --replace) to copy again.\n"
     )
+
+
+def test_a_write_cut_short_by_a_kill_leaves_nothing_behind_the_finished_run(
+    tmp_path: Path,
+) -> None:
+    checkpoint = Checkpoint.create(
+        tmp_path / "run.json", source="redis://s", target="https://t", match="*", keys=[b"k"]
+    )
+    # what _atomic_write leaves when the process dies between writing and renaming
+    (tmp_path / "run.json.k2j4h1.tmp").write_text("{")
+    (tmp_path / "run.keys.x9a8b7.tmp").write_bytes(b"")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run.json", "run.json.k2j4h1.tmp", "run.keys", "run.keys.x9a8b7.tmp",
+    ]  # fmt: skip
+    checkpoint.remove()
+    assert list(tmp_path.iterdir()) == []
