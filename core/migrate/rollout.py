@@ -52,6 +52,7 @@ class Side(Protocol):
     def ttl(self, key: str) -> int: ...
     def increment(self, key: str, amount: int | float = ...) -> int | float: ...
     def delete_pattern(self, pattern: str, *, allow_all: bool = ...) -> int: ...
+    def delete_prefix(self, prefix: str) -> int: ...
 
 
 def bucket(key: str) -> int:
@@ -102,6 +103,10 @@ class _Rolled:
 
     def delete_pattern(self, pattern: str, *, allow_all: bool = False) -> int:
         return self._pair.delete_pattern(pattern, allow_all=allow_all)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete keys starting with ``prefix`` (taken literally) in both stores."""
+        return self._pair.delete_prefix(prefix)
 
 
 class RolloutCache(_Rolled):
@@ -293,6 +298,9 @@ class _Pair:
         return int(
             self._write(pattern, lambda side: side.delete_pattern(pattern, allow_all=allow_all))
         )
+
+    def delete_prefix(self, prefix: str) -> int:
+        return int(self._write(prefix, lambda side: side.delete_prefix(prefix)))
 
 
 def _checked_percent(value: object) -> float:

@@ -84,6 +84,10 @@ def test_writes_reach_both_stores_and_reads_follow_the_key(
     assert rollout.increment("n", 2) == 2 and upstash.get("n") == redis_cache.get("n") == 2
     assert rollout.delete("user:1", "n") == 2
     assert not upstash.exists("user:1") and not redis_cache.exists("user:1")
+    for i in range(3):
+        rollout.set(f"tmp:{i}", i)
+    assert rollout.delete_prefix("tmp:") == 3
+    assert not upstash.exists("tmp:0") and not redis_cache.exists("tmp:0")
 
 
 def test_a_miss_on_the_first_store_reads_the_other(stores: tuple[UpstashCache, RedisCache]) -> None:
