@@ -273,6 +273,9 @@ class Migration:
         if checkpoint.conflicts and self.settings.policy == "refuse":
             sample = [keys[i] for i in checkpoint.conflicts[:10]]
             total = len(checkpoint.conflicts)
+            # Checked again next time: the keys in the way may be gone by then.
+            checkpoint.checked, checkpoint.conflicts = 0, []
+            checkpoint.save()
             shown = ", ".join(show_key(k) for k in sample) + (", ..." if total > 10 else "")
             raise ConflictError(
                 f"{total:,} of the keys to copy already exist in the target ({shown}); "

@@ -31,6 +31,7 @@ Reader = Generator[list[Command], list[Any], "KeyData | None"]
 PAGE = 1000
 #: Strings longer than this are read in GETRANGE slices.
 _SLICE = 4 * 1024 * 1024
+_RETRIES = 3
 
 SUPPORTED = ("string", "hash", "list", "set", "zset", "stream")
 
@@ -189,8 +190,13 @@ def read_keys(
     limit: int,
     metadata: bool = True,
 ) -> list[KeyData | None]:
-    """Read many keys in lockstep: one pipeline per step, every unfinished key in it."""
+    """Read many keys in lockstep: one pipeline per step, every unfinished key in it.
+
+    A key whose type changed while it was read (its next command answered WRONGTYPE) is
+    read again from the start, a few times at most.
+    """
     readers = [read_key(key, limit=limit, metadata=metadata) for key in keys]
+    retries = [_RETRIES] * len(keys)
     results: list[KeyData | None] = [None] * len(keys)
     pending: dict[int, list[Command]] = {}
     for i, reader in enumerate(readers):
@@ -207,6 +213,12 @@ def read_keys(
             except StopIteration as done:
                 results[i] = done.value
                 del pending[i]
+            except CommandError:
+                if not retries[i]:
+                    raise
+                retries[i] -= 1
+                readers[i] = read_key(keys[i], limit=limit, metadata=metadata)
+                pending[i] = next(readers[i])
             at += size
     return results
 

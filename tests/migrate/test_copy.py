@@ -21,6 +21,7 @@ from continuum.cli.main import main
 from continuum.emulator.pytest_plugin import EmulatorHandle
 from continuum.migrate.connection import RedisConnection
 from continuum.migrate.copier import Migration, Mismatch
+from continuum.migrate.keydata import read_keys
 from tests.migrate.conftest import RedisProcess
 
 BIG_HASH_FIELDS = 8000  # x 1.5 KB: about 12 MB, more than one 10 MB request
@@ -246,3 +247,33 @@ def test_keys_over_the_size_limit_are_reported_and_the_rest_copied(
         "  too_large: 'big': over 1,000 bytes",
         "  too_large: 'long': over 1,000 bytes",
     ]
+
+
+def test_keys_in_the_way_are_checked_again_on_the_next_run(
+    source: RedisProcess, target: EmulatorHandle, env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source.client().mset({"a": "1", "b": "2"})
+    target.redis.set("b", "in the way")
+    assert migrate(capsys, source.url)[0] == 1
+    target.redis.delete("b")
+    code, _, err = migrate(capsys, source.url)
+    assert code == 0, err
+    assert target.redis.mget("a", "b") == [b"1", b"2"]
+
+
+def test_a_key_whose_type_changes_while_it_is_read_is_read_again(source: RedisProcess) -> None:
+    client = source.client()
+    client.rpush("k", *[f"e{i}" for i in range(2500)])  # three LRANGE pages
+    connection = RedisConnection(source.url)
+    steps: list[int] = []
+
+    def execute(commands: list[Any]) -> list[Any]:
+        steps.append(len(commands))
+        if len(steps) == 2:  # another client replaces the list between two pages
+            client.delete("k")
+            client.hset("k", mapping={"now": "a hash"})
+        return connection.execute(commands)
+
+    (data,) = read_keys([b"k"], execute, limit=10**6)
+    assert data is not None
+    assert (data.kind, data.items) == ("hash", [(b"now", b"a hash")])
