@@ -7,7 +7,9 @@ A call goes ``client`` / ``async_client`` (the public API) -> ``operations`` (ea
 operation, written once as a generator) -> ``drive`` (the sync and async drivers) ->
 ``base`` (scopes, the memo, the fallback policy) -> :mod:`continuum.rest` (the wire) or
 :mod:`continuum.local` (the fallback store). ``layers``, ``spec`` and ``pipeline`` are the
-views and batches on top. The rate limiter is imported on first use.
+views and batches on top. The rate limiter is imported on first use, and so are the
+migration's ``RedisCache`` and ``RolloutCache`` (:mod:`continuum.migrate`): importing this
+package never imports redis-py.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from continuum.cache.pipeline import AsyncPipeline, Pipeline
 from continuum.cache.spec import LAYERS, LayerSpec, layer_spec
 
 if TYPE_CHECKING:
+    from continuum.migrate.redis_cache import RedisCache as RedisCache  # not in __all__
+    from continuum.migrate.rollout import RolloutCache
     from continuum.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult
 
 __all__ = [
@@ -35,21 +39,31 @@ __all__ = [
     "Pipeline",
     "RateLimitResult",
     "RateLimiter",
+    "RolloutCache",
     "ScopedCache",
     "UpstashCache",
     "WriteResult",
     "layer_spec",
 ]
 
-_LAZY = frozenset({"RateLimiter", "AsyncRateLimiter", "RateLimitResult"})
+# Imported when first asked for. RedisCache is left out of __all__: it needs the optional
+# redis-py, which `from continuum.cache import *` must not require.
+_LAZY = {
+    "RateLimiter": "continuum.ratelimit",
+    "AsyncRateLimiter": "continuum.ratelimit",
+    "RateLimitResult": "continuum.ratelimit",
+    "RedisCache": "continuum.migrate.redis_cache",
+    "RolloutCache": "continuum.migrate.rollout",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The rate limiter, imported when first asked for."""
-    if name not in _LAZY:
+    """The rate limiter and the migration's caches, imported when first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module 'continuum.cache' has no attribute {name!r}")
-    from continuum import ratelimit
+    import importlib
 
-    value = getattr(ratelimit, name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

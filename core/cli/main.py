@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("continuum.cli.cost", "estimate the monthly Upstash bill"),
     "invalidate": ("continuum.cli.invalidate", "delete the keys matching a pattern, with progress"),
     "subscribe": ("continuum.cli.subscribe", "print the messages published on a channel"),
+    "migrate": ("continuum.cli.migrate", "copy a Redis's keys into the Upstash database"),
 }
 
 
