@@ -28,6 +28,12 @@ from continuum.emulator.rejson import JsonCommands
 
 VERSION = (8, 2)
 
+NO_PICKLES = (
+    "ERR the emulator's fakeredis backend does not serve '{command}': its payloads are "
+    "Python pickles, which would let a client run code in the emulator; run the emulator "
+    "with --redis-url pointing at a real Redis to use DUMP and RESTORE"
+)
+
 
 def extra_names() -> set[str]:
     """The commands the emulator adds to fakeredis (upper-case)."""
@@ -59,6 +65,17 @@ class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
         if sig is not None:
             return getattr(self, sig.func_name), sig
         return super()._name_to_func(cmd_name)
+
+    # fakeredis's DUMP payload is a Python pickle and its RESTORE unpickles whatever the
+    # client sends: any token holder could run code in the emulator. Refused here, so no
+    # path (a request, a pipeline, a transaction, a script) reaches them.
+    @command("dump", (Key(),))
+    def dump(self, key: CommandItem) -> Any:
+        raise SimpleError(NO_PICKLES.format(command="DUMP"))
+
+    @command("restore", (Key(), bytes, bytes), (bytes,))
+    def restore(self, key: CommandItem, *args: bytes) -> Any:
+        raise SimpleError(NO_PICKLES.format(command="RESTORE"))
 
     @command("ttl", (Key(),))
     def ttl(self, key: CommandItem) -> int:

@@ -231,3 +231,61 @@ def test_a_script_cannot_grow_the_emulator_without_bound(
     answer = httpx.post(url, json=["EVAL", doubling, 0], headers=headers, timeout=60)
     assert answer.json() == {"error": "ERR not enough memory"}
     assert httpx.post(url, json=["PING"], headers=headers).json() == {"result": "PONG"}
+
+
+class _Planted:
+    """Unpickling this writes a file: the proof that RESTORE ran a client's code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.path, "w"))  # noqa: SIM115 - the point is the side effect
+
+
+def test_fakeredis_refuses_dump_and_restore_by_every_path(
+    emulator: EmulatorHandle, tmp_path: pytest.TempPathFactory
+) -> None:
+    """fakeredis's RESTORE unpickles the payload it is given (its DUMP format is a
+    pickle): on fakeredis both are refused, as a request, in a pipeline, in a transaction
+    and from a script. On redis-server both work as Redis's own."""
+    import base64
+    import pickle
+
+    planted = str(tmp_path) + "/planted-by-restore"
+    payload = pickle.dumps(_Planted(planted))
+    headers = {"Authorization": f"Bearer {emulator.token}"}
+    emulator.redis.set("k", "v")
+    if emulator.backend == "redis":
+        dumped = httpx.post(
+            emulator.url, json=["DUMP", "k"], headers={**headers, "Upstash-Encoding": "base64"}
+        ).json()["result"]
+        restored = httpx.post(
+            f"{emulator.url}/restore/k2/0", content=base64.b64decode(dumped), headers=headers
+        )
+        assert restored.json() == {"result": "OK"}
+        assert emulator.redis.get("k2") == b"v"
+        return
+    refused = {
+        name: "ERR the emulator's fakeredis backend does not serve "
+        f"'{name}': its payloads are Python pickles, which would let a client run code in "
+        "the emulator; run the emulator with --redis-url pointing at a real Redis to use "
+        "DUMP and RESTORE"
+        for name in ("DUMP", "RESTORE")
+    }
+    raw = httpx.post(f"{emulator.url}/restore/victim/0", content=payload, headers=headers)
+    assert (raw.status_code, raw.json()) == (400, {"error": refused["RESTORE"]})
+    dump = httpx.post(emulator.url, json=["DUMP", "k"], headers=headers)
+    assert (dump.status_code, dump.json()) == (400, {"error": refused["DUMP"]})
+    pipeline = httpx.post(
+        f"{emulator.url}/pipeline", json=[["DUMP", "k"], ["GET", "k"]], headers=headers
+    )
+    assert pipeline.json() == [{"error": refused["DUMP"]}, {"result": "v"}]
+    script = "return redis.pcall('RESTORE', KEYS[1], 0, ARGV[1])"
+    from_script = httpx.post(
+        f"{emulator.url}/eval/{script}/1/victim", content=payload, headers=headers
+    )
+    assert from_script.json() == {"error": refused["RESTORE"]}
+    import os
+
+    assert not os.path.exists(planted), "RESTORE unpickled a client's payload"
