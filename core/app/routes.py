@@ -18,6 +18,7 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from continuum.app.http import ApiError, Request, Response, json_response
+from continuum.cache.guard import check_pattern, check_prefix
 from continuum.cache.spec import LAYERS as LAYER_SPECS
 from continuum.numbers import parse_decimal
 
@@ -217,23 +218,19 @@ def _delete(layer: str, key: str) -> RouteGen:
 
 def _invalidate(request: Request, layer: str) -> RouteGen:
     body = _object_body(request)
+    if "allow_broad" in body:
+        raise ApiError("bad_request", '"allow_broad" is spelled "allow_all"')
     pattern, prefix = body.get("pattern"), body.get("prefix")
     if (pattern is None) == (prefix is None):
         raise ApiError("bad_request", 'give exactly one of "pattern" (a glob) or "prefix"')
+    scope = f"the {layer!r} layer"
     if prefix is not None:
-        if not isinstance(prefix, str) or not prefix:
-            raise ApiError("bad_request", '"prefix" must be a non-empty string')
+        check_prefix(prefix, scope=scope, how='send {"pattern": "*", "allow_all": true}')
         deleted = yield Op("layer", "delete_prefix", (prefix,), layer=layer)
         return json_response(200, {"layer": layer, "prefix": prefix, "deleted": int(deleted)})
-    if not isinstance(pattern, str) or not pattern:
-        raise ApiError("bad_request", '"pattern" must be a non-empty glob string')
-    broad = body.get("allow_broad", False) is True
-    if not broad and not pattern.strip("*?[]"):
-        raise ApiError(
-            "bad_request",
-            f'{pattern[:64]!r} matches every key in the layer; send "allow_broad": true to mean it',
-        )
-    deleted = yield Op("layer", "delete_pattern", (pattern,), {"allow_all": broad}, layer=layer)
+    allow_all = body.get("allow_all", False)
+    check_pattern(pattern, allow_all=allow_all, scope=scope, how='send "allow_all": true')
+    deleted = yield Op("layer", "delete_pattern", (pattern,), {"allow_all": allow_all}, layer=layer)
     return json_response(200, {"layer": layer, "pattern": pattern, "deleted": int(deleted)})
 
 

@@ -10,9 +10,11 @@ and UNLINKs each page as it arrives. Progress goes to stderr: a bar estimated fr
 SCAN calls made against DBSIZE, plus the keys matched and deleted so far. A dry run
 prints each matching key on stdout instead.
 
-Broad patterns (``*``, or less than three literal characters before the first wildcard)
-need confirmation: a typed "yes" at a terminal, or ``--yes``. Without a terminal and
-without ``--yes`` they are refused, so a script cannot wipe a database by accident.
+A pattern that can match every key in its scope (the database, or the layer given with
+``--layer``) needs confirmation: the rule of ``continuum.cache.guard``, a pattern that does
+not start with a literal character. Confirm with a typed "yes" at a terminal, or ``--yes``;
+without a terminal and without ``--yes`` it is refused, so a script cannot wipe a
+database or a layer by accident.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
+from continuum.cache.guard import literal_start
 from continuum.cache.operations import check_key, escape_glob
 from continuum.cache.spec import layer_spec
 from continuum.cli.doctor import display_url
@@ -36,10 +39,6 @@ from continuum.errors import (
 )
 from continuum.rest.executor import RestExecutor
 from continuum.rest.protocol import Reply
-
-#: A pattern whose literal start is shorter than this is "broad" and needs confirmation.
-BROAD_PREFIX = 3
-_SPECIAL = "*?["
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -79,21 +78,7 @@ def glob_for(pattern: str, *, prefix: bool, layer_prefix: str = "") -> tuple[str
         return escape_glob(layer_prefix) + inner, layer_prefix + start
     if prefix:
         return escape_glob(pattern) + "*", pattern
-    literal: list[str] = []
-    chars = iter(pattern)
-    for c in chars:
-        if c == "\\":
-            literal.append(next(chars, "\\"))
-        elif c in _SPECIAL:
-            break
-        else:
-            literal.append(c)
-    return pattern, "".join(literal)
-
-
-def is_broad(glob: str, literal: str) -> bool:
-    has_wildcard = any(c in glob for c in _SPECIAL) or glob != literal
-    return has_wildcard and len(literal) < BROAD_PREFIX
+    return pattern, literal_start(pattern)
 
 
 @dataclass
@@ -140,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     try:
         spec = layer_spec(args.layer) if args.layer else None
-        glob, literal = glob_for(
+        glob, _ = glob_for(
             args.pattern, prefix=args.prefix, layer_prefix=spec.prefix if spec else ""
         )
         if args.count < 1:
@@ -155,13 +140,15 @@ def run(args: argparse.Namespace) -> int:
     except CacheError as exc:
         print(f"continuum invalidate: {exc}", file=err)
         return 2
-    broad = is_broad(glob, literal)
+    # The one rule, on the pattern as given: relative to the layer when there is one.
+    broad = not (args.pattern if args.prefix else literal_start(args.pattern))
+    scope = f"the {spec.name!r} layer" if spec else "the database"
     if broad and not args.dry_run and not args.yes:
         if not sys.stdin.isatty():
             print(
-                f"continuum invalidate: refusing to delete every key matching {glob!r} without "
-                "confirmation (stdin is not a terminal). Re-run with --yes, or --dry-run "
-                "to see what matches.",
+                f"continuum invalidate: {args.pattern!r} can match every key in {scope}; "
+                "refusing without confirmation (stdin is not a terminal). Re-run with --yes, "
+                "or --dry-run to see what matches.",
                 file=err,
             )
             return 2

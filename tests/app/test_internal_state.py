@@ -58,13 +58,27 @@ class Harness:
         raise AssertionError("the test ran out of attacker keys")
 
     def internal_state(self) -> dict[str, Any]:
-        """Every key under the toolkit's namespace, with its DUMP, read over REST."""
+        """Every key under the toolkit's namespace with its type, whole contents and
+        whether it expires, read over REST."""
+        reads = {
+            "zset": ["ZRANGE", "{}", "0", "-1", "WITHSCORES"],
+            "hash": ["HGETALL", "{}"],
+            "string": ["GET", "{}"],
+        }
         with httpx.Client(
             base_url=self.emulator.url,
             headers={"Authorization": f"Bearer {self.emulator.token}"},
         ) as http:
-            keys = http.post("/", json=["KEYS", "continuum:*"]).json()["result"]
-            return {k: http.post("/", json=["DUMP", k]).json()["result"] for k in sorted(keys)}
+
+            def one(command: list[str]) -> Any:
+                return http.post("/", json=command).json()["result"]
+
+            state = {}
+            for key in sorted(one(["KEYS", "continuum:*"])):
+                kind = one(["TYPE", key])
+                read = [part.format(key) for part in reads[kind]]
+                state[key] = (kind, one(read), one(["PTTL", key]) > 0)
+            return state
 
     def limiter_decision(self, identifier: str) -> dict[str, Any]:
         path = "/v1/ratelimit/" + quote(identifier, safe="")

@@ -82,12 +82,25 @@ def test_prefix_is_literal_so_glob_characters_match_themselves(
 def test_broad_pattern_without_a_terminal_is_refused(
     db: RestExecutor, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(db, "k1", "k2")
-    for pattern in ("*", "k*", "*1"):
+    seed(db, "k1", "k2", "session:u1")
+    for pattern in ("*", "?1", "[a-z]*", "[^!]*", "*1"):
         code, _, err = invalidate(capsys, pattern)
-        assert code == 2
-        assert "refusing" in err and "--yes" in err
-    assert keys(db) == {"k1", "k2"}
+        assert (code, err) == (
+            2,
+            f"continuum invalidate: {pattern!r} can match every key in the database; refusing "
+            "without confirmation (stdin is not a terminal). Re-run with --yes, or --dry-run "
+            "to see what matches.\n",
+        )
+    code, _, err = invalidate(capsys, "--layer", "sessions", "*")
+    assert (code, err) == (
+        2,
+        "continuum invalidate: '*' can match every key in the 'sessions' layer; refusing "
+        "without confirmation (stdin is not a terminal). Re-run with --yes, or --dry-run "
+        "to see what matches.\n",
+    )
+    assert keys(db) == {"k1", "k2", "session:u1"}
+    assert invalidate(capsys, "k*")[0] == 0, "a literal start is not broad"
+    assert keys(db) == {"session:u1"}
 
 
 def test_broad_pattern_with_yes_deletes(
@@ -138,10 +151,10 @@ def run_at_terminal(env: dict[str, str], answer: str, *args: str) -> tuple[int, 
 def test_confirmation_prompt_at_a_terminal(db: RestExecutor) -> None:
     seed(db, "k1", "k2")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    code, err = run_at_terminal(env, "no", "k*")
-    assert code == 1 and "Nothing deleted." in err
+    code, err = run_at_terminal(env, "no", "*")
+    assert code == 1 and err.endswith("Nothing deleted.\n"), err
     assert keys(db) == {"k1", "k2"}
-    code, err = run_at_terminal(env, "yes", "k*")
+    code, err = run_at_terminal(env, "yes", "*")
     assert code == 0, err
     assert keys(db) == set()
 
@@ -197,11 +210,17 @@ def test_layer_scopes_the_pattern_to_its_prefix(
     assert keys(db) == {"query:u2:a", "memory:u1:a", "u1:a"}
 
 
-def test_a_whole_layer_needs_no_confirmation_but_an_unknown_layer_is_refused(
+def test_a_whole_layer_needs_yes_and_an_unknown_layer_is_refused(
     db: RestExecutor, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed(db, "ws:1", "ws:2", "query:1")
-    assert invalidate(capsys, "--layer", "websocket", "*")[0] == 0
+    assert invalidate(capsys, "--layer", "websocket", "*")[0] == 2
+    assert keys(db) == {"ws:1", "ws:2", "query:1"}
+    assert invalidate(capsys, "--layer", "websocket", "*", "--yes")[0] == 0
     assert keys(db) == {"query:1"}
     code, _, err = invalidate(capsys, "--layer", "nosuch", "*")
-    assert code == 2 and "unknown cache layer" in err
+    assert (code, err) == (
+        2,
+        "continuum invalidate: unknown cache layer 'nosuch'; expected one of sessions, query, "
+        "memory, ratelimit, federation, websocket\n",
+    )

@@ -240,7 +240,7 @@ class _Planted:
         self.path = path
 
     def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (self.path, "w"))  # noqa: SIM115 - the point is the side effect
+        return (open, (self.path, "w"))
 
 
 def test_fakeredis_refuses_dump_and_restore_by_every_path(
