@@ -1,17 +1,17 @@
 """What the sync and async clients share: configuration, scopes, routing, bookkeeping.
 
 ``CacheBase`` resolves the configuration, owns the local-mode store, the codec-bound
-operations, the totals behind ``info()`` and the read memo rules; the two clients in
-:mod:`continuum.cache.client` and :mod:`continuum.cache.async_client` only differ in how
-they wait for I/O.
+operations, the executors, the totals behind ``info()``, the fallback policy and the
+read memo rules. :mod:`continuum.cache.methods` writes the public methods once on top of
+it; the two clients in :mod:`continuum.cache.client` and
+:mod:`continuum.cache.async_client` only differ in how they wait for I/O.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from continuum.cache.drive import Batch, Operation, Replies
 from continuum.cache.operations import Operations
@@ -21,10 +21,12 @@ from continuum.config import (
     DATABASE_NAMES,
     CacheBackend,
     ConnectionMode,
+    Database,
     UpstashConfig,
     parse_mode,
 )
 from continuum.errors import (
+    CacheTimeout,
     CacheUnavailable,
     CommandError,
     ConfigurationError,
@@ -36,7 +38,12 @@ from continuum.rest.breaker import CircuitState, breaker_for
 from continuum.rest.protocol import Command, Reply, Script
 from continuum.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
 
-__all__ = ["ScopedCache", "WriteResult", "fell_back"]
+__all__ = ["CacheBase", "CallState", "ScopedCache", "WriteResult", "fell_back", "script_op"]
+
+#: What a client's transport factory makes (a sync or an async transport).
+TransportT = TypeVar("TransportT")
+#: What sends one database's batches (an executor; for the async client, its auto-pipeline).
+SenderT = TypeVar("SenderT")
 
 SCAN_COUNT = 500
 _XF_MEMORY = 1024
@@ -57,14 +64,25 @@ class WriteResult:
 
 
 class CallState:
-    """Per-call state: where the batches ran, and the fallback store if one was needed."""
+    """Per-call state: its layer, where its batches ran, and the fallback store if one was
+    needed. It also carries the call's steps out for the driver: a batch goes to the
+    client's ``_execute``, a pause to its ``_sleep`` (blocking, or awaitable)."""
 
-    __slots__ = ("backend", "deadline", "degraded", "local", "meter", "scope")
+    __slots__ = ("backend", "client", "deadline", "degraded", "local", "meter", "scope", "spec")
 
-    def __init__(self, scope: RequestScope | None, deadline: Deadline, meter: Meter) -> None:
+    def __init__(
+        self,
+        client: CacheBase[Any, Any],
+        scope: RequestScope | None,
+        deadline: Deadline,
+        meter: Meter,
+        spec: LayerSpec,
+    ) -> None:
+        self.client = client
         self.scope = scope
         self.deadline = deadline
         self.meter = meter
+        self.spec = spec
         self.backend = CacheBackend.UPSTASH
         self.degraded = False
         self.local: LocalCache | None = None
@@ -73,6 +91,15 @@ class CallState:
     def stays_local(self) -> bool:
         """This call already fell back: its next batches go to the same store, unsent."""
         return self.degraded
+
+    def __call__(self, batch: Batch) -> Any:
+        return self.client._execute(batch, self)
+
+    def pause(self, seconds: float) -> Any:
+        """Sleep ``seconds`` (an operation's pause), unless the deadline comes first."""
+        if self.deadline.remaining() <= seconds:
+            raise CacheTimeout("the deadline leaves no time to wait")
+        return self.client._sleep(seconds)
 
     def fallback_store(self) -> LocalCache:
         if self.scope is not None:
@@ -89,7 +116,7 @@ class ScopedCache:
     ``memo`` and ``local`` are this scope's, and stay readable after the block ends.
     """
 
-    def __init__(self, cache: CacheBase, scope: RequestScope) -> None:
+    def __init__(self, cache: CacheBase[Any, Any], scope: RequestScope) -> None:
         self._cache = cache
         self.scope = scope
 
@@ -119,7 +146,7 @@ class ScopedCache:
 class _ScopeContext:
     """``with cache.request(...)`` / ``async with``: one invocation's scope."""
 
-    def __init__(self, cache: CacheBase, deadline: Deadline) -> None:
+    def __init__(self, cache: CacheBase[Any, Any], deadline: Deadline) -> None:
         self._cache = cache
         self._deadline = deadline
         self._token: Any = None
@@ -150,8 +177,12 @@ class _ScopeContext:
         self._close()
 
 
-class CacheBase:
-    """Configuration, routing and bookkeeping shared by the sync and async clients."""
+class CacheBase(Generic[TransportT, SenderT]):
+    """Configuration, routing and bookkeeping shared by the sync and async clients.
+
+    ``transport_factory`` plugs in another transport (the Workers fetch one): it is
+    called with each database's REST URL.
+    """
 
     def __init__(
         self,
@@ -162,6 +193,8 @@ class CacheBase:
         rest_token: str | None = None,
         redis_url: str | None = None,
         use_msgpack: bool | None = None,
+        *,
+        transport_factory: Callable[[str], TransportT] | None = None,
         **options: Any,
     ) -> None:
         if redis_url:
@@ -200,6 +233,9 @@ class CacheBase:
         self._meter = Meter()
         self._stats: dict[str, list[int]] = {}
         self._compute_times: dict[str, float] = {}
+        self._transport_factory = transport_factory
+        self._senders: dict[str, SenderT] = {}  # by database name
+        self._shared: dict[tuple[str, str], SenderT] = {}  # by (URL, token): one per database
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
@@ -244,11 +280,44 @@ class CacheBase:
         scope = current_scope()
         return scope.deadline if scope is not None else None
 
-    def _call(self) -> CallState:
+    def _call(self, spec: LayerSpec) -> CallState:
         scope = current_scope()
         if scope is not None:
-            return CallState(scope, scope.deadline, scope.meter)
-        return CallState(None, Deadline.after(self.config.budget), self._meter)
+            return CallState(self, scope, scope.deadline, scope.meter, spec)
+        return CallState(self, None, Deadline.after(self.config.budget), self._meter, spec)
+
+    def _execute(self, batch: Batch, call: CallState) -> Any:
+        """Run one batch of ``call`` where it belongs: its replies (or an awaitable)."""
+        raise NotImplementedError
+
+    def _sleep(self, seconds: float) -> Any:
+        """Wait ``seconds``: blocking, or an awaitable (see :meth:`CallState.pause`)."""
+        raise NotImplementedError
+
+    # -- executors ---------------------------------------------------------------------
+
+    def _new_sender(self, database: Database, transport: TransportT | None) -> SenderT:
+        """What sends one database's batches over REST (made once per URL and token)."""
+        raise NotImplementedError
+
+    def _sender(self, name: str) -> SenderT:
+        sender = self._senders.get(name)
+        if sender is None:
+            db = self.config.database(name)
+            sender = self._shared.get((db.url, db.token))
+            if sender is None:
+                factory = self._transport_factory
+                sender = self._new_sender(db, factory(db.url) if factory else None)
+                self._shared[(db.url, db.token)] = sender
+            self._senders[name] = sender
+        return sender
+
+    def _forget_senders(self) -> list[SenderT]:
+        """Every sender, once each, and forget them (closing the client)."""
+        senders = list(self._shared.values())
+        self._senders.clear()
+        self._shared.clear()
+        return senders
 
     # -- health ------------------------------------------------------------------------
 
@@ -303,23 +372,43 @@ class CacheBase:
 
     # -- bookkeeping -------------------------------------------------------------------
 
-    def _count_read(self, spec: LayerSpec, hit: bool, call: CallState) -> None:
-        stats = self._stats.setdefault(spec.name, [0, 0])
-        stats[0 if hit else 1] += 1
-        if hit:
-            call.meter.hit(spec.name)
+    def _counted(self, value: object, call: CallState) -> Any:
+        """A read's value, once the read is counted as a hit or a miss of its layer."""
+        name = call.spec.name
+        stats = self._stats.get(name)
+        if stats is None:
+            stats = self._stats[name] = [0, 0]
+        if value is not None:
+            stats[0] += 1
+            call.meter.hit(name)
         else:
-            call.meter.miss(spec.name)
+            stats[1] += 1
+            call.meter.miss(name)
+        return value
 
     def _local_execute(self, batch: Batch, call: CallState) -> Replies:
         assert self._local is not None
         call.backend = CacheBackend.LOCAL
         return self._local.execute(batch.commands, write=batch.write, transaction=batch.transaction)
 
+    def _unsent(
+        self,
+        batch: Batch,
+        call: CallState,
+        memo_key: tuple[str, str] | None,
+        exc: Callable[[], CacheUnavailable],
+    ) -> Replies:
+        """A batch that is not sent (the call already fell back, or the circuit sheds it):
+        the fallback answers; nothing is encoded for it."""
+        reason = fell_back if call.stays_local else exc
+        replies = self._fallback(batch, call, reason)
+        if batch.write:  # a read the scope's store answered needs no copy in the memo
+            self._memo_update(batch, call, memo_key, replies)
+        return replies
+
     def _fallback(
         self,
         batch: Batch,
-        spec: LayerSpec,
         call: CallState,
         exc: CacheUnavailable | Callable[[], CacheUnavailable],
     ) -> Replies:
@@ -330,7 +419,7 @@ class CacheBase:
         cursor handed over from Upstash means nothing to the local store, so that walk
         restarts there from 0.
         """
-        if spec.strict or not self.config.fallback:
+        if call.spec.strict or not self.config.fallback:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()
         commands = batch.commands
@@ -349,25 +438,18 @@ class CacheBase:
         store = call.scope.local if call.scope is not None else call.fallback_store()
         return store.execute(commands, write=batch.write, transaction=batch.transaction)
 
-    def _memo_lookup(
-        self, batch: Batch, spec: LayerSpec, call: CallState
-    ) -> tuple[str, str] | None:
+    def _memo_lookup(self, batch: Batch, call: CallState) -> tuple[str, str] | None:
         """The memo key of a single GET: (database URL, key), so two names for one
         database share entries."""
         if call.scope is None or batch.write or batch.fresh or len(batch.commands) != 1:
             return None
         command = batch.commands[0]
         if len(command) == 2 and command[0] == "GET" and isinstance(command[1], str):
-            return (self._db_urls[spec.database], command[1])
+            return (self._db_urls[call.spec.database], command[1])
         return None
 
     def _memo_update(
-        self,
-        batch: Batch,
-        spec: LayerSpec,
-        call: CallState,
-        key: tuple[str, str] | None,
-        replies: Replies,
+        self, batch: Batch, call: CallState, key: tuple[str, str] | None, replies: Replies
     ) -> None:
         if call.scope is None:
             return
@@ -376,12 +458,14 @@ class CacheBase:
             if batch.touches is None:
                 memo.clear()
             else:
+                url = self._db_urls[call.spec.database]
                 for touched in batch.touches:
-                    memo.pop((self._db_urls[spec.database], touched), None)
+                    memo.pop((url, touched), None)
         elif key is not None and not isinstance(replies[0], CommandError):
             memo[key] = replies[0]
 
-    def _write_result(self, ok: bool, call: CallState) -> WriteResult:
+    @staticmethod
+    def _write_result(ok: bool, call: CallState) -> WriteResult:
         return WriteResult(ok, call.backend, call.degraded)
 
     def _expected_compute(self, key: str) -> float:
@@ -391,16 +475,6 @@ class CacheBase:
         if len(self._compute_times) >= _XF_MEMORY:
             self._compute_times.clear()
         self._compute_times[key] = seconds
-
-    def _timed(self, key: str, compute: Callable[[], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            started = time.perf_counter()
-            try:
-                return compute()
-            finally:
-                self._observe_compute(key, time.perf_counter() - started)
-
-        return run
 
     def _pubsub_target(self) -> tuple[str, str]:
         if self._local is not None:
