@@ -99,13 +99,12 @@ async def arun(
         step = next(op)
         while True:
             try:
-                kind = type(step)
-                if kind is Pause:
-                    result = await pause(step.seconds)
-                elif kind is Call:
+                if type(step) is Call:
                     result = step.fn()
                     if isawaitable(result):
                         result = await result
+                elif type(step) is Pause:
+                    result = await pause(step.seconds)
                 else:
                     result = await handle(step)
             except BaseException as exc:
@@ -177,6 +176,10 @@ class twin(Generic[P, T]):  # lower case: a decorator, like property
     """
 
     def __init__(self, build: Callable[Concatenate[Any, P], Plan[Any, T]]) -> None:
+        # What help() and inspect show for both methods: the plan's result, not the plan.
+        returns = build.__annotations__.get("return")
+        if isinstance(returns, str) and returns.endswith("]"):
+            build.__annotations__["return"] = _last_argument(returns)
         self.build = build
         self.__doc__ = build.__doc__
 
@@ -217,3 +220,16 @@ def _install(cls: type, *, blocking: bool) -> None:
         member = next(vars(k)[name] for k in cls.__mro__ if name in vars(k))
         if isinstance(member, twin):
             setattr(cls, name, member.method(blocking=blocking))
+
+
+def _last_argument(annotation: str) -> str:
+    """``"Plan[R, list[int]]"`` -> ``"list[int]"``: the last argument of a subscript."""
+    depth, start = 0, annotation.index("[") + 1
+    for i, char in enumerate(annotation[:-1]):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "," and depth == 1:
+            start = i + 1
+    return annotation[start:-1].strip()

@@ -22,7 +22,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from continuum.errors import ValidationError
 from continuum.local.store import LocalCache, Reply
@@ -210,24 +209,14 @@ class RequestScope:
         self._tokens.append(enter_scope(self))
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         exit_scope(self._tokens.pop())
 
     async def __aenter__(self) -> RequestScope:
         return self.__enter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()
 
 
 def _seconds(value: object, what: str) -> float:

@@ -119,13 +119,7 @@ class AsyncUpstashCache(
         if call.stays_local or executor.breaker.sheds():  # nothing will be sent
             return self._unsent(batch, call, memo_key, executor.circuit_open)
         try:
-            if self._auto_pipeline and not batch.transaction:
-                replies = await auto.submit(batch, call)
-            else:
-                replies = await executor.execute(
-                    batch.commands, write=batch.write, transaction=batch.transaction,
-                    deadline=call.deadline, meter=call.meter,
-                )  # fmt: skip
+            replies = await auto.send(batch, call, pipelined=self._auto_pipeline)
         except CacheUnavailable as exc:
             replies = self._fallback(batch, call, exc)
         self._memo_update(batch, call, memo_key, replies)

@@ -33,6 +33,16 @@ class AutoPipeline:
         self._queues: dict[int, list[tuple[Batch, asyncio.Future[Replies]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def send(self, batch: Batch, call: CallState, *, pipelined: bool) -> Replies:
+        """``batch``'s replies: from a shared ``/pipeline`` request when ``pipelined``
+        (a transaction never is), else from a request of its own."""
+        if pipelined and not batch.transaction:
+            return await self.submit(batch, call)
+        return await self.executor.execute(
+            batch.commands, write=batch.write, transaction=batch.transaction,
+            deadline=call.deadline, meter=call.meter,
+        )  # fmt: skip
+
     async def submit(self, batch: Batch, call: CallState) -> Replies:
         import asyncio
 
