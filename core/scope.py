@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from continuum.errors import ValidationError
-from continuum.local.store import LocalCache, Reply
+from continuum.local import LocalCache, Reply
 
 __all__ = [
     "DEFAULT_BUDGET",

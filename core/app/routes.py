@@ -18,7 +18,7 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from continuum.app.http import ApiError, Request, Response, json_response
-from continuum.cache.spec import LAYERS as LAYER_SPECS
+from continuum.cache import LAYERS as LAYER_SPECS
 
 __all__ = ["LAYERS", "Op", "Route", "RouteGen", "match"]
 

@@ -21,9 +21,7 @@ from continuum.cache.pipeline import AsyncPipeline
 from continuum.cache.spec import LayerSpec
 from continuum.config import ConnectionMode, Database, UpstashConfig
 from continuum.errors import CacheUnavailable, CommandError
-from continuum.rest.executor import AsyncRestExecutor
-from continuum.rest.protocol import Reply
-from continuum.rest.transport import AsyncTransport
+from continuum.rest import AsyncRestExecutor, AsyncTransport, Reply
 from continuum.sansio import Awaiting, Plan, arun
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from continuum.cache.base import CallState
 from continuum.cache.drive import Batch, Replies
 from continuum.errors import CacheTimeout, ServerError, ValidationError
-from continuum.rest.executor import AsyncRestExecutor
+from continuum.rest import AsyncRestExecutor
 
 if TYPE_CHECKING:
     import asyncio

@@ -33,9 +33,8 @@ from continuum.errors import (
     NoScriptError,
     ValidationError,
 )
-from continuum.local.store import LocalCache
-from continuum.rest.breaker import CircuitState, breaker_for
-from continuum.rest.protocol import Command, Reply, Script
+from continuum.local import LocalCache
+from continuum.rest import CircuitState, Command, Reply, Script, breaker_for
 from continuum.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
 
 __all__ = ["CacheBase", "CallState", "ScopedCache", "WriteResult", "fell_back", "script_op"]

@@ -28,8 +28,7 @@ from continuum.cache.pipeline import Pipeline
 from continuum.cache.spec import LayerSpec
 from continuum.config import Database
 from continuum.errors import CacheUnavailable
-from continuum.rest.executor import RestExecutor
-from continuum.rest.transport import Transport
+from continuum.rest import RestExecutor, Transport
 from continuum.sansio import Blocking, Plan, run
 
 if TYPE_CHECKING:

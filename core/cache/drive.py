@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from continuum.errors import CommandError
-from continuum.rest.protocol import Command, Reply
+from continuum.rest import Command, Reply
 from continuum.sansio import Call, Pause, arun, run
 
 __all__ = ["Batch", "Call", "Operation", "Pause", "Replies", "Step", "adrive", "drive"]

@@ -19,7 +19,7 @@ from continuum.cache.drive import Batch, Operation, Replies
 from continuum.cache.operations import escape_glob
 from continuum.cache.spec import DEFAULT_LAYER, LayerSpec, layer_spec
 from continuum.errors import CacheError, ValidationError
-from continuum.rest.protocol import Command, Reply, Script
+from continuum.rest import Command, Reply, Script
 from continuum.sansio import Plan, twin
 
 __all__ = ["SCAN_COUNT", "AnyClient", "CacheMethods", "Layered"]

@@ -25,7 +25,7 @@ from continuum.errors import (
     ValidationError,
     ValueTooLarge,
 )
-from continuum.rest.protocol import Command, Reply
+from continuum.rest import Command, Reply
 
 __all__ = ["MAX_KEY_BYTES", "Operations", "check_key", "escape_glob", "ttl_args"]
 

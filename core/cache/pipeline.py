@@ -21,7 +21,7 @@ from continuum.cache.methods import AnyClient, Layered
 from continuum.cache.operations import check_key, ttl_args
 from continuum.cache.spec import DEFAULT_LAYER
 from continuum.errors import CacheError, CommandError, ValidationError
-from continuum.rest.protocol import Command, Reply
+from continuum.rest import Command, Reply
 from continuum.sansio import Awaiting, Blocking, Plan, twin
 
 __all__ = ["AsyncPipeline", "Pipeline", "PipelineQueue"]

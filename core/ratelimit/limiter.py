@@ -37,12 +37,12 @@ from continuum.errors import (
     ServerError,
     ValidationError,
 )
-from continuum.local.store import LocalCache, Reply
+from continuum.local import LocalCache, Reply
 from continuum.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScript
 from continuum.ratelimit.blocked import BlockedCache, blocked_identifiers
 from continuum.ratelimit.keys import Identifier, limiter_key
 from continuum.ratelimit.result import RateLimitResult, Reason
-from continuum.rest.protocol import Script
+from continuum.rest import Script
 from continuum.sansio import Awaiting, Blocking, Call, Plan, arun, run, twin
 from continuum.scope import Meter
 
