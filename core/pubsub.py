@@ -30,22 +30,19 @@ answers one request: holding a stream open costs wall-clock time on every platfo
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
-import ipaddress
 import json
 import queue
-import re
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from continuum.config import is_loopback
 from continuum.errors import (
     AuthenticationFailed,
     CacheError,
@@ -59,8 +56,9 @@ from continuum.errors import (
     ServerError,
 )
 from continuum.sansio import Awaiting, Blocking, Pause, Plan, arun, run, twin
+from continuum.sse import MAX_EVENT_SIZE, Events, Message, SseParser, to_message
 
-__all__ = ["AsyncPubSub", "Message", "PubSub", "SseParser"]
+__all__ = ["MAX_EVENT_SIZE", "AsyncPubSub", "Message", "PubSub", "SseParser", "to_message"]
 
 RECONNECT_ATTEMPTS = 3
 HEALTHY_AFTER = 1.0  # seconds a stream must live to count as a success
@@ -70,136 +68,10 @@ _MAX_BACKOFF = 2.0
 _PERMANENT = (
     AuthenticationFailed, CommandError, ConfigurationError, QuotaExceeded, ResponseTooLarge,
 )  # fmt: skip
-#: The largest event (one line, or the data lines of one event) a stream may send: a
-#: server that never ends a line cannot fill the subscriber's memory.
-MAX_EVENT_SIZE = 64 * 1024 * 1024
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-_CONFIRMATIONS = ("subscribe", "psubscribe")
 # A blocked reader wakes this often. A lock wait is interrupted only by a signal delivered
 # to the waiting thread, and the OS may hand a process's Ctrl-C to a stream thread instead:
 # waking lets Python run the handler in the main thread within this long.
 _WAIT_SLICE = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One event: ``type`` is ``subscribe``/``psubscribe`` (confirmations, ``data`` is the
-    subscription count) or ``message``/``pmessage`` (``data`` is the payload)."""
-
-    type: str
-    channel: str
-    pattern: str | None
-    data: str
-
-
-class SseParser:
-    """Incremental ``text/event-stream`` parsing: feed lines, get each event's data.
-
-    Follows the HTML spec's rules: ``data:`` lines accumulate (joined with newlines),
-    one optional space after the colon is dropped, ``:`` lines are comments (keepalives),
-    other fields are ignored, and a blank line dispatches the event.
-    """
-
-    def __init__(self) -> None:
-        self._data: list[str] = []
-        self._first = True
-
-    def feed(self, line: str) -> str | None:
-        if self._first:
-            line = line.removeprefix("\ufeff")
-            self._first = False
-        line = line.rstrip("\r\n")
-        if not line:
-            if not self._data:
-                return None
-            data = "\n".join(self._data)
-            self._data = []
-            return data
-        if line.startswith(":"):
-            return None
-        field, _, value = line.partition(":")
-        if field == "data":
-            self._data.append(value.removeprefix(" "))
-        return None
-
-
-class _Lines:
-    """Splits an event stream's bytes into lines (CRLF, LF or CR, as the SSE spec says,
-    and nothing else: ``str.splitlines`` would also split on characters a message may
-    carry), refusing a line or an event longer than ``limit`` characters."""
-
-    def __init__(self, limit: int, where: str) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._pending = ""
-        self._after_cr = False
-        self._event = 0
-        self._limit = limit
-        self._where = where
-
-    def feed(self, chunk: bytes) -> list[str]:
-        text = self._decoder.decode(chunk)
-        if self._after_cr and text.startswith("\n"):
-            text = text[1:]  # the LF of a CRLF split between two chunks
-        if text:
-            self._after_cr = text.endswith("\r")
-        pieces = _NEWLINE.split(self._pending + text)
-        self._pending = pieces.pop()
-        if len(self._pending) > self._limit:
-            raise self._too_large()
-        for line in pieces:
-            self._event = 0 if not line else self._event + len(line)
-            if self._event > self._limit:
-                raise self._too_large()
-        return pieces
-
-    def _too_large(self) -> ResponseTooLarge:
-        return ResponseTooLarge(
-            f"the {self._where} stream sent an event over {self._limit} characters; "
-            "the subscription was closed",
-            limit=self._limit,
-        )
-
-
-def to_message(data: str, name: str, is_pattern: bool) -> Message:
-    """Turn one event's data into a ``Message``, for the stream subscribed to ``name``."""
-    kind, _, rest = data.partition(",")
-    prefix = name + ","
-    if kind == "pmessage":
-        tail = rest[len(prefix) :] if rest.startswith(prefix) else rest.partition(",")[2]
-        channel, _, payload = tail.partition(",")
-        return Message("pmessage", channel, name, payload)
-    if kind == "message":
-        if rest.startswith(prefix):
-            return Message("message", name, None, rest[len(prefix) :])
-        channel, _, payload = rest.partition(",")
-        return Message("message", channel, None, payload)
-    count = rest[len(prefix) :] if rest.startswith(prefix) else rest.rpartition(",")[2]
-    return Message(kind, name, name if is_pattern else None, count)
-
-
-class _Events:
-    """One stream's bytes in, its messages out: bounded lines, SSE events, ``Message``s
-    (a resubscription's repeated confirmation left out)."""
-
-    def __init__(
-        self, limit: int, where: str, name: str, is_pattern: bool, resubscribed: bool
-    ) -> None:
-        self._lines = _Lines(limit, where)
-        self._parser = SseParser()
-        self._name = name
-        self._is_pattern = is_pattern
-        self._resubscribed = resubscribed
-
-    def feed(self, chunk: bytes) -> list[Message]:
-        messages = []
-        for line in self._lines.feed(chunk):
-            data = self._parser.feed(line)
-            if data is None:
-                continue
-            message = to_message(data, self._name, self._is_pattern)
-            if not (self._resubscribed and message.type in _CONFIRMATIONS):
-                messages.append(message)
-        return messages
 
 
 def _broken(exc: Exception, where: str) -> CacheError:
@@ -216,21 +88,12 @@ def _check_url(url: str) -> str:
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host:
         raise ConfigurationError("the REST URL must look like https://<host>")
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigurationError(
             f"refusing plain http:// to {host}: the token would cross the network unencrypted; "
             "use https:// (http is allowed only for loopback, e.g. the local emulator)"
         )
     return url.rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _status_error(status: int, body: bytes, where: str) -> CacheError:
@@ -476,7 +339,7 @@ class _Subscriber(Generic[ClientT]):
     ) -> Generator[_Io, Any, CacheError]:
         """Queue the stream's messages until it ends; returns why it ended."""
         _, where = self._target(is_pattern, name)
-        events = _Events(self._max_event, where, name, is_pattern, resubscribed)
+        events = Events(self._max_event, where, name, is_pattern, resubscribed)
         try:
             chunks = yield (_CHUNKS, response)
             while (chunk := (yield (_NEXT, chunks))) is not None:

@@ -139,7 +139,7 @@ def test_every_module_was_found_and_parsed() -> None:
     for expected in ("continuum", "continuum.cache.client", "continuum.rest.executor",
                      "continuum.sansio", "continuum.platforms.aws_lambda.handler"):  # fmt: skip
         assert expected in MODULES
-    assert "continuum.cache.base" in RUNTIME["continuum.cache.client"]
+    assert "continuum.cache.methods" in RUNTIME["continuum.cache.client"]
     assert "continuum.pubsub" in TYPING["continuum.cache.client"]
     assert "continuum.pubsub" not in RUNTIME["continuum.cache.client"]  # imported when used
 

@@ -24,7 +24,8 @@ from continuum.errors import (
     ResponseTooLarge,
     ServerError,
 )
-from continuum.pubsub import AsyncPubSub, Message, PubSub, SseParser, _Lines, to_message
+from continuum.pubsub import AsyncPubSub, Message, PubSub, SseParser, to_message
+from continuum.sse import Lines
 
 
 def publish(emulator: EmulatorHandle, channel: str, message: str) -> int:
@@ -376,7 +377,7 @@ def test_lines_split_anywhere_between_chunks_parse_the_same(split: int) -> None:
     """CRLF, CR and LF endings, a CRLF cut in two, and characters ``str.splitlines``
     would wrongly split on (form feed, U+2028) inside a message."""
     raw = "data: message,ch,a\x0cb\u2028c\r\n\r\ndata: message,ch,é\r\rdata: x\n\n".encode()
-    lines = _Lines(1000, "test")
+    lines = Lines(1000, "test")
     parser = SseParser()
     events = [
         data

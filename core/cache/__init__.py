@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from continuum.cache.async_client import AsyncUpstashCache
-from continuum.cache.base import ScopedCache, WriteResult
+from continuum.cache.call import WriteResult
 from continuum.cache.client import UpstashCache
 from continuum.cache.layers import AsyncCacheLayer, CacheLayer
 from continuum.cache.pipeline import AsyncPipeline, Pipeline
+from continuum.cache.scoped import ScopedCache
 from continuum.cache.spec import LAYERS, LayerSpec, layer_spec
 
 if TYPE_CHECKING:

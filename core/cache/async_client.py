@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from continuum.cache.autopipeline import AutoPipeline
-from continuum.cache.base import CallState
+from continuum.cache.call import CallState
 from continuum.cache.drive import Batch, Replies
 from continuum.cache.layers import AsyncCacheLayer
 from continuum.cache.methods import CacheMethods

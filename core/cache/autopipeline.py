@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from continuum.cache.base import CallState
+from continuum.cache.call import CallState
 from continuum.cache.drive import Batch, Replies
 from continuum.errors import CacheTimeout, ServerError, ValidationError
 from continuum.rest import AsyncRestExecutor

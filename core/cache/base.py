@@ -10,11 +10,13 @@ it; the two clients in :mod:`continuum.cache.client` and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
+from continuum.cache.call import CallState, WriteResult, fell_back
 from continuum.cache.drive import Batch, Operation, Replies
 from continuum.cache.operations import Operations
+from continuum.cache.scoped import ScopeContext
 from continuum.cache.spec import LayerSpec
 from continuum.codec import make_codec
 from continuum.config import (
@@ -26,7 +28,6 @@ from continuum.config import (
     parse_mode,
 )
 from continuum.errors import (
-    CacheTimeout,
     CacheUnavailable,
     CommandError,
     ConfigurationError,
@@ -35,145 +36,18 @@ from continuum.errors import (
 )
 from continuum.local import LocalCache
 from continuum.rest import CircuitState, Command, Reply, Script, breaker_for
-from continuum.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
+from continuum.scope import Deadline, Meter, RequestScope, current_scope
 
-__all__ = ["CacheBase", "CallState", "ScopedCache", "WriteResult", "fell_back", "script_op"]
+__all__ = ["STRICT", "CacheBase", "script_op"]
 
 #: What a client's transport factory makes (a sync or an async transport).
 TransportT = TypeVar("TransportT")
 #: What sends one database's batches (an executor; for the async client, its auto-pipeline).
 SenderT = TypeVar("SenderT")
 
-SCAN_COUNT = 500
 _XF_MEMORY = 1024
 #: Calls that must say when Upstash did not serve them (ping, info, flush, scripts).
 STRICT = LayerSpec("strict", "", None, strict=True)
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """The outcome of a write: truthy when stored; ``degraded`` when only the fallback has it."""
-
-    ok: bool
-    backend: CacheBackend
-    degraded: bool = False
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-class CallState:
-    """Per-call state: its layer, where its batches ran, and the fallback store if one was
-    needed. It also carries the call's steps out for the driver: a batch goes to the
-    client's ``_execute``, a pause to its ``_sleep`` (blocking, or awaitable)."""
-
-    __slots__ = ("backend", "client", "deadline", "degraded", "local", "meter", "scope", "spec")
-
-    def __init__(
-        self,
-        client: CacheBase[Any, Any],
-        scope: RequestScope | None,
-        deadline: Deadline,
-        meter: Meter,
-        spec: LayerSpec,
-    ) -> None:
-        self.client = client
-        self.scope = scope
-        self.deadline = deadline
-        self.meter = meter
-        self.spec = spec
-        self.backend = CacheBackend.UPSTASH
-        self.degraded = False
-        self.local: LocalCache | None = None
-
-    @property
-    def stays_local(self) -> bool:
-        """This call already fell back: its next batches go to the same store, unsent."""
-        return self.degraded
-
-    def __call__(self, batch: Batch) -> Any:
-        return self.client._execute(batch, self)
-
-    def pause(self, seconds: float) -> Any:
-        """Sleep ``seconds`` (an operation's pause), unless the deadline comes first."""
-        if self.deadline.remaining() <= seconds:
-            raise CacheTimeout("the deadline leaves no time to wait")
-        return self.client._sleep(seconds)
-
-    def fallback_store(self) -> LocalCache:
-        if self.scope is not None:
-            return self.scope.local
-        if self.local is None:
-            self.local = LocalCache()
-        return self.local
-
-
-class ScopedCache:
-    """What ``with cache.request(...) as c`` gives: the cache, bound to one scope.
-
-    Every cache method works on it (``c.get``, ``c.layer``, ...); ``meter``, ``deadline``,
-    ``memo`` and ``local`` are this scope's, and stay readable after the block ends.
-    """
-
-    def __init__(self, cache: CacheBase[Any, Any], scope: RequestScope) -> None:
-        self._cache = cache
-        self.scope = scope
-
-    def __repr__(self) -> str:
-        return f"ScopedCache({self._cache!r}, {self.scope!r})"
-
-    @property
-    def meter(self) -> Meter:
-        return self.scope.meter
-
-    @property
-    def deadline(self) -> Deadline:
-        return self.scope.deadline
-
-    @property
-    def memo(self) -> dict[tuple[str, str], Reply]:
-        return self.scope.memo
-
-    @property
-    def local(self) -> LocalCache:
-        return self.scope.local
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cache, name)
-
-
-class _ScopeContext:
-    """``with cache.request(...)`` / ``async with``: one invocation's scope."""
-
-    def __init__(self, cache: CacheBase[Any, Any], deadline: Deadline) -> None:
-        self._cache = cache
-        self._deadline = deadline
-        self._token: Any = None
-        self.scope: RequestScope | None = None
-
-    def _open(self) -> ScopedCache:
-        self.scope = RequestScope(deadline=self._deadline)
-        self._token = enter_scope(self.scope)
-        return ScopedCache(self._cache, self.scope)
-
-    def _close(self) -> None:
-        if self._token is not None:
-            exit_scope(self._token)
-            self._token = None
-        if self.scope is not None:
-            _merge(self._cache._meter, self.scope.meter)
-
-    def __enter__(self) -> ScopedCache:
-        return self._open()
-
-    def __exit__(self, *exc: object) -> None:
-        self._close()
-
-    async def __aenter__(self) -> ScopedCache:
-        return self._open()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._close()
 
 
 class CacheBase(Generic[TransportT, SenderT]):
@@ -243,7 +117,7 @@ class CacheBase(Generic[TransportT, SenderT]):
 
     def request(
         self, *, deadline: float | Deadline | None = None, remaining_ms: float | None = None
-    ) -> _ScopeContext:
+    ) -> ScopeContext:
         """Open a request scope: fallback store, read memo, meter and deadline.
 
         ``deadline`` is seconds from now (or a :class:`Deadline`); ``remaining_ms`` is the
@@ -260,7 +134,7 @@ class CacheBase(Generic[TransportT, SenderT]):
             ms = _seconds(remaining_ms, "remaining_ms")
             candidates.append(Deadline.from_remaining_ms(ms).remaining())
         seconds = min(candidates) if candidates else self.config.budget
-        return _ScopeContext(self, Deadline.after(max(0.0, seconds)))
+        return ScopeContext(self, Deadline.after(max(0.0, seconds)))
 
     @property
     def scope(self) -> RequestScope | None:
@@ -484,11 +358,6 @@ class CacheBase(Generic[TransportT, SenderT]):
         return db.url, db.token
 
 
-def fell_back() -> CacheUnavailable:
-    """What a call that already fell back meets for its next batches (they are not sent)."""
-    return CacheUnavailable("an earlier batch of this call fell back; it stays local")
-
-
 # every spelling of SCAN, so the fallback's per-batch check is one set lookup
 _SCAN_SPELLINGS = frozenset(
     "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate("scan")) for mask in range(16)
@@ -501,21 +370,6 @@ def _restart_scan(command: Command) -> Command:
     if type(name) is str and name in _SCAN_SPELLINGS and len(command) > 1:
         return ("SCAN", "0", *command[2:])
     return command
-
-
-def _merge(total: Meter, part: Meter) -> None:
-    """Fold a finished scope's meter into the client's totals (for ``info()``)."""
-    for name in (
-        "round_trips", "commands", "billed", "bytes_sent", "bytes_received", "hits", "misses",
-        "fallback_ops", "degraded_writes", "errors", "time_spent",
-    ):  # fmt: skip
-        setattr(total, name, getattr(total, name) + getattr(part, name))
-    for mine, theirs in (
-        (total.layer_hits, part.layer_hits),
-        (total.layer_misses, part.layer_misses),
-    ):
-        for layer, count in theirs.items():
-            mine[layer] = mine.get(layer, 0) + count
 
 
 def _seconds(value: object, name: str) -> float:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TypeVar
 
-from continuum.cache.base import CallState
+from continuum.cache.call import CallState
 from continuum.cache.drive import Batch, Replies
 from continuum.cache.layers import CacheLayer
 from continuum.cache.methods import CacheMethods

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from continuum.cache.base import WriteResult
+from continuum.cache.call import WriteResult
 from continuum.cache.methods import AnyClient, Layered
 from continuum.cache.operations import escape_glob
 from continuum.cache.spec import LayerSpec

@@ -14,7 +14,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from continuum.cache.base import STRICT, CacheBase, WriteResult, script_op
+from continuum.cache.base import STRICT, CacheBase, script_op
+from continuum.cache.call import WriteResult
 from continuum.cache.drive import Batch, Operation, Replies
 from continuum.cache.operations import escape_glob
 from continuum.cache.spec import DEFAULT_LAYER, LayerSpec, layer_spec
