@@ -183,7 +183,6 @@ class RequestScope:
             self.deadline = Deadline.after(DEFAULT_BUDGET if seconds is None else seconds)
         self.memo: dict[tuple[str, str], Reply] = {}
         self.meter = Meter()
-        self.batcher: object | None = None
         self._max_local_keys = max_local_keys
         self._local: LocalCache | None = None
         self._tokens: list[contextvars.Token[RequestScope | None]] = []
