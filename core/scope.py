@@ -63,7 +63,7 @@ class Deadline:
     def from_remaining_ms(cls, remaining_ms: float, *, margin: float = 0.25) -> Deadline:
         """From a platform's time left (Lambda's ``get_remaining_time_in_millis()``),
         keeping ``margin`` seconds to answer the request once the cache gives up."""
-        ms = _seconds(remaining_ms, "remaining_ms")
+        ms = _seconds(remaining_ms, "remaining_ms", unit="milliseconds")
         return cls.after(ms / 1000.0 - _seconds(margin, "margin"))
 
     def remaining(self) -> float:
@@ -218,10 +218,10 @@ class RequestScope:
         self.__exit__()
 
 
-def _seconds(value: object, what: str) -> float:
-    """A number of seconds, or ValidationError naming ``what`` (never a TypeError later)."""
+def _seconds(value: object, what: str, *, unit: str = "seconds") -> float:
+    """A number (of seconds), or ValidationError naming ``what`` (never a TypeError later)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise ValidationError(f"{what} needs a number of seconds, not {value!r}")
+        raise ValidationError(f"{what} needs a number of {unit}, not {value!r}")
     return float(value)
 
 
