@@ -36,8 +36,9 @@ def test_deadline_from_platform_time_keeps_a_margin() -> None:
     assert 2.0 < deadline.remaining() <= 2.5
     assert Deadline.from_remaining_ms(100, margin=0.5).expired
     assert Deadline.never().remaining() == float("inf")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError) as caught:
         Deadline.after(float("nan"))
+    assert str(caught.value) == "a deadline needs a number of seconds, not nan"
 
 
 def test_server_timing_is_valid_header_syntax() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
 from continuum.config import Database, UpstashConfig
@@ -81,7 +81,11 @@ class RetryPolicy:
 
 
 class ExecutorBase(Generic[TransportT]):
-    """Everything but the waiting, for :class:`RestExecutor` and :class:`AsyncRestExecutor`."""
+    """Everything but the waiting, for :class:`RestExecutor` and :class:`AsyncRestExecutor`.
+
+    ``pause`` waits between attempts (``time.sleep``, or ``asyncio.sleep`` for the async
+    executor, when None); a test passes its hand-turned clock's ``advance`` instead.
+    """
 
     def __init__(
         self,
@@ -90,6 +94,7 @@ class ExecutorBase(Generic[TransportT]):
         *,
         transport: TransportT | None = None,
         breaker: CircuitBreaker | None = None,
+        pause: Callable[[float], Any] | None = None,
     ) -> None:
         self.database = database
         self.config = config
@@ -103,6 +108,7 @@ class ExecutorBase(Generic[TransportT]):
             max_retries=config.max_retries, base=config.backoff_base, cap=config.backoff_cap
         )
         self.transport: TransportT = transport or self._default_transport()
+        self._pause = pause
 
     def _default_transport(self) -> TransportT:
         raise NotImplementedError
@@ -236,7 +242,7 @@ class RestExecutor(ExecutorBase[Transport], Blocking):
         return HttpxTransport(self.database.url, max_response_size=self.config.max_response_size)
 
     def _run(self, plan: Plan[None, T]) -> T:
-        replies: T = run(plan.op, self._send)
+        replies: T = run(plan.op, self._send, self._pause)
         return replies
 
     def _send(self, step: Send) -> HttpResponse:
@@ -255,7 +261,7 @@ class AsyncRestExecutor(ExecutorBase[AsyncTransport], Awaiting):
         )
 
     async def _run(self, plan: Plan[None, T]) -> T:
-        return await arun(plan.op, self._send)
+        return await arun(plan.op, self._send, self._pause)
 
     async def _send(self, step: Send) -> HttpResponse:
         return await self.transport.send(*step)
