@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from continuum.cache import (
     AsyncCacheLayer,
+    AsyncPipeline,
     AsyncUpstashCache,
     CacheLayer,
+    Pipeline,
     ScopedCache,
     UpstashCache,
     WriteResult,
 )
-from continuum.cache.pipeline import AsyncPipeline, Pipeline
 from continuum.config import CacheBackend, ConnectionMode, Database, LocalModeWarning, UpstashConfig
 from continuum.errors import (
     AuthenticationFailed,
@@ -44,8 +45,8 @@ from continuum.errors import (
     ValidationError,
     ValueTooLarge,
 )
-from continuum.local.store import LocalCache, register_local_script
-from continuum.rest.protocol import Script
+from continuum.local import LocalCache, register_local_script
+from continuum.rest import Script
 
 if TYPE_CHECKING:
     from continuum.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult

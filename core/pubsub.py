@@ -30,22 +30,19 @@ answers one request: holding a stream open costs wall-clock time on every platfo
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
-import ipaddress
 import json
 import queue
-import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from types import TracebackType
+from collections.abc import AsyncIterator, Generator, Iterator
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from continuum.config import is_loopback
 from continuum.errors import (
     AuthenticationFailed,
     CacheError,
@@ -58,8 +55,10 @@ from continuum.errors import (
     ResponseTooLarge,
     ServerError,
 )
+from continuum.sansio import Awaiting, Blocking, Pause, Plan, arun, run, twin
+from continuum.sse import MAX_EVENT_SIZE, Events, Message, SseParser, to_message
 
-__all__ = ["AsyncPubSub", "Message", "PubSub", "SseParser"]
+__all__ = ["MAX_EVENT_SIZE", "AsyncPubSub", "Message", "PubSub", "SseParser", "to_message"]
 
 RECONNECT_ATTEMPTS = 3
 HEALTHY_AFTER = 1.0  # seconds a stream must live to count as a success
@@ -69,136 +68,10 @@ _MAX_BACKOFF = 2.0
 _PERMANENT = (
     AuthenticationFailed, CommandError, ConfigurationError, QuotaExceeded, ResponseTooLarge,
 )  # fmt: skip
-#: The largest event (one line, or the data lines of one event) a stream may send: a
-#: server that never ends a line cannot fill the subscriber's memory.
-MAX_EVENT_SIZE = 64 * 1024 * 1024
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-_CONFIRMATIONS = ("subscribe", "psubscribe")
 # A blocked reader wakes this often. A lock wait is interrupted only by a signal delivered
 # to the waiting thread, and the OS may hand a process's Ctrl-C to a stream thread instead:
 # waking lets Python run the handler in the main thread within this long.
 _WAIT_SLICE = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One event: ``type`` is ``subscribe``/``psubscribe`` (confirmations, ``data`` is the
-    subscription count) or ``message``/``pmessage`` (``data`` is the payload)."""
-
-    type: str
-    channel: str
-    pattern: str | None
-    data: str
-
-
-class SseParser:
-    """Incremental ``text/event-stream`` parsing: feed lines, get each event's data.
-
-    Follows the HTML spec's rules: ``data:`` lines accumulate (joined with newlines),
-    one optional space after the colon is dropped, ``:`` lines are comments (keepalives),
-    other fields are ignored, and a blank line dispatches the event.
-    """
-
-    def __init__(self) -> None:
-        self._data: list[str] = []
-        self._first = True
-
-    def feed(self, line: str) -> str | None:
-        if self._first:
-            line = line.removeprefix("\ufeff")
-            self._first = False
-        line = line.rstrip("\r\n")
-        if not line:
-            if not self._data:
-                return None
-            data = "\n".join(self._data)
-            self._data = []
-            return data
-        if line.startswith(":"):
-            return None
-        field, _, value = line.partition(":")
-        if field == "data":
-            self._data.append(value.removeprefix(" "))
-        return None
-
-
-class _Lines:
-    """Splits an event stream's bytes into lines (CRLF, LF or CR, as the SSE spec says,
-    and nothing else: ``str.splitlines`` would also split on characters a message may
-    carry), refusing a line or an event longer than ``limit`` characters."""
-
-    def __init__(self, limit: int, where: str) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._pending = ""
-        self._after_cr = False
-        self._event = 0
-        self._limit = limit
-        self._where = where
-
-    def feed(self, chunk: bytes) -> list[str]:
-        text = self._decoder.decode(chunk)
-        if self._after_cr and text.startswith("\n"):
-            text = text[1:]  # the LF of a CRLF split between two chunks
-        if text:
-            self._after_cr = text.endswith("\r")
-        pieces = _NEWLINE.split(self._pending + text)
-        self._pending = pieces.pop()
-        if len(self._pending) > self._limit:
-            raise self._too_large()
-        for line in pieces:
-            self._event = 0 if not line else self._event + len(line)
-            if self._event > self._limit:
-                raise self._too_large()
-        return pieces
-
-    def _too_large(self) -> ResponseTooLarge:
-        return ResponseTooLarge(
-            f"the {self._where} stream sent an event over {self._limit} characters; "
-            "the subscription was closed",
-            limit=self._limit,
-        )
-
-
-def to_message(data: str, name: str, is_pattern: bool) -> Message:
-    """Turn one event's data into a ``Message``, for the stream subscribed to ``name``."""
-    kind, _, rest = data.partition(",")
-    prefix = name + ","
-    if kind == "pmessage":
-        tail = rest[len(prefix) :] if rest.startswith(prefix) else rest.partition(",")[2]
-        channel, _, payload = tail.partition(",")
-        return Message("pmessage", channel, name, payload)
-    if kind == "message":
-        if rest.startswith(prefix):
-            return Message("message", name, None, rest[len(prefix) :])
-        channel, _, payload = rest.partition(",")
-        return Message("message", channel, None, payload)
-    count = rest[len(prefix) :] if rest.startswith(prefix) else rest.rpartition(",")[2]
-    return Message(kind, name, name if is_pattern else None, count)
-
-
-class _Events:
-    """One stream's bytes in, its messages out: bounded lines, SSE events, ``Message``s
-    (a resubscription's repeated confirmation left out)."""
-
-    def __init__(
-        self, limit: int, where: str, name: str, is_pattern: bool, resubscribed: bool
-    ) -> None:
-        self._lines = _Lines(limit, where)
-        self._parser = SseParser()
-        self._name = name
-        self._is_pattern = is_pattern
-        self._resubscribed = resubscribed
-
-    def feed(self, chunk: bytes) -> list[Message]:
-        messages = []
-        for line in self._lines.feed(chunk):
-            data = self._parser.feed(line)
-            if data is None:
-                continue
-            message = to_message(data, self._name, self._is_pattern)
-            if not (self._resubscribed and message.type in _CONFIRMATIONS):
-                messages.append(message)
-        return messages
 
 
 def _broken(exc: Exception, where: str) -> CacheError:
@@ -215,21 +88,12 @@ def _check_url(url: str) -> str:
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host:
         raise ConfigurationError("the REST URL must look like https://<host>")
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigurationError(
             f"refusing plain http:// to {host}: the token would cross the network unencrypted; "
             "use https:// (http is allowed only for loopback, e.g. the local emulator)"
         )
     return url.rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _status_error(status: int, body: bytes, where: str) -> CacheError:
@@ -289,9 +153,37 @@ class _Streak:
         return _backoff(self.failures)
 
 
-class _Base:
+#: What the subscriber's logic asks its runner for; each is ``(kind, argument)``.
+_SEND = "send"  # send the subscribe request (streaming): the response
+_READ = "read"  # read a refused response's whole body: bytes
+_CHUNKS = "chunks"  # an iterator over a stream's body
+_NEXT = "next"  # the iterator's next chunk, or None at the end
+_CLOSE = "close"  # close a response or the HTTP client
+_TAKE = "take"  # the queue's next item within a timeout (None: wait), or None
+_STOP = "stop"  # stop these streams (a close): wake their readers, wait for them
+_Io = tuple[str, Any]
+
+
+ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
+
+
+class _Subscriber(Generic[ClientT]):
+    """Everything but the waiting, for :class:`PubSub` and :class:`AsyncPubSub`.
+
+    The logic (subscribing, reading a stream, reconnecting, closing) is written once as
+    generators of ``_Io`` steps (see :mod:`continuum.sansio`); each class carries the
+    steps out with its own I/O: threads and blocking reads, or tasks and awaits.
+    """
+
     def __init__(
-        self, url: str, token: str, timeout: float, reconnect_attempts: int, max_event_size: int
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        client: ClientT | None = None,
+        reconnect_attempts: int = RECONNECT_ATTEMPTS,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
         if not token:
             raise ConfigurationError("a REST token is needed to subscribe")
@@ -310,9 +202,55 @@ class _Base:
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
         self._timeout = timeout
         self._closed = False
+        self._client: ClientT = client or self._new_client(timeout)
+        self._own_client = client is None
+        self._queue = self._new_queue()
+        self._stop = threading.Event()  # set by close(): wakes a reconnect's wait
+        # One stream per channel or pattern: what close() needs to stop it.
+        self._streams: dict[tuple[bool, str], Any] = {}
+        self._lock = threading.Lock()  # the streams' readers may be threads
 
     def __repr__(self) -> str:  # never the token
         return f"{type(self).__name__}(url={self._url!r}, closed={self._closed})"
+
+    def _new_client(self, timeout: float) -> ClientT:
+        raise NotImplementedError
+
+    def _new_queue(self) -> Any:
+        """The queue every stream feeds (``put_nowait``) and the readers take from."""
+        raise NotImplementedError
+
+    def _start(self, response: httpx.Response, name: str, is_pattern: bool) -> None:
+        """Read the stream in the background (a thread, or a task)."""
+        raise NotImplementedError
+
+    def _entry(self, response: httpx.Response) -> Any:
+        """What ``_streams`` keeps for the stream now read through ``response``."""
+        raise NotImplementedError
+
+    # -- the public methods ------------------------------------------------------------
+
+    @twin
+    def subscribe(self, *channels: str) -> Plan[None, None]:
+        """Subscribe to channels, one stream each (a channel already subscribed is kept)."""
+        return Plan(self._opening(False, channels), None)
+
+    @twin
+    def psubscribe(self, *patterns: str) -> Plan[None, None]:
+        """Subscribe to glob patterns of channels, one stream each."""
+        return Plan(self._opening(True, patterns), None)
+
+    @twin
+    def get_message(self, timeout: float) -> Plan[None, Message | None]:
+        """The next message, or None if none arrives within ``timeout`` seconds."""
+        return Plan(self._next(max(0.0, timeout)), None)
+
+    @twin
+    def close(self) -> Plan[None, None]:
+        """Stop every stream and wake any reader blocked in ``listen()``."""
+        return Plan(self._closing(), None)
+
+    # -- the logic, written once -------------------------------------------------------
 
     def _target(self, is_pattern: bool, name: str) -> tuple[str, str]:
         if not name:
@@ -320,90 +258,41 @@ class _Base:
         kind = "psubscribe" if is_pattern else "subscribe"
         return f"{self._url}/{kind}/{quote(name, safe='')}", f"{kind} on {self._host}"
 
-    def _check_response(self, response: httpx.Response, body: bytes, where: str) -> None:
-        if response.status_code != 200:
-            raise _status_error(response.status_code, body, where)
-        ctype = response.headers.get("content-type", "")
-        if not ctype.startswith("text/event-stream"):
-            raise ServerError(f"{where} answered {ctype or 'no content type'}, not an event stream")
+    def _opening(self, is_pattern: bool, names: tuple[str, ...]) -> Generator[_Io, Any, None]:
+        for name in names:
+            if self._closed:
+                raise CacheError(f"this {type(self).__name__} is closed")
+            if (is_pattern, name) in self._streams:
+                continue
+            response = yield from self._connecting(is_pattern, name)
+            self._start(response, name, is_pattern)
 
-    def _unwrap(self, item: Message | _End) -> Message | None:
-        if isinstance(item, Message):
-            return item
-        if item.error is not None and not self._closed:
-            raise item.error
-        return None
-
-    @staticmethod
-    def _unbound_reads(response: httpx.Response) -> None:
-        """The timeout bounds connecting and the wait for headers; a quiet channel may
-        then stay silent for hours, so body reads must not time out."""
-        timeouts = response.request.extensions.get("timeout")
-        if isinstance(timeouts, dict):
-            timeouts["read"] = None
-
-
-class PubSub(_Base):
-    """Blocking subscriber; one reader thread per stream feeds a single queue."""
-
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        *,
-        timeout: float = 10.0,
-        client: httpx.Client | None = None,
-        reconnect_attempts: int = RECONNECT_ATTEMPTS,
-        max_event_size: int = MAX_EVENT_SIZE,
-    ) -> None:
-        super().__init__(url, token, timeout, reconnect_attempts, max_event_size)
-        self._client = client or httpx.Client(timeout=timeout)
-        self._own_client = client is None
-        self._queue: queue.Queue[Message | _End] = queue.Queue()
-        self._streams: dict[tuple[bool, str], tuple[httpx.Response, threading.Thread]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-
-    def subscribe(self, *channels: str) -> None:
-        for channel in channels:
-            self._open(False, channel)
-
-    def psubscribe(self, *patterns: str) -> None:
-        for pattern in patterns:
-            self._open(True, pattern)
-
-    def _open(self, is_pattern: bool, name: str) -> None:
-        if self._closed:
-            raise CacheError("this PubSub is closed")
-        if (is_pattern, name) in self._streams:
-            return
-        response = self._connect(is_pattern, name)
-        thread = threading.Thread(target=self._pump, args=(response, name, is_pattern), daemon=True)
-        with self._lock:
-            self._streams[(is_pattern, name)] = (response, thread)
-        thread.start()
-
-    def _connect(self, is_pattern: bool, name: str) -> httpx.Response:
+    def _connecting(self, is_pattern: bool, name: str) -> Generator[_Io, Any, httpx.Response]:
         """POST the subscription and check that an event stream started; raises CacheError."""
         target, where = self._target(is_pattern, name)
         request = self._client.build_request("POST", target, headers=self._headers)
         try:
-            response = self._client.send(request, stream=True)
+            response: httpx.Response = yield (_SEND, request)
         except httpx.HTTPError as exc:
             raise _transport_error(exc, where) from None
         try:
-            body = response.read() if response.status_code != 200 else b""
-            self._check_response(response, body, where)
-        except httpx.HTTPError as exc:
-            response.close()
-            raise _transport_error(exc, where) from None
-        except BaseException:
-            response.close()
+            body = (yield (_READ, response)) if response.status_code != 200 else b""
+            _check_response(response, body, where)
+        except BaseException as exc:
+            yield (_CLOSE, response)
+            if isinstance(exc, httpx.HTTPError):
+                raise _transport_error(exc, where) from None
             raise
-        self._unbound_reads(response)
+        # The timeout bounds connecting and the wait for headers; a quiet channel may
+        # then stay silent for hours, so body reads must not time out.
+        timeouts = response.request.extensions.get("timeout")
+        if isinstance(timeouts, dict):
+            timeouts["read"] = None
         return response
 
-    def _pump(self, response: httpx.Response, name: str, is_pattern: bool) -> None:
+    def _lifetime(
+        self, response: httpx.Response, name: str, is_pattern: bool
+    ) -> Generator[_Io | Pause, Any, None]:
         """Read the stream into the queue; reopen it when it ends, within the attempts."""
         key = (is_pattern, name)
         streak = _Streak(self._reconnects)
@@ -413,8 +302,8 @@ class PubSub(_Base):
         try:
             while current is not None:
                 opened = time.monotonic()
-                ended = self._drain(current, name, is_pattern, resubscribed)
-                current.close()
+                ended = yield from self._draining(current, name, is_pattern, resubscribed)
+                yield (_CLOSE, current)
                 current = None
                 if self._closed:
                     return
@@ -425,44 +314,116 @@ class PubSub(_Base):
                     if delay is None:
                         error = _given_up(ended, last, streak.failures)
                         return
-                    if self._stop.wait(delay):
+                    yield Pause(delay)  # close() wakes (or cancels) this wait
+                    if self._closed:
                         return
                     try:
-                        current = self._connect(is_pattern, name)
+                        current = yield from self._connecting(is_pattern, name)
                     except CacheError as exc:
                         last = exc
                 with self._lock:
                     if self._closed:
-                        current.close()
                         return
-                    self._streams[key] = (current, threading.current_thread())
+                    self._streams[key] = self._entry(current)
                 resubscribed = True
         finally:
             if current is not None:
-                current.close()
+                yield (_CLOSE, current)
             with self._lock:
                 self._streams.pop(key, None)  # so it can be subscribed again
             if not self._closed:
-                self._queue.put(_End(error))
+                self._queue.put_nowait(_End(error))
 
-    def _drain(
+    def _draining(
         self, response: httpx.Response, name: str, is_pattern: bool, resubscribed: bool
-    ) -> CacheError:
+    ) -> Generator[_Io, Any, CacheError]:
         """Queue the stream's messages until it ends; returns why it ended."""
         _, where = self._target(is_pattern, name)
-        events = _Events(self._max_event, where, name, is_pattern, resubscribed)
+        events = Events(self._max_event, where, name, is_pattern, resubscribed)
         try:
-            for chunk in response.iter_bytes():
+            chunks = yield (_CHUNKS, response)
+            while (chunk := (yield (_NEXT, chunks))) is not None:
                 for message in events.feed(chunk):
-                    self._queue.put(message)
+                    self._queue.put_nowait(message)
         except Exception as exc:
             return _broken(exc, where)
         return ConnectionFailed(f"the server ended the {where} stream")
 
-    def get_message(self, timeout: float) -> Message | None:
-        """The next message, or None if none arrives within ``timeout`` seconds."""
-        item = _take(self._queue, timeout)
-        return None if item is None else self._unwrap(item)
+    def _next(self, timeout: float | None) -> Generator[_Io, Any, Message | None]:
+        item: Message | _End | None = yield (_TAKE, timeout)
+        if item is None or isinstance(item, Message):
+            return item
+        if item.error is not None and not self._closed:
+            raise item.error
+        return None
+
+    def _closing(self) -> Generator[_Io, Any, None]:
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            streams = list(self._streams.values())
+            self._streams.clear()
+        yield (_STOP, streams)
+        self._queue.put_nowait(_End(None))
+        if self._own_client:
+            yield (_CLOSE, self._client)
+
+
+def _check_response(response: httpx.Response, body: bytes, where: str) -> None:
+    if response.status_code != 200:
+        raise _status_error(response.status_code, body, where)
+    ctype = response.headers.get("content-type", "")
+    if not ctype.startswith("text/event-stream"):
+        raise ServerError(f"{where} answered {ctype or 'no content type'}, not an event stream")
+
+
+class PubSub(_Subscriber[httpx.Client], Blocking):
+    """Blocking subscriber; one reader thread per stream feeds a single queue.
+
+    ``client`` is an ``httpx.Client`` to send the requests with (one is made otherwise).
+    """
+
+    def _new_client(self, timeout: float) -> httpx.Client:
+        return httpx.Client(timeout=timeout)
+
+    def _new_queue(self) -> queue.Queue[Message | _End]:
+        return queue.Queue()
+
+    def _run(self, plan: Plan[None, Any]) -> Any:
+        return run(plan.op, self._io)
+
+    def _io(self, step: _Io) -> Any:
+        kind, arg = step
+        if kind is _NEXT:
+            return next(arg, None)
+        if kind is _TAKE:
+            return _take(self._queue, arg)
+        if kind is _SEND:
+            return self._client.send(arg, stream=True)
+        if kind is _CHUNKS:
+            return arg.iter_bytes()
+        if kind is _READ:
+            return arg.read()
+        if kind is _CLOSE:
+            return arg.close()
+        self._stop.set()
+        for response, _ in arg:
+            _interrupt(response)
+        for _, thread in arg:
+            thread.join(timeout=self._timeout)
+        return None
+
+    def _start(self, response: httpx.Response, name: str, is_pattern: bool) -> None:
+        lifetime = self._lifetime(response, name, is_pattern)
+        thread = threading.Thread(target=run, args=(lifetime, self._io, self._stop.wait))
+        thread.daemon = True
+        with self._lock:
+            self._streams[(is_pattern, name)] = (response, thread)
+        thread.start()
+
+    def _entry(self, response: httpx.Response) -> Any:
+        return (response, threading.current_thread())
 
     def listen(self) -> Iterator[Message]:
         """Messages as they arrive, until ``close()``.
@@ -470,41 +431,13 @@ class PubSub(_Base):
         A broken stream is reopened (see the module's docstring); once the reconnect
         attempts are spent this raises ``ConnectionFailed``.
         """
-        while not self._closed:
-            item = _take(self._queue, None)
-            if item is None:
-                continue
-            message = self._unwrap(item)
-            if message is None:
-                return
+        while not self._closed and (message := run(self._next(None), self._io)) is not None:
             yield message
-
-    def close(self) -> None:
-        """Stop every stream and wake any reader blocked in ``listen()``."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stop.set()
-        with self._lock:
-            streams = list(self._streams.values())
-            self._streams.clear()
-        for response, _ in streams:
-            _interrupt(response)
-        for _, thread in streams:
-            thread.join(timeout=self._timeout)
-        self._queue.put(_End(None))
-        if self._own_client:
-            self._client.close()
 
     def __enter__(self) -> PubSub:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -535,144 +468,60 @@ def _interrupt(response: httpx.Response) -> None:
         response.close()
 
 
-class AsyncPubSub(_Base):
-    """The asyncio twin: one reader task per stream feeds a single queue."""
+class AsyncPubSub(_Subscriber[httpx.AsyncClient], Awaiting):
+    """The asyncio twin: one reader task per stream feeds a single queue.
 
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        *,
-        timeout: float = 10.0,
-        client: httpx.AsyncClient | None = None,
-        reconnect_attempts: int = RECONNECT_ATTEMPTS,
-        max_event_size: int = MAX_EVENT_SIZE,
-    ) -> None:
-        super().__init__(url, token, timeout, reconnect_attempts, max_event_size)
-        self._client = client or httpx.AsyncClient(timeout=timeout)
-        self._own_client = client is None
-        self._queue: asyncio.Queue[Message | _End] = asyncio.Queue()
-        self._tasks: dict[tuple[bool, str], asyncio.Task[None]] = {}
+    ``client`` is an ``httpx.AsyncClient`` to send the requests with.
+    """
 
-    async def subscribe(self, *channels: str) -> None:
-        for channel in channels:
-            await self._open(False, channel)
+    def _new_client(self, timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=timeout)
 
-    async def psubscribe(self, *patterns: str) -> None:
-        for pattern in patterns:
-            await self._open(True, pattern)
+    def _new_queue(self) -> asyncio.Queue[Message | _End]:
+        return asyncio.Queue()
 
-    async def _open(self, is_pattern: bool, name: str) -> None:
-        if self._closed:
-            raise CacheError("this AsyncPubSub is closed")
-        if (is_pattern, name) in self._tasks:
-            return
-        response = await self._connect(is_pattern, name)
-        self._tasks[(is_pattern, name)] = asyncio.create_task(
-            self._pump(response, name, is_pattern)
-        )
+    async def _run(self, plan: Plan[None, Any]) -> Any:
+        return await arun(plan.op, self._io)
 
-    async def _connect(self, is_pattern: bool, name: str) -> httpx.Response:
-        target, where = self._target(is_pattern, name)
-        request = self._client.build_request("POST", target, headers=self._headers)
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, where) from None
-        try:
-            body = await response.aread() if response.status_code != 200 else b""
-            self._check_response(response, body, where)
-        except httpx.HTTPError as exc:
-            await response.aclose()
-            raise _transport_error(exc, where) from None
-        except BaseException:
-            await response.aclose()
-            raise
-        self._unbound_reads(response)
-        return response
+    async def _io(self, step: _Io) -> Any:
+        kind, arg = step
+        if kind is _NEXT:
+            return await anext(arg, None)
+        if kind is _TAKE:
+            try:
+                return await asyncio.wait_for(self._queue.get(), arg)
+            except TimeoutError:
+                return None
+        if kind is _SEND:
+            return await self._client.send(arg, stream=True)
+        if kind is _CHUNKS:
+            return arg.aiter_bytes()
+        if kind is _READ:
+            return await arg.aread()
+        if kind is _CLOSE:
+            return await arg.aclose()
+        for task in arg:
+            task.cancel()
+        await asyncio.gather(*arg, return_exceptions=True)
+        return None
 
-    async def _pump(self, response: httpx.Response, name: str, is_pattern: bool) -> None:
-        streak = _Streak(self._reconnects)
-        current: httpx.Response | None = response
-        resubscribed = False
-        error: CacheError | None = None
-        try:
-            while current is not None:
-                opened = time.monotonic()
-                ended = await self._drain(current, name, is_pattern, resubscribed)
-                await current.aclose()
-                current = None
-                if self._closed:
-                    return
-                streak.stream_ended(opened)
-                last: CacheError = ended
-                while current is None:
-                    delay = streak.next_delay(last)
-                    if delay is None:
-                        error = _given_up(ended, last, streak.failures)
-                        return
-                    await asyncio.sleep(delay)  # close() cancels this task, sleep included
-                    try:
-                        current = await self._connect(is_pattern, name)
-                    except CacheError as exc:
-                        last = exc
-                resubscribed = True
-        finally:
-            if current is not None:
-                await current.aclose()
-            self._tasks.pop((is_pattern, name), None)  # so it can be subscribed again
-            if not self._closed:
-                self._queue.put_nowait(_End(error))
+    def _start(self, response: httpx.Response, name: str, is_pattern: bool) -> None:
+        lifetime = self._lifetime(response, name, is_pattern)
+        self._streams[(is_pattern, name)] = asyncio.create_task(arun(lifetime, self._io))
 
-    async def _drain(
-        self, response: httpx.Response, name: str, is_pattern: bool, resubscribed: bool
-    ) -> CacheError:
-        _, where = self._target(is_pattern, name)
-        events = _Events(self._max_event, where, name, is_pattern, resubscribed)
-        try:
-            async for chunk in response.aiter_bytes():
-                for message in events.feed(chunk):
-                    self._queue.put_nowait(message)
-        except Exception as exc:
-            return _broken(exc, where)
-        return ConnectionFailed(f"the server ended the {where} stream")
-
-    async def get_message(self, timeout: float) -> Message | None:
-        try:
-            item = await asyncio.wait_for(self._queue.get(), max(0.0, timeout))
-        except TimeoutError:
-            return None
-        return self._unwrap(item)
+    def _entry(self, response: httpx.Response) -> Any:
+        return asyncio.current_task()
 
     async def listen(self) -> AsyncIterator[Message]:
-        while not self._closed:
-            message = self._unwrap(await self._queue.get())
-            if message is None:
-                return
+        """Messages as they arrive, until ``close()`` (see :meth:`PubSub.listen`)."""
+        while not self._closed and (message := await arun(self._next(None), self._io)) is not None:
             yield message
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._queue.put_nowait(_End(None))
-        if self._own_client:
-            await self._client.aclose()
-
-    aclose = close
+    async def aclose(self) -> None:
+        await self.close()
 
     async def __aenter__(self) -> AsyncPubSub:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()

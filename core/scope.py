@@ -22,10 +22,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from continuum.errors import ValidationError
-from continuum.local.store import LocalCache, Reply
+from continuum.local import LocalCache, Reply
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -64,7 +63,7 @@ class Deadline:
     def from_remaining_ms(cls, remaining_ms: float, *, margin: float = 0.25) -> Deadline:
         """From a platform's time left (Lambda's ``get_remaining_time_in_millis()``),
         keeping ``margin`` seconds to answer the request once the cache gives up."""
-        ms = _seconds(remaining_ms, "remaining_ms")
+        ms = _seconds(remaining_ms, "remaining_ms", unit="milliseconds")
         return cls.after(ms / 1000.0 - _seconds(margin, "margin"))
 
     def remaining(self) -> float:
@@ -184,7 +183,6 @@ class RequestScope:
             self.deadline = Deadline.after(DEFAULT_BUDGET if seconds is None else seconds)
         self.memo: dict[tuple[str, str], Reply] = {}
         self.meter = Meter()
-        self.batcher: object | None = None
         self._max_local_keys = max_local_keys
         self._local: LocalCache | None = None
         self._tokens: list[contextvars.Token[RequestScope | None]] = []
@@ -210,30 +208,20 @@ class RequestScope:
         self._tokens.append(enter_scope(self))
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         exit_scope(self._tokens.pop())
 
     async def __aenter__(self) -> RequestScope:
         return self.__enter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()
 
 
-def _seconds(value: object, what: str) -> float:
-    """A number of seconds, or ValidationError naming ``what`` (never a TypeError later)."""
+def _seconds(value: object, what: str, *, unit: str = "seconds") -> float:
+    """A number (of seconds), or ValidationError naming ``what`` (never a TypeError later)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise ValidationError(f"{what} needs a number of seconds, not {value!r}")
+        raise ValidationError(f"{what} needs a number of {unit}, not {value!r}")
     return float(value)
 
 

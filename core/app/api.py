@@ -15,7 +15,8 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from continuum.app.http import ApiError, Request, Response
@@ -23,6 +24,7 @@ from continuum.app.observe import RequestRecord, emit, stdout_sink
 from continuum.app.routes import Op, Route, RouteGen, match
 from continuum.errors import CacheError
 from continuum.numbers import parse_decimal
+from continuum.sansio import arun, run
 
 __all__ = ["Api", "ApiSettings"]
 
@@ -180,37 +182,32 @@ class Api:
     # -- entry points -------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         """Answer ``request`` with the sync cache; never raises."""
-        started = time.perf_counter()
-        prepared = self._prepare(request)
-        if isinstance(prepared, Response):
-            return self._finish(request, "unmatched", prepared, started, None, self._known_cache())
-        route, remaining = prepared
-        try:
-            cache = self.cache
-        except CacheError as exc:
-            return self._finish(request, route.template, _not_configured(exc), started, None, None)
-        with cache.request(deadline=remaining) as scope:
-            meter = scope.meter
-            response = _drive(self._guard(request, route), lambda op: self._resolve("sync", op))
-            return self._finish(request, route.template, response, started, meter, cache)
+        return run(self._answer(request, "sync"), partial(self._perform, "sync"))
 
     async def handle_async(self, request: Request) -> Response:
         """Answer ``request`` with the async cache; never raises."""
+        return await arun(self._answer(request, "async"), partial(self._perform, "async"))
+
+    def _answer(self, request: Request, flavour: str) -> RouteGen:
+        """The whole answer, written once: each ``Op`` it yields is a cache or limiter call
+        that ``handle`` makes and ``handle_async`` awaits (see :mod:`continuum.sansio`)."""
         started = time.perf_counter()
         prepared = self._prepare(request)
         if isinstance(prepared, Response):
             return self._finish(request, "unmatched", prepared, started, None, self._known_cache())
         route, remaining = prepared
         try:
-            cache = self.async_cache
+            cache = self.cache if flavour == "sync" else self.async_cache
         except CacheError as exc:
             return self._finish(request, route.template, _not_configured(exc), started, None, None)
-        async with cache.request(deadline=remaining) as scope:
+        # The scope context is the same object for ``with`` and ``async with``.
+        with cache.request(deadline=remaining) as scope:
             meter = scope.meter
-            response = await _drive_async(
-                self._guard(request, route), lambda op: self._resolve("async", op)
-            )
+            response = yield from self._guard(request, route)
             return self._finish(request, route.template, response, started, meter, cache)
+
+    def _perform(self, flavour: str, op: Op) -> Any:
+        return self._resolve(flavour, op)(*op.args, **op.kwargs)
 
     def error_response(self, error: ApiError, request: Request | None = None) -> Response:
         """For adapters that fail before a ``Request`` exists (e.g. a bad raw path)."""
@@ -377,38 +374,6 @@ def _refuse(error: ApiError) -> RouteGen:
 
 def _not_configured(exc: CacheError) -> Response:
     return ApiError("unavailable", f"the cache is not configured: {exc}").to_response()
-
-
-def _drive(gen: RouteGen, resolve: Callable[[Op], Callable[..., Any]]) -> Response:
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = gen.send(value) if error is None else gen.throw(error)
-        except StopIteration as stop:
-            result: Response = stop.value
-            return result
-        try:
-            value, error = resolve(op)(*op.args, **op.kwargs), None
-        except Exception as exc:
-            value, error = None, exc
-
-
-async def _drive_async(
-    gen: RouteGen, resolve: Callable[[Op], Callable[..., Awaitable[Any]]]
-) -> Response:
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = gen.send(value) if error is None else gen.throw(error)
-        except StopIteration as stop:
-            result: Response = stop.value
-            return result
-        try:
-            value, error = await resolve(op)(*op.args, **op.kwargs), None
-        except Exception as exc:
-            value, error = None, exc
 
 
 def _meter_stats(meter: Any) -> dict[str, Any]:

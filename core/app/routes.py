@@ -18,8 +18,8 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from continuum.app.http import ApiError, Request, Response, json_response
-from continuum.cache.guard import check_pattern, check_prefix
-from continuum.cache.spec import LAYERS as LAYER_SPECS
+from continuum.cache import check_pattern, check_prefix
+from continuum.namespace import LAYERS as LAYER_SPECS
 from continuum.numbers import parse_decimal
 
 __all__ = ["LAYERS", "Op", "Route", "RouteGen", "match"]

@@ -17,33 +17,53 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from continuum.cache.async_client import AsyncUpstashCache
-from continuum.cache.base import ScopedCache, WriteResult
+from continuum.cache.call import WriteResult
 from continuum.cache.client import UpstashCache
+from continuum.cache.drive import Batch, Operation, Replies, adrive, drive
+from continuum.cache.guard import check_pattern, check_prefix, confirmed, literal_start
 from continuum.cache.layers import AsyncCacheLayer, CacheLayer
+from continuum.cache.operations import Operations, escape_glob
 from continuum.cache.pipeline import AsyncPipeline, Pipeline
-from continuum.cache.spec import LAYERS, LayerSpec, layer_spec
+from continuum.cache.scoped import ScopedCache
+from continuum.namespace import (
+    INTERNAL_PREFIX,
+    LAYERS,
+    LayerSpec,
+    layer_overlapping,
+    layer_spec,
+)
 
 if TYPE_CHECKING:
-    from continuum.migrate.redis_cache import RedisCache as RedisCache  # not in __all__
-    from continuum.migrate.rollout import RolloutCache
     from continuum.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult
 
 __all__ = [
+    "INTERNAL_PREFIX",
     "LAYERS",
     "AsyncCacheLayer",
     "AsyncPipeline",
     "AsyncRateLimiter",
     "AsyncUpstashCache",
+    "Batch",
     "CacheLayer",
     "LayerSpec",
+    "Operation",
+    "Operations",
     "Pipeline",
     "RateLimitResult",
     "RateLimiter",
-    "RolloutCache",
+    "Replies",
     "ScopedCache",
     "UpstashCache",
     "WriteResult",
+    "adrive",
+    "check_pattern",
+    "check_prefix",
+    "confirmed",
+    "drive",
+    "escape_glob",
+    "layer_overlapping",
     "layer_spec",
+    "literal_start",
 ]
 
 # Imported when first asked for. RedisCache is left out of __all__: it needs the optional

@@ -1,26 +1,28 @@
 """What the sync and async clients share: configuration, scopes, routing, bookkeeping.
 
 ``CacheBase`` resolves the configuration, owns the local-mode store, the codec-bound
-operations, the totals behind ``info()`` and the read memo rules; the two clients in
-:mod:`continuum.cache.client` and :mod:`continuum.cache.async_client` only differ in how
-they wait for I/O.
+operations, the executors, the totals behind ``info()``, the fallback policy and the
+read memo rules. :mod:`continuum.cache.methods` writes the public methods once on top of
+it; the two clients in :mod:`continuum.cache.client` and
+:mod:`continuum.cache.async_client` only differ in how they wait for I/O.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import fields
+from typing import Any, Generic, TypeVar
 
+from continuum.cache.call import CallState, WriteResult, fell_back
 from continuum.cache.drive import Batch, Operation, Replies
 from continuum.cache.operations import Operations
-from continuum.cache.spec import LayerSpec
+from continuum.cache.scoped import ScopeContext
 from continuum.codec import make_codec
 from continuum.config import (
     DATABASE_NAMES,
     CacheBackend,
     ConnectionMode,
+    Database,
     UpstashConfig,
     parse_mode,
 )
@@ -31,127 +33,29 @@ from continuum.errors import (
     NoScriptError,
     ValidationError,
 )
-from continuum.local.store import LocalCache
-from continuum.rest.breaker import CircuitState, breaker_for
-from continuum.rest.protocol import Command, Reply, Script
-from continuum.scope import Deadline, Meter, RequestScope, current_scope, enter_scope, exit_scope
+from continuum.local import LocalCache
+from continuum.namespace import LayerSpec
+from continuum.rest import CircuitState, Command, Reply, Script, breaker_for
+from continuum.scope import Deadline, Meter, RequestScope, current_scope
 
-__all__ = ["ScopedCache", "WriteResult", "fell_back"]
+__all__ = ["STRICT", "CacheBase", "script_op"]
 
-SCAN_COUNT = 500
+#: What a client's transport factory makes (a sync or an async transport).
+TransportT = TypeVar("TransportT")
+#: What sends one database's batches (an executor; for the async client, its auto-pipeline).
+SenderT = TypeVar("SenderT")
+
 _XF_MEMORY = 1024
 #: Calls that must say when Upstash did not serve them (ping, info, flush, scripts).
 STRICT = LayerSpec("strict", "", None, strict=True)
 
 
-@dataclass(frozen=True)
-class WriteResult:
-    """The outcome of a write: truthy when stored; ``degraded`` when only the fallback has it."""
+class CacheBase(Generic[TransportT, SenderT]):
+    """Configuration, routing and bookkeeping shared by the sync and async clients.
 
-    ok: bool
-    backend: CacheBackend
-    degraded: bool = False
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-class CallState:
-    """Per-call state: where the batches ran, and the fallback store if one was needed."""
-
-    __slots__ = ("backend", "deadline", "degraded", "local", "meter", "scope")
-
-    def __init__(self, scope: RequestScope | None, deadline: Deadline, meter: Meter) -> None:
-        self.scope = scope
-        self.deadline = deadline
-        self.meter = meter
-        self.backend = CacheBackend.UPSTASH
-        self.degraded = False
-        self.local: LocalCache | None = None
-
-    @property
-    def stays_local(self) -> bool:
-        """This call already fell back: its next batches go to the same store, unsent."""
-        return self.degraded
-
-    def fallback_store(self) -> LocalCache:
-        if self.scope is not None:
-            return self.scope.local
-        if self.local is None:
-            self.local = LocalCache()
-        return self.local
-
-
-class ScopedCache:
-    """What ``with cache.request(...) as c`` gives: the cache, bound to one scope.
-
-    Every cache method works on it (``c.get``, ``c.layer``, ...); ``meter``, ``deadline``,
-    ``memo`` and ``local`` are this scope's, and stay readable after the block ends.
+    ``transport_factory`` plugs in another transport (the Workers fetch one): it is
+    called with each database's REST URL.
     """
-
-    def __init__(self, cache: CacheBase, scope: RequestScope) -> None:
-        self._cache = cache
-        self.scope = scope
-
-    def __repr__(self) -> str:
-        return f"ScopedCache({self._cache!r}, {self.scope!r})"
-
-    @property
-    def meter(self) -> Meter:
-        return self.scope.meter
-
-    @property
-    def deadline(self) -> Deadline:
-        return self.scope.deadline
-
-    @property
-    def memo(self) -> dict[tuple[str, str], Reply]:
-        return self.scope.memo
-
-    @property
-    def local(self) -> LocalCache:
-        return self.scope.local
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cache, name)
-
-
-class _ScopeContext:
-    """``with cache.request(...)`` / ``async with``: one invocation's scope."""
-
-    def __init__(self, cache: CacheBase, deadline: Deadline) -> None:
-        self._cache = cache
-        self._deadline = deadline
-        self._token: Any = None
-        self.scope: RequestScope | None = None
-
-    def _open(self) -> ScopedCache:
-        self.scope = RequestScope(deadline=self._deadline)
-        self._token = enter_scope(self.scope)
-        return ScopedCache(self._cache, self.scope)
-
-    def _close(self) -> None:
-        if self._token is not None:
-            exit_scope(self._token)
-            self._token = None
-        if self.scope is not None:
-            _merge(self._cache._meter, self.scope.meter)
-
-    def __enter__(self) -> ScopedCache:
-        return self._open()
-
-    def __exit__(self, *exc: object) -> None:
-        self._close()
-
-    async def __aenter__(self) -> ScopedCache:
-        return self._open()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._close()
-
-
-class CacheBase:
-    """Configuration, routing and bookkeeping shared by the sync and async clients."""
 
     def __init__(
         self,
@@ -162,6 +66,8 @@ class CacheBase:
         rest_token: str | None = None,
         redis_url: str | None = None,
         use_msgpack: bool | None = None,
+        *,
+        transport_factory: Callable[[str], TransportT] | None = None,
         **options: Any,
     ) -> None:
         if redis_url:
@@ -200,6 +106,9 @@ class CacheBase:
         self._meter = Meter()
         self._stats: dict[str, list[int]] = {}
         self._compute_times: dict[str, float] = {}
+        self._transport_factory = transport_factory
+        self._senders: dict[str, SenderT] = {}  # by database name
+        self._shared: dict[tuple[str, str], SenderT] = {}  # by (URL, token): one per database
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
@@ -208,7 +117,7 @@ class CacheBase:
 
     def request(
         self, *, deadline: float | Deadline | None = None, remaining_ms: float | None = None
-    ) -> _ScopeContext:
+    ) -> ScopeContext:
         """Open a request scope: fallback store, read memo, meter and deadline.
 
         ``deadline`` is seconds from now (or a :class:`Deadline`); ``remaining_ms`` is the
@@ -225,7 +134,7 @@ class CacheBase:
             ms = _seconds(remaining_ms, "remaining_ms")
             candidates.append(Deadline.from_remaining_ms(ms).remaining())
         seconds = min(candidates) if candidates else self.config.budget
-        return _ScopeContext(self, Deadline.after(max(0.0, seconds)))
+        return ScopeContext(self, Deadline.after(max(0.0, seconds)))
 
     @property
     def scope(self) -> RequestScope | None:
@@ -244,11 +153,44 @@ class CacheBase:
         scope = current_scope()
         return scope.deadline if scope is not None else None
 
-    def _call(self) -> CallState:
+    def _call(self, spec: LayerSpec) -> CallState:
         scope = current_scope()
         if scope is not None:
-            return CallState(scope, scope.deadline, scope.meter)
-        return CallState(None, Deadline.after(self.config.budget), self._meter)
+            return CallState(self, scope, scope.deadline, scope.meter, spec)
+        return CallState(self, None, Deadline.after(self.config.budget), self._meter, spec)
+
+    def _execute(self, batch: Batch, call: CallState) -> Any:
+        """Run one batch of ``call`` where it belongs: its replies (or an awaitable)."""
+        raise NotImplementedError
+
+    def _sleep(self, seconds: float) -> Any:
+        """Wait ``seconds``: blocking, or an awaitable (see :meth:`CallState.pause`)."""
+        raise NotImplementedError
+
+    # -- executors ---------------------------------------------------------------------
+
+    def _new_sender(self, database: Database, transport: TransportT | None) -> SenderT:
+        """What sends one database's batches over REST (made once per URL and token)."""
+        raise NotImplementedError
+
+    def _sender(self, name: str) -> SenderT:
+        sender = self._senders.get(name)
+        if sender is None:
+            db = self.config.database(name)
+            sender = self._shared.get((db.url, db.token))
+            if sender is None:
+                factory = self._transport_factory
+                sender = self._new_sender(db, factory(db.url) if factory else None)
+                self._shared[(db.url, db.token)] = sender
+            self._senders[name] = sender
+        return sender
+
+    def _forget_senders(self) -> list[SenderT]:
+        """Every sender, once each, and forget them (closing the client)."""
+        senders = list(self._shared.values())
+        self._senders.clear()
+        self._shared.clear()
+        return senders
 
     # -- health ------------------------------------------------------------------------
 
@@ -303,23 +245,43 @@ class CacheBase:
 
     # -- bookkeeping -------------------------------------------------------------------
 
-    def _count_read(self, spec: LayerSpec, hit: bool, call: CallState) -> None:
-        stats = self._stats.setdefault(spec.name, [0, 0])
-        stats[0 if hit else 1] += 1
-        if hit:
-            call.meter.hit(spec.name)
+    def _counted(self, value: object, call: CallState) -> Any:
+        """A read's value, once the read is counted as a hit or a miss of its layer."""
+        name = call.spec.name
+        stats = self._stats.get(name)
+        if stats is None:
+            stats = self._stats[name] = [0, 0]
+        if value is not None:
+            stats[0] += 1
+            call.meter.hit(name)
         else:
-            call.meter.miss(spec.name)
+            stats[1] += 1
+            call.meter.miss(name)
+        return value
 
     def _local_execute(self, batch: Batch, call: CallState) -> Replies:
         assert self._local is not None
         call.backend = CacheBackend.LOCAL
         return self._local.execute(batch.commands, write=batch.write, transaction=batch.transaction)
 
+    def _unsent(
+        self,
+        batch: Batch,
+        call: CallState,
+        memo_key: tuple[str, str] | None,
+        exc: Callable[[], CacheUnavailable],
+    ) -> Replies:
+        """A batch that is not sent (the call already fell back, or the circuit sheds it):
+        the fallback answers; nothing is encoded for it."""
+        reason = fell_back if call.stays_local else exc
+        replies = self._fallback(batch, call, reason)
+        if batch.write:  # a read the scope's store answered needs no copy in the memo
+            self._memo_update(batch, call, memo_key, replies)
+        return replies
+
     def _fallback(
         self,
         batch: Batch,
-        spec: LayerSpec,
         call: CallState,
         exc: CacheUnavailable | Callable[[], CacheUnavailable],
     ) -> Replies:
@@ -330,7 +292,7 @@ class CacheBase:
         cursor handed over from Upstash means nothing to the local store, so that walk
         restarts there from 0.
         """
-        if spec.strict or not self.config.fallback:
+        if call.spec.strict or not self.config.fallback:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()
         commands = batch.commands
@@ -349,25 +311,18 @@ class CacheBase:
         store = call.scope.local if call.scope is not None else call.fallback_store()
         return store.execute(commands, write=batch.write, transaction=batch.transaction)
 
-    def _memo_lookup(
-        self, batch: Batch, spec: LayerSpec, call: CallState
-    ) -> tuple[str, str] | None:
+    def _memo_lookup(self, batch: Batch, call: CallState) -> tuple[str, str] | None:
         """The memo key of a single GET: (database URL, key), so two names for one
         database share entries."""
         if call.scope is None or batch.write or batch.fresh or len(batch.commands) != 1:
             return None
         command = batch.commands[0]
         if len(command) == 2 and command[0] == "GET" and isinstance(command[1], str):
-            return (self._db_urls[spec.database], command[1])
+            return (self._db_urls[call.spec.database], command[1])
         return None
 
     def _memo_update(
-        self,
-        batch: Batch,
-        spec: LayerSpec,
-        call: CallState,
-        key: tuple[str, str] | None,
-        replies: Replies,
+        self, batch: Batch, call: CallState, key: tuple[str, str] | None, replies: Replies
     ) -> None:
         if call.scope is None:
             return
@@ -376,12 +331,14 @@ class CacheBase:
             if batch.touches is None:
                 memo.clear()
             else:
+                url = self._db_urls[call.spec.database]
                 for touched in batch.touches:
-                    memo.pop((self._db_urls[spec.database], touched), None)
+                    memo.pop((url, touched), None)
         elif key is not None and not isinstance(replies[0], CommandError):
             memo[key] = replies[0]
 
-    def _write_result(self, ok: bool, call: CallState) -> WriteResult:
+    @staticmethod
+    def _write_result(ok: bool, call: CallState) -> WriteResult:
         return WriteResult(ok, call.backend, call.degraded)
 
     def _expected_compute(self, key: str) -> float:
@@ -392,16 +349,6 @@ class CacheBase:
             self._compute_times.clear()
         self._compute_times[key] = seconds
 
-    def _timed(self, key: str, compute: Callable[[], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            started = time.perf_counter()
-            try:
-                return compute()
-            finally:
-                self._observe_compute(key, time.perf_counter() - started)
-
-        return run
-
     def _pubsub_target(self) -> tuple[str, str]:
         if self._local is not None:
             raise ConfigurationError(
@@ -409,11 +356,6 @@ class CacheBase:
             )
         db = self.config.database("primary")
         return db.url, db.token
-
-
-def fell_back() -> CacheUnavailable:
-    """What a call that already fell back meets for its next batches (they are not sent)."""
-    return CacheUnavailable("an earlier batch of this call fell back; it stays local")
 
 
 # every spelling of SCAN, so the fallback's per-batch check is one set lookup
@@ -428,21 +370,6 @@ def _restart_scan(command: Command) -> Command:
     if type(name) is str and name in _SCAN_SPELLINGS and len(command) > 1:
         return ("SCAN", "0", *command[2:])
     return command
-
-
-def _merge(total: Meter, part: Meter) -> None:
-    """Fold a finished scope's meter into the client's totals (for ``info()``)."""
-    for name in (
-        "round_trips", "commands", "billed", "bytes_sent", "bytes_received", "hits", "misses",
-        "fallback_ops", "degraded_writes", "errors", "time_spent",
-    ):  # fmt: skip
-        setattr(total, name, getattr(total, name) + getattr(part, name))
-    for mine, theirs in (
-        (total.layer_hits, part.layer_hits),
-        (total.layer_misses, part.layer_misses),
-    ):
-        for layer, count in theirs.items():
-            mine[layer] = mine.get(layer, 0) + count
 
 
 def _seconds(value: object, name: str) -> float:

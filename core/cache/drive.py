@@ -5,7 +5,8 @@ replies (a list with one ``Reply`` or ``CommandError`` per command) and finally 
 its result. It may also yield a :class:`Pause` (the driver sleeps, bounded by the caller's
 deadline) or a :class:`Call` (the driver calls a user function, awaiting it if needed).
 Exceptions raised while executing a step are thrown into the generator, so an operation
-may handle them (or let them propagate).
+may handle them (or let them propagate). The drivers are :mod:`continuum.sansio`'s, which
+also own :class:`Pause` and :class:`Call` (re-exported here).
 
     def get(key):
         replies = yield Batch([("GET", key)], write=False)
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from continuum.errors import CommandError
-from continuum.rest.protocol import Command, Reply
+from continuum.rest import Command, Reply
+from continuum.sansio import Call, Pause, arun, run
 
 __all__ = ["Batch", "Call", "Operation", "Pause", "Replies", "Step", "adrive", "drive"]
 
@@ -31,13 +33,15 @@ T = TypeVar("T")
 Replies = list[Reply | CommandError]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Batch:
     """Commands to run together; ``write`` marks them non-idempotent for retries.
 
     ``touches`` names the keys the batch changes (``None``: possibly any key, as for a
     pattern delete), so the scope's read memo forgets them. ``fresh`` reads from the
     server even when the memo has an answer: polling for another caller's write.
+    A batch is never changed once yielded; it is not frozen because one is built for
+    nearly every call, and a frozen dataclass costs three times as much to build.
     """
 
     commands: Sequence[Command]
@@ -45,20 +49,6 @@ class Batch:
     transaction: bool = False
     touches: Sequence[str] | None = field(default=())
     fresh: bool = False
-
-
-@dataclass(frozen=True)
-class Pause:
-    """Wait this many seconds before the next step (a lock holder may finish meanwhile)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Call:
-    """Call a user function (sync, or async under the async driver); its value is sent back."""
-
-    fn: Callable[[], Any]
 
 
 Step = Batch | Pause | Call
@@ -71,23 +61,7 @@ def drive(
     pause: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run an operation to completion with a synchronous executor."""
-    try:
-        step = next(op)
-        while True:
-            try:
-                if isinstance(step, Batch):
-                    result: Any = execute(step)
-                elif isinstance(step, Pause):
-                    pause(step.seconds)
-                    result = None
-                else:
-                    result = step.fn()
-            except Exception as exc:  # handed to the operation, which may recover
-                step = op.throw(exc)
-            else:
-                step = op.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    return run(op, execute, pause)
 
 
 async def adrive(
@@ -96,28 +70,4 @@ async def adrive(
     pause: Callable[[float], Awaitable[None]] | None = None,
 ) -> T:
     """Run an operation to completion with an asynchronous executor."""
-    if pause is None:
-        import asyncio  # only async code pays for importing asyncio
-
-        pause = asyncio.sleep
-    import inspect
-
-    try:
-        step = next(op)
-        while True:
-            try:
-                if isinstance(step, Batch):
-                    result: Any = await execute(step)
-                elif isinstance(step, Pause):
-                    await pause(step.seconds)
-                    result = None
-                else:
-                    result = step.fn()
-                    if inspect.isawaitable(result):
-                        result = await result
-            except Exception as exc:
-                step = op.throw(exc)
-            else:
-                step = op.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    return await arun(op, execute, pause)

@@ -25,7 +25,7 @@ from continuum.errors import (
     ValidationError,
     ValueTooLarge,
 )
-from continuum.rest.protocol import Command, Reply
+from continuum.rest import Command, Reply
 
 __all__ = ["MAX_KEY_BYTES", "Operations", "check_key", "escape_glob", "ttl_args"]
 
@@ -101,6 +101,16 @@ def _unlink_commands(keys: list[Reply]) -> list[Command]:
         else:
             text.append(str(key))
     return ([("UNLINK", *text)] if text else []) + binary
+
+
+def _timed(compute: Callable[[], Any], observe: Callable[[float], None] | None) -> Operation[Any]:
+    """Call ``compute`` (awaited by the async driver), telling ``observe`` how long it took."""
+    started = time.perf_counter()
+    try:
+        return (yield Call(compute))
+    finally:
+        if observe is not None:
+            observe(time.perf_counter() - started)
 
 
 class Operations:
@@ -262,6 +272,7 @@ class Operations:
         expected_compute: float,
         lock_timeout: float,
         beta: float = 1.0,
+        observe: Callable[[float], None] | None = None,
     ) -> Operation[Any]:
         """Read ``key``; on a miss one caller computes while the others wait for its value.
 
@@ -270,6 +281,8 @@ class Operations:
         refresh (XFetch): a hit is refreshed ahead of expiry with a probability that grows
         as the remaining TTL approaches ``expected_compute * beta``, so a hot key is
         recomputed by one caller before it expires instead of by all callers after.
+        ``observe``, if given, is told how many seconds each computation took (awaiting
+        it included), so the caller can predict the next one.
         """
         check_key(key)
         ttl_args(ttl)  # validate now, not after computing
@@ -304,7 +317,7 @@ class Operations:
             if found is not None:
                 return found[0]
         try:
-            value = yield Call(compute)
+            value = yield from _timed(compute, observe)
         except Exception:
             if won is not None:
                 yield Batch([("DEL", lock_key)], write=True)

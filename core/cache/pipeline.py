@@ -13,34 +13,28 @@ others. ``transaction=True`` sends the batch as ``/multi-exec``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol, Self
 
 from continuum.cache.drive import Batch, Operation
+from continuum.cache.methods import Layered
 from continuum.cache.operations import Operations, check_key, ttl_args
-from continuum.cache.spec import DEFAULT_LAYER, LayerSpec
 from continuum.errors import CacheError, CommandError, ValidationError
-from continuum.rest.protocol import Command, Reply
+from continuum.namespace import DEFAULT_LAYER
+from continuum.rest import Command, Reply
+from continuum.sansio import Awaiting, Blocking, Plan, twin
+
+__all__ = ["AsyncPipeline", "Pipeline", "PipelineHost", "PipelineQueue"]
 
 
 class PipelineHost(Protocol):
-    """What a :class:`Pipeline` needs of its client: the codec-bound operations, and a
-    driver that runs an operation."""
+    """What a pipeline needs of its client: the codec-bound operations, and a runner for a
+    plan (its result for a sync client, an awaitable of it for an async one)."""
 
     @property
     def _ops(self) -> Operations: ...
-    def _run(self, op: Operation[Any], spec: LayerSpec) -> Any: ...
+    def _run(self, plan: Layered[Any]) -> Any: ...
 
-
-class AsyncPipelineHost(Protocol):
-    """The same for :class:`AsyncPipeline`: the driver is awaited."""
-
-    @property
-    def _ops(self) -> Operations: ...
-    def _run(self, op: Operation[Any], spec: LayerSpec) -> Awaitable[Any]: ...
-
-
-__all__ = ["AsyncPipeline", "Pipeline"]
 
 _Decoder = Callable[[Reply], Any]
 
@@ -61,10 +55,10 @@ def _bool(reply: Reply) -> bool:
     return _int(reply) > 0
 
 
-class _Queue:
-    """The commands queued so far and how to decode each reply."""
+class PipelineQueue:
+    """The commands queued so far and how to decode each reply; ``execute`` sends them."""
 
-    def __init__(self, cache: PipelineHost | AsyncPipelineHost, *, transaction: bool) -> None:
+    def __init__(self, cache: PipelineHost, *, transaction: bool = False) -> None:
         self._cache = cache
         self.transaction = transaction
         self._commands: list[Command] = []
@@ -124,6 +118,14 @@ class _Queue:
         """Any other command; its raw ``Reply`` is returned."""
         return self._add(args, _identity, write=write, key=None)
 
+    @twin
+    def execute(self) -> Layered[list[Any]]:
+        """Send everything queued in one round trip; one result per command, in order."""
+        return Plan(self._operation(), DEFAULT_LAYER, self._reset)
+
+    def _run(self, plan: Layered[list[Any]]) -> Any:
+        return self._cache._run(plan)
+
     def _operation(self) -> Operation[list[Any]]:
         if not self._commands:
             return []
@@ -143,22 +145,14 @@ class _Queue:
                 results.append(exc)
         return results
 
-    def _reset(self, results: list[Any]) -> list[Any]:
+    def _reset(self, results: list[Any], _call: object) -> list[Any]:
         self.results = results
         self._commands, self._decoders, self._touches, self._write = [], [], [], False
         return results
 
 
-class Pipeline(_Queue):
+class Pipeline(PipelineQueue, Blocking):
     """A synchronous pipeline (from :meth:`UpstashCache.pipeline`)."""
-
-    def __init__(self, cache: PipelineHost, *, transaction: bool = False) -> None:
-        super().__init__(cache, transaction=transaction)
-        self._sync_cache = cache
-
-    def execute(self) -> list[Any]:
-        """Send everything queued in one round trip; one result per command, in order."""
-        return self._reset(self._sync_cache._run(self._operation(), DEFAULT_LAYER))
 
     def __enter__(self) -> Pipeline:
         return self
@@ -168,15 +162,8 @@ class Pipeline(_Queue):
             self.execute()
 
 
-class AsyncPipeline(_Queue):
-    """An asynchronous pipeline (from :meth:`AsyncUpstashCache.pipeline`)."""
-
-    def __init__(self, cache: AsyncPipelineHost, *, transaction: bool = False) -> None:
-        super().__init__(cache, transaction=transaction)
-        self._async_cache = cache
-
-    async def execute(self) -> list[Any]:
-        return self._reset(await self._async_cache._run(self._operation(), DEFAULT_LAYER))
+class AsyncPipeline(PipelineQueue, Awaiting):
+    """An asynchronous pipeline (from :meth:`AsyncUpstashCache.pipeline`); awaited."""
 
     async def __aenter__(self) -> AsyncPipeline:
         return self

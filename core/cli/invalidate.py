@@ -27,7 +27,6 @@ from typing import TextIO
 
 from continuum.cache.guard import literal_start
 from continuum.cache.operations import check_key, escape_glob
-from continuum.cache.spec import layer_spec
 from continuum.cli.doctor import display_url
 from continuum.config import ConnectionMode, UpstashConfig
 from continuum.errors import (
@@ -37,6 +36,7 @@ from continuum.errors import (
     ServerError,
     ValidationError,
 )
+from continuum.namespace import layer_spec
 from continuum.rest.executor import RestExecutor
 from continuum.rest.protocol import Reply
 

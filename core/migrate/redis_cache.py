@@ -26,13 +26,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from continuum.cache.drive import Batch, Operation, Replies, drive
-from continuum.cache.operations import Operations, escape_glob
-from continuum.cache.pipeline import Pipeline
-from continuum.cache.spec import DEFAULT_LAYER, LayerSpec, layer_spec
+from continuum.cache import (
+    Batch,
+    Operation,
+    Operations,
+    Pipeline,
+    Replies,
+    drive,
+    escape_glob,
+)
 from continuum.codec import make_codec
 from continuum.errors import CacheError, ValidationError
 from continuum.migrate.connection import DEFAULT_URL, RedisConnection
+from continuum.namespace import DEFAULT_LAYER, LayerSpec, layer_spec
+from continuum.sansio import Plan
 
 __all__ = ["RedisCache", "RedisLayer"]
 
@@ -154,7 +161,7 @@ class RedisCache:
 
     def pipeline(self, *, transaction: bool = False) -> Pipeline:
         """A batch sent in one round trip (MULTI/EXEC with ``transaction=True``)."""
-        return Pipeline(self, transaction=transaction)
+        return Pipeline(_PipelineRunner(self), transaction=transaction)
 
     def publish(self, channel: str, message: object) -> int:
         """Publish a message (str sent as-is, others encoded); the number of receivers."""
@@ -289,3 +296,19 @@ class RedisLayer:
     def clear(self) -> int:
         """Delete every key of this layer (and only this layer)."""
         return self.delete_prefix("")
+
+
+class _PipelineRunner:
+    """What a pipeline needs of its client, over a ``RedisCache``: the same codec-bound
+    operations, and a runner that drives a plan's operation on redis-py."""
+
+    def __init__(self, cache: RedisCache) -> None:
+        self._cache = cache
+
+    @property
+    def _ops(self) -> Operations:
+        return self._cache._ops
+
+    def _run(self, plan: Plan[Any, Any]) -> Any:
+        result = self._cache._run(plan.op)
+        return result if plan.finish is None else plan.finish(result, None)

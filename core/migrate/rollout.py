@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from continuum.cache.spec import layer_spec
 from continuum.errors import CacheUnavailable, ConfigurationError, ValidationError
+from continuum.namespace import layer_spec
 
 __all__ = [
     "BUCKETS", "ROLLOUT_STEPS", "RolloutCache", "RolloutLayer", "RolloutMeter", "bucket",

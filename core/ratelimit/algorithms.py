@@ -27,9 +27,9 @@ from enum import StrEnum
 from importlib import resources
 from typing import cast
 
-from continuum.local.store import LocalCache, Reply, register_local_script
+from continuum.local import LocalCache, Reply, register_local_script
 from continuum.ratelimit import twins
-from continuum.rest.protocol import Script
+from continuum.rest import Script
 
 __all__ = ["ALGORITHMS", "RESET", "Algorithm", "LimiterScript"]
 

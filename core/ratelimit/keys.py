@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote_from_bytes
 
-from continuum.cache.spec import INTERNAL_PREFIX, layer_overlapping
 from continuum.errors import ValidationError
+from continuum.namespace import INTERNAL_PREFIX, layer_overlapping
 
 __all__ = [
     "API_KEY_PREFIX",

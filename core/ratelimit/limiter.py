@@ -1,11 +1,12 @@
 """``RateLimiter`` and ``AsyncRateLimiter``: one script run per check, written once.
 
-Each public call is a sans-I/O operation: a generator that yields one ``ScriptCall`` and
+Each public method is written once (:class:`~continuum.sansio.twin`) as a sans-I/O
+operation: a generator that runs one script through the cache, as a
+:class:`~continuum.sansio.Call` step the sync driver calls and the async one awaits, and
 receives its reply (or has the backend's exception thrown into it), then returns the
-answer. A sync and an async driver run the same operations, so no algorithm, policy or
-parsing is written twice. The drivers mirror ``continuum.cache.drive`` but hand over a script run
-rather than a command batch, so ``UpstashCache.run_script`` (EVALSHA, EVAL on NOSCRIPT,
-no fallback store) and a bare ``LocalCache`` (the Python twins) can both serve it.
+answer. So no algorithm, policy or parsing is written twice, and
+``UpstashCache.run_script`` (EVALSHA, EVAL on NOSCRIPT, no fallback store), a bare
+executor (``execute``) and a bare ``LocalCache`` (the Python twins) can all serve it.
 
     limiter = RateLimiter(cache)                       # exact sliding log, fail-open
     result = limiter.limit(user_id, limit=100, window_seconds=60)
@@ -24,9 +25,10 @@ import inspect
 import logging
 import math
 import secrets
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from functools import partial
+from typing import Any, TypeVar, cast
 
 from continuum.errors import (
     CacheUnavailable,
@@ -35,12 +37,13 @@ from continuum.errors import (
     ServerError,
     ValidationError,
 )
-from continuum.local.store import LocalCache, Reply
+from continuum.local import LocalCache, Reply
 from continuum.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScript
 from continuum.ratelimit.blocked import BlockedCache, blocked_identifiers
 from continuum.ratelimit.keys import DEFAULT_PREFIX, Identifier, check_prefix, limiter_key
 from continuum.ratelimit.result import RateLimitResult, Reason
-from continuum.rest.protocol import Script
+from continuum.rest import Script
+from continuum.sansio import Awaiting, Blocking, Call, Plan, arun, run, twin
 from continuum.scope import Meter
 
 __all__ = ["AsyncRateLimiter", "RateLimiter", "ScriptCall"]
@@ -56,7 +59,7 @@ MAX_LOG_COST = 100_000  # the sliding log stores one member per unit of cost
 
 @dataclass(frozen=True)
 class ScriptCall:
-    """Run ``script`` with ``keys`` and ``args``: the only thing an operation asks for."""
+    """Run ``script`` with ``keys`` and ``args``: the only thing an operation needs."""
 
     script: Script
     keys: list[str]
@@ -64,11 +67,7 @@ class ScriptCall:
     inner_calls: Callable[[Reply], int]  # the redis.calls the reply says were made
 
 
-Operation = Generator[ScriptCall, Reply, T]
-
-
-class _SyncScripts(Protocol):
-    def run_script(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> Reply: ...
+Operation = Generator[Call, Any, T]
 
 
 class _Limiter:
@@ -97,15 +96,13 @@ class _Limiter:
         self.fail_open = bool(fail_open)
         self.prefix = prefix
         self.default_limit = _check_limit(limit)
-        self._script: LimiterScript = ALGORITHMS[self.algorithm]
+        self._algorithm: LimiterScript = ALGORITHMS[self.algorithm]
         self._blocked = blocked_identifiers if blocked is None else blocked
         self._namespace = _namespace(cache)
 
     def __repr__(self) -> str:
         policy = "open" if self.fail_open else "closed"
         return f"{type(self).__name__}(algorithm={self.algorithm.value!r}, fail_{policy})"
-
-    _ASYNC = False
 
     def _check_flavour(self, cache: object) -> None:
         """Refuse a sync limiter over an async cache and the reverse.
@@ -118,14 +115,81 @@ class _Limiter:
         runner = getattr(cache, "run_script", None) or getattr(cache, "execute", None)
         if runner is None:
             raise ValidationError(f"{type(cache).__name__} can run neither scripts nor commands")
-        if inspect.iscoroutinefunction(runner) != self._ASYNC:
-            wanted = "AsyncRateLimiter" if not self._ASYNC else "RateLimiter"
+        awaiting = isinstance(self, Awaiting)
+        if inspect.iscoroutinefunction(runner) != awaiting:
+            wanted = "AsyncRateLimiter" if not awaiting else "RateLimiter"
             raise ValidationError(
-                f"{type(cache).__name__} is {'async' if not self._ASYNC else 'sync'}: "
+                f"{type(cache).__name__} is {'async' if not awaiting else 'sync'}: "
                 f"use {wanted} with it"
             )
 
+    # -- the public methods ------------------------------------------------------------------
+
+    @twin
+    def limit(
+        self,
+        identifier: Identifier,
+        *,
+        limit: int | None = None,
+        window_seconds: float = 60,
+        cost: int = 1,
+    ) -> Plan[None, RateLimitResult]:
+        """Count a request of weight ``cost`` and say whether it is admitted.
+
+        At most ``limit`` units per ``window_seconds`` (the limiter's default limit when
+        None). ``cost=0`` counts nothing and is always admitted: a peek at ``remaining``.
+        Never raises for an outage: the limiter's policy answers, reason ``unavailable``.
+        Raises ``ValidationError`` for bad arguments (a cost over the limit is one: no
+        window could ever admit it).
+        """
+        return Plan(self._limit_op(identifier, limit, window_seconds, cost), None)
+
+    @twin
+    def check_rate_limit(
+        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
+    ) -> Plan[None, bool]:
+        """True when the request is admitted (the seed's API).
+
+        ``max_requests`` defaults to the limiter's ``limit`` (100 unless configured).
+        """
+        return Plan(self._limit_op(identifier, max_requests, window_seconds, 1), None, _allowed)
+
+    @twin
+    def get_usage(
+        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
+    ) -> Plan[None, dict[str, Any]]:
+        """``current``, ``limit``, ``remaining`` and ``reset`` (epoch s), without counting."""
+        return Plan(self._usage_op(identifier, window_seconds, max_requests), None)
+
+    @twin
+    def reset(self, identifier: Identifier, window_seconds: float = 60) -> Plan[None, bool]:
+        """Forget the identifier's usage; True when there was some. Raises when unavailable."""
+        return Plan(self._reset_op(identifier, window_seconds), None)
+
     # -- operations ------------------------------------------------------------------------
+
+    def _script(self, call: ScriptCall) -> Operation[Reply]:
+        """Run one script on the cache: ``run_script`` (EVALSHA, EVAL on NOSCRIPT), or the
+        same over ``execute``, or the Python twin on a bare ``LocalCache``. Each cache call
+        is a :class:`~continuum.sansio.Call` step, awaited by the async driver."""
+        cache = self.cache
+        if isinstance(cache, LocalCache):
+            return _on_local(cache, call)
+        runner = getattr(cache, "run_script", None)
+        if runner is not None:
+            reply = cast(Reply, (yield Call(partial(runner, call.script, call.keys, call.args))))
+        else:
+            execute = getattr(cache, "execute", None)
+            if execute is None:
+                raise ValidationError(
+                    f"{type(cache).__name__} can run neither scripts nor commands"
+                )
+            replies = yield Call(partial(execute, [_evalsha(call)], write=True))
+            if _is_noscript(replies[0]):
+                replies = yield Call(partial(execute, [_eval(call)], write=True))
+            reply = _unwrap(replies[0])
+        _bill_script_calls(cache, call, reply)
+        return reply
 
     def _limit_op(
         self, identifier: Identifier, limit: int | None, window_seconds: float, cost: int
@@ -143,8 +207,8 @@ class _Limiter:
             args.append(secrets.token_hex(8))
         sent = self._blocked.now()
         try:
-            reply = yield ScriptCall(self._script.script, [key], args, self._script.inner_calls)
-            result = _parse(reply, limit)
+            call = ScriptCall(self._algorithm.script, [key], args, self._algorithm.inner_calls)
+            result = _parse((yield from self._script(call)), limit)
         except CacheUnavailable as exc:
             return self._outage(limit, exc)
         self._blocked.remember(memo, limit, cost, result, sent=sent)
@@ -160,8 +224,8 @@ class _Limiter:
         if self.algorithm is Algorithm.SLIDING_LOG:
             args.append("-")
         try:
-            reply = yield ScriptCall(self._script.script, [key], args, self._script.inner_calls)
-            values = _values(reply)
+            call = ScriptCall(self._algorithm.script, [key], args, self._algorithm.inner_calls)
+            values = _values((yield from self._script(call)))
         except CacheUnavailable as exc:
             log.warning("rate-limit usage unavailable: %s", type(exc).__name__)
             return {
@@ -184,7 +248,7 @@ class _Limiter:
         window_us = _window_us(window_seconds)
         key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
         self._blocked.forget(self._namespace + key)
-        reply = yield ScriptCall(RESET.script, [key], [], RESET.inner_calls)
+        reply = yield from self._script(ScriptCall(RESET.script, [key], [], RESET.inner_calls))
         return bool(reply)
 
     # -- policy and validation --------------------------------------------------------------
@@ -215,7 +279,7 @@ class _Limiter:
         return cost
 
 
-class RateLimiter(_Limiter):
+class RateLimiter(_Limiter, Blocking):
     """Limits requests per identifier over an ``UpstashCache`` (or a ``LocalCache``).
 
     ``algorithm``: ``"sliding_log"`` (exact, default), ``"sliding_window"``,
@@ -225,141 +289,25 @@ class RateLimiter(_Limiter):
     ``limit``: the limit ``limit()`` and ``get_usage()`` use when none is given (100).
     """
 
-    def limit(
-        self,
-        identifier: Identifier,
-        *,
-        limit: int | None = None,
-        window_seconds: float = 60,
-        cost: int = 1,
-    ) -> RateLimitResult:
-        """Count a request of weight ``cost`` and say whether it is admitted.
-
-        At most ``limit`` units per ``window_seconds`` (the limiter's default limit when
-        None). ``cost=0`` counts nothing and is always admitted: a peek at ``remaining``.
-        Never raises for an outage: the limiter's policy answers, reason ``unavailable``.
-        Raises ``ValidationError`` for bad arguments (a cost over the limit is one: no
-        window could ever admit it).
-        """
-        return _drive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
-
-    def check_rate_limit(
-        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
-    ) -> bool:
-        """True when the request is admitted (the seed's API).
-
-        ``max_requests`` defaults to the limiter's ``limit`` (100 unless configured).
-        """
-        return self.limit(identifier, limit=max_requests, window_seconds=window_seconds).allowed
-
-    def get_usage(
-        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
-    ) -> dict[str, Any]:
-        """``current``, ``limit``, ``remaining`` and ``reset`` (epoch s), without counting."""
-        return _drive(self._usage_op(identifier, window_seconds, max_requests), self._run)
-
-    def reset(self, identifier: Identifier, window_seconds: float = 60) -> bool:
-        """Forget the identifier's usage; True when there was some. Raises when unavailable."""
-        return _drive(self._reset_op(identifier, window_seconds), self._run)
-
-    def _run(self, call: ScriptCall) -> Reply:
-        cache = self.cache
-        if isinstance(cache, LocalCache):
-            return _on_local(cache, call)
-        runner = getattr(cache, "run_script", None)
-        if runner is not None:
-            reply = cast(_SyncScripts, cache).run_script(call.script, call.keys, call.args)
-        else:
-            execute = getattr(cache, "execute", None)
-            if execute is None:
-                raise ValidationError(
-                    f"{type(cache).__name__} can run neither scripts nor commands"
-                )
-            reply = _evalsha_then_eval(call, execute)
-        _bill_script_calls(cache, call, reply)
-        return reply
+    def _run(self, plan: Plan[None, T]) -> T:
+        result = run(plan.op, _no_other_step)
+        return result if plan.finish is None else plan.finish(result, None)
 
 
-class AsyncRateLimiter(_Limiter):
+class AsyncRateLimiter(_Limiter, Awaiting):
     """The async twin of ``RateLimiter``, over an ``AsyncUpstashCache`` (or a ``LocalCache``)."""
 
-    _ASYNC = True
-
-    async def limit(
-        self,
-        identifier: Identifier,
-        *,
-        limit: int | None = None,
-        window_seconds: float = 60,
-        cost: int = 1,
-    ) -> RateLimitResult:
-        """Count a request of weight ``cost`` and say whether it is admitted."""
-        return await _adrive(self._limit_op(identifier, limit, window_seconds, cost), self._run)
-
-    async def check_rate_limit(
-        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
-    ) -> bool:
-        result = await self.limit(identifier, limit=max_requests, window_seconds=window_seconds)
-        return result.allowed
-
-    async def get_usage(
-        self, identifier: Identifier, window_seconds: float = 60, max_requests: int | None = None
-    ) -> dict[str, Any]:
-        return await _adrive(self._usage_op(identifier, window_seconds, max_requests), self._run)
-
-    async def reset(self, identifier: Identifier, window_seconds: float = 60) -> bool:
-        return await _adrive(self._reset_op(identifier, window_seconds), self._run)
-
-    async def _run(self, call: ScriptCall) -> Reply:
-        cache = self.cache
-        if isinstance(cache, LocalCache):
-            return _on_local(cache, call)
-        runner = getattr(cache, "run_script", None)
-        if runner is not None:
-            result = cast(Reply, await runner(call.script, call.keys, call.args))
-        else:
-            execute = getattr(cache, "execute", None)
-            if execute is None:
-                raise ValidationError(
-                    f"{type(cache).__name__} can run neither scripts nor commands"
-                )
-            reply = await execute([_evalsha(call)], write=True)
-            if _is_noscript(reply[0]):
-                reply = await execute([_eval(call)], write=True)
-            result = _unwrap(reply[0])
-        _bill_script_calls(cache, call, result)
-        return result
+    async def _run(self, plan: Plan[None, T]) -> T:
+        result = await arun(plan.op, _no_other_step)
+        return result if plan.finish is None else plan.finish(result, None)
 
 
-# -- drivers ---------------------------------------------------------------------------------
+def _no_other_step(step: object) -> Any:
+    raise TypeError(f"a rate-limit operation yields only calls, not {step!r}")
 
 
-def _drive(op: Operation[T], run: Callable[[ScriptCall], Reply]) -> T:
-    try:
-        call = next(op)
-        while True:
-            try:
-                reply = run(call)
-            except Exception as exc:  # handed to the operation, which applies the policy
-                call = op.throw(exc)
-            else:
-                call = op.send(reply)
-    except StopIteration as stop:
-        return cast(T, stop.value)
-
-
-async def _adrive(op: Operation[T], run: Callable[[ScriptCall], Awaitable[Reply]]) -> T:
-    try:
-        call = next(op)
-        while True:
-            try:
-                reply = await run(call)
-            except Exception as exc:
-                call = op.throw(exc)
-            else:
-                call = op.send(reply)
-    except StopIteration as stop:
-        return cast(T, stop.value)
+def _allowed(result: RateLimitResult, _: object) -> bool:
+    return result.allowed
 
 
 # -- running a script on a bare store or executor -------------------------------------------
@@ -399,13 +347,6 @@ def _unwrap(reply: object) -> Reply:
     if isinstance(reply, Exception):
         raise reply
     return cast(Reply, reply)
-
-
-def _evalsha_then_eval(call: ScriptCall, execute: Callable[..., list[object]]) -> Reply:
-    reply = execute([_evalsha(call)], write=True)
-    if _is_noscript(reply[0]):
-        reply = execute([_eval(call)], write=True)
-    return _unwrap(reply[0])
 
 
 # -- replies and arguments ---------------------------------------------------------------------

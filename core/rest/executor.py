@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, Generic, TypeVar
 
 from continuum.config import Database, UpstashConfig
 from continuum.errors import (
@@ -32,14 +32,24 @@ from continuum.errors import (
     ServerError,
 )
 from continuum.rest.breaker import CircuitBreaker, breaker_for
-from continuum.rest.protocol import Command, HttpResponse, PlannedRequest, Reply, RestProtocol
+from continuum.rest.protocol import (
+    Command,
+    HttpRequest,
+    HttpResponse,
+    PlannedRequest,
+    Reply,
+    RestProtocol,
+)
 from continuum.rest.transport import AsyncHttpxTransport, AsyncTransport, HttpxTransport, Transport
+from continuum.sansio import Awaiting, Blocking, Pause, Plan, arun, run, twin
 from continuum.scope import Deadline, Meter, current_scope
 
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+__all__ = ["AsyncRestExecutor", "ExecutorBase", "RestExecutor", "RetryPolicy"]
 
-__all__ = ["AsyncRestExecutor", "RestExecutor", "RetryPolicy"]
+T = TypeVar("T")
+TransportT = TypeVar("TransportT", Transport, AsyncTransport)
+#: What the executor's logic asks its runner to send: ``(request, timeout)``.
+Send = tuple[HttpRequest, float]
 
 
 class RetryPolicy:
@@ -70,13 +80,21 @@ class RetryPolicy:
         return wait if wait < left else None
 
 
-class _Base:
+class ExecutorBase(Generic[TransportT]):
+    """Everything but the waiting, for :class:`RestExecutor` and :class:`AsyncRestExecutor`.
+
+    ``pause`` waits between attempts (``time.sleep``, or ``asyncio.sleep`` for the async
+    executor, when None); a test passes its hand-turned clock's ``advance`` instead.
+    """
+
     def __init__(
         self,
         database: Database,
         config: UpstashConfig,
         *,
+        transport: TransportT | None = None,
         breaker: CircuitBreaker | None = None,
+        pause: Callable[[float], Any] | None = None,
     ) -> None:
         self.database = database
         self.config = config
@@ -89,6 +107,11 @@ class _Base:
         self.retry = RetryPolicy(
             max_retries=config.max_retries, base=config.backoff_base, cap=config.backoff_cap
         )
+        self.transport: TransportT = transport or self._default_transport()
+        self._pause = pause
+
+    def _default_transport(self) -> TransportT:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.database!r})"
@@ -139,6 +162,66 @@ class _Base:
         if meter is not None:
             meter.bytes_received += len(response.body)
 
+    @twin
+    def execute(
+        self,
+        commands: Sequence[Command],
+        *,
+        write: bool,
+        transaction: bool = False,
+        deadline: Deadline | None = None,
+        meter: Meter | None = None,
+    ) -> Plan[None, list[Reply | CommandError]]:
+        """Run ``commands`` in as few round trips as the protocol allows; one reply each."""
+        return Plan(self._batch(commands, write, transaction, deadline, meter), None)
+
+    def _batch(
+        self,
+        commands: Sequence[Command],
+        write: bool,
+        transaction: bool,
+        deadline: Deadline | None,
+        meter: Meter | None,
+    ) -> Generator[Send | Pause, Any, list[Reply | CommandError]]:
+        deadline, meter = self._context(deadline, meter)
+        plans = self._plan(commands, transaction)
+        started = time.perf_counter()
+        replies: list[Reply | CommandError] = [None] * len(commands)
+        try:
+            for planned in plans:
+                results = yield from self._exchange(planned, commands, write, deadline, meter)
+                _place(replies, planned, results)
+        except BaseException as exc:
+            self._finish(meter, started, exc)
+            raise
+        self._finish(meter, started, None)
+        return replies
+
+    def _exchange(
+        self,
+        planned: PlannedRequest,
+        commands: Sequence[Command],
+        write: bool,
+        deadline: Deadline,
+        meter: Meter | None,
+    ) -> Generator[Send | Pause, Any, list[Reply | CommandError]]:
+        """One request, retried while the policy allows: yields ``(request, timeout)`` to
+        send it, or the :class:`Pause` before the next attempt."""
+        attempt = 0
+        while True:
+            try:
+                timeout = self._attempt_timeout(deadline)
+                self._meter_send(meter, planned)
+                response: HttpResponse = yield (planned.request, timeout)
+                self._meter_receive(meter, response)
+                return self.protocol.parse(planned, response, commands)
+            except CacheUnavailable as exc:
+                wait = self.retry.delay(exc, attempt, write=write, left=deadline.remaining())
+                if wait is None:
+                    raise
+                yield Pause(wait)
+                attempt += 1
+
     def _finish(self, meter: Meter | None, started: float, failure: BaseException | None) -> None:
         if meter is not None:
             meter.time_spent += time.perf_counter() - started
@@ -152,137 +235,36 @@ class _Base:
             self.breaker.record_success()  # the server answered, even if it said no
 
 
-class RestExecutor(_Base):
+class RestExecutor(ExecutorBase[Transport], Blocking):
     """Runs batches over a synchronous transport (httpx by default)."""
 
-    def __init__(
-        self,
-        database: Database,
-        config: UpstashConfig,
-        *,
-        transport: Transport | None = None,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        super().__init__(database, config, breaker=breaker)
-        self.transport: Transport = transport or HttpxTransport(
-            database.url, max_response_size=config.max_response_size
-        )
+    def _default_transport(self) -> Transport:
+        return HttpxTransport(self.database.url, max_response_size=self.config.max_response_size)
 
-    def execute(
-        self,
-        commands: Sequence[Command],
-        *,
-        write: bool,
-        transaction: bool = False,
-        deadline: Deadline | None = None,
-        meter: Meter | None = None,
-    ) -> list[Reply | CommandError]:
-        deadline, meter = self._context(deadline, meter)
-        plans = self._plan(commands, transaction)
-        started = time.perf_counter()
-        replies: list[Reply | CommandError] = [None] * len(commands)
-        try:
-            for planned in plans:
-                results = self._run(planned, commands, write, deadline, meter)
-                _place(replies, planned, results)
-        except BaseException as exc:
-            self._finish(meter, started, exc)
-            raise
-        self._finish(meter, started, None)
+    def _run(self, plan: Plan[None, T]) -> T:
+        replies: T = run(plan.op, self._send, self._pause)
         return replies
 
-    def _run(
-        self,
-        planned: PlannedRequest,
-        commands: Sequence[Command],
-        write: bool,
-        deadline: Deadline,
-        meter: Meter | None,
-    ) -> list[Reply | CommandError]:
-        attempt = 0
-        while True:
-            try:
-                timeout = self._attempt_timeout(deadline)
-                self._meter_send(meter, planned)
-                response = self.transport.send(planned.request, timeout)
-                self._meter_receive(meter, response)
-                return self.protocol.parse(planned, response, commands)
-            except CacheUnavailable as exc:
-                wait = self.retry.delay(exc, attempt, write=write, left=deadline.remaining())
-                if wait is None:
-                    raise
-                time.sleep(wait)
-                attempt += 1
+    def _send(self, step: Send) -> HttpResponse:
+        return self.transport.send(*step)
 
     def close(self) -> None:
         self.transport.close()
 
 
-class AsyncRestExecutor(_Base):
+class AsyncRestExecutor(ExecutorBase[AsyncTransport], Awaiting):
     """Runs batches over an asynchronous transport (httpx by default)."""
 
-    def __init__(
-        self,
-        database: Database,
-        config: UpstashConfig,
-        *,
-        transport: AsyncTransport | None = None,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        super().__init__(database, config, breaker=breaker)
-        self.transport: AsyncTransport = transport or AsyncHttpxTransport(
-            database.url, max_response_size=config.max_response_size
+    def _default_transport(self) -> AsyncTransport:
+        return AsyncHttpxTransport(
+            self.database.url, max_response_size=self.config.max_response_size
         )
 
-    async def execute(
-        self,
-        commands: Sequence[Command],
-        *,
-        write: bool,
-        transaction: bool = False,
-        deadline: Deadline | None = None,
-        meter: Meter | None = None,
-    ) -> list[Reply | CommandError]:
-        deadline, meter = self._context(deadline, meter)
-        plans = self._plan(commands, transaction)
-        started = time.perf_counter()
-        replies: list[Reply | CommandError] = [None] * len(commands)
-        try:
-            for planned in plans:
-                send = self.transport.send
-                results = await self._run(planned, commands, write, deadline, meter, send)
-                _place(replies, planned, results)
-        except BaseException as exc:
-            self._finish(meter, started, exc)
-            raise
-        self._finish(meter, started, None)
-        return replies
+    async def _run(self, plan: Plan[None, T]) -> T:
+        return await arun(plan.op, self._send, self._pause)
 
-    async def _run(
-        self,
-        planned: PlannedRequest,
-        commands: Sequence[Command],
-        write: bool,
-        deadline: Deadline,
-        meter: Meter | None,
-        send: Callable[..., Awaitable[HttpResponse]],
-    ) -> list[Reply | CommandError]:
-        attempt = 0
-        while True:
-            try:
-                timeout = self._attempt_timeout(deadline)
-                self._meter_send(meter, planned)
-                response = await send(planned.request, timeout)
-                self._meter_receive(meter, response)
-                return self.protocol.parse(planned, response, commands)
-            except CacheUnavailable as exc:
-                wait = self.retry.delay(exc, attempt, write=write, left=deadline.remaining())
-                if wait is None:
-                    raise
-                import asyncio  # only async code pays for importing asyncio
-
-                await asyncio.sleep(wait)
-                attempt += 1
+    async def _send(self, step: Send) -> HttpResponse:
+        return await self.transport.send(*step)
 
     async def aclose(self) -> None:
         await self.transport.aclose()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -47,6 +47,7 @@ from continuum.errors import (
     ServerError,
 )
 from continuum.rest.protocol import HttpRequest, HttpResponse
+from continuum.sansio import arun, run
 
 if TYPE_CHECKING:
     import httpcore
@@ -290,18 +291,20 @@ def _content_length(response: httpx.Response) -> bytes | None:
     return None
 
 
-class HttpxTransport:
-    """Keep-alive httpx connection pool created on first use.
+_OPEN, _READ, _CLOSE = "open", "read", "close"
+#: What an exchange asks its transport for: open the request (the answer is the response
+#: and an iterator over its body), read the next chunk (None at the end), close it.
+_Io = tuple[str, Any]
 
-    ``transport`` replaces the pool (any ``httpx.BaseTransport``, e.g. a
-    ``MockTransport``); other keyword arguments go to ``httpx.HTTPTransport``.
-    """
+
+class _HttpxTransport:
+    """What both httpx transports share: the request builder, the cap, the exchange."""
 
     def __init__(
         self,
         base_url: str,
         *,
-        transport: httpx.BaseTransport | None = None,
+        transport: Any = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         **options: Any,
     ) -> None:
@@ -309,10 +312,42 @@ class HttpxTransport:
         self._requests = _Requests(base_url)
         self._cap = ResponseCap(base_url, max_response_size)
         self._options = options
+        self._given = transport
         self._transport = transport
 
     def __repr__(self) -> str:
-        return f"HttpxTransport({self.base_url!r})"
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    def _exchange(self, request: HttpRequest, timeout: float) -> Generator[_Io, Any, HttpResponse]:
+        """Send ``request`` and read its answer by chunks, so a server that trickles its
+        answer cannot hold us past the attempt timeout (httpx's read timeout applies to
+        each chunk) and one that never stops cannot fill the memory."""
+        import httpx
+
+        started = time.monotonic()
+        try:
+            response, chunks = yield (_OPEN, self._requests.build(request, timeout))
+            try:
+                body = self._cap.body(response.status_code, _content_length(response))
+                while (chunk := (yield (_READ, chunks))) is not None:
+                    body.add(chunk)
+                    if time.monotonic() - started > timeout:
+                        raise self._requests.too_slow()
+            finally:
+                yield (_CLOSE, response)
+        except httpx.HTTPError as exc:
+            raise _map_error(exc, self.base_url) from None
+        return HttpResponse(response.status_code, response.headers, body.data())
+
+
+class HttpxTransport(_HttpxTransport):
+    """Keep-alive httpx connection pool created on first use.
+
+    ``transport`` replaces the pool (any ``httpx.BaseTransport``, e.g. a
+    ``MockTransport``); other keyword arguments go to ``httpx.HTTPTransport``.
+    """
+
+    _transport: httpx.BaseTransport | None
 
     def _pool(self) -> httpx.BaseTransport:
         if self._transport is None:
@@ -329,28 +364,21 @@ class HttpxTransport:
         return self._transport
 
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
-        import httpx
-
-        started = time.monotonic()
-        _attempt.ends = started + timeout
+        _attempt.ends = time.monotonic() + timeout
         try:
-            response = self._pool().handle_request(self._requests.build(request, timeout))
-            try:
-                body = self._cap.body(response.status_code, _content_length(response))
-                # Read by chunks so a server that trickles its answer cannot hold us past
-                # the attempt timeout (the read timeout applies to each chunk), and one
-                # that never stops cannot fill the memory.
-                for chunk in response.stream:  # type: ignore[union-attr]
-                    body.add(chunk)
-                    if time.monotonic() - started > timeout:
-                        raise self._requests.too_slow()
-            finally:
-                response.close()
-        except httpx.HTTPError as exc:
-            raise _map_error(exc, self.base_url) from None
+            return run(self._exchange(request, timeout), self._io)
         finally:
             _attempt.ends = None
-        return HttpResponse(response.status_code, response.headers, body.data())
+
+    def _io(self, step: _Io) -> Any:
+        kind, arg = step
+        if kind is _READ:
+            return next(arg, None)
+        if kind is _OPEN:
+            response = self._pool().handle_request(arg)
+            return response, iter(response.stream)  # type: ignore[arg-type]
+        arg.close()
+        return None
 
     def close(self) -> None:
         if self._transport is not None:
@@ -358,27 +386,12 @@ class HttpxTransport:
             self._transport = None
 
 
-class AsyncHttpxTransport:
+class AsyncHttpxTransport(_HttpxTransport):
     """Keep-alive async httpx connection pool, created on first use per event loop."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-        **options: Any,
-    ) -> None:
-        self.base_url = base_url
-        self._requests = _Requests(base_url)
-        self._cap = ResponseCap(base_url, max_response_size)
-        self._options = options
-        self._given = transport
-        self._transport: httpx.AsyncBaseTransport | None = transport
-        self._loop: object = None
-
-    def __repr__(self) -> str:
-        return f"AsyncHttpxTransport({self.base_url!r})"
+    _given: httpx.AsyncBaseTransport | None
+    _transport: httpx.AsyncBaseTransport | None
+    _loop: object = None
 
     def _pool(self) -> httpx.AsyncBaseTransport:
         import asyncio
@@ -402,23 +415,21 @@ class AsyncHttpxTransport:
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         import asyncio
 
-        import httpx
-
         try:
             async with asyncio.timeout(timeout):
-                built = self._requests.build(request, timeout)
-                response = await self._pool().handle_async_request(built)
-                try:
-                    body = self._cap.body(response.status_code, _content_length(response))
-                    async for chunk in response.stream:  # type: ignore[union-attr]
-                        body.add(chunk)
-                finally:
-                    await response.aclose()
+                return await arun(self._exchange(request, timeout), self._io)
         except TimeoutError:
             raise self._requests.too_slow() from None
-        except httpx.HTTPError as exc:
-            raise _map_error(exc, self.base_url) from None
-        return HttpResponse(response.status_code, response.headers, body.data())
+
+    async def _io(self, step: _Io) -> Any:
+        kind, arg = step
+        if kind is _READ:
+            return await anext(arg, None)
+        if kind is _OPEN:
+            response = await self._pool().handle_async_request(arg)
+            return response, aiter(response.stream)  # type: ignore[arg-type]
+        await arg.aclose()
+        return None
 
     async def aclose(self) -> None:
         if self._transport is not None:

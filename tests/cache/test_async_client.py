@@ -11,6 +11,8 @@ from continuum import AsyncUpstashCache, CacheBackend, CommandError, ValidationE
 from continuum.scope import current_scope
 from tests.cache.conftest import Backend
 
+NOT_AN_INTEGER = "ERR value is not an integer or out of range"
+
 
 async def test_async_round_trip_of_every_kind(acache: AsyncUpstashCache) -> None:
     assert await acache.set("d", {"a": [1, 2]})
@@ -32,8 +34,12 @@ async def test_async_pattern_and_prefix_deletes(acache: AsyncUpstashCache) -> No
     await acache.set("q*x", 1)
     assert await acache.delete_prefix("q*") == 1
     assert await acache.delete_pattern("q:*") == 30
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         await acache.delete_pattern("*")
+    assert str(caught.value) == (
+        "refusing to delete every key with pattern '*'; pass allow_all=True "
+        "(or use flush(confirm=True))"
+    )
 
 
 async def test_async_pipeline_keeps_every_result(acache: AsyncUpstashCache) -> None:
@@ -44,6 +50,7 @@ async def test_async_pipeline_keeps_every_result(acache: AsyncUpstashCache) -> N
     assert pipe.results is not None
     assert pipe.results[0] is True
     assert isinstance(pipe.results[1], CommandError)
+    assert str(pipe.results[1]) == NOT_AN_INTEGER
     assert pipe.results[2] == "text"
 
 
@@ -87,7 +94,7 @@ async def test_each_caller_gets_its_own_error_in_a_shared_pipeline(backend: Back
     results = await asyncio.gather(
         cache.increment("text"), cache.get("text"), return_exceptions=True
     )
-    assert isinstance(results[0], CommandError)
+    assert isinstance(results[0], CommandError) and str(results[0]) == NOT_AN_INTEGER
     assert results[1] == "abc"
     await cache.aclose()
 
@@ -111,6 +118,7 @@ async def test_a_command_refused_before_sending_fails_only_its_own_caller(
         )
     assert got == "v1"
     assert isinstance(bad, ValidationError)
+    assert str(bad) == "SET: a binary value must be followed only by option/value pairs (EX 60)"
     assert stored and not stored.degraded  # type: ignore[union-attr]
     assert scope.meter.round_trips == 1
     assert await cache.get("k2") == "v2"
@@ -160,6 +168,7 @@ async def test_async_get_or_set_single_flight_across_tasks(backend: Backend) -> 
     deadline = asyncio.get_running_loop().time() + 5
     while not calls and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
+    assert calls == [1]  # one caller computes; the others are waiting, not computing
     gate.set()
     assert await asyncio.gather(*tasks) == ["value"] * 5
     assert calls == [1]
@@ -195,6 +204,7 @@ async def test_async_get_or_set_single_flight_across_request_scopes(backend: Bac
 
     while not (calls and followers_have_polled()) and loop.time() < deadline:
         await asyncio.sleep(0.01)
+    assert calls == [1] and followers_have_polled()  # what the rest of the test relies on
     gate.set()
     assert await asyncio.gather(*tasks) == ["value"] * 5
     assert calls == [1]

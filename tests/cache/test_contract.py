@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from continuum import (
     CacheBackend,
     CommandError,
+    ConfigurationError,
     KeyTooLarge,
     UpstashCache,
     ValidationError,
@@ -86,10 +87,19 @@ def test_set_defaults_to_five_minutes_and_honours_ttl(cache: UpstashCache) -> No
     assert cache.ttl("d") == -1
 
 
-@pytest.mark.parametrize("ttl", [0, -5, float("nan"), "60"])
-def test_bad_ttls_are_refused(cache: UpstashCache, ttl: Any) -> None:
-    with pytest.raises(ValidationError):
+@pytest.mark.parametrize(
+    ("ttl", "message"),
+    [
+        (0, "ttl must be positive, got 0 (use None for no expiry)"),
+        (-5, "ttl must be positive, got -5 (use None for no expiry)"),
+        (float("nan"), "ttl must be a number of seconds, got nan"),
+        ("60", "ttl must be a number of seconds, got '60'"),
+    ],
+)
+def test_bad_ttls_are_refused(cache: UpstashCache, ttl: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
         cache.set("k", 1, ttl=ttl)
+    assert str(caught.value) == message
 
 
 def test_expire_and_exists(cache: UpstashCache) -> None:
@@ -117,8 +127,9 @@ def test_increment_counts(cache: UpstashCache) -> None:
 
 def test_increment_of_a_non_number_raises_command_error(cache: UpstashCache) -> None:
     cache.set("text", "abc")
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError) as caught:
         cache.increment("text")
+    assert str(caught.value) == "ERR value is not an integer or out of range"
 
 
 def test_delete_pattern_scans_and_unlinks(cache: UpstashCache) -> None:
@@ -168,8 +179,12 @@ def test_delete_pattern_removes_keys_other_clients_wrote_in_binary(backend: Back
 @pytest.mark.parametrize("pattern", ["*", "", "**", "?*", "*?"])
 def test_delete_everything_needs_the_flag(cache: UpstashCache, pattern: str) -> None:
     cache.set("x", 1)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         cache.delete_pattern(pattern)
+    assert str(caught.value) == (
+        f"refusing to delete every key with pattern {pattern!r}; pass allow_all=True "
+        "(or use flush(confirm=True))"
+    )
     assert cache.get("x") == 1
     if pattern:
         assert cache.delete_pattern(pattern, allow_all=True) == 1
@@ -182,20 +197,25 @@ def test_delete_prefix_takes_user_input_literally(cache: UpstashCache) -> None:
     assert cache.delete_prefix("sess:a*b:") == 1
     assert cache.get("sess:axb:1") == 2
     assert cache.get("sess:a?b:2") == 3
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         cache.delete_prefix("")
+    assert str(caught.value) == "an empty prefix would delete every key; use flush()"
 
 
 def test_oversized_keys_and_values_are_refused_before_sending(
     backend: Backend, cache: UpstashCache
 ) -> None:
-    with pytest.raises(KeyTooLarge):
+    with pytest.raises(KeyTooLarge) as caught:
         cache.set("k" * (32 * 1024 + 1), 1)
-    with pytest.raises(KeyTooLarge):
+    assert str(caught.value) == "key of 32769 bytes is over the 32 KB limit"
+    with pytest.raises(KeyTooLarge) as caught:
         cache.get("é" * (16 * 1024 + 1))
+    assert str(caught.value) == "key of 32770 bytes is over the 32 KB limit"
     small = backend.sync(max_value_size=1000)
-    with pytest.raises(ValueTooLarge):
+    with pytest.raises(ValueTooLarge) as caught_value:
         small.set("big", os.urandom(2000))  # incompressible
+    # bytes are stored with a 2-byte marker: 2002 bytes
+    assert str(caught_value.value) == "encoded value is 2002 bytes, over the 1000-byte limit"
     assert backend.billed() in (0, None)
     assert small.get("big") is None
 
@@ -258,14 +278,21 @@ def test_layer_invalidation_stays_inside_the_layer(cache: UpstashCache) -> None:
     queries.set("u1:a", 3)
     assert sessions.delete_prefix("u1:") == 2
     assert queries.get("u1:a") == 3
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         sessions.delete_pattern("*")
+    assert str(caught.value) == (
+        "pattern '*' matches the whole 'sessions' layer; pass allow_all=True (or call clear())"
+    )
     assert queries.clear() == 1
 
 
 def test_unknown_layer_is_a_clear_error(cache: UpstashCache) -> None:
-    with pytest.raises(Exception, match="unknown cache layer"):
+    with pytest.raises(ConfigurationError) as caught:
         cache.layer("nope")
+    assert str(caught.value) == (
+        "unknown cache layer 'nope'; expected one of sessions, query, memory, ratelimit, "
+        "federation, websocket"
+    )
 
 
 def test_get_or_set_computes_once(cache: UpstashCache) -> None:
@@ -321,8 +348,9 @@ def test_get_or_set_propagates_compute_errors_and_releases_the_lock(cache: Upsta
 
 def test_flush_needs_confirmation(cache: UpstashCache) -> None:
     cache.set("a", 1)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         cache.flush()
+    assert str(caught.value) == "flush() deletes every key; call flush(confirm=True)"
     assert cache.get("a") == 1
     assert cache.flush(confirm=True)
     assert cache.get("a") is None
@@ -408,10 +436,12 @@ def test_run_script_uses_evalsha_then_eval(backend: Backend, cache: UpstashCache
 
 
 def test_non_string_keys_are_refused(cache: UpstashCache) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         cache.get(123)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
+    assert str(caught.value) == "cache keys are str, got int"
+    with pytest.raises(ValidationError) as caught:
         cache.set("\ud800", 1)
+    assert str(caught.value) == "keys must be valid Unicode (no lone surrogates)"
 
 
 def test_scoped_handle_is_the_cache_bound_to_its_scope(
@@ -449,9 +479,16 @@ def test_hostile_keys_round_trip_with_binary_values(cache: UpstashCache, key: st
 def test_unstorable_values_are_refused_before_sending(
     backend: Backend, cache: UpstashCache
 ) -> None:
-    for value in (object(), {1, 2}, float("nan")):
-        with pytest.raises(ValidationError):
+    unsupported = "only dict, list, str, int, float, bool, None and bytes are supported"
+    for value, why in (
+        (object(), unsupported),
+        ({1, 2}, unsupported),
+        (float("nan"), "NaN and infinity are not JSON (other clients could not read them)"),
+    ):
+        with pytest.raises(ValidationError) as caught:
             cache.set("k", value)
+        kind = type(value).__name__
+        assert str(caught.value) == f"cannot store a value of type {kind} as JSON: {why}"
     assert backend.billed() in (0, None)
 
 
@@ -459,16 +496,20 @@ def test_bad_arguments_get_specific_errors(cache: UpstashCache) -> None:
     from continuum import CacheError
 
     calls = [
-        lambda: cache.get(None),  # type: ignore[arg-type]
-        lambda: cache.set("k", 1, ttl="60"),  # type: ignore[arg-type]
-        lambda: cache.increment("k", "5"),  # type: ignore[arg-type]
-        lambda: cache.expire("k", -1),
-        lambda: cache.layer(None),  # type: ignore[arg-type]
-        lambda: cache.request(deadline="soon"),  # type: ignore[arg-type]
-        lambda: cache.pipeline().increment("k", 1.5),  # type: ignore[arg-type]
-        lambda: cache.delete_pattern(None),  # type: ignore[arg-type]
-        lambda: cache.publish(None, "x"),  # type: ignore[arg-type]
+        (lambda: cache.get(None), "cache keys are str, got NoneType"),  # type: ignore[arg-type]
+        (lambda: cache.set("k", 1, ttl="60"), "ttl must be a number of seconds, got '60'"),  # type: ignore[arg-type]
+        (lambda: cache.increment("k", "5"), "amount must be a number, got '5'"),  # type: ignore[arg-type]
+        (lambda: cache.expire("k", -1), "ttl must be positive, got -1 (use None for no expiry)"),
+        (lambda: cache.layer(None), "a layer name is a str, got NoneType"),  # type: ignore[arg-type]
+        (lambda: cache.request(deadline="soon"), "deadline must be a number, got 'soon'"),  # type: ignore[arg-type]
+        (
+            lambda: cache.pipeline().increment("k", 1.5),  # type: ignore[arg-type]
+            "pipeline increment takes an integer amount",
+        ),
+        (lambda: cache.delete_pattern(None), "cache keys are str, got NoneType"),  # type: ignore[arg-type]
+        (lambda: cache.publish(None, "x"), "cache keys are str, got NoneType"),  # type: ignore[arg-type]
     ]
-    for call in calls:
-        with pytest.raises(CacheError):
+    for call, message in calls:
+        with pytest.raises(CacheError) as caught:
             call()
+        assert str(caught.value) == message

@@ -7,7 +7,7 @@ time. Faults are switched by assigning ``proxy.fault`` (and ``proxy.delay`` for 
 
     refuse      the port is closed: connecting fails at once (ECONNREFUSED)
     hang        accept and read the request, then never answer
-    slow        forward, then hold the answer for ``delay`` seconds
+    slow        forward, then hold the answer for ``delay`` seconds, or until ``release()``
     http500 / http502   an HTML error page (after the emulator ran the request)
     http401     Upstash's unauthorized answer (the request is not forwarded)
     quota       Upstash's plan-limit error (not forwarded)
@@ -150,6 +150,7 @@ class FaultProxy:
         self.requests = 0
         self.targets: list[str] = []
         self._stop = threading.Event()
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._sockets: set[socket.socket] = set()
@@ -187,6 +188,8 @@ class FaultProxy:
         with self._lock:
             self.delay, self.status, self.times, self.skip = delay, status, times, skip
             self.body = _DEFAULT_BODY if body is None else body
+            self._released.set()  # answers held by the previous fault go now
+            self._released = threading.Event()
         if fault is Fault.REFUSE and self._listener is not None:
             self._unlisten()
             self._drop_connections()  # pooled keep-alive connections must not sneak past
@@ -248,13 +251,13 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 client.close()
 
-    def _pick(self, request: bytes) -> tuple[Fault, int, bytes]:
+    def _pick(self, request: bytes) -> tuple[Fault, int, bytes, threading.Event]:
         """Count ``request`` and decide which fault it meets (``skip``/``times``)."""
         target = request.split(b"\r\n", 1)[0].split(b" ")[1].decode("latin-1")
         with self._lock:
             self.requests += 1
             self.targets.append(target)
-            fault, status, body = self.fault, self.status, self.body
+            fault, status, body, released = self.fault, self.status, self.body, self._released
             if self.skip > 0:
                 self.skip -= 1
                 fault = Fault.NONE
@@ -262,11 +265,11 @@ class FaultProxy:
                 self.times -= 1
                 if self.times <= 0:
                     self.fault, self.times = Fault.NONE, None
-        return fault, status, body
+        return fault, status, body, released
 
     def _answer(self, client: socket.socket, request: bytes) -> bool:
         """Handle one request; False when the connection must end."""
-        fault, status, body = self._pick(request)
+        fault, status, body, released = self._pick(request)
         if fault is Fault.TRICKLE:
             client.sendall(b"HTTP/1.1 200 OK\r\n")
             while not self._stop.wait(0.05):
@@ -294,8 +297,10 @@ class FaultProxy:
             client.shutdown(socket.SHUT_WR)
             return False
         response = self._forward(request)
-        if fault is Fault.SLOW and self._stop.wait(self.delay):
-            return False
+        if fault is Fault.SLOW:
+            released.wait(self.delay)
+            if self._stop.is_set():
+                return False
         if fault is Fault.RESET:
             cut = response.index(b"\r\n\r\n") + 4
             client.sendall(response[: cut + max(1, (len(response) - cut) // 2)])
@@ -321,8 +326,13 @@ class FaultProxy:
             self._stop.wait(0.005)
         return True
 
+    def release(self) -> None:
+        """Let the answers a ``slow`` fault is holding go now."""
+        self._released.set()
+
     def close(self) -> None:
         self._stop.set()
+        self._released.set()
         self._unlisten()
         self._drop_connections()
         with self._lock:

@@ -62,11 +62,16 @@ def test_slow_answers_after_running_the_command(
 @pytest.mark.parametrize(
     ("fault", "status", "text"),
     [
-        (Fault.HTTP500, 500, "<html>"),
-        (Fault.HTTP502, 502, "nginx"),
-        (Fault.HTTP401, 401, "Unauthorized"),
-        (Fault.QUOTA, 400, "max daily request limit exceeded"),
-        (Fault.NONJSON, 200, "Welcome to nginx"),
+        (Fault.HTTP500, 500, "<html><body><h1>500 Internal Server Error</h1></body></html>"),
+        (Fault.HTTP502, 502, "<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"),
+        (Fault.HTTP401, 401, '{"error":"Unauthorized"}'),
+        (
+            Fault.QUOTA,
+            400,
+            '{"error":"ERR max daily request limit exceeded. Limit: 10000, Usage: 10001. '
+            'See https://upstash.com/docs/redis/troubleshooting/max_daily_request_limit"}',
+        ),
+        (Fault.NONJSON, 200, "<html>Welcome to nginx!</html>"),
     ],
 )
 def test_canned_answers(
@@ -74,7 +79,7 @@ def test_canned_answers(
 ) -> None:
     proxy.set_fault(fault)
     reply = post(proxy, emulator, [["PING"]])
-    assert reply.status_code == status and text in reply.text
+    assert (reply.status_code, reply.text) == (status, text)
 
 
 def test_5xx_pages_come_after_the_emulator_ran_the_request(

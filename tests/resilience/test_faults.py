@@ -3,8 +3,11 @@
 A ``FaultProxy`` sits between ``UpstashCache`` and the emulator. For each fault the suite
 checks what a user of a serverless function would notice:
 
-- the call returns within the request's deadline plus a small margin (an upper bound on
-  the deadline contract, measured with the test's own clock, not a benchmark);
+- the call returns without waiting for the fault: a slow or hung server holds its answer
+  for ``FAULT_LASTS`` seconds, and the call must be back long before that (``RETURNS_BY``).
+  That the call also keeps to the scope's deadline exactly is arithmetic, tested on a
+  hand-turned clock in ``tests/rest/test_deadline.py``; a wall-clock bound as tight as
+  the deadline would only measure how busy the machine is;
 - best-effort layers answer from the request's local store and say so
   (``WriteResult.degraded``, ``current_backend``, the meter); the strict federation queue
   raises ``CacheUnavailable`` instead of dropping the write;
@@ -16,6 +19,7 @@ checks what a user of a serverless function would notice:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,11 +35,12 @@ from continuum.pubsub import PubSub
 from continuum.rest.breaker import CircuitState, breaker_for
 from tests.tooling import ManualClock
 
-from .fault_proxy import Fault, FaultProxy
+from .fault_proxy import Fault, FaultProxy, closed_port_url
 
 DEADLINE = 1.0  # the request scope's budget
 ATTEMPT = 0.3  # one HTTP attempt
-MARGIN = 0.5  # scheduling slack on a shared, busy machine
+FAULT_LASTS = 30.0  # how long a slow or hung server holds its answer
+RETURNS_BY = 10.0  # wall clock: the call did not wait for the fault (see the docstring)
 
 ALL_FAULTS = [f for f in Fault if f is not Fault.NONE]
 # Faults where the request reached the emulator before the client saw a failure.
@@ -70,7 +75,7 @@ def server_get(emulator: EmulatorHandle, key: str) -> object:
 
 
 def inject(proxy: FaultProxy, fault: Fault) -> None:
-    proxy.set_fault(fault, delay=DEADLINE + 1.0)  # slow: longer than any attempt
+    proxy.set_fault(fault, delay=FAULT_LASTS)  # slow: far longer than any call may take
 
 
 @pytest.mark.parametrize("fault", ALL_FAULTS)
@@ -84,12 +89,18 @@ def test_best_effort_layer_answers_from_the_request_store_in_time(
         written = sessions.set("abc", {"user": 7})
         value = sessions.get("abc")
         elapsed = time.monotonic() - started
-    assert elapsed <= DEADLINE + MARGIN, f"{fault}: {elapsed:.2f}s past the deadline"
+    assert elapsed < RETURNS_BY, f"{fault}: the call took {elapsed:.2f}s"
     assert written.ok and written.degraded and written.backend is CacheBackend.LOCAL
     assert value == {"user": 7}  # the write went to this request's store, not nowhere
     assert scope.meter.degraded_writes == 1
     assert scope.meter.fallback_ops >= 2
-    assert "cache-fallback" in scope.meter.server_timing()
+    meter = scope.meter
+    assert re.fullmatch(
+        r"cache;dur=\d+\.\d, "
+        f'cache-rt;desc="{meter.round_trips}", cache-cmd;desc="{meter.commands}", '
+        f'cache-fallback;desc="{meter.fallback_ops}"',
+        meter.server_timing(),
+    )
 
 
 @pytest.mark.parametrize("fault", ALL_FAULTS)
@@ -100,7 +111,7 @@ def test_strict_federation_queue_raises_instead_of_dropping(
     started = time.monotonic()
     with cache.request(deadline=DEADLINE), pytest.raises(CacheUnavailable):
         cache.layer("federation").set("job-1", {"to": "peer"})
-    assert time.monotonic() - started <= DEADLINE + MARGIN
+    assert time.monotonic() - started < RETURNS_BY
     proxy.clear()
     if fault not in FORWARDED:
         assert server_get(emulator, "fed:queue:job-1") is None
@@ -114,7 +125,7 @@ def test_incr_runs_at_most_once_on_the_server(
     started = time.monotonic()
     with cache.request(deadline=DEADLINE):
         cache.increment("hits")  # falls back; must never be resent
-    assert time.monotonic() - started <= DEADLINE + MARGIN
+    assert time.monotonic() - started < RETURNS_BY
     proxy.clear()
     ran = server_get(emulator, "hits")
     if fault in FORWARDED:
@@ -160,19 +171,21 @@ def test_reads_are_retried_within_the_deadline(
     started = time.monotonic()
     with cache.request(deadline=DEADLINE):
         assert cache.get("anything") is None
-    assert time.monotonic() - started <= DEADLINE + MARGIN
-    assert proxy.forwarded >= 2 or fault is Fault.SLOW  # a slow read may use the whole budget
+    assert time.monotonic() - started < RETURNS_BY
+    assert proxy.wait_forwarded(2)  # the read was tried again, as reads may be
 
 
-def test_unresolvable_host_falls_back_in_time(emulator: EmulatorHandle) -> None:
-    with make_cache("https://continuum-fault-suite.invalid", emulator.token) as cache:
+def test_a_refused_connection_falls_back_in_time(emulator: EmulatorHandle) -> None:
+    # A host that does not resolve fails the same way (ConnectionFailed) but would send a
+    # DNS query off this machine; a closed loopback port keeps the test local.
+    with make_cache(closed_port_url(), emulator.token) as cache:
         started = time.monotonic()
         with cache.request(deadline=DEADLINE):
             written = cache.set("k", "v")
             assert cache.get("k") == "v"
             with pytest.raises(CacheUnavailable):
                 cache.layer("federation").set("job", 1)
-        assert time.monotonic() - started <= DEADLINE + MARGIN
+        assert time.monotonic() - started < RETURNS_BY
     assert written.degraded
 
 
@@ -295,7 +308,7 @@ async def test_async_concurrent_calls_fall_back_in_time(
                 cache.increment("ratelimit:ip"),
                 cache.get("query:q"),
             )
-        assert time.monotonic() - started <= DEADLINE + MARGIN
+        assert time.monotonic() - started < RETURNS_BY
         assert written.degraded and session == {"u": 1}
         assert hits == 1
         assert query is None  # upstream data is unreachable, and nothing pretends otherwise
@@ -342,34 +355,41 @@ def test_subscribing_through_a_fault_raises_in_time(
     started = time.monotonic()
     with PubSub(proxy.url, emulator.token, timeout=ATTEMPT) as sub, pytest.raises(CacheUnavailable):
         sub.subscribe("events")
-    assert time.monotonic() - started <= ATTEMPT + MARGIN
+    assert time.monotonic() - started < RETURNS_BY
 
 
 def test_while_a_probe_is_out_the_circuit_is_half_open_and_others_fall_back(
-    proxy: FaultProxy, breaker_cache: UpstashCache, clock: ManualClock
+    proxy: FaultProxy, emulator: EmulatorHandle, clock: ManualClock
 ) -> None:
     import threading
 
-    cache = breaker_cache
-    breaker = breaker_for(cache.config.database("primary").breaker_key)
-    proxy.set_fault(Fault.HTTP502)
-    cache.set("a", 1)
-    cache.set("a", 1)
-    assert breaker.state is CircuitState.OPEN
-    proxy.set_fault(Fault.SLOW, delay=ATTEMPT / 2)  # Upstash is back, but slowly
-    clock.advance(30)
-    before = proxy.forwarded
-    probe = threading.Thread(target=cache.set, args=("probe", 1))
-    probe.start()
-    end = time.monotonic() + 5
-    while breaker.state is not CircuitState.HALF_OPEN and time.monotonic() < end:
-        time.sleep(0.001)
-    assert breaker.state is CircuitState.HALF_OPEN
-    assert cache.set("other", 2).degraded  # not the probe: fallback, nothing sent
-    probe.join(5)
-    assert proxy.forwarded == before + 1  # the probe alone reached Upstash
-    assert breaker.state is CircuitState.CLOSED  # the probe's success closed it
-    assert cache.set("after", 3).backend is CacheBackend.UPSTASH
+    # The probe's answer is held until the test has looked: no race with a timer.
+    options = {
+        "failure_threshold": 2,
+        "max_retries": 0,
+        "timeout": FAULT_LASTS,
+        "budget": FAULT_LASTS,
+    }
+    with make_cache(proxy.url, emulator.token, **options) as cache:
+        breaker = breaker_for(cache.config.database("primary").breaker_key, clock=clock)
+        proxy.set_fault(Fault.HTTP502)
+        cache.set("a", 1)
+        cache.set("a", 1)
+        assert breaker.state is CircuitState.OPEN
+        proxy.set_fault(Fault.SLOW, delay=FAULT_LASTS)  # Upstash is back, answering slowly
+        clock.advance(30)
+        before = proxy.forwarded
+        probe = threading.Thread(target=cache.set, args=("probe", 1))
+        probe.start()
+        assert proxy.wait_forwarded(before + 1)  # the probe reached Upstash and waits
+        assert breaker.state is CircuitState.HALF_OPEN
+        assert cache.set("other", 2).degraded  # not the probe: fallback, nothing sent
+        proxy.release()
+        probe.join(RETURNS_BY)
+        assert not probe.is_alive()
+        assert proxy.forwarded == before + 1  # the probe alone reached Upstash
+        assert breaker.state is CircuitState.CLOSED  # the probe's success closed it
+        assert cache.set("after", 3).backend is CacheBackend.UPSTASH
 
 
 @pytest.mark.parametrize("fault", ALL_FAULTS)

@@ -141,7 +141,9 @@ def test_registry_shares_one_breaker_per_url_and_applies_settings(clock: Clock) 
 
 
 def test_bad_settings_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as caught:
         CircuitBreaker(failure_threshold=0)
-    with pytest.raises(ValueError):
+    assert str(caught.value) == "failure_threshold must be at least 1"
+    with pytest.raises(ValueError) as caught:
         CircuitBreaker(probe_interval=-1)
+    assert str(caught.value) == "probe_interval must be >= 0 seconds"

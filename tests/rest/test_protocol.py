@@ -66,8 +66,9 @@ def test_numbers_and_utf8_bytes_travel_as_json_text(proto: RestProtocol) -> None
 
 
 def test_booleans_are_refused_as_ambiguous(proto: RestProtocol) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         proto.plan([["SET", "k", True]])
+    assert str(caught.value) == "booleans are ambiguous as Redis arguments; pass 0/1 or a string"
 
 
 def test_binary_value_uses_the_raw_body_path_form(proto: RestProtocol) -> None:
@@ -80,10 +81,13 @@ def test_binary_value_uses_the_raw_body_path_form(proto: RestProtocol) -> None:
 
 
 def test_binary_value_must_be_followed_only_by_pairs(proto: RestProtocol) -> None:
-    with pytest.raises(ValidationError):
+    pairs_only = "a binary value must be followed only by option/value pairs (EX 60)"
+    with pytest.raises(ValidationError) as caught:
         proto.plan([["SET", "k", b"\xff", "NX"]])
-    with pytest.raises(ValidationError):
+    assert str(caught.value) == f"SET: {pairs_only}"
+    with pytest.raises(ValidationError) as caught:
         proto.plan([["MSET", "a", b"\xff", "b", b"\xfe"]])
+    assert str(caught.value) == f"MSET: {pairs_only}"
 
 
 def test_batch_is_split_in_order_around_binary_writes(proto: RestProtocol) -> None:
@@ -103,14 +107,16 @@ def test_batch_is_split_in_order_around_binary_writes(proto: RestProtocol) -> No
 def test_transactions_go_to_multi_exec_and_refuse_binary(proto: RestProtocol) -> None:
     [planned] = proto.plan([["INCR", "n"], ["GET", "n"]], transaction=True)
     assert planned.request.path == "/multi-exec"
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         proto.plan([["SET", "k", b"\xff"]], transaction=True)
+    assert str(caught.value) == "binary (non-UTF-8) values cannot be sent in a transaction"
 
 
 def test_empty_commands_are_refused(proto: RestProtocol) -> None:
     assert proto.plan([]) == []
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         proto.plan([[]])
+    assert str(caught.value) == "empty command"
 
 
 def test_the_latest_sync_token_is_echoed(proto: RestProtocol) -> None:
@@ -174,26 +180,21 @@ def test_nested_arrays_are_decoded_recursively(proto: RestProtocol) -> None:
 
 
 def test_a_result_that_is_not_base64_is_a_server_error(proto: RestProtocol) -> None:
-    with pytest.raises(ServerError):
+    with pytest.raises(ServerError) as caught:
         one(proto, ["GET", "k"], 200, {"result": "not base64!"})
+    assert str(caught.value) == "the server returned a result that is not base64"
 
 
 def test_command_errors_are_returned_in_their_slot(proto: RestProtocol) -> None:
     error = one(proto, ["INCR", "k"], 400, {"error": "ERR value is not an integer"})
-    assert isinstance(error, CommandError) and error.command == "INCR"
-    assert isinstance(
-        one(
-            proto,
-            ["EVALSHA", "x", 0],
-            400,
-            {"error": "NOSCRIPT No matching script. Please use EVAL."},
-        ),
-        NoScriptError,
-    )
-    assert isinstance(
-        one(proto, ["SET", "k", "v"], 400, {"error": "NOPERM this user has no permissions"}),
-        PermissionDenied,
-    )
+    assert isinstance(error, CommandError)
+    assert (str(error), error.command) == ("ERR value is not an integer", "INCR")
+    noscript = "NOSCRIPT No matching script. Please use EVAL."
+    error = one(proto, ["EVALSHA", "x", 0], 400, {"error": noscript})
+    assert isinstance(error, NoScriptError) and str(error) == noscript
+    noperm = "NOPERM this user has no permissions"
+    error = one(proto, ["SET", "k", "v"], 400, {"error": noperm})
+    assert isinstance(error, PermissionDenied) and str(error) == noperm
 
 
 def test_pipeline_keeps_every_item(proto: RestProtocol) -> None:
@@ -203,51 +204,71 @@ def test_pipeline_keeps_every_item(proto: RestProtocol) -> None:
     replies = proto.parse(planned, respond(200, body), commands)
     assert replies[0] == "OK" and replies[2] == b"v"
     assert isinstance(replies[1], CommandError)
+    assert (str(replies[1]), replies[1].command) == ("ERR value is not an integer", "INCR")
 
 
 def test_pipeline_answer_of_the_wrong_length_is_refused(proto: RestProtocol) -> None:
     commands = [["GET", "a"], ["GET", "b"]]
     [planned] = proto.plan(commands)
-    with pytest.raises(ServerError):
+    with pytest.raises(ServerError) as caught:
         proto.parse(planned, respond(200, [{"result": None}]), commands)
+    assert str(caught.value) == "the pipeline answer does not match the commands sent"
 
 
 def test_discarded_transaction_raises_aborted(proto: RestProtocol) -> None:
     commands = [["SET", "k", "v"], ["BOGUS"]]
     [planned] = proto.plan(commands, transaction=True)
-    with pytest.raises(TransactionAborted):
+    with pytest.raises(TransactionAborted) as caught:
         proto.parse(planned, respond(400, {"error": "ERR unknown command 'bogus'"}), commands)
-    with pytest.raises(TransactionAborted):
+    assert str(caught.value) == "transaction discarded: ERR unknown command 'bogus'"
+    with pytest.raises(TransactionAborted) as caught:
         proto.parse(planned, respond(200, {"error": "ERR EXECABORT"}), commands)
+    assert str(caught.value) == "transaction discarded: ERR EXECABORT"
+
+
+REFUSED = "Upstash refused the token (HTTP {}); check UPSTASH_REDIS_REST_TOKEN"
+NOT_JSON = "the REST endpoint answered a body that is not JSON"
+QUOTA = "Upstash refused the request: plan limit reached ({})"
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "error"),
+    ("status", "body", "error", "message"),
     [
-        (401, {"error": "Unauthorized"}, AuthenticationFailed),
-        (401, b"WRONGPASS invalid or missing auth token", AuthenticationFailed),
-        (403, {"message": "forbidden"}, AuthenticationFailed),
-        (500, {"message": "internal"}, ServerError),
-        (502, b"<html><body>Bad Gateway</body></html>", ServerError),
-        (503, b"", ServerError),
-        (200, b"<html>captive portal</html>", ServerError),
-        (200, b'{"result": "trunc', ServerError),
-        (200, {"unexpected": 1}, ServerError),
+        (401, {"error": "Unauthorized"}, AuthenticationFailed, REFUSED.format(401)),
+        (
+            401,
+            b"WRONGPASS invalid or missing auth token",
+            AuthenticationFailed,
+            REFUSED.format(401),
+        ),
+        (403, {"message": "forbidden"}, AuthenticationFailed, REFUSED.format(403)),
+        (500, {"message": "internal"}, ServerError, "Upstash answered HTTP 500"),
+        (502, b"<html><body>Bad Gateway</body></html>", ServerError, "Upstash answered HTTP 502"),
+        (503, b"", ServerError, "Upstash answered HTTP 503"),
+        (200, b"<html>captive portal</html>", ServerError, NOT_JSON),
+        (200, b'{"result": "trunc', ServerError, NOT_JSON),
+        (
+            200,
+            {"unexpected": 1},
+            ServerError,
+            "the server answered a shape that is not Upstash's JSON",
+        ),
         (
             400,
             {"error": "ERR max daily request limit exceeded. Limit: 10000, Usage: 10001."},
             QuotaExceeded,
+            QUOTA.format(400),
         ),
-        (429, {"error": "too many requests"}, QuotaExceeded),
-        (404, b"not found", ServerError),
+        (429, {"error": "too many requests"}, QuotaExceeded, QUOTA.format(429)),
+        (404, b"not found", ServerError, "unexpected HTTP 404 from the REST endpoint"),
     ],
 )
 def test_whole_request_failures_map_to_one_tree(
-    proto: RestProtocol, status: int, body: object, error: type[Exception]
+    proto: RestProtocol, status: int, body: object, error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error) as info:
         one(proto, ["GET", "k"], status, body)
-    assert TOKEN not in str(info.value)
+    assert str(info.value) == message  # (and so it never carries the token)
 
 
 def test_server_errors_carry_the_status(proto: RestProtocol) -> None:
@@ -303,10 +324,17 @@ def _commands_in(planned: object) -> list[list[str]]:
 
 
 def test_requests_over_upstash_limit_are_refused_before_sending(proto: RestProtocol) -> None:
-    huge = "x" * (10 * 1024 * 1024 + 1)
-    with pytest.raises(ValidationError, match="request limit"):
+    limit = 10 * 1024 * 1024
+    huge = "x" * (limit + 1)
+    over = f"over Upstash's {limit}-byte request limit"
+    with pytest.raises(ValidationError) as caught:
         proto.plan([["SET", "k", huge]])
-    with pytest.raises(ValidationError, match="request limit"):
-        proto.plan([["SET", "k", b"\xff" * (10 * 1024 * 1024 + 1)]])
-    with pytest.raises(ValidationError, match="request limit"):
+    # the JSON text ["SET","k","<huge>"] adds 14 bytes
+    assert str(caught.value) == f"the command is {limit + 1 + 14} bytes, {over}"
+    with pytest.raises(ValidationError) as caught:
+        proto.plan([["SET", "k", b"\xff" * (limit + 1)]])
+    assert str(caught.value) == f"the value is {limit + 1} bytes, {over}"
+    with pytest.raises(ValidationError) as caught:
         proto.plan([["SET", "a", huge], ["GET", "a"]], transaction=True)
+    # [["SET","a","<huge>"],["GET","a"]] adds 28 bytes
+    assert str(caught.value) == f"the transaction is {limit + 1 + 28} bytes, {over}"

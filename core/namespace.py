@@ -1,4 +1,5 @@
-"""The seed's cache layers: a key prefix, a default TTL, a database and an outage policy.
+"""Where keys live: the seed's cache layers (a key prefix, a default TTL, a database and
+an outage policy) and the toolkit's own namespace, which no layer can reach.
 
 | layer      | prefix      | TTL    | on outage                                  |
 |------------|-------------|--------|--------------------------------------------|

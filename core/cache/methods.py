@@ -1,0 +1,256 @@
+"""The clients' methods, written once for ``UpstashCache`` and ``AsyncUpstashCache``.
+
+Each method builds a :class:`~continuum.sansio.Plan`: one operation from
+:mod:`continuum.cache.operations`, the layer it runs in (prefix, database, outage
+policy) and what to make of its result once the call's bookkeeping is known.
+:class:`~continuum.sansio.twin` turns each into a plain method on the sync client and a
+coroutine method on the async one; each client's ``_run`` carries the plan out. The
+``_<name>`` builders take the layer explicitly: :mod:`continuum.cache.layers` uses them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from continuum.cache.base import STRICT, CacheBase, script_op
+from continuum.cache.call import WriteResult
+from continuum.cache.drive import Batch, Operation, Replies
+from continuum.cache.operations import escape_glob
+from continuum.errors import CacheError, ValidationError
+from continuum.namespace import DEFAULT_LAYER, LayerSpec, layer_spec
+from continuum.rest import Command, Reply, Script
+from continuum.sansio import Plan, twin
+
+__all__ = ["SCAN_COUNT", "AnyClient", "CacheMethods", "Layered"]
+
+#: Keys asked for per SCAN page by ``delete_pattern``.
+SCAN_COUNT = 500
+
+T = TypeVar("T")
+TransportT = TypeVar("TransportT")
+SenderT = TypeVar("SenderT")
+LayerT = TypeVar("LayerT")
+PipelineT = TypeVar("PipelineT")
+SubscriberT = TypeVar("SubscriberT")
+Layered = Plan[LayerSpec, T]
+
+
+class CacheMethods(
+    CacheBase[TransportT, SenderT], Generic[TransportT, SenderT, LayerT, PipelineT, SubscriberT]
+):
+    """The seed's cache methods over :class:`CacheBase`, for both clients.
+
+    A client names the classes of its views: ``_layer_type`` (a layer view),
+    ``_pipeline_type`` and, imported when first asked for, ``_subscriber_type()``.
+    """
+
+    _layer_type: Callable[[Any, LayerSpec], LayerT]
+    _pipeline_type: Callable[..., PipelineT]
+
+    def _subscriber_type(self) -> Callable[..., SubscriberT]:
+        raise NotImplementedError
+
+    def _run(self, plan: Layered[Any]) -> Any:
+        """Carry ``plan`` out: its result (sync client), or an awaitable of it (async)."""
+        raise NotImplementedError
+
+    # -- plans, by layer (also what CacheLayer runs) -------------------------------------
+
+    def _get(self, key: str, spec: LayerSpec) -> Layered[Any]:
+        return Plan(self._ops.get(key), spec, self._counted)
+
+    def _set(
+        self, key: str, value: object, ttl: float | None, spec: LayerSpec
+    ) -> Layered[WriteResult]:
+        return Plan(self._ops.set(key, value, ttl), spec, self._write_result)
+
+    def _delete(self, keys: tuple[str, ...], spec: LayerSpec) -> Layered[int]:
+        return Plan(self._ops.delete(keys), spec)
+
+    def _exists(self, keys: tuple[str, ...], spec: LayerSpec) -> Layered[bool]:
+        return Plan(self._ops.exists(keys), spec, _positive)
+
+    def _expire(self, key: str, ttl: float, spec: LayerSpec) -> Layered[bool]:
+        return Plan(self._ops.expire(key, ttl), spec)
+
+    def _ttl(self, key: str, spec: LayerSpec) -> Layered[int]:
+        return Plan(self._ops.ttl(key), spec)
+
+    def _increment(self, key: str, amount: int | float, spec: LayerSpec) -> Layered[int | float]:
+        return Plan(self._ops.increment(key, amount), spec)
+
+    def _delete_pattern(self, pattern: str, allow_all: bool, spec: LayerSpec) -> Layered[int]:
+        op = self._ops.delete_pattern(pattern, allow_all=allow_all, count=SCAN_COUNT)
+        return Plan(op, spec)
+
+    def _get_or_set(
+        self, key: str, compute: Callable[[], Any], ttl: float | None, spec: LayerSpec
+    ) -> Layered[Any]:
+        op = self._ops.get_or_set(
+            key, compute, ttl,
+            expected_compute=self._expected_compute(key),
+            lock_timeout=min(10.0, max(1.0, self.config.budget)),
+            observe=functools.partial(self._observe_compute, key),
+        )  # fmt: skip
+        return Plan(op, spec)
+
+    # -- the public API ------------------------------------------------------------------
+
+    @twin
+    def get(self, key: str) -> Layered[Any]:
+        """The value at ``key``, or None when missing."""
+        return self._get(key, DEFAULT_LAYER)
+
+    @twin
+    def set(
+        self, key: str, value: object, ttl: float | None = 300, *, ex: float | None = None
+    ) -> Layered[WriteResult]:
+        """Store ``value`` for ``ttl`` seconds (``ex=`` is an alias; ``None``: no expiry)."""
+        return self._set(key, value, ex if ex is not None else ttl, DEFAULT_LAYER)
+
+    @twin
+    def delete(self, *keys: str) -> Layered[int]:
+        """Delete keys; the number that existed."""
+        return self._delete(keys, DEFAULT_LAYER)
+
+    @twin
+    def delete_pattern(self, pattern: str, *, allow_all: bool = False) -> Layered[int]:
+        """Delete keys matching a glob (SCAN + UNLINK in batches); the number deleted."""
+        return self._delete_pattern(pattern, allow_all, DEFAULT_LAYER)
+
+    @twin
+    def delete_prefix(self, prefix: str) -> Layered[int]:
+        """Delete keys starting with ``prefix``, taken literally (glob characters escaped)."""
+        if not prefix:
+            raise ValidationError("an empty prefix would delete every key; use flush()")
+        return self._delete_pattern(escape_glob(prefix) + "*", False, DEFAULT_LAYER)
+
+    @twin
+    def exists(self, key: str) -> Layered[bool]:
+        """True when ``key`` exists."""
+        return self._exists((key,), DEFAULT_LAYER)
+
+    @twin
+    def expire(self, key: str, ttl: float) -> Layered[bool]:
+        """Set a TTL on an existing key; False when the key does not exist."""
+        return self._expire(key, ttl, DEFAULT_LAYER)
+
+    @twin
+    def ttl(self, key: str) -> Layered[int]:
+        """Seconds left; -1 without expiry, -2 when missing (Redis's convention)."""
+        return self._ttl(key, DEFAULT_LAYER)
+
+    @twin
+    def increment(self, key: str, amount: int | float = 1) -> Layered[int | float]:
+        """Add ``amount`` to the number at ``key`` (0 when missing); the new value."""
+        return self._increment(key, amount, DEFAULT_LAYER)
+
+    @twin
+    def get_or_set(
+        self, key: str, compute: Callable[[], Any], ttl: float | None = 300
+    ) -> Layered[Any]:
+        """Read-through: one caller computes a missing value while the others wait.
+
+        ``compute`` may be a coroutine function on the async client.
+        """
+        return self._get_or_set(key, compute, ttl, DEFAULT_LAYER)
+
+    @twin
+    def publish(self, channel: str, message: object) -> Layered[int]:
+        """Publish a message (str sent as-is, others encoded); the number of receivers."""
+        return Plan(self._ops.publish(channel, message), DEFAULT_LAYER)
+
+    @twin
+    def run_script(
+        self, script: Script, keys: Sequence[str], args: Sequence[str | bytes | int],
+        *, fallback: bool = False,
+    ) -> Layered[Reply]:  # fmt: skip
+        """Run a Lua script (EVALSHA, EVAL on NOSCRIPT) as one write.
+
+        In local mode it runs the Python twin registered with ``register_local_script``.
+        When Upstash is unavailable it raises ``CacheUnavailable`` so the caller applies
+        its own outage policy, unless ``fallback=True`` (then the scope's store runs it).
+        """
+        return Plan(script_op(script, keys, args), DEFAULT_LAYER if fallback else STRICT)
+
+    @twin
+    def execute(
+        self, commands: Sequence[Command], *, write: bool = True, transaction: bool = False
+    ) -> Layered[Replies]:
+        """Raw commands (replies as ``Reply`` values); the escape hatch for other commands."""
+        batch = Batch(list(commands), write=write, transaction=transaction, touches=None)
+        return Plan(_as_sent(batch), DEFAULT_LAYER)
+
+    @twin
+    def ping(self) -> Layered[bool]:
+        """True when the configured backend answers (never raises)."""
+        return Plan(_or_else(self._ops.ping(), False), STRICT)
+
+    @twin
+    def info(self) -> Layered[dict[str, Any]]:
+        """Backend, circuit state, hit rate per layer, meter, and the key count if known."""
+        return Plan(self._info_op(), STRICT)
+
+    @twin
+    def flush(self, *, confirm: bool = False) -> Layered[bool]:
+        """Delete every key of the primary database; needs ``confirm=True``.
+
+        Strict: when Upstash cannot answer this raises rather than "flushing" a fallback.
+        """
+        if not confirm:
+            raise ValidationError("flush() deletes every key; call flush(confirm=True)")
+        return Plan(self._ops.flush(), STRICT)
+
+    @twin
+    def reconnect(self) -> Layered[bool]:
+        """Force a probe of Upstash now; True when it answered."""
+        return Plan(self._reconnect_op(), STRICT)
+
+    _connect = reconnect  # the name the seed's troubleshooting guide uses
+
+    def layer(self, name: str) -> LayerT:
+        """A view on one of the seed's layers (prefix, default TTL, outage policy)."""
+        return self._layer_type(self, layer_spec(name))
+
+    def pipeline(self, *, transaction: bool = False) -> PipelineT:
+        """A batch sent in one round trip; ``with`` (``async with``) executes it on exit."""
+        return self._pipeline_type(self, transaction=transaction)
+
+    def pubsub(self) -> SubscriberT:
+        """A subscriber over REST server-sent events (see :mod:`continuum.pubsub`)."""
+        url, token = self._pubsub_target()
+        return self._subscriber_type()(url, token, timeout=self.config.timeout)
+
+    def _info_op(self) -> Operation[dict[str, Any]]:
+        keys = yield from _or_else(self._ops.dbsize(), None)
+        return self._info(keys)
+
+    def _reconnect_op(self) -> Operation[bool]:
+        if self._local is not None:
+            return False
+        self._force_probes()
+        return (yield from _or_else(self._ops.ping(), False))
+
+
+def _positive(count: int, _call: object) -> bool:
+    return count > 0
+
+
+def _as_sent(batch: Batch) -> Operation[Replies]:
+    """The batch's replies as they are (the raw ``execute``)."""
+    replies: Replies = yield batch
+    return replies
+
+
+def _or_else(op: Operation[T], default: T) -> Operation[T]:
+    """``op``'s result, or ``default`` when the cache cannot answer (never raises)."""
+    try:
+        return (yield from op)
+    except CacheError:
+        return default
+
+
+#: Either client, as its views (layers, pipelines) see it.
+AnyClient = CacheMethods[Any, Any, Any, Any, Any]

@@ -1,0 +1,235 @@
+"""Sync and async written once: logic as generators, two small drivers, twin methods.
+
+Logic that needs I/O (send a request, sleep, read a chunk) is written once as a
+generator: it yields a *step* saying what it needs and is sent the step's result, or has
+the step's exception thrown into it (cancellation too) so it may recover or clean up.
+:func:`run` carries the steps out with blocking calls, :func:`arun` awaiting them: they
+do the two steps any logic may need (:class:`Pause`, :class:`Call`) themselves, and hand
+every other step to the caller's handler, which knows its own I/O. Every decision
+(retries, fallbacks, reconnects, outage policies) then lives in one place, and only the
+lines that touch the network exist twice.
+
+    def fetch(key):
+        reply = yield Send(key)               # a step: what the logic needs
+        return reply.upper()
+
+    run(fetch("k"), send_blocking)            # the handler does the I/O
+    await arun(fetch("k"), send_awaiting)
+
+A public method of a sync class and of its async twin is written once with
+:class:`twin`: it builds a :class:`Plan` (an operation, plus what the runner needs to
+route and finish it), and the class's own ``_run(plan)`` carries the plan out. A class
+that mixes in :class:`Blocking` gets a plain method returning the result; one that mixes
+in :class:`Awaiting` gets a coroutine method. Both are ordinary functions installed on
+the class when it is created, so calling one costs no more than a hand-written method.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+__all__ = ["Awaiting", "Blocking", "Call", "Pause", "Plan", "arun", "run", "twin"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A step: wait this many seconds (a backoff; a lock holder may finish meanwhile)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A step: call a user function (awaited by :func:`arun` if it returns an awaitable);
+    its value is sent back."""
+
+    fn: Callable[[], Any]
+
+
+def run(
+    op: Generator[Any, Any, T],
+    handle: Callable[[Any], Any],
+    pause: Callable[[float], object] | None = None,
+) -> T:
+    """Run ``op`` to completion: :class:`Pause` (``pause``, by default ``time.sleep``)
+    and :class:`Call` steps here, every other step with the blocking ``handle``."""
+    if pause is None:
+        pause = time.sleep
+    try:
+        step = next(op)
+        while True:
+            try:
+                kind = type(step)
+                if kind is Pause:
+                    result = pause(step.seconds)
+                elif kind is Call:
+                    result = step.fn()
+                else:
+                    result = handle(step)
+            except BaseException as exc:  # handed to the logic: it may recover or clean up
+                step = op.throw(exc)
+            else:
+                step = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def arun(
+    op: Generator[Any, Any, T],
+    handle: Callable[[Any], Awaitable[Any]],
+    pause: Callable[[float], Awaitable[object]] | None = None,
+) -> T:
+    """Run ``op`` to completion, awaiting ``handle`` for its steps (and ``pause``, by
+    default ``asyncio.sleep``, for its pauses)."""
+    if pause is None:
+        import asyncio  # only async code pays for importing asyncio
+
+        pause = asyncio.sleep
+    try:
+        step = next(op)
+        while True:
+            try:
+                if type(step) is Call:
+                    result = step.fn()
+                    if isawaitable(result):
+                        result = await result
+                elif type(step) is Pause:
+                    result = await pause(step.seconds)
+                else:
+                    result = await handle(step)
+            except BaseException as exc:
+                step = op.throw(exc)
+            else:
+                step = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+class Plan(Generic[R, T]):
+    """What a :class:`twin` method asks its class's runner to do.
+
+    ``op`` is the operation (a generator of steps); ``route`` what the runner needs to
+    carry its steps out (for the cache: the layer, hence the database and outage policy);
+    ``finish``, if given, turns the operation's result into the method's, with the
+    runner's per-call state (for the cache: where the call ran, for ``WriteResult``).
+    """
+
+    __slots__ = ("finish", "op", "route")
+
+    @overload
+    def __init__(self: Plan[R, T], op: Generator[Any, Any, T], route: R) -> None: ...
+    @overload
+    def __init__(
+        self: Plan[R, T],
+        op: Generator[Any, Any, U],
+        route: R,
+        finish: Callable[[U, Any], T],
+    ) -> None: ...
+    def __init__(
+        self,
+        op: Generator[Any, Any, Any],
+        route: R,
+        finish: Callable[[Any, Any], T] | None = None,
+    ) -> None:
+        self.op = op
+        self.route = route
+        self.finish = finish
+
+
+class Blocking:
+    """Mixed into a sync class: each :class:`twin` method becomes a plain method."""
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _install(cls, blocking=True)
+
+
+class Awaiting:
+    """Mixed into an async class: each :class:`twin` method becomes a coroutine method."""
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _install(cls, blocking=False)
+
+
+class twin(Generic[P, T]):  # lower case: a decorator, like property
+    """A method written once for a sync class and its async twin.
+
+    The decorated function takes the method's arguments and returns a :class:`Plan`;
+    on a :class:`Blocking` class the method returns ``self._run(plan)``, on an
+    :class:`Awaiting` class it returns ``await self._run(plan)``. Name, docstring and
+    signature are the decorated function's.
+    """
+
+    def __init__(self, build: Callable[Concatenate[Any, P], Plan[Any, T]]) -> None:
+        # What help() and inspect show for both methods: the plan's result, not the plan.
+        returns = build.__annotations__.get("return")
+        if isinstance(returns, str) and returns.endswith("]"):
+            build.__annotations__["return"] = _last_argument(returns)
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> twin[P, T]: ...
+    @overload
+    def __get__(self, obj: Blocking, owner: type[Any]) -> Callable[P, T]: ...
+    @overload
+    def __get__(self, obj: Awaiting, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(self, obj: object, owner: type[Any]) -> Any:
+        if obj is None:
+            return self
+        raise TypeError(
+            f"{type(obj).__name__} mixes in neither Blocking nor Awaiting, so it cannot "
+            f"run {self.build.__name__}()"
+        )
+
+    def method(self, *, blocking: bool) -> Callable[..., Any]:
+        """The plain (``blocking``) or coroutine method this twin stands for."""
+        build = self.build
+        if blocking:
+
+            def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+                return self._run(build(self, *args, **kwargs))
+
+        else:
+
+            async def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+                return await self._run(build(self, *args, **kwargs))
+
+        return functools.update_wrapper(method, build)
+
+
+def _install(cls: type, *, blocking: bool) -> None:
+    """Give ``cls`` a real method for every twin it would otherwise inherit."""
+    names = {n for klass in cls.__mro__ for n, v in vars(klass).items() if isinstance(v, twin)}
+    for name in names:
+        member = next(vars(k)[name] for k in cls.__mro__ if name in vars(k))
+        if isinstance(member, twin):
+            setattr(cls, name, member.method(blocking=blocking))
+
+
+def _last_argument(annotation: str) -> str:
+    """``"Plan[R, list[int]]"`` -> ``"list[int]"``: the last argument of a subscript."""
+    depth, start = 0, annotation.index("[") + 1
+    for i, char in enumerate(annotation[:-1]):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "," and depth == 1:
+            start = i + 1
+    return annotation[start:-1].strip()
