@@ -6,7 +6,14 @@ message, ``data: message,<channel>,<payload>`` (``pmessage,<pattern>,<channel>,<
 for patterns). Each channel or pattern gets its own stream, because that is what the REST
 API documents; every stream feeds one queue that ``listen()`` and ``get_message()`` read.
 The payload is split off using the name we subscribed to, so commas in a channel name or
-a message survive intact.
+a message survive intact. A message arrives exactly as published (line breaks, NUL, any
+character), with two exceptions the protocol imposes: a CR or CRLF arrives as LF (an event
+stream's lines end with any of the three) and bytes that are not UTF-8 arrive as U+FFFD
+(an event stream is UTF-8 text). A stream only ever reports its own subscription's
+messages: on a channel's stream every message is on that channel, on a pattern's the
+channel must match the pattern, and only its first event confirms it; any other event is
+logged (``continuum.pubsub``) and left out, so a payload can never pose as a message on
+another channel, whatever the server does with its line breaks.
 
 A stream that breaks or that the server ends is reopened, resubscribing to the same name,
 after a short backoff (0.1 s, doubling, at most ``reconnect_attempts`` tries in a row; a
