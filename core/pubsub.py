@@ -43,7 +43,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -62,6 +62,7 @@ from continuum.errors import (
     ResponseTooLarge,
     ServerError,
 )
+from continuum.rest import Redactor
 from continuum.sansio import Awaiting, Blocking, Pause, Plan, arun, run, twin
 from continuum.sse import MAX_EVENT_SIZE, Events, Message, SseParser, to_message
 
@@ -103,11 +104,11 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def _status_error(status: int, body: bytes, where: str) -> CacheError:
+def _status_error(status: int, body: bytes, where: str, clean: Redactor) -> CacheError:
     """The exception for a subscribe request that did not start a stream."""
     text = ""
     with contextlib.suppress(ValueError, AttributeError):
-        text = str(json.loads(body).get("error", ""))[:200]
+        text = clean(json.loads(body).get("error", ""))[:200]
     if status in (401, 403):
         return AuthenticationFailed(f"Upstash refused the token for {where} (HTTP {status})")
     if "limit exceeded" in text.lower():
@@ -191,6 +192,7 @@ class _Subscriber(Generic[ClientT]):
         client: ClientT | None = None,
         reconnect_attempts: int = RECONNECT_ATTEMPTS,
         max_event_size: int = MAX_EVENT_SIZE,
+        secrets: Iterable[str] = (),
     ) -> None:
         if not token:
             raise ConfigurationError("a REST token is needed to subscribe")
@@ -207,6 +209,8 @@ class _Subscriber(Generic[ClientT]):
         self._url = _check_url(url)
         self._host = urlsplit(self._url).netloc
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        # a server's error text never brings a token back into an exception
+        self._redact = Redactor([token, *secrets])
         self._timeout = timeout
         self._closed = False
         self._client: ClientT = client or self._new_client(timeout)
@@ -284,7 +288,7 @@ class _Subscriber(Generic[ClientT]):
             raise _transport_error(exc, where) from None
         try:
             body = (yield (_READ, response)) if response.status_code != 200 else b""
-            _check_response(response, body, where)
+            _check_response(response, body, where, self._redact)
         except BaseException as exc:
             yield (_CLOSE, response)
             if isinstance(exc, httpx.HTTPError):
@@ -377,9 +381,9 @@ class _Subscriber(Generic[ClientT]):
             yield (_CLOSE, self._client)
 
 
-def _check_response(response: httpx.Response, body: bytes, where: str) -> None:
+def _check_response(response: httpx.Response, body: bytes, where: str, clean: Redactor) -> None:
     if response.status_code != 200:
-        raise _status_error(response.status_code, body, where)
+        raise _status_error(response.status_code, body, where, clean)
     ctype = response.headers.get("content-type", "")
     if not ctype.startswith("text/event-stream"):
         raise ServerError(f"{where} answered {ctype or 'no content type'}, not an event stream")

@@ -228,7 +228,8 @@ class CacheMethods(
     def pubsub(self) -> SubscriberT:
         """A subscriber over REST server-sent events (see :mod:`continuum.pubsub`)."""
         url, token = self._pubsub_target()
-        return self._subscriber_type()(url, token, timeout=self.config.timeout)
+        secrets = [db.token for db in self.config.databases.values()]
+        return self._subscriber_type()(url, token, timeout=self.config.timeout, secrets=secrets)
 
     def _info_op(self) -> Operation[dict[str, Any]]:
         keys = yield from _or_else(self._ops.dbsize(), None)

@@ -98,7 +98,9 @@ class ExecutorBase(Generic[TransportT]):
     ) -> None:
         self.database = database
         self.config = config
-        self.protocol = RestProtocol(database.token)
+        # every configured token stays out of the messages built from a server's text
+        secrets = [db.token for db in config.databases.values()]
+        self.protocol = RestProtocol(database.token, secrets=secrets)
         self.breaker = breaker or breaker_for(
             database.breaker_key,
             failure_threshold=config.failure_threshold,

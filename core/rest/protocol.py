@@ -12,6 +12,8 @@ encoding rules and the error mapping live in exactly one place:
   JSON-able commands share one ``/pipeline`` request;
 - HTTP status, non-JSON bodies, ``{"message": ...}`` shapes, quota text, NOPERM,
   NOSCRIPT and discarded transactions map to the ``continuum.errors`` tree in :func:`parse`;
+  every error text a server sends passes :class:`Redactor` first, so a server or proxy
+  that echoes the Authorization header cannot put a token into an exception;
 - the latest ``upstash-sync-token`` is echoed per client, under a lock.
 """
 
@@ -21,11 +23,12 @@ import binascii
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from continuum.codec import MAX_JSON_DEPTH, json_too_deep
+from continuum.config import mask_token
 from continuum.errors import (
     AuthenticationFailed,
     CacheError,
@@ -44,6 +47,7 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "PlannedRequest",
+    "Redactor",
     "Reply",
     "RestProtocol",
     "Script",
@@ -336,6 +340,33 @@ def plan(
     return planned
 
 
+class Redactor:
+    """Takes the client's tokens out of text a server sent, before it becomes part of an
+    exception: each token, as sent and percent-encoded, becomes what ``mask_token``
+    shows (``****`` and at most its last four characters)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms: dict[str, str] = {}
+        for secret in secrets:
+            if secret:
+                forms[secret] = forms[quote(secret, safe="")] = mask_token(secret)
+        # the longest first, so a token containing another is masked whole
+        self._forms = sorted(forms.items(), key=lambda item: -len(item[0]))
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._forms)} forms)"
+
+    def __call__(self, text: object) -> str:
+        clean = str(text)
+        for form, mask in self._forms:
+            if form in clean:
+                clean = clean.replace(form, mask)
+        return clean
+
+
+_NOTHING = Redactor(())
+
+
 def command_error(text: str, command: str | None = None) -> CommandError:
     """The most specific :class:`CommandError` for a server error text."""
     upper = text.upper()
@@ -369,10 +400,10 @@ def _decode_value(value: object) -> Reply:
     raise ServerError(f"unexpected {type(value).__name__} in a REST result")
 
 
-def _item(obj: object, command: Command) -> Reply | CommandError:
+def _item(obj: object, command: Command, clean: Redactor) -> Reply | CommandError:
     if isinstance(obj, dict):
         if "error" in obj:
-            return command_error(str(obj["error"]), _command_name(command))
+            return command_error(clean(obj["error"]), _command_name(command))
         if "result" in obj:
             return _decode_value(obj["result"])
     raise ServerError("the server answered a shape that is not Upstash's JSON")
@@ -413,20 +444,24 @@ def _status_error(status: int, data: object, body: bytes) -> CacheError:
 
 
 def parse(
-    planned: PlannedRequest, response: HttpResponse, commands: Sequence[Command]
+    planned: PlannedRequest,
+    response: HttpResponse,
+    commands: Sequence[Command],
+    clean: Redactor = _NOTHING,
 ) -> list[Reply | CommandError]:
     """Turn one response into one reply (or error instance) per carried command.
 
     Raises a :class:`CacheUnavailable` subclass when the request as a whole failed,
     :class:`TransactionAborted` for a discarded transaction, and a :class:`CommandError`
     for a non-pipelined command error status. ``commands`` is the whole batch; the
-    planned request says which of them it carried.
+    planned request says which of them it carried. ``clean`` redacts every error text
+    the server sent before it goes into an exception.
     """
     data = _load(response.body)
     status = response.status
     command = _command_name(commands[planned.positions[0]]) if planned.kind != "pipeline" else None
     if status == 400 and isinstance(data, dict) and "error" in data:
-        text = str(data["error"])
+        text = clean(data["error"])
         if _is_quota(text):
             raise _status_error(status, data, response.body)
         if planned.kind == "transaction":
@@ -441,19 +476,23 @@ def parse(
     if planned.kind in ("pipeline", "transaction"):
         if isinstance(data, dict) and "error" in data:
             if planned.kind == "transaction":
-                raise TransactionAborted(f"transaction discarded: {data['error']}")
-            raise command_error(f"pipeline refused: {data['error']}")
+                raise TransactionAborted(f"transaction discarded: {clean(data['error'])}")
+            raise command_error(f"pipeline refused: {clean(data['error'])}")
         if not isinstance(data, list) or len(data) != len(planned.positions):
             raise ServerError("the pipeline answer does not match the commands sent")
-        return [_item(obj, commands[at]) for obj, at in zip(data, planned.positions, strict=True)]
-    return [_item(data, commands[planned.positions[0]])]
+        items = zip(data, planned.positions, strict=True)
+        return [_item(obj, commands[at], clean) for obj, at in items]
+    return [_item(data, commands[planned.positions[0]], clean)]
 
 
 class RestProtocol:
-    """Per-client protocol state: the token's header and the latest sync token."""
+    """Per-client protocol state: the token's header, the latest sync token, and the
+    tokens to keep out of error messages (``token`` and any in ``secrets``: a client
+    passes every database it is configured with)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, *, secrets: Iterable[str] = ()) -> None:
         self._auth = {"Authorization": f"Bearer {token}", "Upstash-Encoding": _BASE64}
+        self.redact = Redactor([token, *secrets])
         self.sync = SyncTokens()
         self._cached: tuple[str | None, dict[str, str]] = (None, self._auth)
 
@@ -478,4 +517,4 @@ class RestProtocol:
         self, planned: PlannedRequest, response: HttpResponse, commands: Sequence[Command]
     ) -> list[Reply | CommandError]:
         self.sync.observe(response.headers)
-        return parse(planned, response, commands)
+        return parse(planned, response, commands, self.redact)
