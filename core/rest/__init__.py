@@ -19,6 +19,7 @@ from continuum.rest.protocol import (
     Reply,
     RestProtocol,
     Script,
+    repeatable,
 )
 from continuum.rest.transport import (
     AsyncHttpxTransport,
@@ -49,5 +50,6 @@ __all__ = [
     "Script",
     "Transport",
     "breaker_for",
+    "repeatable",
     "reset_breakers",
 ]

@@ -55,6 +55,7 @@ __all__ = [
     "command_error",
     "is_write",
     "plan",
+    "repeatable",
 ]
 
 Arg = str | bytes | int | float
@@ -105,6 +106,11 @@ READ_COMMANDS = frozenset(
         "EVALSHA_RO",
         "SCRIPT",
     }
+)
+#: Writes whose second run leaves what the first left: one may be repeated (on another
+#: store) when it is unknown whether the server ran it; any other write may not.
+REPEATABLE_WRITES = frozenset(
+    {"SET", "DEL", "UNLINK", "EXPIRE", "PEXPIRE", "PERSIST", "FLUSHDB", "FLUSHALL"}
 )
 _BASE64 = "base64"
 
@@ -187,6 +193,13 @@ def is_write(command: Command) -> bool:
     name = command[0]
     text = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
     return text.upper() not in READ_COMMANDS
+
+
+def repeatable(command: Command) -> bool:
+    """Whether running ``command`` twice leaves the data as running it once does (reads,
+    and the writes in ``REPEATABLE_WRITES``)."""
+    name = _command_name(command)
+    return name in READ_COMMANDS or name in REPEATABLE_WRITES
 
 
 def _command_name(command: Command) -> str:
