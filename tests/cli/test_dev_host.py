@@ -8,10 +8,11 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+
+from tests.platforms.test_app import banner_of
 
 
 def ipv6_loopback() -> bool:
@@ -26,20 +27,6 @@ def ipv6_loopback() -> bool:
 needs_ipv6 = pytest.mark.skipif(
     not ipv6_loopback(), reason="this machine has no IPv6 loopback (::1) to serve on"
 )
-
-
-def banner_of(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("Each request logs"):
-            break
-    return "".join(lines)
 
 
 @needs_ipv6

@@ -45,15 +45,8 @@ class Dev:
             return reply.status_code, dict(reply.headers), reply.content
 
 
-def start_dev(args: list[str], env: Mapping[str, str]) -> Dev:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "continuum.cli.main", "dev", "--port", "0", *args],
-        cwd=ROOT,
-        env=_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def banner_of(proc: subprocess.Popen[str]) -> str:
+    """What ``continuum dev`` printed up to its last banner line (bounded wait)."""
     assert proc.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + 60
@@ -64,7 +57,19 @@ def start_dev(args: list[str], env: Mapping[str, str]) -> Dev:
         lines.append(line)
         if line.startswith("Each request logs"):
             break
-    banner = "".join(lines)
+    return "".join(lines)
+
+
+def start_dev(args: list[str], env: Mapping[str, str]) -> Dev:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "continuum.cli.main", "dev", "--port", "0", *args],
+        cwd=ROOT,
+        env=_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    banner = banner_of(proc)
     url = re.search(r"on (http://127\.0\.0\.1:\d+)", banner)
     key = re.search(r"API key: (\S+)", banner)
     if not (url and key):
