@@ -201,7 +201,7 @@ def test_token_never_shown_in_full() -> None:
         assert TOKEN[:-4] not in text
     assert repr(config) == (
         "UpstashConfig(mode='auto', fallback=True, databases=[Database(name='primary', "
-        f"url='{URL}', token='****XYZW')], timeout=2.0, budget=5.0, use_msgpack=False)"
+        f"url='{URL}', token='****XYZW')], timeout=0.5, budget=1.0, use_msgpack=False)"
     )
 
 

@@ -134,8 +134,12 @@ def _proxy_error(exc: Exception) -> ConfigurationError:
 _attempt = threading.local()
 
 
-def _bounded(timeout: float | None) -> float | None:
-    """The socket timeout for one operation: at most the time left in this attempt."""
+def _bounded(timeout: float | None, *, connecting: bool = False) -> float | None:
+    """The socket timeout for one operation: at most the time left in this attempt.
+
+    An attempt whose time is up while still connecting never sent its request, and says
+    so (``ConnectTimeout``, then ``ConnectionFailed``): a write that never left must not be
+    reported as one that may have run."""
     ends: float | None = getattr(_attempt, "ends", None)
     if ends is None:
         return timeout
@@ -143,7 +147,8 @@ def _bounded(timeout: float | None) -> float | None:
     if left <= 0:
         import httpcore
 
-        raise httpcore.ReadTimeout("the attempt's time is up")
+        error = httpcore.ConnectTimeout if connecting else httpcore.ReadTimeout
+        raise error("the attempt's time is up")
     return left if timeout is None else min(timeout, left)
 
 
@@ -167,7 +172,8 @@ def _deadline_backend(inner: httpcore.NetworkBackend) -> httpcore.NetworkBackend
         def start_tls(
             self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
         ) -> httpcore.NetworkStream:
-            return Stream(self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout)))
+            bounded = _bounded(timeout, connecting=True)
+            return Stream(self._stream.start_tls(ssl_context, server_hostname, bounded))
 
         def get_extra_info(self, info: str) -> Any:
             return self._stream.get_extra_info(info)
@@ -181,13 +187,14 @@ def _deadline_backend(inner: httpcore.NetworkBackend) -> httpcore.NetworkBackend
             local_address: str | None = None,
             socket_options: Any = None,
         ) -> httpcore.NetworkStream:
-            stream = inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
-            return Stream(stream)
+            bounded = _bounded(timeout, connecting=True)
+            return Stream(inner.connect_tcp(host, port, bounded, local_address, socket_options))
 
         def connect_unix_socket(
             self, path: str, timeout: float | None = None, socket_options: Any = None
         ) -> httpcore.NetworkStream:
-            return Stream(inner.connect_unix_socket(path, _bounded(timeout), socket_options))
+            bounded = _bounded(timeout, connecting=True)
+            return Stream(inner.connect_unix_socket(path, bounded, socket_options))
 
         def sleep(self, seconds: float) -> None:
             inner.sleep(seconds)
@@ -196,10 +203,16 @@ def _deadline_backend(inner: httpcore.NetworkBackend) -> httpcore.NetworkBackend
 
 
 class _Requests:
-    """Builds ``httpx.Request`` objects cheaply: parsed URLs and timeouts are reused."""
+    """Builds ``httpx.Request`` objects cheaply: parsed URLs and timeouts are reused.
 
-    def __init__(self, base_url: str) -> None:
+    Connecting gets at most ``connect_timeout`` of the attempt: nothing has been sent
+    yet, so a connect that fails is retried for any command, and a lost SYN (which the
+    kernel first resends after a whole second) costs a short wait and a fresh connect
+    rather than the attempt."""
+
+    def __init__(self, base_url: str, connect_timeout: float | None = None) -> None:
         self.base_url = base_url
+        self.connect_timeout = connect_timeout
         self._urls: dict[str, httpx.URL] = {}
         self._timeout: tuple[float, dict[str, float]] | None = None
 
@@ -213,7 +226,10 @@ class _Requests:
                 self._urls[request.path] = url
         last = self._timeout
         if last is None or last[0] != timeout:
-            last = (timeout, dict.fromkeys(("connect", "read", "write", "pool"), timeout))
+            timeouts = dict.fromkeys(("connect", "read", "write", "pool"), timeout)
+            if self.connect_timeout is not None:
+                timeouts["connect"] = min(self.connect_timeout, timeout)
+            last = (timeout, timeouts)
             self._timeout = last
         headers = {"User-Agent": _USER_AGENT, **request.headers}
         return httpx.Request(
@@ -306,10 +322,11 @@ class _HttpxTransport:
         *,
         transport: Any = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        connect_timeout: float | None = None,
         **options: Any,
     ) -> None:
         self.base_url = base_url
-        self._requests = _Requests(base_url)
+        self._requests = _Requests(base_url, connect_timeout)
         self._cap = ResponseCap(base_url, max_response_size)
         self._options = options
         self._given = transport
@@ -344,7 +361,8 @@ class HttpxTransport(_HttpxTransport):
     """Keep-alive httpx connection pool created on first use.
 
     ``transport`` replaces the pool (any ``httpx.BaseTransport``, e.g. a
-    ``MockTransport``); other keyword arguments go to ``httpx.HTTPTransport``.
+    ``MockTransport``); ``connect_timeout`` bounds connecting within each attempt;
+    other keyword arguments go to ``httpx.HTTPTransport``.
     """
 
     _transport: httpx.BaseTransport | None
