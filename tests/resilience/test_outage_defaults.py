@@ -194,7 +194,7 @@ def test_the_first_api_requests_wait_at_most_the_request_deadline(
         # The limit check and the write drew on one deadline: together, at most 1 s.
         assert used <= API_DEFAULTS.timeout + 1e-9 <= BOUND
         attempts = outage.attempts[first:]
-        assert len(attempts) >= 2  # the limit check and the write were both tried
+        assert attempts  # Upstash was tried (in one round trip or two)
         for start, timeout in attempts:
             assert timeout <= DEFAULTS.timeout
             assert start + timeout <= started + API_DEFAULTS.timeout + 1e-9
