@@ -174,6 +174,16 @@ def client(flavour: str, proxy: FaultProxy, token: str) -> tuple[Any, Recorder]:
     return cache, transport
 
 
+def api_over(flavour: str, proxy: FaultProxy, token: str) -> tuple[Api, Any, Recorder, Any]:
+    """The API over a recording client, and the client's breaker, whose clock stands
+    still: no probe comes due while the test looks."""
+    cache, transport = client(flavour, proxy, token)
+    clients = {"cache": cache} if flavour == "sync" else {"async_cache": cache}
+    api = Api(ApiSettings(api_keys=(KEY,)), sink=lambda line: None, **clients)
+    breaker = breaker_for(cache.config.database().breaker_key, clock=ManualClock())
+    return api, cache, transport, breaker
+
+
 def call(api: Api, flavour: str, method: str, body: object = None) -> Response:
     request = Request.build(
         method,
@@ -191,11 +201,7 @@ def call(api: Api, flavour: str, method: str, body: object = None) -> Response:
 def test_the_first_api_requests_fall_back_without_waiting_out_the_fault(
     proxy: FaultProxy, upstream: Any, fault: str, flavour: str
 ) -> None:
-    cache, transport = client(flavour, proxy, upstream.token)
-    clients = {"cache": cache} if flavour == "sync" else {"async_cache": cache}
-    api = Api(ApiSettings(api_keys=(KEY,)), sink=lambda line: None, **clients)
-    # The breaker's clock stands still: no probe comes due while the test looks.
-    breaker = breaker_for(cache.config.database().breaker_key, clock=ManualClock())
+    api, cache, transport, breaker = api_over(flavour, proxy, upstream.token)
     inject(proxy, fault)
     per_request: list[list[Sent]] = []
     while breaker.state is not CircuitState.OPEN:
@@ -226,10 +232,7 @@ def test_the_first_api_requests_fall_back_without_waiting_out_the_fault(
 def test_once_the_circuit_is_open_nothing_reaches_upstash(
     proxy: FaultProxy, upstream: Any, fault: str, flavour: str
 ) -> None:
-    cache, transport = client(flavour, proxy, upstream.token)
-    clients = {"cache": cache} if flavour == "sync" else {"async_cache": cache}
-    api = Api(ApiSettings(api_keys=(KEY,)), sink=lambda line: None, **clients)
-    breaker = breaker_for(cache.config.database().breaker_key, clock=ManualClock())
+    api, _, transport, breaker = api_over(flavour, proxy, upstream.token)
     inject(proxy, fault)
     while breaker.state is not CircuitState.OPEN:
         call(api, flavour, "PUT", PUT_BODY)
