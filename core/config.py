@@ -16,16 +16,17 @@ import functools
 import hashlib
 import ipaddress
 import json
+import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from continuum.errors import ConfigurationError
-from continuum.numbers import parse_decimal
+from continuum.numbers import parse_decimal, parse_seconds
 
 __all__ = [
     "DATABASE_NAMES",
@@ -166,6 +167,31 @@ def _parse_size(value: str, what: str) -> int:
     return number
 
 
+#: The timing settings read from the environment: variable, field, parser.
+_TIMING_VARS: tuple[tuple[str, str, Callable[[str], float | None]], ...] = (
+    ("CONTINUUM_CONNECT_TIMEOUT", "connect_timeout", parse_seconds),
+    ("CONTINUUM_ATTEMPT_TIMEOUT", "timeout", parse_seconds),
+    ("CONTINUUM_BUDGET", "budget", parse_seconds),
+    ("CONTINUUM_MAX_RETRIES", "max_retries", parse_decimal),
+    ("CONTINUUM_FAILURE_THRESHOLD", "failure_threshold", parse_decimal),
+    ("CONTINUUM_PROBE_INTERVAL", "probe_interval", parse_seconds),
+)
+
+
+def _timing_values(env: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for variable, name, parse in _TIMING_VARS:
+        raw = env.get(variable, "").strip()
+        if not raw:
+            continue
+        number = parse(raw)
+        if number is None:
+            what = "a number of seconds" if parse is parse_seconds else "a whole number"
+            raise ConfigurationError(f"{variable} must be {what}, got {raw[:40]!r}")
+        values[name] = number
+    return values
+
+
 def _parse_bool(value: str, what: str) -> bool:
     text = value.strip().lower()
     if text in {"1", "true", "yes", "on"}:
@@ -193,10 +219,13 @@ class UpstashConfig:
     mode: ConnectionMode | str = ConnectionMode.AUTO
     fallback: bool = True
     databases: Mapping[str, Database] = field(default_factory=dict)
-    #: Seconds one HTTP attempt may take.
-    timeout: float = 2.0
+    # The timing defaults are chosen together so that an outage costs a request at most
+    # about a second (README, "Configuration"): a call gives up after ``budget``, one
+    # attempt after ``timeout``, a connect after ``connect_timeout``.
+    #: Seconds one HTTP attempt may take, from connecting to the last byte of the answer.
+    timeout: float = 0.5
     #: Seconds a whole call may take (retries included) when no request scope sets a deadline.
-    budget: float = 5.0
+    budget: float = 1.0
     max_retries: int = 2
     backoff_base: float = 0.05
     backoff_cap: float = 1.0
@@ -205,17 +234,25 @@ class UpstashConfig:
     max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
     compress_threshold: int | None = 1024
     use_msgpack: bool = False
-    failure_threshold: int = 3
-    probe_interval: float = 30.0
+    #: Consecutive failed calls that open a database's circuit.
+    failure_threshold: int = 2
+    #: Seconds an open circuit waits before one call probes the database again.
+    probe_interval: float = 10.0
+    #: Seconds to open a connection (TCP and TLS), within the attempt's ``timeout``.
+    connect_timeout: float = 0.25
 
     def __post_init__(self) -> None:
         mode = parse_mode(self.mode)
         object.__setattr__(self, "mode", mode)
-        for name, number in (("timeout", self.timeout), ("budget", self.budget)):
-            if not number > 0:
+        for name in ("timeout", "budget", "connect_timeout"):
+            if not 0 < getattr(self, name) < math.inf:
                 raise ConfigurationError(f"{name} must be a positive number of seconds")
         if self.max_retries < 0:
             raise ConfigurationError("max_retries must be >= 0")
+        if self.failure_threshold < 1:
+            raise ConfigurationError("failure_threshold must be at least 1")
+        if not 0 <= self.probe_interval < math.inf:
+            raise ConfigurationError("probe_interval must be a number of seconds >= 0")
         if self.max_value_size <= 0:
             raise ConfigurationError("max_value_size must be positive")
         if self.max_response_size < self.max_value_size:
@@ -298,6 +335,7 @@ class UpstashConfig:
             values["max_response_size"] = _parse_size(
                 env["CONTINUUM_MAX_RESPONSE_SIZE"], "CONTINUUM_MAX_RESPONSE_SIZE"
             )
+        values.update(_timing_values(env))
         url, token = env.get("UPSTASH_REDIS_REST_URL"), env.get("UPSTASH_REDIS_REST_TOKEN")
         if url or token:
             values["rest_url"], values["rest_token"] = url, token
@@ -350,6 +388,7 @@ _FILE_FIELDS = {
     "rest_url", "rest_token", "mode", "fallback", "timeout", "budget", "max_retries",
     "backoff_base", "backoff_cap", "max_value_size", "max_response_size",
     "compress_threshold", "use_msgpack", "failure_threshold", "probe_interval",
+    "connect_timeout",
 }  # fmt: skip
 
 

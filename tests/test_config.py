@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -15,10 +17,12 @@ from continuum import (
     UpstashCache,
     UpstashConfig,
 )
+from continuum.app import ApiSettings
 from continuum.config import LocalModeWarning
 
 TOKEN = "AYNgASQgsecret-token-XYZW"
 URL = "https://eu1-happy-cat-12345.upstash.io"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_rest_from_the_environment() -> None:
@@ -201,7 +205,7 @@ def test_token_never_shown_in_full() -> None:
         assert TOKEN[:-4] not in text
     assert repr(config) == (
         "UpstashConfig(mode='auto', fallback=True, databases=[Database(name='primary', "
-        f"url='{URL}', token='****XYZW')], timeout=2.0, budget=5.0, use_msgpack=False)"
+        f"url='{URL}', token='****XYZW')], timeout=0.5, budget=1.0, use_msgpack=False)"
     )
 
 
@@ -321,3 +325,76 @@ def test_explicit_local_mode_ignores_a_leftover_redis_protocol_url(
     assert UpstashCache(mode="local").current_backend is CacheBackend.LOCAL
     monkeypatch.setenv("CONTINUUM_CACHE_MODE", "local")
     assert UpstashCache().current_backend is CacheBackend.LOCAL
+
+
+def test_the_timing_settings_come_from_the_environment() -> None:
+    config = UpstashConfig.from_env(
+        {
+            "CONTINUUM_CONNECT_TIMEOUT": "0.1",
+            "CONTINUUM_ATTEMPT_TIMEOUT": "2",
+            "CONTINUUM_BUDGET": " 7.5 ",
+            "CONTINUUM_MAX_RETRIES": "0",
+            "CONTINUUM_FAILURE_THRESHOLD": "5",
+            "CONTINUUM_PROBE_INTERVAL": "60",
+        }
+    )
+    assert (config.connect_timeout, config.timeout, config.budget) == (0.1, 2.0, 7.5)
+    assert (config.max_retries, config.failure_threshold, config.probe_interval) == (0, 5, 60.0)
+    assert ApiSettings.from_env({"CONTINUUM_TIMEOUT": "1.5"}).timeout == 1.5
+
+
+SECONDS = "must be a number of seconds, got"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CONTINUUM_ATTEMPT_TIMEOUT": "1e3"}, f"CONTINUUM_ATTEMPT_TIMEOUT {SECONDS} '1e3'"),
+        (
+            {"CONTINUUM_CONNECT_TIMEOUT": "0"},
+            "connect_timeout must be a positive number of seconds",
+        ),
+        ({"CONTINUUM_BUDGET": "inf"}, f"CONTINUUM_BUDGET {SECONDS} 'inf'"),
+        ({"CONTINUUM_MAX_RETRIES": "²"}, "CONTINUUM_MAX_RETRIES must be a whole number, got '²'"),
+        ({"CONTINUUM_FAILURE_THRESHOLD": "0"}, "failure_threshold must be at least 1"),
+        ({"CONTINUUM_PROBE_INTERVAL": "-1"}, f"CONTINUUM_PROBE_INTERVAL {SECONDS} '-1'"),
+    ],
+)
+def test_bad_timing_settings_say_which_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        UpstashConfig.from_env(env)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "1.5s", "nan", "½"])
+def test_a_bad_api_timeout_is_refused(raw: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        ApiSettings.from_env({"CONTINUUM_TIMEOUT": raw})
+    assert (
+        str(caught.value) == f"CONTINUUM_TIMEOUT must be a positive number of seconds, not {raw!r}"
+    )
+
+
+def test_the_readme_table_of_timing_defaults_is_the_code_s() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Timing: what an outage may cost", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| [^|]+ \| ([0-9.]+)( s)? \| `(\w+)` \((`[\w.]+`)\) \|$", section, re.M)
+    documented = {variable: float(value) for value, _, variable, _ in rows}
+    config, api = UpstashConfig(), ApiSettings()
+    assert documented == {
+        "CONTINUUM_TIMEOUT": api.timeout,
+        "CONTINUUM_BUDGET": config.budget,
+        "CONTINUUM_ATTEMPT_TIMEOUT": config.timeout,
+        "CONTINUUM_CONNECT_TIMEOUT": config.connect_timeout,
+        "CONTINUUM_MAX_RETRIES": config.max_retries,
+        "CONTINUUM_FAILURE_THRESHOLD": config.failure_threshold,
+        "CONTINUUM_PROBE_INTERVAL": config.probe_interval,
+    }
+    # A Worker can set each of them (its entry module imports only inside a Worker).
+    entry = ast.parse((ROOT / "platforms" / "cloudflare" / "entry.py").read_text("utf-8"))
+    names = next(
+        ast.literal_eval(node.value)
+        for node in entry.body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "ENV_NAMES"
+    )
+    assert set(documented) <= set(names)

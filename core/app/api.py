@@ -23,7 +23,7 @@ from continuum.app.http import ApiError, Request, Response
 from continuum.app.observe import RequestRecord, emit, stdout_sink
 from continuum.app.routes import Op, Route, RouteGen, match
 from continuum.errors import CacheError
-from continuum.numbers import parse_decimal
+from continuum.numbers import parse_decimal, parse_seconds
 from continuum.sansio import arun, run
 
 __all__ = ["Api", "ApiSettings"]
@@ -44,7 +44,7 @@ class ApiSettings:
     rate_limit: int  # requests per key per window, on every /v1 call
     rate_window: int  # seconds
     max_body: int  # bytes; larger bodies get 413 before any work
-    timeout: float  # seconds, when the platform gives no deadline
+    timeout: float  # seconds a request may wait for the cache (less if the platform says so)
     emf: bool  # CloudWatch Embedded Metric Format in the log line
 
     def __init__(
@@ -53,7 +53,7 @@ class ApiSettings:
         rate_limit: int = 100,
         rate_window: int = 60,
         max_body: int = 1024 * 1024,
-        timeout: float = 10.0,
+        timeout: float = 1.0,
         emf: bool = False,
     ) -> None:
         for name, value in (
@@ -94,7 +94,7 @@ class ApiSettings:
             rate_limit=_positive_int(env, "CONTINUUM_RATE_LIMIT", default.rate_limit),
             rate_window=_positive_int(env, "CONTINUUM_RATE_WINDOW", default.rate_window),
             max_body=_positive_int(env, "CONTINUUM_MAX_BODY", default.max_body),
-            timeout=float(_positive_int(env, "CONTINUUM_TIMEOUT", int(default.timeout))),
+            timeout=_positive_seconds(env, "CONTINUUM_TIMEOUT", default.timeout),
             emf=env.get("CONTINUUM_EMF", "").strip().lower() in _TRUE,
         )
 
@@ -237,7 +237,12 @@ class Api:
             # nowhere: otherwise unknown routes and bad paths would be free to hammer,
             # and the refusal would lack the RateLimit-* headers every /v1 answer has.
             route = Route("unmatched", True, _refuse(error))
-        remaining = request.remaining if request.remaining is not None else self.settings.timeout
+        # One deadline for everything the request sends (the key's limit check and the
+        # route's calls draw on it alike): the configured share, or less when the
+        # platform has less time left.
+        remaining = self.settings.timeout
+        if request.remaining is not None:
+            remaining = min(remaining, request.remaining)
         return route, max(0.0, remaining)
 
     def _authenticate(self, request: Request) -> None:
@@ -391,6 +396,18 @@ def _backend(cache: Any, stats: Mapping[str, Any], said: str | None) -> str:
         return "unknown"
     backend = cache.current_backend
     return str(getattr(backend, "value", backend))
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    seconds = parse_seconds(raw)
+    if seconds is None or seconds <= 0:
+        from continuum.errors import ConfigurationError
+
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {raw[:20]!r}")
+    return seconds
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

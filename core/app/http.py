@@ -99,7 +99,8 @@ class Request:
     ``path`` is percent-decoded (adapters whose platform hands over a decoded path pass
     it as is; those with a raw path use ``Request.build(..., raw_path=True)``).
     ``headers`` keys are lower case. ``remaining`` is the platform's time budget in
-    seconds (Lambda's remaining time minus a margin), or ``None`` for the API's default.
+    seconds (Lambda's remaining time minus a margin), or ``None``; the request's cache
+    deadline is the API's ``timeout`` setting, or this when it is less.
 
     A plain slotted class, not a dataclass: this module is on every platform's cold-start
     path (each dataclass costs about a millisecond to build at import), and the ``repr``

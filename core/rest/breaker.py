@@ -41,8 +41,8 @@ class CircuitBreaker:
     def __init__(
         self,
         *,
-        failure_threshold: int = 3,
-        probe_interval: float = 30.0,
+        failure_threshold: int = 2,
+        probe_interval: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if failure_threshold < 1:

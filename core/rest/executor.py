@@ -5,7 +5,8 @@ method everything above the transport uses (``LocalCache.execute`` is the other)
 
 - plans the batch into requests (:mod:`continuum.rest.protocol`) and sends them in order;
 - gives each attempt ``min(config.timeout, time left)`` and never starts or sleeps past
-  the overall deadline (the request scope's, or ``config.budget`` outside a scope);
+  the overall deadline (the request scope's, or ``config.budget`` outside a scope); a
+  batch that finds the deadline already passed sends nothing and leaves the breaker be;
 - retries with exponential backoff and full jitter only when it cannot run a command
   twice: any batch when the request never left (:class:`ConnectionFailed`); read-only
   batches after a timeout or a 5xx; never a write that may have reached the server;
@@ -148,7 +149,7 @@ class ExecutorBase(Generic[TransportT]):
     def _attempt_timeout(self, deadline: Deadline) -> float:
         left = deadline.remaining()
         if left <= 0:
-            raise CacheTimeout("the deadline passed before the request could be sent")
+            raise _too_late()
         return min(self.config.timeout, left)
 
     @staticmethod
@@ -186,6 +187,11 @@ class ExecutorBase(Generic[TransportT]):
         meter: Meter | None,
     ) -> Generator[Send | Pause, Any, list[Reply | CommandError]]:
         deadline, meter = self._context(deadline, meter)
+        if deadline.expired:
+            # An earlier call of the request spent its time: this one sends nothing, so
+            # the breaker is neither asked (no probe is used up) nor told of a failure
+            # (a healthy database that was slow once must not look twice as sick).
+            raise _too_late()
         plans = self._plan(commands, transaction)
         started = time.perf_counter()
         replies: list[Reply | CommandError] = [None] * len(commands)
@@ -251,7 +257,11 @@ class RestExecutor(ExecutorBase[Transport], Blocking):
     """Runs batches over a synchronous transport (httpx by default)."""
 
     def _default_transport(self) -> Transport:
-        return HttpxTransport(self.database.url, max_response_size=self.config.max_response_size)
+        return HttpxTransport(
+            self.database.url,
+            max_response_size=self.config.max_response_size,
+            connect_timeout=self.config.connect_timeout,
+        )
 
     def _run(self, plan: Plan[None, T]) -> T:
         replies: T = run(plan.op, self._send, self._pause)
@@ -269,7 +279,9 @@ class AsyncRestExecutor(ExecutorBase[AsyncTransport], Awaiting):
 
     def _default_transport(self) -> AsyncTransport:
         return AsyncHttpxTransport(
-            self.database.url, max_response_size=self.config.max_response_size
+            self.database.url,
+            max_response_size=self.config.max_response_size,
+            connect_timeout=self.config.connect_timeout,
         )
 
     async def _run(self, plan: Plan[None, T]) -> T:
@@ -280,6 +292,10 @@ class AsyncRestExecutor(ExecutorBase[AsyncTransport], Awaiting):
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+
+def _too_late() -> CacheTimeout:
+    return CacheTimeout("the deadline passed before the request could be sent")
 
 
 def _place(

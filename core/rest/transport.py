@@ -22,7 +22,7 @@ Two things ``httpx.Client`` would have done are done here instead:
   socket read, so a server that trickles its status line and headers a byte at a time
   could hold a synchronous call forever. The sync pool's network backend is wrapped so
   every connect, read and write gets at most the time left until the attempt's end
-  (async calls are bounded by ``asyncio.timeout``).
+  (async calls are bounded by ``asyncio.timeout``; see :mod:`continuum.rest.sockets`).
 - *Proxies from the environment are honoured* (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
   and ``NO_PROXY``, either case), as ``httpx.Client(trust_env=True)`` does, so a function
   in a VPC that reaches the internet only through a proxy still reaches Upstash. Loopback
@@ -32,7 +32,6 @@ Two things ``httpx.Client`` would have done are done here instead:
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,10 +46,10 @@ from continuum.errors import (
     ServerError,
 )
 from continuum.rest.protocol import HttpRequest, HttpResponse
+from continuum.rest.sockets import attempt_ends, connect_watch, deadline_backend, watching
 from continuum.sansio import arun, run
 
 if TYPE_CHECKING:
-    import httpcore
     import httpx
 
 __all__ = [
@@ -131,75 +130,17 @@ def _proxy_error(exc: Exception) -> ConfigurationError:
     )
 
 
-_attempt = threading.local()
-
-
-def _bounded(timeout: float | None) -> float | None:
-    """The socket timeout for one operation: at most the time left in this attempt."""
-    ends: float | None = getattr(_attempt, "ends", None)
-    if ends is None:
-        return timeout
-    left = ends - time.monotonic()
-    if left <= 0:
-        import httpcore
-
-        raise httpcore.ReadTimeout("the attempt's time is up")
-    return left if timeout is None else min(timeout, left)
-
-
-def _deadline_backend(inner: httpcore.NetworkBackend) -> httpcore.NetworkBackend:
-    """Wrap a sync httpcore network backend so no socket operation outlives the attempt."""
-    import httpcore
-
-    class Stream(httpcore.NetworkStream):
-        def __init__(self, stream: httpcore.NetworkStream) -> None:
-            self._stream = stream
-
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return self._stream.read(max_bytes, _bounded(timeout))
-
-        def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            self._stream.write(buffer, _bounded(timeout))
-
-        def close(self) -> None:
-            self._stream.close()
-
-        def start_tls(
-            self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-        ) -> httpcore.NetworkStream:
-            return Stream(self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout)))
-
-        def get_extra_info(self, info: str) -> Any:
-            return self._stream.get_extra_info(info)
-
-    class Backend(httpcore.NetworkBackend):
-        def connect_tcp(
-            self,
-            host: str,
-            port: int,
-            timeout: float | None = None,
-            local_address: str | None = None,
-            socket_options: Any = None,
-        ) -> httpcore.NetworkStream:
-            stream = inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
-            return Stream(stream)
-
-        def connect_unix_socket(
-            self, path: str, timeout: float | None = None, socket_options: Any = None
-        ) -> httpcore.NetworkStream:
-            return Stream(inner.connect_unix_socket(path, _bounded(timeout), socket_options))
-
-        def sleep(self, seconds: float) -> None:
-            inner.sleep(seconds)
-
-    return Backend()
-
-
 class _Requests:
-    """Builds ``httpx.Request`` objects cheaply: parsed URLs and timeouts are reused."""
+    """Builds ``httpx.Request`` objects cheaply: parsed URLs and timeouts are reused.
 
-    def __init__(self, base_url: str) -> None:
+    Connecting gets at most ``connect_timeout`` of the attempt: nothing has been sent
+    yet, so a connect that fails is retried for any command, and a lost SYN (which the
+    kernel first resends after a whole second) costs a short wait and a fresh connect
+    rather than the attempt."""
+
+    def __init__(self, base_url: str, connect_timeout: float | None = None) -> None:
         self.base_url = base_url
+        self.connect_timeout = connect_timeout
         self._urls: dict[str, httpx.URL] = {}
         self._timeout: tuple[float, dict[str, float]] | None = None
 
@@ -213,7 +154,12 @@ class _Requests:
                 self._urls[request.path] = url
         last = self._timeout
         if last is None or last[0] != timeout:
-            last = (timeout, dict.fromkeys(("connect", "read", "write", "pool"), timeout))
+            timeouts = dict.fromkeys(("connect", "read", "write", "pool"), timeout)
+            if self.connect_timeout is not None:
+                # Not capped by ``timeout``: when less than the connect timeout is left,
+                # the attempt's own bound stops the connect, and says it was connecting.
+                timeouts["connect"] = self.connect_timeout
+            last = (timeout, timeouts)
             self._timeout = last
         headers = {"User-Agent": _USER_AGENT, **request.headers}
         return httpx.Request(
@@ -306,10 +252,11 @@ class _HttpxTransport:
         *,
         transport: Any = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        connect_timeout: float | None = None,
         **options: Any,
     ) -> None:
         self.base_url = base_url
-        self._requests = _Requests(base_url)
+        self._requests = _Requests(base_url, connect_timeout)
         self._cap = ResponseCap(base_url, max_response_size)
         self._options = options
         self._given = transport
@@ -344,7 +291,8 @@ class HttpxTransport(_HttpxTransport):
     """Keep-alive httpx connection pool created on first use.
 
     ``transport`` replaces the pool (any ``httpx.BaseTransport``, e.g. a
-    ``MockTransport``); other keyword arguments go to ``httpx.HTTPTransport``.
+    ``MockTransport``); ``connect_timeout`` bounds connecting within each attempt;
+    other keyword arguments go to ``httpx.HTTPTransport``.
     """
 
     _transport: httpx.BaseTransport | None
@@ -359,16 +307,13 @@ class HttpxTransport(_HttpxTransport):
                 raise _proxy_error(exc) from None
             pool = getattr(transport, "_pool", None)
             if pool is not None and hasattr(pool, "_network_backend"):
-                pool._network_backend = _deadline_backend(pool._network_backend)
+                pool._network_backend = deadline_backend(pool._network_backend)
             self._transport = transport
         return self._transport
 
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
-        _attempt.ends = time.monotonic() + timeout
-        try:
+        with attempt_ends(timeout):
             return run(self._exchange(request, timeout), self._io)
-        finally:
-            _attempt.ends = None
 
     def _io(self, step: _Io) -> Any:
         kind, arg = step
@@ -406,20 +351,30 @@ class AsyncHttpxTransport(_HttpxTransport):
 
             try:
                 options = _pool_options(self.base_url, self._options)
-                self._transport = httpx.AsyncHTTPTransport(**options)
+                transport = httpx.AsyncHTTPTransport(**options)
             except (ImportError, ValueError) as exc:
                 raise _proxy_error(exc) from None
+            pool = getattr(transport, "_pool", None)
+            if pool is not None and hasattr(pool, "_network_backend"):
+                pool._network_backend = connect_watch(pool._network_backend)
+            self._transport = transport
             self._loop = loop
         return self._transport
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         import asyncio
 
-        try:
-            async with asyncio.timeout(timeout):
-                return await arun(self._exchange(request, timeout), self._io)
-        except TimeoutError:
-            raise self._requests.too_slow() from None
+        with watching() as phase:
+            try:
+                async with asyncio.timeout(timeout):
+                    return await arun(self._exchange(request, timeout), self._io)
+            except TimeoutError:
+                if phase.connecting:  # the request never left: any command may be retried
+                    import httpx
+
+                    expired = httpx.ConnectTimeout("the attempt's time is up")
+                    raise _map_error(expired, self.base_url) from None
+                raise self._requests.too_slow() from None
 
     async def _io(self, step: _Io) -> Any:
         kind, arg = step

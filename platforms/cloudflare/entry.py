@@ -57,6 +57,12 @@ ENV_NAMES = (
     "CONTINUUM_MAX_BODY",
     "CONTINUUM_TIMEOUT",
     "CONTINUUM_MAX_RESPONSE_SIZE",
+    "CONTINUUM_CONNECT_TIMEOUT",
+    "CONTINUUM_ATTEMPT_TIMEOUT",
+    "CONTINUUM_BUDGET",
+    "CONTINUUM_MAX_RETRIES",
+    "CONTINUUM_FAILURE_THRESHOLD",
+    "CONTINUUM_PROBE_INTERVAL",
 )
 
 #: JSON nested deeper than this is refused before parsing: Pyodide's stack is much smaller

@@ -6,6 +6,8 @@ production. Each connection gets a thread; ``close()`` stops them all within a b
 time. Faults are switched by assigning ``proxy.fault`` (and ``proxy.delay`` for slowness):
 
     refuse      the port is closed: connecting fails at once (ECONNREFUSED)
+    blackhole   connecting never completes: the port listens with a full backlog and
+                accepts nothing, so the kernel drops every SYN, as a firewall would
     hang        accept and read the request, then never answer
     slow        forward, then hold the answer for ``delay`` seconds, or until ``release()``
     http500 / http502   an HTML error page (after the emulator ran the request)
@@ -17,7 +19,8 @@ time. Faults are switched by assigning ``proxy.fault`` (and ``proxy.delay`` for 
     trickle     a status line, then one header line every 50 ms, never the end of the
                 headers (each socket read succeeds quickly; only an overall bound stops
                 the client)
-    status      answer ``status``/``body`` (keep-alive) without forwarding
+    status      answer ``status``/``body`` (keep-alive) without forwarding, after
+                ``delay`` seconds (or ``release()``) when a delay is set
 
 ``set_fault(..., times=n, skip=k)`` lets ``k`` requests pass, then applies the fault to
 ``n`` requests (None: all) before clearing it.
@@ -25,7 +28,9 @@ time. Faults are switched by assigning ``proxy.fault`` (and ``proxy.delay`` for 
 ``forwarded`` counts requests that reached the emulator, ``connections`` counts accepted
 connections (so a test can prove an open circuit sent nothing), ``requests`` counts HTTP
 requests that reached the proxy and ``targets`` records their request targets (an
-absolute URL when the client used it as a forward proxy).
+absolute URL when the client used it as a forward proxy). ``holding`` is the number of
+requests a ``hang`` is holding right now: a caller that got its answer while it is
+above zero gave up on its own, without waiting for the server.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -46,6 +52,7 @@ _MAX_HEAD = 64 * 1024
 class Fault(StrEnum):
     NONE = "none"
     REFUSE = "refuse"
+    BLACKHOLE = "blackhole"
     HANG = "hang"
     SLOW = "slow"
     HTTP500 = "http500"
@@ -148,6 +155,7 @@ class FaultProxy:
         self.forwarded = 0
         self.connections = 0
         self.requests = 0
+        self.holding = 0
         self.targets: list[str] = []
         self._stop = threading.Event()
         self._released = threading.Event()
@@ -159,6 +167,7 @@ class FaultProxy:
         probe.close()
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
+        self._hole: list[socket.socket] = []
         self._listen()
 
     @classmethod
@@ -181,7 +190,8 @@ class FaultProxy:
         times: int | None = None,
         skip: int = 0,
     ) -> None:
-        """Switch faults; ``refuse`` really closes the port, clearing it re-opens it.
+        """Switch faults; ``refuse`` really closes the port and ``blackhole`` really stops
+        completing connections; clearing either re-opens the port.
 
         ``status``/``body`` are the answer of ``Fault.STATUS``; ``skip`` requests pass,
         then ``times`` requests (None: all) meet the fault, then it clears."""
@@ -190,10 +200,14 @@ class FaultProxy:
             self.body = _DEFAULT_BODY if body is None else body
             self._released.set()  # answers held by the previous fault go now
             self._released = threading.Event()
-        if fault is Fault.REFUSE and self._listener is not None:
+        closed = fault in (Fault.REFUSE, Fault.BLACKHOLE)
+        if closed and self._listener is not None:
             self._unlisten()
             self._drop_connections()  # pooled keep-alive connections must not sneak past
-        elif fault is not Fault.REFUSE and self._listener is None:
+        self._close_hole()
+        if fault is Fault.BLACKHOLE:
+            self._open_hole()
+        elif not closed and self._listener is None:
             self._listen()
         self.fault = fault
 
@@ -205,6 +219,18 @@ class FaultProxy:
         listener.settimeout(0.05)
         self._listener = listener
         self._acceptor = self._spawn(self._accept_loop, listener)
+
+    def _open_hole(self) -> None:
+        """Listen with a backlog of zero and fill it with one connection of our own:
+        Linux then drops every further SYN instead of answering it, so a client's
+        connect hangs until its own timeout (a refused port would fail at once)."""
+        hole = socket.create_server(("127.0.0.1", self.port), backlog=0)
+        self._hole = [hole, socket.create_connection(("127.0.0.1", self.port), timeout=5)]
+
+    def _close_hole(self) -> None:
+        hole, self._hole = self._hole, []
+        for sock in hole:
+            sock.close()
 
     def _unlisten(self) -> None:
         listener, acceptor = self._listener, self._acceptor
@@ -276,12 +302,20 @@ class FaultProxy:
                 client.sendall(b"X-Trickle: 1\r\n")  # OSError once the client hangs up
             return False
         if fault is Fault.STATUS:
+            if self.delay:
+                released.wait(self.delay)
+                if self._stop.is_set():
+                    return False
             client.sendall(
                 f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
             )
             return True
         if fault is Fault.HANG:
+            with self._lock:
+                self.holding += 1
             self._stop.wait(60)
+            with self._lock:
+                self.holding -= 1
             return False
         if fault in _CANNED:
             if fault in _FORWARD_FIRST:
@@ -319,8 +353,15 @@ class FaultProxy:
 
     def wait_forwarded(self, count: int, timeout: float = 10.0) -> bool:
         """Poll until ``count`` requests reached the emulator (bounded; no fixed sleeps)."""
+        return self._poll(lambda: self.forwarded >= count, timeout)
+
+    def wait_holding(self, count: int, timeout: float = 10.0) -> bool:
+        """Poll until a ``hang`` holds ``count`` requests (bounded; no fixed sleeps)."""
+        return self._poll(lambda: self.holding >= count, timeout)
+
+    def _poll(self, done: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while self.forwarded < count:
+        while not done():
             if time.monotonic() > deadline:
                 return False
             self._stop.wait(0.005)
@@ -334,6 +375,7 @@ class FaultProxy:
         self._stop.set()
         self._released.set()
         self._unlisten()
+        self._close_hole()
         self._drop_connections()
         with self._lock:
             threads = list(self._threads)

@@ -3,6 +3,8 @@ on the wire the way the suite claims it does."""
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 
@@ -41,11 +43,42 @@ def test_refuse_closes_the_port_and_clear_reopens_it(
     assert post(proxy, emulator, [["PING"]]).json() == [{"result": "PONG"}]
 
 
-def test_hang_never_answers(proxy: FaultProxy, emulator: EmulatorHandle) -> None:
+def test_blackhole_never_completes_a_connect_and_clear_reopens_it(
+    proxy: FaultProxy, emulator: EmulatorHandle
+) -> None:
+    proxy.set_fault(Fault.BLACKHOLE)
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        with pytest.raises(TimeoutError):  # not refused: the SYN goes unanswered
+            probe.connect(("127.0.0.1", proxy.port))
+    with pytest.raises(httpx.ConnectTimeout):
+        post(proxy, emulator, [["PING"]], timeout=0.2)
+    assert (proxy.connections, proxy.requests) == (0, 0)
+    proxy.clear()
+    assert post(proxy, emulator, [["PING"]]).json() == [{"result": "PONG"}]
+
+
+def test_hang_never_answers_and_says_it_is_holding(
+    proxy: FaultProxy, emulator: EmulatorHandle
+) -> None:
     proxy.set_fault(Fault.HANG)
     with pytest.raises(httpx.ReadTimeout):
         post(proxy, emulator, [["PING"]], timeout=0.2)
     assert proxy.forwarded == 0
+    assert proxy.wait_holding(1)  # the server still holds the request the client gave up on
+    proxy.close()
+    assert proxy.holding == 0
+
+
+def test_a_delayed_status_answers_once_released(
+    proxy: FaultProxy, emulator: EmulatorHandle
+) -> None:
+    proxy.set_fault(Fault.STATUS, status=503, body=b"busy", delay=30.0)
+    with pytest.raises(httpx.ReadTimeout):
+        post(proxy, emulator, [["PING"]], timeout=0.2)
+    proxy.release()
+    released = post(proxy, emulator, [["PING"]])  # meets the new release event at once
+    assert (released.status_code, released.text) == (503, "busy")
 
 
 def test_slow_answers_after_running_the_command(

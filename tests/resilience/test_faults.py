@@ -47,7 +47,7 @@ ALL_FAULTS = [f for f in Fault if f is not Fault.NONE]
 # Faults where the request reached the emulator before the client saw a failure.
 FORWARDED = [Fault.SLOW, Fault.HTTP500, Fault.HTTP502, Fault.RESET]
 # Faults after which the client knows a request did not run: refused, or never sent.
-NOT_RUN = [Fault.REFUSE, Fault.HTTP401, Fault.QUOTA]
+NOT_RUN = [Fault.REFUSE, Fault.BLACKHOLE, Fault.HTTP401, Fault.QUOTA]
 
 
 def make_cache(url: str, token: str, *, cls: Any = UpstashCache, **options: object) -> Any:
