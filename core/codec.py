@@ -29,6 +29,8 @@ import functools
 import json
 import re
 import zlib
+from json.encoder import c_make_encoder as _c_make_encoder
+from json.encoder import encode_basestring as _encode_text
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -43,8 +45,43 @@ KIND_ZJSON = b"z"
 KIND_ZMSGPACK = b"Z"
 
 _COMPRESS_LEVEL = 6
-_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_json_decode = json.JSONDecoder().decode
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _json_encode(value: object) -> str:
+    """``_ENCODER.encode(value)``, minus the per-call work of ``JSONEncoder.encode``.
+
+    ``encode`` builds the C encoder anew on every call through ``iterencode``; building it
+    here directly with the same arguments (the ``_one_shot`` path) gives the same text and
+    the same errors, at a third less per value, which is most of what a fallback ``set``
+    costs. A fresh ``markers`` dict per call keeps circular-reference detection
+    thread-safe. Where the C accelerator is missing the plain ``encode`` runs.
+    """
+    if _c_make_encoder is None:
+        return _ENCODER.encode(value)
+    encoder = _c_make_encoder(
+        {}, _ENCODER.default, _encode_text, None, ":", ",", False, False, False
+    )
+    return "".join(encoder(value, 0))
+
+
+_DECODER = json.JSONDecoder()
+_scan = _DECODER.scan_once
+_JSON_SPACE = " \t\n\r"
+
+
+def _json_decode(text: str) -> object:
+    """``json.loads(text)`` for text that starts with a value, without the two whitespace
+    regex matches ``JSONDecoder.decode`` spends around it (half of what decoding a small
+    value costs). Anything else, errors included, goes through ``decode`` itself."""
+    if text and text[0] not in _JSON_SPACE:
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:  # not JSON at the start: ``decode`` says why
+            return _DECODER.decode(text)
+        if end == len(text):
+            return value
+    return _DECODER.decode(text)
 
 #: Deepest JSON nesting we decode. CPython turns deeper input into RecursionError, but
 #: Pyodide (Cloudflare Workers) overflows its JS stack first and the whole isolate dies,
@@ -59,6 +96,8 @@ def json_too_deep(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     The common case is decided by two C-level counts; only text holding more brackets than
     ``limit`` is scanned, token by token (strings skipped whole by the regex).
     """
+    if len(data) <= limit:  # too few characters for that many brackets
+        return False
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
@@ -123,16 +162,23 @@ class _Base:
         return plain
 
     def decode(self, data: bytes) -> object:
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise DecodeError(f"expected stored bytes, got {type(data).__name__}")
-        data = bytes(data)
+        if type(data) is not bytes:
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise DecodeError(f"expected stored bytes, got {type(data).__name__}")
+            data = bytes(data)
         if len(data) > self.max_decoded_size:
             raise DecodeError(
                 f"stored value is {len(data)} bytes, over max_decoded_size "
                 f"({self.max_decoded_size})"
             )
         if data[:1] != MARKER:
-            return self._decode_text(data)
+            # Plain JSON, the common case, inline: a value read in the fallback's hot
+            # loop pays for no further call than the decoding itself.
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return data
+            return self._decode_json_text(text, data)
         kind = data[1:2]
         if kind == KIND_BYTES:
             return data[2:]
@@ -145,13 +191,10 @@ class _Base:
         # Not one of ours: another client stored binary that happens to start with NUL.
         return data
 
-    def _decode_text(self, data: bytes) -> object:
-        """Unmarked bytes: JSON if they parse, else the text, else the bytes themselves."""
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data
-        if json_too_deep(data):
+    @staticmethod
+    def _decode_json_text(text: str, data: bytes) -> object:
+        """Unmarked UTF-8 ``text`` (``data`` decoded): JSON if it parses, else the text."""
+        if len(data) > MAX_JSON_DEPTH and json_too_deep(data):
             raise DecodeError(f"stored JSON nests deeper than {MAX_JSON_DEPTH} levels; refused")
         try:
             return _json_decode(text)
@@ -241,6 +284,9 @@ class JsonCodec(_Base):
             raise ValidationError(
                 f"cannot store a value of type {type(value).__name__} as JSON: {_reason(exc)}"
             ) from None
+        threshold = self.compress_threshold
+        if threshold is None or len(data) <= threshold:
+            return data  # too small to compress: no further call
         return self._maybe_compress(data, KIND_ZJSON, data)
 
 

@@ -94,6 +94,7 @@ class CacheBase(Generic[TransportT, SenderT]):
         config.warn_if_local()
         self.config = config
         self._local = LocalCache() if config.resolved_mode is ConnectionMode.LOCAL else None
+        self._fallback_allowed = config.fallback
         self._db_urls = (
             {name: config.database(name).url for name in DATABASE_NAMES}
             if self._local is None
@@ -251,12 +252,15 @@ class CacheBase(Generic[TransportT, SenderT]):
         stats = self._stats.get(name)
         if stats is None:
             stats = self._stats[name] = [0, 0]
+        meter = call.meter  # Meter.hit/miss, inline: every read passes here
         if value is not None:
             stats[0] += 1
-            call.meter.hit(name)
+            meter.hits += 1
+            meter.layer_hits[name] = meter.layer_hits.get(name, 0) + 1
         else:
             stats[1] += 1
-            call.meter.miss(name)
+            meter.misses += 1
+            meter.layer_misses[name] = meter.layer_misses.get(name, 0) + 1
         return value
 
     def _local_execute(self, batch: Batch, call: CallState) -> Replies:
@@ -273,7 +277,7 @@ class CacheBase(Generic[TransportT, SenderT]):
     ) -> Replies:
         """A batch that is not sent (the call already fell back, or the circuit sheds it):
         the fallback answers; nothing is encoded for it."""
-        reason = fell_back if call.stays_local else exc
+        reason = fell_back if call.degraded else exc
         replies = self._fallback(batch, call, reason)
         if batch.write:  # a read the scope's store answered needs no copy in the memo
             self._memo_update(batch, call, memo_key, replies)
@@ -292,7 +296,7 @@ class CacheBase(Generic[TransportT, SenderT]):
         cursor handed over from Upstash means nothing to the local store, so that walk
         restarts there from 0.
         """
-        if call.spec.strict or not self.config.fallback:
+        if call.spec.strict or not self._fallback_allowed:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()
         commands = batch.commands
@@ -302,14 +306,16 @@ class CacheBase(Generic[TransportT, SenderT]):
                 if type(name) is str and name in _SCAN_SPELLINGS:
                     commands = [_restart_scan(command) for command in commands]
                     break
-        call.backend = CacheBackend.LOCAL
+        call.backend = _LOCAL
         call.degraded = True
         meter = call.meter
         meter.fallback_ops += 1
-        if batch.write:
+        write = batch.write
+        if write:
             meter.degraded_writes += 1
-        store = call.scope.local if call.scope is not None else call.fallback_store()
-        return store.execute(commands, write=batch.write, transaction=batch.transaction)
+        scope = call.scope
+        store = scope.local if scope is not None else call.fallback_store()
+        return store.execute(commands, write=write, transaction=batch.transaction)
 
     def _memo_lookup(self, batch: Batch, call: CallState) -> tuple[str, str] | None:
         """The memo key of a single GET: (database URL, key), so two names for one
@@ -339,7 +345,8 @@ class CacheBase(Generic[TransportT, SenderT]):
 
     @staticmethod
     def _write_result(ok: bool, call: CallState) -> WriteResult:
-        return WriteResult(ok, call.backend, call.degraded)
+        # Immutable, and only eight can exist: shared instances cost no construction.
+        return _WRITE_RESULTS[ok, call.backend, call.degraded]
 
     def _expected_compute(self, key: str) -> float:
         return self._compute_times.get(key, 0.1)
@@ -357,6 +364,14 @@ class CacheBase(Generic[TransportT, SenderT]):
         db = self.config.database("primary")
         return db.url, db.token
 
+
+_LOCAL = CacheBackend.LOCAL
+_WRITE_RESULTS = {
+    (ok, backend, degraded): WriteResult(ok, backend, degraded)
+    for ok in (False, True)
+    for backend in CacheBackend
+    for degraded in (False, True)
+}
 
 # every spelling of SCAN, so the fallback's per-batch check is one set lookup
 _SCAN_SPELLINGS = frozenset(

@@ -66,10 +66,12 @@ class UpstashCache(CacheMethods[Transport, RestExecutor, CacheLayer, Pipeline, "
         if self._local is not None:
             return self._local_execute(batch, call)
         memo_key = self._memo_lookup(batch, call)
-        if memo_key is not None and call.scope is not None and memo_key in call.scope.memo:
-            return [call.scope.memo[memo_key]]
-        executor = self._sender(call.spec.database)
-        if call.stays_local or executor.breaker.sheds():  # nothing will be sent
+        if memo_key is not None:
+            memo = call.scope.memo  # type: ignore[union-attr]  # a memo key means a scope
+            if memo_key in memo:
+                return [memo[memo_key]]
+        executor = self._senders.get(call.spec.database) or self._sender(call.spec.database)
+        if call.degraded or executor.breaker.sheds():  # nothing will be sent
             return self._unsent(batch, call, memo_key, executor.circuit_open)
         try:
             replies = executor.execute(

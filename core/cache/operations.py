@@ -36,6 +36,8 @@ _OK = ("OK", b"OK")
 
 
 def check_key(key: object) -> str:
+    if type(key) is str and key.isascii() and len(key) <= MAX_KEY_BYTES:
+        return key  # ASCII: one byte per character, and no lone surrogate to refuse
     if not isinstance(key, str):
         raise ValidationError(f"cache keys are str, got {type(key).__name__}")
     try:
@@ -56,6 +58,8 @@ def ttl_args(ttl: float | None) -> list[str | int]:
     """``EX``/``PX`` arguments for a TTL in seconds (None: no expiry)."""
     if ttl is None:
         return []
+    if type(ttl) is int and ttl > 0:
+        return ["EX", ttl]
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
         raise ValidationError(f"ttl must be a number of seconds, got {ttl!r}")
     if ttl <= 0:
@@ -131,6 +135,8 @@ class Operations:
         return data
 
     def decode(self, reply: Reply) -> object:
+        if type(reply) is bytes:
+            return self.codec.decode(reply)
         if reply is None:
             return None
         if isinstance(reply, str):
