@@ -29,9 +29,9 @@ import functools
 import json
 import re
 import zlib
+from collections.abc import Callable
 from json.encoder import c_make_encoder as _c_make_encoder
 from json.encoder import encode_basestring as _encode_text
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from continuum.errors import ConfigurationError, DecodeError, ValidationError
@@ -82,6 +82,7 @@ def _json_decode(text: str) -> object:
         if end == len(text):
             return value
     return _DECODER.decode(text)
+
 
 #: Deepest JSON nesting we decode. CPython turns deeper input into RecursionError, but
 #: Pyodide (Cloudflare Workers) overflows its JS stack first and the whole isolate dies,
