@@ -315,7 +315,9 @@ class CacheBase(Generic[TransportT, SenderT]):
             meter.degraded_writes += 1
         scope = call.scope
         store = scope.local if scope is not None else call.fallback_store()
-        return store.execute(commands, write=write, transaction=batch.transaction)
+        if batch.transaction:
+            return store.execute(commands, write=write, transaction=True)
+        return store.execute(commands)  # ``write`` only matters to a network's retries
 
     def _memo_lookup(self, batch: Batch, call: CallState) -> tuple[str, str] | None:
         """The memo key of a single GET: (database URL, key), so two names for one

@@ -101,14 +101,15 @@ class CacheMethods(
     @twin
     def get(self, key: str) -> Layered[Any]:
         """The value at ``key``, or None when missing."""
-        return self._get(key, DEFAULT_LAYER)
+        return Plan(self._ops.get(key), DEFAULT_LAYER, self._counted)  # _get, inline
 
     @twin
     def set(
         self, key: str, value: object, ttl: float | None = 300, *, ex: float | None = None
     ) -> Layered[WriteResult]:
         """Store ``value`` for ``ttl`` seconds (``ex=`` is an alias; ``None``: no expiry)."""
-        return self._set(key, value, ex if ex is not None else ttl, DEFAULT_LAYER)
+        op = self._ops.set(key, value, ex if ex is not None else ttl)  # _set, inline
+        return Plan(op, DEFAULT_LAYER, self._write_result)
 
     @twin
     def delete(self, *keys: str) -> Layered[int]:

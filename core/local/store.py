@@ -41,6 +41,7 @@ def register_local_script(source: str, fn: ScriptFn) -> None:
     _scripts[hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()] = fn
 
 
+_MAX_EXPIRE_AMOUNT = MAX_EXPIRE_MS // 1000
 _SURROGATES = "keys and arguments must be valid Unicode text (no lone surrogates)"
 
 
@@ -61,7 +62,13 @@ class LocalCache(Keyspace):
 
     def get(self, key: str | bytes) -> bytes | None:
         """The string at ``key``, or None; raises ``CommandError`` (WRONGTYPE) for others."""
-        k: bytes = _utf8(key) if isinstance(key, str) else key
+        if type(key) is str:
+            try:  # _utf8, inline: the fallback's every read passes here
+                k = key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError(_SURROGATES) from None
+        else:
+            k = _utf8(key) if isinstance(key, str) else key
         # Lock-free read: single dict lookups are atomic, and only expiry mutates.
         value = self._data.get(k)
         if value is None:
@@ -190,9 +197,12 @@ class LocalCache(Keyspace):
             ms = amount
         else:
             return None
-        if not 0 < amount <= MAX_EXPIRE_MS // 1000:
+        if not 0 < amount <= _MAX_EXPIRE_AMOUNT:
             return None
-        k = _utf8(key)
+        try:
+            k = key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(_SURROGATES) from None
         with self._lock:  # Keyspace.now_ms and _store, inline
             expiry = int(self._clock() * 1000) + ms
             if k in self._data:
