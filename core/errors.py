@@ -17,11 +17,18 @@
         │   └── ResponseTooLarge  an answer over max_response_size (never retried)
         ├── AuthenticationFailed  401/403: wrong or missing token
         ├── QuotaExceeded         Upstash's daily/monthly request limit
-        └── CircuitOpen           the breaker is open; nothing was sent
+        ├── CircuitOpen           the breaker is open; nothing was sent
+        └── OutcomeUnknown        a write that cannot be repeated may have run: no fallback
 
 ``CacheUnavailable`` means "Upstash did not serve this": best-effort layers fall back to
-the request's local store, strict layers re-raise it. ``CommandError`` means Upstash did
-serve it and said no; falling back would hide a bug, so it is always raised.
+the request's local store, strict layers re-raise it. When a write was sent and no answer
+says whether it ran (a timeout, a 5xx, a broken answer), the error's ``may_have_run`` is
+True: a write that can be repeated (``set``, ``delete``, ``expire``) still falls back and
+says ``WriteResult.degraded``; one that cannot (``increment``, ``publish``, a script, a
+raw command) raises ``OutcomeUnknown`` instead, on every layer, with that error as its
+``__cause__``, so a local stand-in never passes for the server's answer.
+``CommandError`` means Upstash did serve it and said no; falling back would hide a bug,
+so it is always raised.
 Messages never contain a token.
 """
 
@@ -39,6 +46,7 @@ __all__ = [
     "DecodeError",
     "KeyTooLarge",
     "NoScriptError",
+    "OutcomeUnknown",
     "PermissionDenied",
     "QuotaExceeded",
     "ResponseTooLarge",
@@ -95,7 +103,13 @@ class TransactionAborted(CommandError):
 
 
 class CacheUnavailable(CacheError):
-    """The backend could not serve the request (network, timeout, 5xx, auth, quota)."""
+    """The backend could not serve the request (network, timeout, 5xx, auth, quota).
+
+    ``may_have_run`` is True when a write was sent and this error leaves open whether the
+    server ran it (set by the executor; False when it surely did not).
+    """
+
+    may_have_run: bool = False
 
 
 class ConnectionFailed(CacheUnavailable):
@@ -133,3 +147,12 @@ class QuotaExceeded(CacheUnavailable):
 
 class CircuitOpen(CacheUnavailable):
     """The circuit breaker is open: the backend is presumed down, nothing was sent."""
+
+
+class OutcomeUnknown(CacheUnavailable):
+    """A write that cannot be repeated safely (``increment``, ``publish``, a script, a raw
+    command) may have run on the server, which never said so. Nothing local stands in for
+    it; its ``__cause__`` is the error the write met. Read the value back (or make the
+    write idempotent) before trying again."""
+
+    may_have_run = True

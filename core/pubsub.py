@@ -6,7 +6,14 @@ message, ``data: message,<channel>,<payload>`` (``pmessage,<pattern>,<channel>,<
 for patterns). Each channel or pattern gets its own stream, because that is what the REST
 API documents; every stream feeds one queue that ``listen()`` and ``get_message()`` read.
 The payload is split off using the name we subscribed to, so commas in a channel name or
-a message survive intact.
+a message survive intact. A message arrives exactly as published (line breaks, NUL, any
+character), with two exceptions the protocol imposes: a CR or CRLF arrives as LF (an event
+stream's lines end with any of the three) and bytes that are not UTF-8 arrive as U+FFFD
+(an event stream is UTF-8 text). A stream only ever reports its own subscription's
+messages: on a channel's stream every message is on that channel, on a pattern's the
+channel must match the pattern, and only its first event confirms it; any other event is
+logged (``continuum.pubsub``) and left out, so a payload can never pose as a message on
+another channel, whatever the server does with its line breaks.
 
 A stream that breaks or that the server ends is reopened, resubscribing to the same name,
 after a short backoff (0.1 s, doubling, at most ``reconnect_attempts`` tries in a row; a
@@ -36,7 +43,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -55,6 +62,7 @@ from continuum.errors import (
     ResponseTooLarge,
     ServerError,
 )
+from continuum.rest import Redactor
 from continuum.sansio import Awaiting, Blocking, Pause, Plan, arun, run, twin
 from continuum.sse import MAX_EVENT_SIZE, Events, Message, SseParser, to_message
 
@@ -96,11 +104,11 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def _status_error(status: int, body: bytes, where: str) -> CacheError:
+def _status_error(status: int, body: bytes, where: str, clean: Redactor) -> CacheError:
     """The exception for a subscribe request that did not start a stream."""
     text = ""
     with contextlib.suppress(ValueError, AttributeError):
-        text = str(json.loads(body).get("error", ""))[:200]
+        text = clean(json.loads(body).get("error", ""))[:200]
     if status in (401, 403):
         return AuthenticationFailed(f"Upstash refused the token for {where} (HTTP {status})")
     if "limit exceeded" in text.lower():
@@ -184,6 +192,7 @@ class _Subscriber(Generic[ClientT]):
         client: ClientT | None = None,
         reconnect_attempts: int = RECONNECT_ATTEMPTS,
         max_event_size: int = MAX_EVENT_SIZE,
+        secrets: Iterable[str] = (),
     ) -> None:
         if not token:
             raise ConfigurationError("a REST token is needed to subscribe")
@@ -200,6 +209,8 @@ class _Subscriber(Generic[ClientT]):
         self._url = _check_url(url)
         self._host = urlsplit(self._url).netloc
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        # a server's error text never brings a token back into an exception
+        self._redact = Redactor([token, *secrets])
         self._timeout = timeout
         self._closed = False
         self._client: ClientT = client or self._new_client(timeout)
@@ -277,7 +288,7 @@ class _Subscriber(Generic[ClientT]):
             raise _transport_error(exc, where) from None
         try:
             body = (yield (_READ, response)) if response.status_code != 200 else b""
-            _check_response(response, body, where)
+            _check_response(response, body, where, self._redact)
         except BaseException as exc:
             yield (_CLOSE, response)
             if isinstance(exc, httpx.HTTPError):
@@ -370,9 +381,9 @@ class _Subscriber(Generic[ClientT]):
             yield (_CLOSE, self._client)
 
 
-def _check_response(response: httpx.Response, body: bytes, where: str) -> None:
+def _check_response(response: httpx.Response, body: bytes, where: str, clean: Redactor) -> None:
     if response.status_code != 200:
-        raise _status_error(response.status_code, body, where)
+        raise _status_error(response.status_code, body, where, clean)
     ctype = response.headers.get("content-type", "")
     if not ctype.startswith("text/event-stream"):
         raise ServerError(f"{where} answered {ctype or 'no content type'}, not an event stream")

@@ -11,10 +11,12 @@ server that never ends one cannot fill the memory. No I/O here:
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 from dataclasses import dataclass
 
 from continuum.errors import ResponseTooLarge
+from continuum.local import compile_glob
 
 __all__ = ["MAX_EVENT_SIZE", "Events", "Lines", "Message", "SseParser", "to_message"]
 
@@ -23,6 +25,7 @@ __all__ = ["MAX_EVENT_SIZE", "Events", "Lines", "Message", "SseParser", "to_mess
 MAX_EVENT_SIZE = 64 * 1024 * 1024
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _CONFIRMATIONS = ("subscribe", "psubscribe")
+log = logging.getLogger("continuum.pubsub")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,21 +107,31 @@ class Lines:
         )
 
 
-def to_message(data: str, name: str, is_pattern: bool) -> Message:
-    """Turn one event's data into a ``Message``, for the stream subscribed to ``name``."""
+def to_message(data: str, name: str, is_pattern: bool) -> Message | None:
+    """Turn one event's data into a ``Message`` for the stream subscribed to ``name``, or
+    None for an event that stream cannot carry.
+
+    A stream carries one subscription, so it never reports another's messages: on a
+    channel's stream every message is on that channel, and on a pattern's stream the
+    channel must match the pattern (Redis's glob rules). A server that does not frame a
+    published line break (docs/EMULATOR.md, "Pub/sub framing") would otherwise let a
+    payload such as ``hi\n\ndata: message,admin,...`` pose as a message on ``admin``.
+    """
     kind, _, rest = data.partition(",")
-    prefix = name + ","
-    if kind == "pmessage":
-        tail = rest[len(prefix) :] if rest.startswith(prefix) else rest.partition(",")[2]
-        channel, _, payload = tail.partition(",")
-        return Message("pmessage", channel, name, payload)
-    if kind == "message":
-        if rest.startswith(prefix):
-            return Message("message", name, None, rest[len(prefix) :])
-        channel, _, payload = rest.partition(",")
-        return Message("message", channel, None, payload)
-    count = rest[len(prefix) :] if rest.startswith(prefix) else rest.rpartition(",")[2]
-    return Message(kind, name, name if is_pattern else None, count)
+    if kind != ("pmessage" if is_pattern else "message"):
+        if kind in _CONFIRMATIONS and kind.startswith("p") == is_pattern:
+            count = rest.removeprefix(name + ",") if rest.startswith(name + ",") else rest
+            return Message(kind, name, name if is_pattern else None, count.rpartition(",")[2])
+        return None
+    # The name as we subscribed to it comes first; a server that spells it otherwise
+    # (another escaping) is read up to the first comma.
+    tail = rest[len(name) + 1 :] if rest.startswith(name + ",") else rest.partition(",")[2]
+    if not is_pattern:
+        return Message("message", name, None, tail)
+    channel, _, payload = tail.partition(",")
+    if not compile_glob(name.encode())(channel.encode()):
+        return None
+    return Message("pmessage", channel, name, payload)
 
 
 class Events:
@@ -133,6 +146,7 @@ class Events:
         self._name = name
         self._is_pattern = is_pattern
         self._resubscribed = resubscribed
+        self._first = True
 
     def feed(self, chunk: bytes) -> list[Message]:
         messages = []
@@ -140,7 +154,18 @@ class Events:
             data = self._parser.feed(line)
             if data is None:
                 continue
+            first, self._first = self._first, False
             message = to_message(data, self._name, self._is_pattern)
-            if not (self._resubscribed and message.type in _CONFIRMATIONS):
+            if message is None or (message.type in _CONFIRMATIONS and not first):
+                # only the stream's first event confirms it; anything else here was not
+                # sent by this subscription
+                kind = "pattern" if self._is_pattern else "channel"
+                log.warning(
+                    "ignored an event the stream of %s %r cannot carry (%d characters)",
+                    kind,
+                    self._name,
+                    len(data),
+                )
+            elif not (self._resubscribed and message.type in _CONFIRMATIONS):
                 messages.append(message)
         return messages

@@ -296,6 +296,8 @@ class CacheBase(Generic[TransportT, SenderT]):
         cursor handed over from Upstash means nothing to the local store, so that walk
         restarts there from 0.
         """
+        if isinstance(exc, CacheUnavailable) and (unknown := batch.unrepeatable(exc)):
+            raise unknown from exc  # a local stand-in must not pass for the server's answer
         if call.spec.strict or not self._fallback_allowed:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()

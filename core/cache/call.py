@@ -32,7 +32,9 @@ class Runner(Protocol):
 
 @dataclass(frozen=True)
 class WriteResult:
-    """The outcome of a write: truthy when stored; ``degraded`` when only the fallback has it."""
+    """The outcome of a write: truthy when stored; ``degraded`` when Upstash did not
+    confirm it and the request's fallback store has it (Upstash may have it too: a write
+    that timed out may still have run there)."""
 
     ok: bool
     backend: CacheBackend

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from continuum.errors import CommandError
-from continuum.rest import Command, Reply
+from continuum.errors import CacheUnavailable, CommandError, OutcomeUnknown
+from continuum.rest import Command, Reply, repeatable
 from continuum.sansio import Call, Pause, arun, run
 
 __all__ = ["Batch", "Call", "Operation", "Pause", "Replies", "Step", "adrive", "drive"]
@@ -49,6 +49,22 @@ class Batch:
     transaction: bool = False
     touches: Sequence[str] | None = field(default=())
     fresh: bool = False
+
+    def unrepeatable(self, failure: CacheUnavailable) -> OutcomeUnknown | None:
+        """The error to raise instead of answering from a fallback store: when this
+        batch may have run on the server (``failure.may_have_run``) and running it again
+        elsewhere would not leave the same data, its outcome is unknown."""
+        if not failure.may_have_run or all(repeatable(c) for c in self.commands):
+            return None
+        names = ", ".join(dict.fromkeys(_name(c) for c in self.commands))
+        return OutcomeUnknown(
+            f"the outcome of {names} is unknown: it may have run on Upstash, but {failure}"
+        )
+
+
+def _name(command: Command) -> str:
+    name = command[0]
+    return (name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)).upper()
 
 
 Step = Batch | Pause | Call

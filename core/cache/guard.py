@@ -11,8 +11,9 @@ in the library (``delete_pattern``), ``"allow_all": true`` on the reference API,
 from __future__ import annotations
 
 from continuum.errors import ValidationError
+from continuum.namespace import LayerSpec
 
-__all__ = ["check_pattern", "check_prefix", "confirmed", "literal_start"]
+__all__ = ["check_pattern", "check_prefix", "confirmed", "literal_start", "scope_of"]
 
 _SPECIAL = frozenset("*?[")
 
@@ -30,6 +31,11 @@ def literal_start(pattern: str) -> str:
         else:
             out.append(c)
     return "".join(out)
+
+
+def scope_of(layer: LayerSpec) -> str:
+    """What a pattern is relative to, in words: a layer, or the whole database."""
+    return f"the {layer.name!r} layer" if layer.prefix else "the database"
 
 
 def confirmed(flag: object, name: str = "allow_all") -> bool:

@@ -12,8 +12,6 @@ from typing import Any
 
 from continuum.cache.call import WriteResult
 from continuum.cache.methods import AnyClient, Layered
-from continuum.cache.operations import escape_glob
-from continuum.errors import ValidationError
 from continuum.namespace import LayerSpec
 from continuum.sansio import Awaiting, Blocking, twin
 
@@ -52,9 +50,6 @@ class LayerView:
     def _ttl_or_default(self, ttl: float | None) -> float | None:
         return self.spec.ttl if ttl is None else ttl
 
-    def _pattern(self, pattern: str) -> str:
-        return escape_glob(self.spec.prefix) + pattern
-
     @twin
     def get(self, key: str) -> Layered[Any]:
         return self.cache._get(self.key(key), self.spec)
@@ -91,25 +86,19 @@ class LayerView:
 
     @twin
     def delete_pattern(self, pattern: str, *, allow_all: bool = False) -> Layered[int]:
-        """Delete this layer's keys matching ``pattern`` (the prefix is added, escaped)."""
-        if not isinstance(pattern, str):
-            raise ValidationError("a pattern is a str glob")
-        if pattern.strip("*") == "" and not allow_all:
-            raise ValidationError(
-                f"pattern {pattern!r} matches the whole {self.spec.name!r} layer; "
-                "pass allow_all=True (or call clear())"
-            )
-        return self.cache._delete_pattern(self._pattern(pattern), True, self.spec)
+        """Delete this layer's keys matching ``pattern`` (the prefix is added, escaped); a
+        pattern that can match the whole layer needs ``allow_all=True``."""
+        return self.cache._delete_pattern(pattern, allow_all, self.spec)
 
     @twin
     def delete_prefix(self, prefix: str) -> Layered[int]:
-        """Delete this layer's keys starting with ``prefix`` (taken literally)."""
-        return self.cache._delete_pattern(self._pattern(escape_glob(prefix) + "*"), True, self.spec)
+        """Delete this layer's keys starting with ``prefix`` (taken literally, not empty)."""
+        return self.cache._delete_prefix(prefix, self.spec)
 
     @twin
     def clear(self) -> Layered[int]:
         """Delete every key of this layer (and only this layer)."""
-        return self.cache._delete_pattern(self._pattern("*"), True, self.spec)
+        return self.cache._delete_pattern("*", True, self.spec)
 
 
 class CacheLayer(LayerView, Blocking):

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from continuum.cache.base import STRICT, CacheBase, script_op
 from continuum.cache.call import WriteResult
 from continuum.cache.drive import Batch, Operation, Replies
-from continuum.cache.operations import escape_glob
+from continuum.cache.guard import confirmed
 from continuum.errors import CacheError, ValidationError
 from continuum.namespace import DEFAULT_LAYER, LayerSpec, layer_spec
 from continuum.rest import Command, Reply, Script
@@ -82,8 +82,11 @@ class CacheMethods(
         return Plan(self._ops.increment(key, amount), spec)
 
     def _delete_pattern(self, pattern: str, allow_all: bool, spec: LayerSpec) -> Layered[int]:
-        op = self._ops.delete_pattern(pattern, allow_all=allow_all, count=SCAN_COUNT)
+        op = self._ops.delete_pattern(pattern, allow_all=allow_all, count=SCAN_COUNT, layer=spec)
         return Plan(op, spec)
+
+    def _delete_prefix(self, prefix: str, spec: LayerSpec) -> Layered[int]:
+        return Plan(self._ops.delete_prefix(prefix, count=SCAN_COUNT, layer=spec), spec)
 
     def _get_or_set(
         self, key: str, compute: Callable[[], Any], ttl: float | None, spec: LayerSpec
@@ -118,15 +121,18 @@ class CacheMethods(
 
     @twin
     def delete_pattern(self, pattern: str, *, allow_all: bool = False) -> Layered[int]:
-        """Delete keys matching a glob (SCAN + UNLINK in batches); the number deleted."""
+        """Delete keys matching a glob (SCAN + UNLINK in batches); the number deleted.
+
+        A pattern that does not start with a literal character (``*``, ``?*``,
+        ``[a-z]*``) can match every key and needs ``allow_all=True``.
+        """
         return self._delete_pattern(pattern, allow_all, DEFAULT_LAYER)
 
     @twin
     def delete_prefix(self, prefix: str) -> Layered[int]:
-        """Delete keys starting with ``prefix``, taken literally (glob characters escaped)."""
-        if not prefix:
-            raise ValidationError("an empty prefix would delete every key; use flush()")
-        return self._delete_pattern(escape_glob(prefix) + "*", False, DEFAULT_LAYER)
+        """Delete keys starting with ``prefix``, taken literally (glob characters escaped);
+        an empty prefix is refused."""
+        return self._delete_prefix(prefix, DEFAULT_LAYER)
 
     @twin
     def exists(self, key: str) -> Layered[bool]:
@@ -196,11 +202,12 @@ class CacheMethods(
 
     @twin
     def flush(self, *, confirm: bool = False) -> Layered[bool]:
-        """Delete every key of the primary database; needs ``confirm=True``.
+        """Delete every key of the primary database; needs ``confirm=True`` (only the
+        value ``True``: ``"false"`` or ``1`` is refused).
 
         Strict: when Upstash cannot answer this raises rather than "flushing" a fallback.
         """
-        if not confirm:
+        if not confirmed(confirm, "confirm"):
             raise ValidationError("flush() deletes every key; call flush(confirm=True)")
         return Plan(self._ops.flush(), STRICT)
 
@@ -222,7 +229,8 @@ class CacheMethods(
     def pubsub(self) -> SubscriberT:
         """A subscriber over REST server-sent events (see :mod:`continuum.pubsub`)."""
         url, token = self._pubsub_target()
-        return self._subscriber_type()(url, token, timeout=self.config.timeout)
+        secrets = [db.token for db in self.config.databases.values()]
+        return self._subscriber_type()(url, token, timeout=self.config.timeout, secrets=secrets)
 
     def _info_op(self) -> Operation[dict[str, Any]]:
         keys = yield from _or_else(self._ops.dbsize(), None)

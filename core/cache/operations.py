@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from continuum.cache.drive import Batch, Call, Operation, Pause, Replies
+from continuum.cache.guard import check_pattern, check_prefix, scope_of
 from continuum.codec import Codec
 from continuum.errors import (
     CacheTimeout,
@@ -25,6 +26,7 @@ from continuum.errors import (
     ValidationError,
     ValueTooLarge,
 )
+from continuum.namespace import DEFAULT_LAYER, LayerSpec
 from continuum.rest import Command, Reply
 
 __all__ = ["MAX_KEY_BYTES", "Operations", "check_key", "escape_glob", "ttl_args"]
@@ -232,18 +234,20 @@ class Operations:
 
     # -- many keys ---------------------------------------------------------------------
 
-    def delete_pattern(self, pattern: str, *, allow_all: bool, count: int) -> Operation[int]:
-        """SCAN MATCH/COUNT, UNLINK each page: bounded work per command, never KEYS.
+    def delete_pattern(
+        self, pattern: str, *, allow_all: object, count: int, layer: LayerSpec = DEFAULT_LAYER
+    ) -> Operation[int]:
+        """Delete ``layer``'s keys matching ``pattern`` (relative to the layer's prefix):
+        SCAN MATCH/COUNT, UNLINK each page: bounded work per command, never KEYS.
 
+        Every deletion by pattern or prefix comes here, so the one rule of
+        :mod:`continuum.cache.guard` is checked once, on the pattern as the caller gave it.
         A page's UNLINK travels with the next SCAN (one round trip per page, not two);
         the count is what UNLINK reports, so keys seen twice or gone meanwhile count once.
         """
-        check_key(pattern)
-        if pattern.strip("*?") == "" and not allow_all:  # "", "*", "?*": every key
-            raise ValidationError(
-                f"refusing to delete every key with pattern {pattern!r}; "
-                "pass allow_all=True (or use flush(confirm=True))"
-            )
+        how = "pass allow_all=True or call clear()" if layer.prefix else "pass allow_all=True"
+        check_pattern(pattern, allow_all=allow_all, scope=scope_of(layer), how=how)
+        pattern = check_key(escape_glob(layer.prefix) + pattern)
         deleted = 0
         cursor: Reply = "0"
         unlinks: list[Command] = []
@@ -266,6 +270,15 @@ class Operations:
                     replies = yield Batch(unlinks, write=True, touches=names)
                     deleted += sum(_int(_one([reply])) for reply in replies)
                 return deleted
+
+    def delete_prefix(
+        self, prefix: str, *, count: int, layer: LayerSpec = DEFAULT_LAYER
+    ) -> Operation[int]:
+        """Delete ``layer``'s keys starting with ``prefix``, taken literally; never empty."""
+        how = "call clear()" if layer.prefix else "use delete_pattern('*', allow_all=True)"
+        check_prefix(prefix, scope=scope_of(layer), how=how)
+        pattern = escape_glob(prefix) + "*"
+        return (yield from self.delete_pattern(pattern, allow_all=False, count=count, layer=layer))
 
     # -- read-through with stampede protection ------------------------------------------
 

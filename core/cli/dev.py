@@ -50,7 +50,7 @@ class DevServer:
     def __init__(
         self, api: Api, host: str = "127.0.0.1", port: int = 0, *, idle_timeout: float = 30.0
     ) -> None:
-        _require_loopback(host)
+        host = _loopback(host)
         from continuum.emulator.serving import UvicornThread
 
         self.api = api
@@ -67,8 +67,7 @@ class DevServer:
 
     @property
     def url(self) -> str:
-        shown = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{shown}:{self.server.port}"
+        return f"http://{_url_host(self._host)}:{self.server.port}"
 
     def start(self) -> DevServer:
         self.server.start()
@@ -129,7 +128,7 @@ class _BodyDeadline:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        _require_loopback(args.host)
+        _loopback(args.host)
     except ValueError as exc:
         print(f"continuum dev: {exc}", file=sys.stderr)
         return 2
@@ -184,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
         api = Api(settings, cache=cache, async_cache=async_cache)
         server = DevServer(api, args.host, args.port)
     except OSError as exc:
-        print(f"continuum dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        where = f"{_url_host(_loopback(args.host))}:{args.port}"
+        print(f"continuum dev: cannot listen on {where}: {exc}", file=sys.stderr)
         if emulator is not None:
             emulator.stop()
         return 1
@@ -239,12 +239,21 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _require_loopback(host: str) -> None:
+def _loopback(host: str) -> str:
+    """The address to bind for ``--host``: ``localhost`` or a loopback IP literal, an IPv6
+    one with or without its URL brackets (``[::1]``, ``::1``); anything else is refused."""
     if host == "localhost":
-        return
+        return host
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(literal)
     except ValueError:
-        loopback = False
-    if not loopback:
+        address = None
+    if address is None or not address.is_loopback or (literal != host and address.version != 6):
         raise ValueError(f"{host!r} is not a loopback address: the dev server is for this machine")
+    return str(address)
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL's authority spells it: an IPv6 literal in brackets, once."""
+    return f"[{host}]" if ":" in host else host

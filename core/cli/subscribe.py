@@ -6,8 +6,15 @@
 It listens over Upstash's REST server-sent events (:class:`continuum.pubsub.PubSub`), so it
 works wherever the REST API does. "subscribed to ..." goes to stderr once the server has
 confirmed every subscription, so a script can wait for that line before publishing; each
-message goes to stdout (``channel: data``, or one JSON object per line with ``--json``),
-flushed at once so a pipe sees it immediately.
+message goes to stdout, flushed at once so a pipe sees it immediately.
+
+With ``--json`` each message is one JSON object on one line, its text exact. Otherwise a
+message reads ``channel: data``, and it can never pass for two: every further line of a
+multi-line message is indented by two spaces while a message's first line never starts
+with a space (a channel name with a space, a colon or an unprintable character is shown
+as a JSON string), and control characters (a terminal's cursor moves, NUL, Unicode line
+separators, bidirectional overrides) are shown as ``\\xNN``/``\\uNNNN`` escapes instead of
+being obeyed by the terminal.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from types import FrameType, TracebackType
 
@@ -182,5 +190,36 @@ def _show(message: Message, as_json: bool) -> bool:
         doc = {"channel": message.channel, "pattern": message.pattern, "data": message.data}
         print(json.dumps(doc), flush=True)
     else:
-        print(f"{message.channel}: {message.data}", flush=True)
+        print(readable(message.channel, message.data), flush=True)
     return True
+
+
+_CONTINUED = "  "  # starts every line of a message after its first
+# Format characters that reorder what a terminal shows (bidirectional embeddings,
+# overrides and isolates): a line must read as it is.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def readable(channel: str, data: str) -> str:
+    """A message as ``continuum subscribe`` prints it without ``--json`` (see above)."""
+    plain = (
+        channel.isprintable()
+        and not channel.startswith('"')
+        and not any(c.isspace() or c == ":" for c in channel)
+    )
+    head = channel if plain and channel else json.dumps(channel)
+    first, *more = (_escaped(line) for line in data.split("\n"))
+    return "\n".join([f"{head}: {first}", *(_CONTINUED + line for line in more)])
+
+
+def _escaped(line: str) -> str:
+    return "".join(_escape(c) if _hidden(c) else c for c in line)
+
+
+def _hidden(c: str) -> bool:
+    return c != "\t" and (unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI)
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

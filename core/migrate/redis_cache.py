@@ -32,8 +32,8 @@ from continuum.cache import (
     Operations,
     Pipeline,
     Replies,
+    confirmed,
     drive,
-    escape_glob,
 )
 from continuum.codec import make_codec
 from continuum.errors import CacheError, ValidationError
@@ -106,9 +106,12 @@ class RedisCache:
     def _set(self, key: str, value: object, ttl: float | None) -> bool:
         return bool(self._run(self._ops.set(key, value, ttl)))
 
-    def _delete_pattern(self, pattern: str, allow_all: bool) -> int:
-        op = self._ops.delete_pattern(pattern, allow_all=allow_all, count=_SCAN_COUNT)
+    def _delete_pattern(self, pattern: str, allow_all: bool, spec: LayerSpec) -> int:
+        op = self._ops.delete_pattern(pattern, allow_all=allow_all, count=_SCAN_COUNT, layer=spec)
         return int(self._run(op))
+
+    def _delete_prefix(self, prefix: str, spec: LayerSpec) -> int:
+        return int(self._run(self._ops.delete_prefix(prefix, count=_SCAN_COUNT, layer=spec)))
 
     def _get_or_set(self, key: str, compute: Callable[[], Any], ttl: float | None) -> Any:
         op = self._ops.get_or_set(key, compute, ttl, expected_compute=0.1, lock_timeout=10.0)
@@ -131,14 +134,14 @@ class RedisCache:
         return int(self._run(self._ops.delete(keys)))
 
     def delete_pattern(self, pattern: str, *, allow_all: bool = False) -> int:
-        """Delete keys matching a glob (SCAN + UNLINK in batches); the number deleted."""
-        return self._delete_pattern(pattern, allow_all)
+        """Delete keys matching a glob (SCAN + UNLINK in batches); the number deleted. A
+        pattern that can match every key needs ``allow_all=True``."""
+        return self._delete_pattern(pattern, allow_all, DEFAULT_LAYER)
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete keys starting with ``prefix``, taken literally (glob characters escaped)."""
-        if not prefix:
-            raise ValidationError("an empty prefix would delete every key; use flush()")
-        return self._delete_pattern(escape_glob(prefix) + "*", False)
+        """Delete keys starting with ``prefix``, taken literally (glob characters escaped);
+        an empty prefix is refused."""
+        return self._delete_prefix(prefix, DEFAULT_LAYER)
 
     def exists(self, key: str) -> bool:
         return int(self._run(self._ops.exists((key,)))) > 0
@@ -204,8 +207,8 @@ class RedisCache:
         }
 
     def flush(self, *, confirm: bool = False) -> bool:
-        """Delete every key of this Redis database; needs ``confirm=True``."""
-        if not confirm:
+        """Delete every key of this Redis database; needs ``confirm=True`` itself."""
+        if not confirmed(confirm, "confirm"):
             raise ValidationError("flush() deletes every key; call flush(confirm=True)")
         return bool(self._run(self._ops.flush()))
 
@@ -279,23 +282,17 @@ class RedisLayer:
         return self.cache._get_or_set(self.key(key), compute, self.spec.ttl if ttl is None else ttl)
 
     def delete_pattern(self, pattern: str, *, allow_all: bool = False) -> int:
-        """Delete this layer's keys matching ``pattern`` (the prefix is added, escaped)."""
-        if not isinstance(pattern, str):
-            raise ValidationError("a pattern is a str glob")
-        if pattern.strip("*") == "" and not allow_all:
-            raise ValidationError(
-                f"pattern {pattern!r} matches the whole {self.spec.name!r} layer; "
-                "pass allow_all=True (or call clear())"
-            )
-        return self.cache._delete_pattern(escape_glob(self.spec.prefix) + pattern, True)
+        """Delete this layer's keys matching ``pattern`` (the prefix is added, escaped); a
+        pattern that can match the whole layer needs ``allow_all=True``."""
+        return self.cache._delete_pattern(pattern, allow_all, self.spec)
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete this layer's keys starting with ``prefix`` (taken literally)."""
-        return self.cache._delete_pattern(escape_glob(self.spec.prefix + prefix) + "*", True)
+        """Delete this layer's keys starting with ``prefix`` (taken literally, not empty)."""
+        return self.cache._delete_prefix(prefix, self.spec)
 
     def clear(self) -> int:
         """Delete every key of this layer (and only this layer)."""
-        return self.delete_prefix("")
+        return self.cache._delete_pattern("*", True, self.spec)
 
 
 class _PipelineRunner:

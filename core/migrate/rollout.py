@@ -188,6 +188,10 @@ class RolloutLayer(_Rolled):
         """Store in both; ``None`` means the layer's default TTL."""
         return self._pair.set(key, value, ttl)
 
+    def clear(self) -> int:
+        """Delete every key of this layer in both stores (and only this layer)."""
+        return self._pair.delete_pattern("*", allow_all=True)
+
 
 class _Pair:
     """The two sides of one view (the caches, or the same layer of each)."""

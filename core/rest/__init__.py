@@ -15,9 +15,11 @@ from continuum.rest.protocol import (
     HttpRequest,
     HttpResponse,
     PlannedRequest,
+    Redactor,
     Reply,
     RestProtocol,
     Script,
+    repeatable,
 )
 from continuum.rest.transport import (
     AsyncHttpxTransport,
@@ -39,6 +41,7 @@ __all__ = [
     "HttpResponse",
     "HttpxTransport",
     "PlannedRequest",
+    "Redactor",
     "Reply",
     "ResponseCap",
     "RestExecutor",
@@ -47,5 +50,6 @@ __all__ = [
     "Script",
     "Transport",
     "breaker_for",
+    "repeatable",
     "reset_breakers",
 ]

@@ -98,7 +98,9 @@ class ExecutorBase(Generic[TransportT]):
     ) -> None:
         self.database = database
         self.config = config
-        self.protocol = RestProtocol(database.token)
+        # every configured token stays out of the messages built from a server's text
+        secrets = [db.token for db in config.databases.values()]
+        self.protocol = RestProtocol(database.token, secrets=secrets)
         self.breaker = breaker or breaker_for(
             database.breaker_key,
             failure_threshold=config.failure_threshold,
@@ -187,11 +189,15 @@ class ExecutorBase(Generic[TransportT]):
         plans = self._plan(commands, transaction)
         started = time.perf_counter()
         replies: list[Reply | CommandError] = [None] * len(commands)
+        done = 0
         try:
             for planned in plans:
                 results = yield from self._exchange(planned, commands, write, deadline, meter)
                 _place(replies, planned, results)
+                done += 1
         except BaseException as exc:
+            if write and done and isinstance(exc, CacheUnavailable):
+                exc.may_have_run = True  # an earlier request of this batch did run
             self._finish(meter, started, exc)
             raise
         self._finish(meter, started, None)
@@ -209,15 +215,21 @@ class ExecutorBase(Generic[TransportT]):
         send it, or the :class:`Pause` before the next attempt."""
         attempt = 0
         while True:
+            sent = False
             try:
                 timeout = self._attempt_timeout(deadline)
                 self._meter_send(meter, planned)
+                sent = True
                 response: HttpResponse = yield (planned.request, timeout)
                 self._meter_receive(meter, response)
                 return self.protocol.parse(planned, response, commands)
             except CacheUnavailable as exc:
                 wait = self.retry.delay(exc, attempt, write=write, left=deadline.remaining())
                 if wait is None:
+                    # sent, and neither refused nor sure never to have arrived: a write
+                    # may have run (what ``OutcomeUnknown`` reports)
+                    if write and sent and isinstance(exc, CacheTimeout | ServerError):
+                        exc.may_have_run = True
                     raise
                 yield Pause(wait)
                 attempt += 1

@@ -7,11 +7,16 @@ encoding rules and the error mapping live in exactly one place:
   results are decoded here (strings are base64, the status ``"OK"`` stays raw);
 - text arguments travel as a JSON array; a command whose argument is bytes that are not
   valid UTF-8 uses the raw-body path form (``POST /set/<key>?EX=60`` with the value as
-  the body), the only binary-safe way to send a value;
+  the body), the only binary-safe way to send a value, when its path reaches the server
+  as sent; when it would not (a key ``.``, ``..``, empty, or with a ``/``), the command
+  travels as JSON inside a small script that hex-decodes the value (``EVAL``, billed as
+  two commands);
 - a batch is planned into as few requests as possible, order preserved: consecutive
   JSON-able commands share one ``/pipeline`` request;
 - HTTP status, non-JSON bodies, ``{"message": ...}`` shapes, quota text, NOPERM,
   NOSCRIPT and discarded transactions map to the ``continuum.errors`` tree in :func:`parse`;
+  every error text a server sends passes :class:`Redactor` first, so a server or proxy
+  that echoes the Authorization header cannot put a token into an exception;
 - the latest ``upstash-sync-token`` is echoed per client, under a lock.
 """
 
@@ -21,11 +26,12 @@ import binascii
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from continuum.codec import MAX_JSON_DEPTH, json_too_deep
+from continuum.config import mask_token
 from continuum.errors import (
     AuthenticationFailed,
     CacheError,
@@ -44,6 +50,7 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "PlannedRequest",
+    "Redactor",
     "Reply",
     "RestProtocol",
     "Script",
@@ -51,6 +58,7 @@ __all__ = [
     "command_error",
     "is_write",
     "plan",
+    "repeatable",
 ]
 
 Arg = str | bytes | int | float
@@ -102,6 +110,11 @@ READ_COMMANDS = frozenset(
         "SCRIPT",
     }
 )
+#: Writes whose second run leaves what the first left: one may be repeated (on another
+#: store) when it is unknown whether the server ran it; any other write may not.
+REPEATABLE_WRITES = frozenset(
+    {"SET", "DEL", "UNLINK", "EXPIRE", "PEXPIRE", "PERSIST", "FLUSHDB", "FLUSHALL"}
+)
 _BASE64 = "base64"
 
 
@@ -129,12 +142,14 @@ class PlannedRequest:
     """A request and the positions of the batch's commands it carries.
 
     ``kind`` is ``single`` (``POST /``, one command), ``raw`` (path form, binary body),
-    ``pipeline`` or ``transaction``.
+    ``pipeline`` or ``transaction``. ``scripted`` names the positions sent in the script
+    form (see :func:`plan`), whose replies come back wrapped.
     """
 
     request: HttpRequest
     positions: tuple[int, ...]
     kind: str
+    scripted: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,13 @@ def is_write(command: Command) -> bool:
     return text.upper() not in READ_COMMANDS
 
 
+def repeatable(command: Command) -> bool:
+    """Whether running ``command`` twice leaves the data as running it once does (reads,
+    and the writes in ``REPEATABLE_WRITES``)."""
+    name = _command_name(command)
+    return name in READ_COMMANDS or name in REPEATABLE_WRITES
+
+
 def _command_name(command: Command) -> str:
     name = command[0]
     return (name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)).upper()
@@ -217,16 +239,24 @@ def _path_segment(arg: Arg, command: str) -> str:
     return quote(text, safe="")
 
 
+def _binary_at(command: Command) -> int:
+    """Where the one binary argument of a command for the raw-body form is; refuses a
+    command that form cannot carry."""
+    binary = [i for i, a in enumerate(command) if isinstance(a, bytes) and _json_arg(a) is None]
+    at = binary[0]
+    if len(binary) > 1 or len(command[at + 1 :]) % 2:
+        raise ValidationError(
+            f"{_command_name(command)}: a binary value must be followed only by "
+            "option/value pairs (EX 60)"
+        )
+    return at
+
+
 def _raw_request(command: Command, headers: Mapping[str, str]) -> HttpRequest:
     """``POST /<cmd>/<args...>?<pairs>`` with the binary argument as the body."""
     name = _command_name(command)
-    binary = [i for i, a in enumerate(command) if isinstance(a, bytes) and _json_arg(a) is None]
-    at = binary[0]
+    at = _binary_at(command)
     tail = list(command[at + 1 :])
-    if len(binary) > 1 or len(tail) % 2:
-        raise ValidationError(
-            f"{name}: a binary value must be followed only by option/value pairs (EX 60)"
-        )
     path = "/" + "/".join(_path_segment(a, name) for a in command[:at])
     if tail:
         pairs = [
@@ -237,6 +267,62 @@ def _raw_request(command: Command, headers: Mapping[str, str]) -> HttpRequest:
     body = command[at]
     assert isinstance(body, bytes)
     return HttpRequest("POST", path, headers, _checked(body, "the value"))
+
+
+def _survives(segment: str) -> bool:
+    """Whether a path segment reaches the server as sent: ``.`` and ``..`` are removed by
+    URL normalisation (httpx's, or a proxy's), an empty one merged away, and a ``/`` or
+    ``\\`` (sent as ``%2F``, ``%5C``) splits it on a server that decodes before routing."""
+    return segment not in ("", ".", "..") and "/" not in segment and "\\" not in segment
+
+
+#: The form of a binary command whose path would not survive: EVAL with the binary
+#: argument hex-encoded (JSON carries only text), decoded and run by the script. ARGV[1]
+#: is the position of the hex argument among the rest, the command itself. The reply is
+#: wrapped so that a status ("OK") and a nil come back as what they were, whatever a
+#: server does with a script's status reply: ``{"status", s}``, ``{"nil"}`` or
+#: ``{"value", reply}``; an error is returned as it is.
+_BINARY_SCRIPT = (
+    "local a = {} for i = 2, #ARGV do a[i - 1] = ARGV[i] end "
+    "local at = tonumber(ARGV[1]) "
+    "a[at] = (a[at]:gsub('%x%x', function(h) return string.char(tonumber(h, 16)) end)) "
+    "local r = redis.pcall(unpack(a)) "
+    "if type(r) == 'table' and r.err then return r end "
+    "if type(r) == 'table' and r.ok then return {'status', r.ok} end "
+    "if r == false then return {'nil'} end "
+    "return {'value', r}"
+)
+
+
+def _unwrap(reply: Reply | CommandError) -> Reply | CommandError:
+    """A script-form reply as the command itself would have answered."""
+    if isinstance(reply, CommandError):
+        return reply
+    if isinstance(reply, list) and reply:
+        kind = reply[0]
+        if kind == b"status" and len(reply) == 2 and isinstance(reply[1], bytes | str):
+            status = reply[1]
+            return status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        if kind == b"nil" and len(reply) == 1:
+            return None
+        if kind == b"value" and len(reply) == 2:
+            return reply[1]
+    raise ServerError("the server answered a binary command's script with an unexpected shape")
+
+
+def _binary_form(command: Command) -> list[str] | None:
+    """None when the raw-body path form carries ``command`` exactly; otherwise the same
+    command as a script whose arguments are all text (one extra billed call)."""
+    at = _binary_at(command)
+    name = _command_name(command)
+    if all(_survives(str(_json_arg(a))) for a in command[:at]):
+        return None
+    value = command[at]
+    assert isinstance(value, bytes)
+    texts = [str(_json_arg(a)) for a in command]
+    texts[at] = value.hex()
+    return ["EVAL_RO" if name in READ_COMMANDS else "EVAL", _BINARY_SCRIPT, "0", str(at + 1),
+            *texts]  # fmt: skip
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -292,10 +378,17 @@ def plan(
             return [PlannedRequest(request, (0,), "single")]
     # Each JSON-able command encoded once; a pipeline body is these joined in an array.
     encoded: list[bytes | None] = []
-    for command in commands:
+    scripted: set[int] = set()
+    for position, command in enumerate(commands):
         args = [_json_arg(a) for a in command]
         texts = [a for a in args if a is not None]
-        encoded.append(_json_body(texts) if len(texts) == len(args) else None)
+        if len(texts) == len(args):
+            encoded.append(_json_body(texts))
+        elif transaction or (script := _binary_form(command)) is None:
+            encoded.append(None)  # the raw-body path form (refused in a transaction)
+        else:
+            encoded.append(_json_body(script))
+            scripted.add(position)
     if transaction:
         if any(e is None for e in encoded):
             raise ValidationError("binary (non-UTF-8) values cannot be sent in a transaction")
@@ -310,14 +403,15 @@ def plan(
         nonlocal group_size
         if not group:
             return
+        wrapped = frozenset(scripted.intersection(group))
         if len(group) == 1:
             body = _checked(encoded[group[0]] or b"", "the command")
             request = HttpRequest("POST", "/", json_headers, body)
-            planned.append(PlannedRequest(request, (group[0],), "single"))
+            planned.append(PlannedRequest(request, (group[0],), "single", wrapped))
         else:
             body = _array([encoded[i] or b"" for i in group])
             request = HttpRequest("POST", "/pipeline", json_headers, body)
-            planned.append(PlannedRequest(request, tuple(group), "pipeline"))
+            planned.append(PlannedRequest(request, tuple(group), "pipeline", wrapped))
         group.clear()
         group_size = 2
 
@@ -334,6 +428,33 @@ def plan(
             group_size += len(piece) + 1
     close_group()
     return planned
+
+
+class Redactor:
+    """Takes the client's tokens out of text a server sent, before it becomes part of an
+    exception: each token, as sent and percent-encoded, becomes what ``mask_token``
+    shows (``****`` and at most its last four characters)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms: dict[str, str] = {}
+        for secret in secrets:
+            if secret:
+                forms[secret] = forms[quote(secret, safe="")] = mask_token(secret)
+        # the longest first, so a token containing another is masked whole
+        self._forms = sorted(forms.items(), key=lambda item: -len(item[0]))
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._forms)} forms)"
+
+    def __call__(self, text: object) -> str:
+        clean = str(text)
+        for form, mask in self._forms:
+            if form in clean:
+                clean = clean.replace(form, mask)
+        return clean
+
+
+_NOTHING = Redactor(())
 
 
 def command_error(text: str, command: str | None = None) -> CommandError:
@@ -369,12 +490,15 @@ def _decode_value(value: object) -> Reply:
     raise ServerError(f"unexpected {type(value).__name__} in a REST result")
 
 
-def _item(obj: object, command: Command) -> Reply | CommandError:
+def _item(
+    obj: object, command: Command, clean: Redactor, scripted: bool = False
+) -> Reply | CommandError:
     if isinstance(obj, dict):
         if "error" in obj:
-            return command_error(str(obj["error"]), _command_name(command))
+            return command_error(clean(obj["error"]), _command_name(command))
         if "result" in obj:
-            return _decode_value(obj["result"])
+            reply = _decode_value(obj["result"])
+            return _unwrap(reply) if scripted else reply
     raise ServerError("the server answered a shape that is not Upstash's JSON")
 
 
@@ -413,20 +537,24 @@ def _status_error(status: int, data: object, body: bytes) -> CacheError:
 
 
 def parse(
-    planned: PlannedRequest, response: HttpResponse, commands: Sequence[Command]
+    planned: PlannedRequest,
+    response: HttpResponse,
+    commands: Sequence[Command],
+    clean: Redactor = _NOTHING,
 ) -> list[Reply | CommandError]:
     """Turn one response into one reply (or error instance) per carried command.
 
     Raises a :class:`CacheUnavailable` subclass when the request as a whole failed,
     :class:`TransactionAborted` for a discarded transaction, and a :class:`CommandError`
     for a non-pipelined command error status. ``commands`` is the whole batch; the
-    planned request says which of them it carried.
+    planned request says which of them it carried. ``clean`` redacts every error text
+    the server sent before it goes into an exception.
     """
     data = _load(response.body)
     status = response.status
     command = _command_name(commands[planned.positions[0]]) if planned.kind != "pipeline" else None
     if status == 400 and isinstance(data, dict) and "error" in data:
-        text = str(data["error"])
+        text = clean(data["error"])
         if _is_quota(text):
             raise _status_error(status, data, response.body)
         if planned.kind == "transaction":
@@ -441,19 +569,24 @@ def parse(
     if planned.kind in ("pipeline", "transaction"):
         if isinstance(data, dict) and "error" in data:
             if planned.kind == "transaction":
-                raise TransactionAborted(f"transaction discarded: {data['error']}")
-            raise command_error(f"pipeline refused: {data['error']}")
+                raise TransactionAborted(f"transaction discarded: {clean(data['error'])}")
+            raise command_error(f"pipeline refused: {clean(data['error'])}")
         if not isinstance(data, list) or len(data) != len(planned.positions):
             raise ServerError("the pipeline answer does not match the commands sent")
-        return [_item(obj, commands[at]) for obj, at in zip(data, planned.positions, strict=True)]
-    return [_item(data, commands[planned.positions[0]])]
+        items = zip(data, planned.positions, strict=True)
+        return [_item(obj, commands[at], clean, at in planned.scripted) for obj, at in items]
+    at = planned.positions[0]
+    return [_item(data, commands[at], clean, at in planned.scripted)]
 
 
 class RestProtocol:
-    """Per-client protocol state: the token's header and the latest sync token."""
+    """Per-client protocol state: the token's header, the latest sync token, and the
+    tokens to keep out of error messages (``token`` and any in ``secrets``: a client
+    passes every database it is configured with)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, *, secrets: Iterable[str] = ()) -> None:
         self._auth = {"Authorization": f"Bearer {token}", "Upstash-Encoding": _BASE64}
+        self.redact = Redactor([token, *secrets])
         self.sync = SyncTokens()
         self._cached: tuple[str | None, dict[str, str]] = (None, self._auth)
 
@@ -478,4 +611,4 @@ class RestProtocol:
         self, planned: PlannedRequest, response: HttpResponse, commands: Sequence[Command]
     ) -> list[Reply | CommandError]:
         self.sync.observe(response.headers)
-        return parse(planned, response, commands)
+        return parse(planned, response, commands, self.redact)

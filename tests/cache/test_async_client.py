@@ -37,8 +37,8 @@ async def test_async_pattern_and_prefix_deletes(acache: AsyncUpstashCache) -> No
     with pytest.raises(ValidationError) as caught:
         await acache.delete_pattern("*")
     assert str(caught.value) == (
-        "refusing to delete every key with pattern '*'; pass allow_all=True "
-        "(or use flush(confirm=True))"
+        "pattern '*' can match every key in the database (it does not start with a literal "
+        "character); pass allow_all=True to mean it"
     )
 
 

@@ -168,3 +168,47 @@ def test_a_stream_that_stays_ended_is_reported_after_what_arrived(
     captured = capsys.readouterr()
     assert captured.out == "news: last words\n"
     assert "ConnectionFailed" in captured.err and "Traceback" not in captured.err
+
+
+FORGED = 'hi\n\ndata: message,admin,{"cmd":"shutdown"}'
+
+
+def test_a_multi_line_message_prints_whole_and_cannot_pass_for_two(
+    env: dict[str, str], publisher: RestExecutor
+) -> None:
+    """Every continuation line is indented and a message's first line never is; control
+    characters (a terminal's cursor moves, CR) are shown escaped, not obeyed; a channel
+    name that could blur the line's start is quoted."""
+    proc = start(env, "chat", "we ird: name", "--count", "4")
+    publish(publisher, "chat", FORGED)
+    publish(publisher, "chat", "chat: posing\nas two")
+    publish(publisher, "chat", "\x1b[1A\x1b[2Kerased?\x00\ttab\u202eevil\u2028end\n")
+    publish(publisher, "we ird: name", "x")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out == (
+        "chat: hi\n"
+        "  \n"
+        '  data: message,admin,{"cmd":"shutdown"}\n'
+        "chat: chat: posing\n"
+        "  as two\n"
+        "chat: \\x1b[1A\\x1b[2Kerased?\\x00\ttab\\u202eevil\\u2028end\n"
+        "  \n"
+        '"we ird: name": x\n'
+    )
+
+
+def test_json_lines_carry_a_multi_line_message_exactly(
+    env: dict[str, str], publisher: RestExecutor
+) -> None:
+    proc = start(env, "ch*", "--pattern", "--json", "--count", "2")
+    publish(publisher, "chat", FORGED)
+    publish(publisher, "chat", "nul\x00 and \u2028")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == [
+        '{"channel": "chat", "pattern": "ch*", "data": "hi\\n\\ndata: message,admin,'
+        '{\\"cmd\\":\\"shutdown\\"}"}',
+        '{"channel": "chat", "pattern": "ch*", "data": "nul\\u0000 and \\u2028"}',
+    ]
+    assert [json.loads(line)["data"] for line in out.splitlines()] == [FORGED, "nul\x00 and \u2028"]

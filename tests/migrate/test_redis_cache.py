@@ -86,7 +86,8 @@ def test_layers_use_the_same_keys_and_ttls_as_upstash(source: RedisProcess) -> N
     with pytest.raises(ValidationError) as refused:
         sessions.delete_pattern("*")
     assert str(refused.value) == (
-        "pattern '*' matches the whole 'sessions' layer; pass allow_all=True (or call clear())"
+        "pattern '*' can match every key in the 'sessions' layer (it does not start with a "
+        "literal character); pass allow_all=True or call clear() to mean it"
     )
     assert sessions.clear() == 2
     assert cache.get("query:q1") == [1, 2]
@@ -104,8 +105,8 @@ def test_bad_input_is_refused_before_anything_is_sent(source: RedisProcess) -> N
     with pytest.raises(ValidationError) as everything:
         cache.delete_pattern("*")
     assert str(everything.value) == (
-        "refusing to delete every key with pattern '*'; pass allow_all=True "
-        "(or use flush(confirm=True))"
+        "pattern '*' can match every key in the database (it does not start with a literal "
+        "character); pass allow_all=True to mean it"
     )
     assert source.client().dbsize() == 0
 
@@ -251,3 +252,34 @@ def test_without_redis_py_the_error_says_which_extra_to_install() -> None:
     assert result.stdout == (
         "RedisCache and `continuum migrate` need redis-py: pip install 'continuum-cache[redis]'\n"
     )
+
+
+@pytest.mark.parametrize("pattern", ["?*", "[a-z]*", "[^!]*"])
+def test_the_one_rule_against_deleting_everything_holds_here_too(
+    source: RedisProcess, pattern: str
+) -> None:
+    cache = RedisCache(source.url)
+    sessions = cache.layer("sessions")
+    cache.set("a", 1), sessions.set("b", 2)
+    refusals = [
+        (lambda: cache.delete_pattern(pattern),
+         f"pattern {pattern!r} can match every key in the database (it does not start with a "
+         "literal character); pass allow_all=True to mean it"),
+        (lambda: sessions.delete_pattern(pattern),
+         f"pattern {pattern!r} can match every key in the 'sessions' layer (it does not start "
+         "with a literal character); pass allow_all=True or call clear() to mean it"),
+        (lambda: sessions.delete_prefix(""),
+         "an empty prefix matches every key in the 'sessions' layer; call clear() to mean it"),
+        (lambda: cache.delete_prefix(""),
+         "an empty prefix matches every key in the database; "
+         "use delete_pattern('*', allow_all=True) to mean it"),
+        (lambda: cache.flush(confirm="false"), "confirm must be True or False, not 'false'"),
+        (lambda: cache.flush(confirm=1), "confirm must be True or False, not 1"),
+    ]  # fmt: skip
+    for call, message in refusals:
+        with pytest.raises(ValidationError) as refused:
+            call()
+        assert str(refused.value) == message
+    assert source.client().dbsize() == 2
+    assert sessions.delete_pattern(pattern, allow_all=True) == 1
+    assert cache.get("a") == 1

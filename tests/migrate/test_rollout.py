@@ -182,3 +182,30 @@ def test_an_upstash_client_with_its_own_fallback_is_refused(source: RedisProcess
         "RolloutCache needs UpstashCache(fallback=False): during an Upstash outage the "
         "rollout reads Redis instead, and a request-scoped fallback would hide it"
     )
+
+
+def test_a_rolled_out_layer_refuses_what_would_empty_it(
+    stores: tuple[UpstashCache, RedisCache],
+) -> None:
+    upstash, redis_cache = stores
+    rollout = RolloutCache(upstash, redis_cache, percent=50)
+    sessions, query = rollout.layer("sessions"), rollout.layer("query")
+    for i in range(3):
+        sessions.set(f"u{i}", i), query.set(f"q{i}", i)
+    with pytest.raises(ValidationError) as refused:
+        sessions.delete_pattern("?*")
+    assert str(refused.value) == (
+        "pattern '?*' can match every key in the 'sessions' layer (it does not start with a "
+        "literal character); pass allow_all=True or call clear() to mean it"
+    )
+    with pytest.raises(ValidationError) as refused:
+        sessions.delete_prefix("")
+    assert str(refused.value) == (
+        "an empty prefix matches every key in the 'sessions' layer; call clear() to mean it"
+    )
+    assert [upstash.get(f"session:u{i}") for i in range(3)] == [0, 1, 2]
+    assert [redis_cache.get(f"session:u{i}") for i in range(3)] == [0, 1, 2]
+    assert sessions.clear() == 3
+    assert not any(upstash.exists(f"session:u{i}") or redis_cache.exists(f"session:u{i}")
+                   for i in range(3))  # fmt: skip
+    assert [query.get(f"q{i}") for i in range(3)] == [0, 1, 2]

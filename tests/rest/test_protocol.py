@@ -73,11 +73,44 @@ def test_booleans_are_refused_as_ambiguous(proto: RestProtocol) -> None:
 
 def test_binary_value_uses_the_raw_body_path_form(proto: RestProtocol) -> None:
     value = b"\xff\x00\xfe binary"
-    [planned] = proto.plan([["SET", "a key/with?odd#chars", value, "EX", 100]])
+    [planned] = proto.plan([["SET", "a key:with?odd#chars%", value, "EX", 100]])
     assert planned.kind == "raw"
-    assert planned.request.path == "/SET/a%20key%2Fwith%3Fodd%23chars?EX=100"
+    assert planned.request.path == "/SET/a%20key%3Awith%3Fodd%23chars%25?EX=100"
     assert planned.request.body == value
     assert planned.request.headers["Upstash-Encoding"] == "base64"
+
+
+@pytest.mark.parametrize("key", [".", "..", "", "a/../b", "/", "back\\slash"])
+def test_a_key_the_path_would_not_carry_goes_in_the_script_form(
+    proto: RestProtocol, key: str
+) -> None:
+    [planned] = proto.plan([["SET", key, b"\xff\x00", "EX", 100]])
+    assert (planned.kind, planned.request.path, planned.scripted) == ("single", "/", {0})
+    [name, script, numkeys, at, *args] = json.loads(planned.request.body)
+    assert (name, numkeys, at) == ("EVAL", "0", "3")  # the third of SET, key, value, ...
+    assert args == ["SET", key, "ff00", "EX", "100"]
+    assert script.startswith("local a = {} for i = 2, #ARGV do")
+    [read] = proto.plan([["GETRANGE", ".", 0, -1], ["SET", ".", b"\x80"], ["GET", "."]])
+    assert (read.kind, read.scripted) == ("pipeline", {1})
+    [scan] = proto.plan([["SSCAN", ".", 0, "MATCH", b"\xfe"]])
+    assert json.loads(scan.request.body)[0] == "EVAL_RO"  # a read, for a read-only token
+
+
+def test_script_form_replies_come_back_as_the_command_answers(proto: RestProtocol) -> None:
+    commands = [["SET", ".", b"\xff"], ["GET", "k"], ["SET", "..", b"\xff", "NX", "GET"]]
+    [planned] = proto.plan(commands)  # type: ignore[arg-type]
+    answer = [
+        {"result": [b64("status"), "OK"]}, {"result": b64("v")}, {"result": [b64("nil")]},
+    ]  # fmt: skip
+    assert proto.parse(planned, respond(200, answer), commands) == ["OK", b"v", None]  # type: ignore[arg-type]
+    answer[0] = {"result": [b64("value"), [b64("x"), 3]]}
+    assert proto.parse(planned, respond(200, answer), commands)[0] == [b"x", 3]  # type: ignore[arg-type]
+    answer[0] = {"result": b64("unwrapped")}
+    with pytest.raises(ServerError) as caught:
+        proto.parse(planned, respond(200, answer), commands)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "the server answered a binary command's script with an unexpected shape"
+    )
 
 
 def test_binary_value_must_be_followed_only_by_pairs(proto: RestProtocol) -> None:
@@ -302,6 +335,8 @@ def test_any_value_is_carried_exactly(data: bytes, key: str) -> None:
     [planned] = proto.plan([["SET", key, data]])
     if planned.kind == "raw":
         assert planned.request.body == data
+    elif planned.scripted:
+        assert bytes.fromhex(json.loads(planned.request.body)[6]) == data
     else:
         assert json.loads(planned.request.body)[2].encode("utf-8") == data
 
