@@ -246,8 +246,9 @@ class CacheBase(Generic[TransportT, SenderT]):
 
     # -- bookkeeping -------------------------------------------------------------------
 
-    def _counted(self, value: object, call: CallState) -> Any:
-        """A read's value, once the read is counted as a hit or a miss of its layer."""
+    def _read(self, replies: Replies, call: CallState) -> Any:
+        """A GET batch's value, once the read is counted as a hit or a miss of its layer."""
+        value = self._ops.read(replies)
         name = call.spec.name
         stats = self._stats.get(name)
         if stats is None:
@@ -265,8 +266,10 @@ class CacheBase(Generic[TransportT, SenderT]):
 
     def _local_execute(self, batch: Batch, call: CallState) -> Replies:
         assert self._local is not None
-        call.backend = CacheBackend.LOCAL
-        return self._local.execute(batch.commands, write=batch.write, transaction=batch.transaction)
+        call.backend = _LOCAL
+        if batch.transaction:
+            return self._local.execute(batch.commands, transaction=True)
+        return self._local.execute(batch.commands)  # ``write`` only matters to a network
 
     def _unsent(
         self,
@@ -347,10 +350,10 @@ class CacheBase(Generic[TransportT, SenderT]):
         elif key is not None and not isinstance(replies[0], CommandError):
             memo[key] = replies[0]
 
-    @staticmethod
-    def _write_result(ok: bool, call: CallState) -> WriteResult:
+    def _write_result(self, replies: Replies, call: CallState) -> WriteResult:
+        """What a SET batch's caller is told: stored or not, and where."""
         # Immutable, and only eight can exist: shared instances cost no construction.
-        return _WRITE_RESULTS[ok, call.backend, call.degraded]
+        return _WRITE_RESULTS[self._ops.stored(replies), call.backend, call.degraded]
 
     def _expected_compute(self, key: str) -> float:
         return self._compute_times.get(key, 0.1)

@@ -94,17 +94,11 @@ class _Call(CallState):
         client = self.client
         if client._local is not None:
             return client._local_execute(batch, self)
-        memo_key = None
-        scope = self.scope
-        if scope is not None and not batch.write and not batch.fresh:
-            commands = batch.commands  # CacheBase._memo_lookup, inline
-            if len(commands) == 1:
-                command = commands[0]
-                if len(command) == 2 and command[0] == "GET" and isinstance(command[1], str):
-                    memo_key = (client._db_urls[self.spec.database], command[1])
-                    memo = scope.memo
-                    if memo_key in memo:
-                        return [memo[memo_key]]
+        memo_key = client._memo_lookup(batch, self)
+        if memo_key is not None:
+            memo = self.scope.memo  # type: ignore[union-attr]  # a memo key means a scope
+            if memo_key in memo:
+                return [memo[memo_key]]
         database = self.spec.database
         executor = client._senders.get(database) or client._sender(database)
         if self.degraded or executor.breaker.sheds():  # nothing will be sent

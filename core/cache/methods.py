@@ -59,12 +59,12 @@ class CacheMethods(
     # -- plans, by layer (also what CacheLayer runs) -------------------------------------
 
     def _get(self, key: str, spec: LayerSpec) -> Layered[Any]:
-        return Plan(self._ops.get(key), spec, self._counted)
+        return Plan(self._ops.get_batch(key), spec, self._read)
 
     def _set(
         self, key: str, value: object, ttl: float | None, spec: LayerSpec
     ) -> Layered[WriteResult]:
-        return Plan(self._ops.set(key, value, ttl), spec, self._write_result)
+        return Plan(self._ops.set_batch(key, value, ttl), spec, self._write_result)
 
     def _delete(self, keys: tuple[str, ...], spec: LayerSpec) -> Layered[int]:
         return Plan(self._ops.delete(keys), spec)
@@ -104,15 +104,14 @@ class CacheMethods(
     @twin
     def get(self, key: str) -> Layered[Any]:
         """The value at ``key``, or None when missing."""
-        return Plan(self._ops.get(key), DEFAULT_LAYER, self._counted)  # _get, inline
+        return self._get(key, DEFAULT_LAYER)
 
     @twin
     def set(
         self, key: str, value: object, ttl: float | None = 300, *, ex: float | None = None
     ) -> Layered[WriteResult]:
         """Store ``value`` for ``ttl`` seconds (``ex=`` is an alias; ``None``: no expiry)."""
-        op = self._ops.set(key, value, ex if ex is not None else ttl)  # _set, inline
-        return Plan(op, DEFAULT_LAYER, self._write_result)
+        return self._set(key, value, ex if ex is not None else ttl, DEFAULT_LAYER)
 
     @twin
     def delete(self, *keys: str) -> Layered[int]:

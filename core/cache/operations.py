@@ -149,9 +149,22 @@ class Operations:
 
     # -- single-key operations ---------------------------------------------------------
 
-    def get(self, key: str) -> Operation[object]:
-        replies = yield Batch([("GET", check_key(key))], write=False)
+    # ``get``/``set`` are also offered as their one batch and what makes the result of its
+    # replies: a client runs that batch as a one-step operation (see continuum.sansio.run),
+    # the cheapest form for the commonest calls.
+
+    def get_batch(self, key: str) -> Batch:
+        return Batch([("GET", check_key(key))], False)
+
+    def read(self, replies: Replies) -> object:
+        """The value a GET batch answered."""
+        reply = replies[0]
+        if type(reply) is bytes:  # a stored value: two calls fewer than the general path
+            return self.codec.decode(reply)
         return self.decode(_one(replies))
+
+    def get(self, key: str) -> Operation[object]:
+        return self.read((yield self.get_batch(key)))
 
     def set_command(
         self, key: str, value: object, ttl: float | None, *, nx: bool = False, xx: bool = False
@@ -166,12 +179,19 @@ class Operations:
             command.append("XX")
         return command
 
+    def set_batch(self, key: str, value: object, ttl: float | None) -> Batch:
+        return Batch([self.set_command(key, value, ttl)], True, touches=[key])
+
+    @staticmethod
+    def stored(replies: Replies) -> bool:
+        """Whether a SET batch stored its value (False: NX/XX refused it)."""
+        return _one(replies) in _OK
+
     def set(
         self, key: str, value: object, ttl: float | None, *, nx: bool = False, xx: bool = False
     ) -> Operation[bool]:
         command = self.set_command(key, value, ttl, nx=nx, xx=xx)
-        replies = yield Batch([command], write=True, touches=[key])
-        return _one(replies) in _OK
+        return self.stored((yield Batch([command], write=True, touches=[key])))
 
     def delete(self, keys: tuple[str, ...]) -> Operation[int]:
         if not keys:
