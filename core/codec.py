@@ -30,6 +30,8 @@ import json
 import re
 import zlib
 from collections.abc import Callable
+from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
+from json.encoder import encode_basestring as _encode_text
 from typing import Any, Protocol
 
 from continuum.errors import ConfigurationError, DecodeError, ValidationError
@@ -43,8 +45,61 @@ KIND_ZJSON = b"z"
 KIND_ZMSGPACK = b"Z"
 
 _COMPRESS_LEVEL = 6
-_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_json_decode = json.JSONDecoder().decode
+_BYTES_LIKE = (bytes, bytearray, memoryview)  # a tuple: isinstance checks it faster
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+#: Idle C encoders, each with its own ``markers`` dict (the circular-reference check).
+_idle: list[tuple[Callable[[object, int], Any], dict[int, object]]] = []
+
+
+def _json_text(value: object) -> str:
+    """``_ENCODER.encode(value)``: the same text and the same errors, at half the cost.
+
+    ``JSONEncoder.encode`` builds its C encoder anew on every call (``iterencode``'s
+    ``_one_shot`` path); here one is built with the same arguments and reused. Each use
+    takes an encoder off the idle list and puts it back only after a success, when the
+    encoder has emptied its ``markers`` again: two threads never share one, and neither
+    does an encoding that starts while another is running on the same thread (a dict
+    subclass's ``items()`` may store a value). ``list.pop``/``append`` are atomic, so no
+    lock is needed. A failed encoding's encoder is dropped with whatever ``markers`` it
+    left. Where the C accelerator is missing the plain ``encode`` runs.
+    """
+    if _c_make_encoder is None:
+        return _ENCODER.encode(value)
+    try:
+        pair = _idle.pop()
+    except IndexError:
+        markers: dict[int, object] = {}
+        pair = (
+            _c_make_encoder(
+                markers, _ENCODER.default, _encode_text, None, ":", ",", False, False, False
+            ),
+            markers,
+        )
+    text = "".join(pair[0](value, 0))
+    _idle.append(pair)
+    return text
+
+
+_DECODER = json.JSONDecoder()
+_scan = _DECODER.scan_once  # type: ignore[attr-defined]  # set in __init__, not typed
+_JSON_SPACE = " \t\n\r"
+
+
+def _json_decode(text: str) -> object:
+    """``json.loads(text)`` for text that starts with a value, without the two whitespace
+    regex matches ``JSONDecoder.decode`` spends around it (half of what decoding a small
+    value costs). Anything else, errors included, goes through ``decode`` itself."""
+    if text and text[0] not in _JSON_SPACE:
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:  # not JSON at the start: ``decode`` says why
+            return _DECODER.decode(text)
+        if end == len(text):
+            return value
+    return _DECODER.decode(text)
+
 
 #: Deepest JSON nesting we decode. CPython turns deeper input into RecursionError, but
 #: Pyodide (Cloudflare Workers) overflows its JS stack first and the whole isolate dies,
@@ -59,6 +114,8 @@ def json_too_deep(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     The common case is decided by two C-level counts; only text holding more brackets than
     ``limit`` is scanned, token by token (strings skipped whole by the regex).
     """
+    if len(data) <= limit:  # too few characters for that many brackets
+        return False
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
@@ -123,16 +180,37 @@ class _Base:
         return plain
 
     def decode(self, data: bytes) -> object:
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise DecodeError(f"expected stored bytes, got {type(data).__name__}")
-        data = bytes(data)
+        if type(data) is not bytes:
+            if not isinstance(data, _BYTES_LIKE):
+                raise DecodeError(f"expected stored bytes, got {type(data).__name__}")
+            data = bytes(data)
         if len(data) > self.max_decoded_size:
             raise DecodeError(
                 f"stored value is {len(data)} bytes, over max_decoded_size "
                 f"({self.max_decoded_size})"
             )
-        if data[:1] != MARKER:
-            return self._decode_text(data)
+        if not data or data[0]:  # no marker: plain JSON (the common case, inline)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return data
+            if len(data) > MAX_JSON_DEPTH and json_too_deep(data):
+                raise DecodeError(f"stored JSON nests deeper than {MAX_JSON_DEPTH} levels; refused")
+            try:
+                # _json_decode, inline: a value read in the fallback's hot loop pays for
+                # no call beyond the decoding itself
+                if text and text[0] not in _JSON_SPACE:
+                    try:
+                        value, end = _scan(text, 0)
+                    except StopIteration:
+                        return _DECODER.decode(text)  # not JSON: raises why
+                    if end == len(text):
+                        return value
+                return _DECODER.decode(text)
+            except ValueError:
+                return text
+            except RecursionError:
+                raise DecodeError("stored JSON is nested too deeply to decode safely") from None
         kind = data[1:2]
         if kind == KIND_BYTES:
             return data[2:]
@@ -144,21 +222,6 @@ class _Base:
             return self._unpack(self._inflate(data[2:]))
         # Not one of ours: another client stored binary that happens to start with NUL.
         return data
-
-    def _decode_text(self, data: bytes) -> object:
-        """Unmarked bytes: JSON if they parse, else the text, else the bytes themselves."""
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data
-        if json_too_deep(data):
-            raise DecodeError(f"stored JSON nests deeper than {MAX_JSON_DEPTH} levels; refused")
-        try:
-            return _json_decode(text)
-        except ValueError:
-            return text
-        except RecursionError:
-            raise DecodeError("stored JSON is nested too deeply to decode safely") from None
 
     def _decode_json(self, data: bytes) -> object:
         if json_too_deep(data):
@@ -231,16 +294,19 @@ class JsonCodec(_Base):
     def encode(self, value: object) -> bytes:
         if type(value) is bytes:
             return MARKER + KIND_BYTES + value
-        if isinstance(value, bytes | bytearray | memoryview):
+        if isinstance(value, _BYTES_LIKE):
             return MARKER + KIND_BYTES + bytes(value)
         try:
-            data = _json_encode(value).encode("utf-8")
+            data = _json_text(value).encode("utf-8")
         except UnicodeEncodeError:
             raise ValidationError("value contains a lone surrogate: not valid UTF-8") from None
         except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(
                 f"cannot store a value of type {type(value).__name__} as JSON: {_reason(exc)}"
             ) from None
+        threshold = self.compress_threshold
+        if threshold is None or len(data) <= threshold:
+            return data  # too small to compress: no further call
         return self._maybe_compress(data, KIND_ZJSON, data)
 
 

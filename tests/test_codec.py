@@ -9,7 +9,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from continuum.codec import make_codec
@@ -128,6 +128,78 @@ def test_unstorable_values_are_refused_clearly(value: object, message: str) -> N
     with pytest.raises(ValidationError) as caught:
         make_codec().encode(value)
     assert str(caught.value) == message
+
+
+_COMPACT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
+
+
+@given(json_values)
+def test_stored_json_is_exactly_what_json_dumps_writes(value: object) -> None:
+    # The codec keeps its C encoder between calls instead of building one per value as
+    # json.dumps does: the text must not differ by a byte.
+    stored = make_codec(compress_threshold=None).encode(value)
+    assert stored == json.dumps(value, **_COMPACT).encode("utf-8")
+
+
+def test_a_value_stored_while_another_is_being_encoded_gets_its_own_encoder() -> None:
+    # A dict subclass's items() is user code that runs in the middle of an encoding; if
+    # it stores a value, that encoding must not disturb the outer one's bookkeeping.
+    codec = make_codec()
+    shared = {"a": [1, 2]}
+    inner: list[bytes] = []
+
+    class Storing(dict[str, object]):
+        def items(self) -> Any:
+            inner.append(codec.encode([shared, shared]))
+            return super().items()
+
+    stored = codec.encode([shared, Storing(x=shared), shared])
+    assert stored == b'[{"a":[1,2]},{"x":{"a":[1,2]}},{"a":[1,2]}]'
+    assert inner == [b'[{"a":[1,2]},{"a":[1,2]}]']
+
+
+def test_a_refused_value_leaves_nothing_behind_for_the_next_one() -> None:
+    codec = make_codec()
+    box: dict[str, object] = {}
+    box["self"] = box
+    with pytest.raises(ValidationError):
+        codec.encode(box)
+    box["self"] = 1  # the same dict, no longer circular: nothing remembers the failure
+    assert codec.encode([box, box]) == b'[{"self":1},{"self":1}]'
+
+
+json_texts = (
+    st.text()
+    | json_values.map(json.dumps)
+    | st.tuples(
+        st.sampled_from(["", " ", "\n", "x", "[", "\ufeff"]),
+        json_values.map(json.dumps),
+        st.sampled_from(["", " ", "\t", "]", "1", ",2"]),
+    ).map("".join)
+)
+
+
+@given(json_texts)
+def test_stored_text_reads_as_json_loads_reads_it_or_as_the_text(text: str) -> None:
+    # decode() parses plain JSON on an inlined path and compressed JSON on the shared
+    # one: both must read exactly what json.loads reads, and refuse what it refuses.
+    assume(not text.startswith("\x00"))  # a NUL first is one of the codec's markers
+    codec = make_codec()
+    try:
+        expected = json.loads(text)
+    except ValueError as refused:
+        assert codec.decode(text.encode("utf-8")) == text
+        with pytest.raises(DecodeError) as caught:
+            codec.decode(b"\x00z" + zlib.compress(text.encode("utf-8")))
+        assert str(caught.value) == (
+            f"compressed JSON value is not valid JSON (at byte {refused.pos})"  # type: ignore[attr-defined]
+        )
+        return
+    for got in (
+        codec.decode(text.encode("utf-8")),
+        codec.decode(b"\x00z" + zlib.compress(text.encode("utf-8"))),
+    ):
+        assert type(got) is type(expected) and repr(got) == repr(expected)
 
 
 def test_self_referencing_value_is_refused() -> None:

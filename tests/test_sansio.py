@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Generator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -146,3 +146,35 @@ def test_a_class_that_is_neither_blocking_nor_awaiting_cannot_run_a_twin() -> No
     assert str(caught.value) == (
         "_Shared mixes in neither Blocking nor Awaiting, so it cannot run fetch()"
     )
+
+
+def test_a_lone_step_runs_as_the_one_step_operation_it_stands_for() -> None:
+    # run/arun take one step in place of a generator (the cache's get and set do): the
+    # result must be what a generator yielding that step and returning its result gives.
+    def alone(step: object) -> Generator[Any, Any, Any]:
+        return (yield step)
+
+    async def ahandle(step: str) -> str:
+        return _handle(step)
+
+    async def apause(seconds: float) -> None:
+        paused.append(seconds)
+
+    steps: list[Any] = ["send:a", Pause(0.5), Call(lambda: "computed")]
+    for step in steps:
+        paused: list[float] = []
+        results = [
+            run(alone(step), _handle, paused.append),
+            run(step, _handle, paused.append),
+            asyncio.run(arun(alone(step), ahandle, apause)),
+            asyncio.run(arun(step, ahandle, apause)),
+        ]
+        assert results == [results[0]] * 4
+        assert paused == ([0.5] * 4 if isinstance(step, Pause) else [])
+    for runner in (
+        lambda: run(cast(Any, "send:boom"), _handle),
+        lambda: asyncio.run(arun(cast(Any, "send:boom"), ahandle)),
+    ):
+        with pytest.raises(LookupError) as caught:
+            runner()
+        assert caught.value.args == ("no such key",)

@@ -94,6 +94,7 @@ class CacheBase(Generic[TransportT, SenderT]):
         config.warn_if_local()
         self.config = config
         self._local = LocalCache() if config.resolved_mode is ConnectionMode.LOCAL else None
+        self._fallback_allowed = config.fallback
         self._db_urls = (
             {name: config.database(name).url for name in DATABASE_NAMES}
             if self._local is None
@@ -245,24 +246,30 @@ class CacheBase(Generic[TransportT, SenderT]):
 
     # -- bookkeeping -------------------------------------------------------------------
 
-    def _counted(self, value: object, call: CallState) -> Any:
-        """A read's value, once the read is counted as a hit or a miss of its layer."""
+    def _read(self, replies: Replies, call: CallState) -> Any:
+        """A GET batch's value, once the read is counted as a hit or a miss of its layer."""
+        value = self._ops.read(replies)
         name = call.spec.name
         stats = self._stats.get(name)
         if stats is None:
             stats = self._stats[name] = [0, 0]
+        meter = call.meter  # Meter.hit/miss, inline: every read passes here
         if value is not None:
             stats[0] += 1
-            call.meter.hit(name)
+            meter.hits += 1
+            meter.layer_hits[name] = meter.layer_hits.get(name, 0) + 1
         else:
             stats[1] += 1
-            call.meter.miss(name)
+            meter.misses += 1
+            meter.layer_misses[name] = meter.layer_misses.get(name, 0) + 1
         return value
 
     def _local_execute(self, batch: Batch, call: CallState) -> Replies:
         assert self._local is not None
-        call.backend = CacheBackend.LOCAL
-        return self._local.execute(batch.commands, write=batch.write, transaction=batch.transaction)
+        call.backend = _LOCAL
+        if batch.transaction:
+            return self._local.execute(batch.commands, transaction=True)
+        return self._local.execute(batch.commands)  # ``write`` only matters to a network
 
     def _unsent(
         self,
@@ -273,7 +280,7 @@ class CacheBase(Generic[TransportT, SenderT]):
     ) -> Replies:
         """A batch that is not sent (the call already fell back, or the circuit sheds it):
         the fallback answers; nothing is encoded for it."""
-        reason = fell_back if call.stays_local else exc
+        reason = fell_back if call.degraded else exc
         replies = self._fallback(batch, call, reason)
         if batch.write:  # a read the scope's store answered needs no copy in the memo
             self._memo_update(batch, call, memo_key, replies)
@@ -294,7 +301,7 @@ class CacheBase(Generic[TransportT, SenderT]):
         """
         if isinstance(exc, CacheUnavailable) and (unknown := batch.unrepeatable(exc)):
             raise unknown from exc  # a local stand-in must not pass for the server's answer
-        if call.spec.strict or not self.config.fallback:
+        if call.spec.strict or not self._fallback_allowed:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()
         commands = batch.commands
@@ -304,14 +311,18 @@ class CacheBase(Generic[TransportT, SenderT]):
                 if type(name) is str and name in _SCAN_SPELLINGS:
                     commands = [_restart_scan(command) for command in commands]
                     break
-        call.backend = CacheBackend.LOCAL
+        call.backend = _LOCAL
         call.degraded = True
         meter = call.meter
         meter.fallback_ops += 1
-        if batch.write:
+        write = batch.write
+        if write:
             meter.degraded_writes += 1
-        store = call.scope.local if call.scope is not None else call.fallback_store()
-        return store.execute(commands, write=batch.write, transaction=batch.transaction)
+        scope = call.scope
+        store = scope.local if scope is not None else call.fallback_store()
+        if batch.transaction:
+            return store.execute(commands, write=write, transaction=True)
+        return store.execute(commands)  # ``write`` only matters to a network's retries
 
     def _memo_lookup(self, batch: Batch, call: CallState) -> tuple[str, str] | None:
         """The memo key of a single GET: (database URL, key), so two names for one
@@ -339,9 +350,10 @@ class CacheBase(Generic[TransportT, SenderT]):
         elif key is not None and not isinstance(replies[0], CommandError):
             memo[key] = replies[0]
 
-    @staticmethod
-    def _write_result(ok: bool, call: CallState) -> WriteResult:
-        return WriteResult(ok, call.backend, call.degraded)
+    def _write_result(self, replies: Replies, call: CallState) -> WriteResult:
+        """What a SET batch's caller is told: stored or not, and where."""
+        # Immutable, and only eight can exist: shared instances cost no construction.
+        return _WRITE_RESULTS[self._ops.stored(replies), call.backend, call.degraded]
 
     def _expected_compute(self, key: str) -> float:
         return self._compute_times.get(key, 0.1)
@@ -359,6 +371,14 @@ class CacheBase(Generic[TransportT, SenderT]):
         db = self.config.database("primary")
         return db.url, db.token
 
+
+_LOCAL = CacheBackend.LOCAL
+_WRITE_RESULTS = {
+    (ok, backend, degraded): WriteResult(ok, backend, degraded)
+    for ok in (False, True)
+    for backend in CacheBackend
+    for degraded in (False, True)
+}
 
 # every spelling of SCAN, so the fallback's per-batch check is one set lookup
 _SCAN_SPELLINGS = frozenset(

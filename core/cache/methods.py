@@ -59,12 +59,12 @@ class CacheMethods(
     # -- plans, by layer (also what CacheLayer runs) -------------------------------------
 
     def _get(self, key: str, spec: LayerSpec) -> Layered[Any]:
-        return Plan(self._ops.get(key), spec, self._counted)
+        return Plan(self._ops.get_batch(key), spec, self._read)
 
     def _set(
         self, key: str, value: object, ttl: float | None, spec: LayerSpec
     ) -> Layered[WriteResult]:
-        return Plan(self._ops.set(key, value, ttl), spec, self._write_result)
+        return Plan(self._ops.set_batch(key, value, ttl), spec, self._write_result)
 
     def _delete(self, keys: tuple[str, ...], spec: LayerSpec) -> Layered[int]:
         return Plan(self._ops.delete(keys), spec)

@@ -38,6 +38,8 @@ _OK = ("OK", b"OK")
 
 
 def check_key(key: object) -> str:
+    if type(key) is str and key.isascii() and len(key) <= MAX_KEY_BYTES:
+        return key  # ASCII: one byte per character, and no lone surrogate to refuse
     if not isinstance(key, str):
         raise ValidationError(f"cache keys are str, got {type(key).__name__}")
     try:
@@ -58,6 +60,8 @@ def ttl_args(ttl: float | None) -> list[str | int]:
     """``EX``/``PX`` arguments for a TTL in seconds (None: no expiry)."""
     if ttl is None:
         return []
+    if type(ttl) is int and ttl > 0:
+        return ["EX", ttl]
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
         raise ValidationError(f"ttl must be a number of seconds, got {ttl!r}")
     if ttl <= 0:
@@ -133,6 +137,8 @@ class Operations:
         return data
 
     def decode(self, reply: Reply) -> object:
+        if type(reply) is bytes:
+            return self.codec.decode(reply)
         if reply is None:
             return None
         if isinstance(reply, str):
@@ -143,9 +149,22 @@ class Operations:
 
     # -- single-key operations ---------------------------------------------------------
 
-    def get(self, key: str) -> Operation[object]:
-        replies = yield Batch([("GET", check_key(key))], write=False)
+    # ``get``/``set`` are also offered as their one batch and what makes the result of its
+    # replies: a client runs that batch as a one-step operation (see continuum.sansio.run),
+    # the cheapest form for the commonest calls.
+
+    def get_batch(self, key: str) -> Batch:
+        return Batch([("GET", check_key(key))], False)
+
+    def read(self, replies: Replies) -> object:
+        """The value a GET batch answered."""
+        reply = replies[0]
+        if type(reply) is bytes:  # a stored value: two calls fewer than the general path
+            return self.codec.decode(reply)
         return self.decode(_one(replies))
+
+    def get(self, key: str) -> Operation[object]:
+        return self.read((yield self.get_batch(key)))
 
     def set_command(
         self, key: str, value: object, ttl: float | None, *, nx: bool = False, xx: bool = False
@@ -160,12 +179,19 @@ class Operations:
             command.append("XX")
         return command
 
+    def set_batch(self, key: str, value: object, ttl: float | None) -> Batch:
+        return Batch([self.set_command(key, value, ttl)], True, touches=[key])
+
+    @staticmethod
+    def stored(replies: Replies) -> bool:
+        """Whether a SET batch stored its value (False: NX/XX refused it)."""
+        return _one(replies) in _OK
+
     def set(
         self, key: str, value: object, ttl: float | None, *, nx: bool = False, xx: bool = False
     ) -> Operation[bool]:
         command = self.set_command(key, value, ttl, nx=nx, xx=xx)
-        replies = yield Batch([command], write=True, touches=[key])
-        return _one(replies) in _OK
+        return self.stored((yield Batch([command], write=True, touches=[key])))
 
     def delete(self, keys: tuple[str, ...]) -> Operation[int]:
         if not keys:

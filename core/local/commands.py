@@ -44,12 +44,12 @@ if TYPE_CHECKING:
 
     from continuum.local.keyspace import Keyspace
 
-__all__ = ["COMMANDS", "Handler"]
+__all__ = ["COMMANDS", "MAX_EXPIRE_MS", "Handler"]
 
 #: A command: the keyspace and the arguments after the name; a reply or ``CommandError``.
 Handler: TypeAlias = "Callable[[Keyspace, list[bytes]], Reply]"
 
-_MAX_EXPIRE_MS = 2**62
+MAX_EXPIRE_MS = 2**62
 
 
 # -- strings ------------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def _get_string(db: Keyspace, k: bytes) -> bytes | None:
 def _expiry_ms(db: Keyspace, option: bytes, raw: bytes, command: str) -> int:
     """Absolute expiry (ms) from EX/PX/EXAT/PXAT; Redis refuses non-positive times."""
     amount = parse_int(raw)
-    if amount <= 0 or amount > _MAX_EXPIRE_MS // 1000:
+    if amount <= 0 or amount > MAX_EXPIRE_MS // 1000:
         raise CommandError(f"ERR invalid expire time in '{command}' command")
     if option == b"EX":
         return db.now_ms() + amount * 1000
@@ -289,7 +289,7 @@ def _expire(db: Keyspace, args: list[bytes], to_ms: Callable[[int], int], name: 
         when = to_ms(amount)
     except OverflowError:
         raise CommandError(f"ERR invalid expire time in '{name}' command") from None
-    if abs(when) > _MAX_EXPIRE_MS:
+    if abs(when) > MAX_EXPIRE_MS:
         raise CommandError(f"ERR invalid expire time in '{name}' command")
     if not db._live(k):
         return 0

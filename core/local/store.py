@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from continuum.errors import CommandError, TransactionAborted, ValidationError
-from continuum.local.commands import COMMANDS, Handler
+from continuum.local.commands import COMMANDS, MAX_EXPIRE_MS, Handler
 from continuum.local.keyspace import Keyspace
 from continuum.local.values import WRONGTYPE, Arg, Reply, to_arg
 
@@ -41,6 +41,7 @@ def register_local_script(source: str, fn: ScriptFn) -> None:
     _scripts[hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()] = fn
 
 
+_MAX_EXPIRE_AMOUNT = MAX_EXPIRE_MS // 1000
 _SURROGATES = "keys and arguments must be valid Unicode text (no lone surrogates)"
 
 
@@ -61,7 +62,13 @@ class LocalCache(Keyspace):
 
     def get(self, key: str | bytes) -> bytes | None:
         """The string at ``key``, or None; raises ``CommandError`` (WRONGTYPE) for others."""
-        k: bytes = _utf8(key) if isinstance(key, str) else key
+        if type(key) is str:
+            try:  # _utf8, inline: the fallback's every read passes here
+                k = key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError(_SURROGATES) from None
+        else:
+            k = _utf8(key) if isinstance(key, str) else key
         # Lock-free read: single dict lookups are atomic, and only expiry mutates.
         value = self._data.get(k)
         if value is None:
@@ -142,7 +149,17 @@ class LocalCache(Keyspace):
         """
         del write
         if len(commands) == 1:  # the request-scope fallback's usual batch: no lists, no zip
-            one = _argv(commands[0])
+            command = commands[0]
+            if len(command) == 2 and command[0] == "GET" and type(command[1]) is str:
+                try:
+                    return [self.get(command[1])]
+                except CommandError as exc:
+                    return [exc]
+            if len(command) == 5 and command[0] == "SET":
+                done = self._set_for(command)
+                if done is not None:
+                    return [done]
+            one = _argv(command)
             entry = _check(one)
             if not isinstance(entry, CommandError):
                 with self._lock:
@@ -166,6 +183,35 @@ class LocalCache(Keyspace):
             for argv, entry in zip(parsed, checked, strict=True):
                 replies.append(self._run(argv, entry))
         return replies
+
+    def _set_for(self, command: Command) -> Reply:
+        """``SET key value EX|PX n`` as the cache sends it, without parsing arguments back
+        from bytes; None for any other shape (the general path answers those, errors too).
+        The expiry is computed exactly as ``cmd_set`` does."""
+        _, key, value, option, amount = command
+        if type(key) is not str or type(value) is not bytes or type(amount) is not int:
+            return None
+        if option == "EX":
+            ms = amount * 1000
+        elif option == "PX":
+            ms = amount
+        else:
+            return None
+        if not 0 < amount <= _MAX_EXPIRE_AMOUNT:
+            return None
+        try:
+            k = key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(_SURROGATES) from None
+        with self._lock:  # Keyspace.now_ms and _store, inline
+            expiry = int(self._clock() * 1000) + ms
+            if k in self._data:
+                self._types[k] = "string"
+            else:
+                self._create(k, "string")
+            self._data[k] = value
+            self._expires[k] = expiry / 1000
+        return "OK"
 
     def _run(
         self, argv: list[bytes], entry: tuple[str, Handler] | CommandError

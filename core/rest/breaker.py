@@ -59,7 +59,8 @@ class CircuitBreaker:
         self._probe_started: float | None = None
         self._forced = False
         self._last_error: str | None = None
-        self._counts = {"successes": 0, "failures": 0, "opened": 0, "probes": 0, "rejected": 0}
+        self._counts = {"successes": 0, "failures": 0, "opened": 0, "probes": 0}
+        self._rejected = 0  # apart: the open circuit's hot path counts it without a dict
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(state={self._state.value!r}, failures={self._failures})"
@@ -76,11 +77,11 @@ class CircuitBreaker:
         :meth:`allow`" (closed, or a probe may be due), never "send without asking".
         """
         if (
-            self._state is CircuitState.OPEN
+            self._state is _OPEN
             and not self._forced
             and self._clock() - self._opened_at < self.probe_interval
         ):
-            self._counts["rejected"] += 1  # informational; a lost increment under a race is fine
+            self._rejected += 1  # informational; a lost increment under a race is fine
             return True
         return False
 
@@ -92,11 +93,11 @@ class CircuitBreaker:
         if state is CircuitState.CLOSED:
             return True
         if (
-            state is CircuitState.OPEN
+            state is _OPEN
             and not self._forced
             and self._clock() - self._opened_at < self.probe_interval
         ):
-            self._counts["rejected"] += 1  # informational; a lost increment under a race is fine
+            self._rejected += 1  # informational; a lost increment under a race is fine
             return False
         with self._lock:
             if self._state is CircuitState.CLOSED:
@@ -108,7 +109,7 @@ class CircuitBreaker:
                 started = self._probe_started
                 due = started is None or now - started >= self.probe_interval
             if not due:
-                self._counts["rejected"] += 1
+                self._rejected += 1
                 return False
             self._state = CircuitState.HALF_OPEN
             self._probe_started = now
@@ -165,8 +166,11 @@ class CircuitBreaker:
                 "next_probe_in": next_probe,
                 "last_error": self._last_error,
                 **self._counts,
+                "rejected": self._rejected,
             }
 
+
+_OPEN = CircuitState.OPEN
 
 _registry: dict[str, CircuitBreaker] = {}
 _registry_lock = threading.Lock()

@@ -225,6 +225,48 @@ def test_fast_paths_agree_with_commands(db: LocalCache, clock: Clock) -> None:
     assert db.delete("h", "k", "missing") == 2 and len(db) == 0
 
 
+def _outcome(db: LocalCache, command: tuple[object, ...]) -> object:
+    """A one-command batch's reply (an error as its type, text and command name) and the
+    key's value, type and expiry afterwards: everything a caller could observe."""
+    try:
+        reply = db.execute([command])[0]  # type: ignore[list-item]
+    except Exception as exc:  # a refused argument: compared as a whole, type and text
+        reply = exc
+    if isinstance(reply, Exception):
+        reply = (type(reply), str(reply), getattr(reply, "command", None))
+    key = command[1]
+    try:
+        state = db.execute([(b"TYPE", key), (b"GET", key), (b"PTTL", key)])
+    except Exception as exc:
+        state = [type(exc), str(exc)]
+    return reply, [str(s) if isinstance(s, CommandError) else s for s in state]
+
+
+_FAST_KEYS = st.sampled_from(["k", "h", "é", "\ud800"]) | st.text(max_size=4)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    key=_FAST_KEYS,
+    value=st.binary(max_size=4) | st.text(max_size=4) | st.integers(),
+    option=st.sampled_from(["EX", "PX", "ex", "EXAT", "NX", "KEEPTTL"]),
+    amount=st.integers(min_value=-2, max_value=2**62 + 2) | st.sampled_from([True, 1.5, "10"]),
+)
+def test_one_command_fast_paths_answer_as_the_command_table_does(
+    clock: Clock, key: str, value: object, option: str, amount: object
+) -> None:
+    # execute() answers ("GET", str) and ("SET", k, v, EX|PX, n) without parsing them; a
+    # name spelled as bytes takes the command table instead. Both must agree on every
+    # reply, error and resulting key, whatever the arguments.
+    for command in (("SET", key, value, option, amount), ("GET", key)):
+        outcomes = []
+        for name in (command[0], command[0].encode()):
+            db = LocalCache(clock=clock)
+            db.execute([(b"HSET", "h", "f", "v"), (b"SET", "k", "old", "EX", 5)])
+            outcomes.append(_outcome(db, (name, *command[1:])))
+        assert outcomes[0] == outcomes[1]
+
+
 def test_store_is_bounded_expired_first_then_oldest(clock: Clock) -> None:
     db = LocalCache(max_keys=3, clock=clock)
     db.set("old", b"1")
