@@ -5,7 +5,8 @@ operation: a generator that runs one script through the cache, as a
 :class:`~continuum.sansio.Call` step the sync driver calls and the async one awaits, and
 receives its reply (or has the backend's exception thrown into it), then returns the
 answer. So no algorithm, policy or parsing is written twice, and
-``UpstashCache.run_script`` (EVALSHA, EVAL on NOSCRIPT, no fallback store), a bare
+``UpstashCache.run_script`` (EVAL on a script's first use per database, EVALSHA after
+it, no fallback store), a bare
 executor (``execute``) and a bare ``LocalCache`` (the Python twins) can all serve it.
 
     limiter = RateLimiter(cache)                       # exact sliding log, fail-open
@@ -169,7 +170,7 @@ class _Limiter:
     # -- operations ------------------------------------------------------------------------
 
     def _script(self, call: ScriptCall) -> Operation[Reply]:
-        """Run one script on the cache: ``run_script`` (EVALSHA, EVAL on NOSCRIPT), or the
+        """Run one script on the cache: ``run_script`` (EVAL or EVALSHA), or the
         same over ``execute``, or the Python twin on a bare ``LocalCache``. Each cache call
         is a :class:`~continuum.sansio.Call` step, awaited by the async driver."""
         cache = self.cache
