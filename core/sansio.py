@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-__all__ = ["Awaiting", "Blocking", "Call", "Pause", "Plan", "arun", "run", "twin"]
+__all__ = ["Awaiting", "Blocking", "Call", "Pause", "Plan", "arun", "resume", "run", "twin"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -107,6 +107,30 @@ async def arun(
                     result = await pause(step.seconds)
                 else:
                     result = await handle(step)
+            except BaseException as exc:
+                step = op.throw(exc)
+            else:
+                step = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def resume(
+    op: Generator[Any, Any, T],
+    step: object = None,
+    *,
+    send: object = None,
+    throw: BaseException | None = None,
+) -> Generator[Any, Any, T]:
+    """Drive an already started ``op`` on, as ``yield from`` would: from ``step`` (one it
+    yielded that is still to be carried out), or else from the result ``send`` (or the
+    error ``throw``) of the step it last yielded."""
+    try:
+        if step is None:
+            step = op.throw(throw) if throw is not None else op.send(send)
+        while True:
+            try:
+                result = yield step
             except BaseException as exc:
                 step = op.throw(exc)
             else:

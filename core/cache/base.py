@@ -297,7 +297,7 @@ class CacheBase(Generic[TransportT, SenderT]):
         if call.spec.strict or not self.config.fallback:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()
-        commands = batch.commands
+        commands = batch.commands if batch.standin is None else batch.standin
         if not call.degraded:
             for command in commands:
                 name = command[0]
