@@ -37,15 +37,16 @@ class Client:
         self.flavour = flavour
         self.key = f"key-{uuid.uuid4().hex[:12]}"
         settings = ApiSettings(api_keys=(self.key,), rate_limit=LIMIT, rate_window=3600)
+        self.lines: list[str] = []
         if flavour == "sync":
             self.cache: UpstashCache | None = UpstashCache(
                 rest_url=emulator.url, rest_token=emulator.token
             )
-            self.api = Api(settings, cache=self.cache, sink=lambda line: None)
+            self.api = Api(settings, cache=self.cache, sink=self.lines.append)
         else:
             self.cache = None
             self.acache = AsyncUpstashCache(rest_url=emulator.url, rest_token=emulator.token)
-            self.api = Api(settings, async_cache=self.acache, sink=lambda line: None)
+            self.api = Api(settings, async_cache=self.acache, sink=self.lines.append)
         self.loop = asyncio.new_event_loop()
 
     def call(self, method: str, path: str, body: object = None, key: str | None = None) -> Response:
@@ -153,6 +154,29 @@ def test_the_ratelimit_route_checks_the_key_then_the_identifier(client: Client) 
     a script cannot call another, so they go one after the other."""
     answer, trips = client.counted("POST", "/v1/ratelimit/user-1", {"limit": 5})
     assert answer.json()["remaining"] == 4 and trips == endpoints(command=2)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/cache/query/k", None),
+        ("PUT", "/v1/cache/query/k", {"value": "new"}),
+        ("DELETE", "/v1/cache/query/k", None),
+        ("GET", "/v1/stats", None),
+        ("POST", "/v1/cache/query/invalidate", {"prefix": "k"}),
+    ],
+)
+def test_the_log_line_bills_what_the_server_bills(
+    client: Client, method: str, path: str, body: object
+) -> None:
+    """The joined check's script calls are counted as Upstash bills them (1 per EVALSHA
+    and per pipelined command, plus each redis.call the scripts made)."""
+    client.emulator.redis.set(b"query:k", b'"old"')
+    client.lines.clear()
+    answer, _ = client.counted(method, path, body)
+    assert answer.status == 200
+    (line,) = [json.loads(text) for text in client.lines]
+    assert line["billed_commands"] == client.emulator.billed() > line["commands"]
 
 
 @pytest.mark.parametrize(
