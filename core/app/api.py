@@ -25,6 +25,7 @@ from continuum.app.routes import Op, Route, RouteGen, match
 from continuum.errors import CacheError
 from continuum.gate import Failed
 from continuum.numbers import parse_decimal
+from continuum.ratelimit import API_KEY_PREFIX, DEFAULT_PREFIX, AsyncRateLimiter, RateLimiter
 from continuum.sansio import arun, resume, run, twin
 
 __all__ = ["Api", "ApiSettings"]
@@ -147,16 +148,10 @@ class Api:
         """Limiters for API keys and for ``/v1/ratelimit``, in separate key spaces."""
         name = f"{flavour}:{purpose}"
         if name not in self._limiters:
-            from continuum.ratelimit.keys import API_KEY_PREFIX, DEFAULT_PREFIX
-
             prefix = API_KEY_PREFIX if purpose == "api" else DEFAULT_PREFIX
             if flavour == "sync":
-                from continuum.ratelimit import RateLimiter
-
                 self._limiters[name] = RateLimiter(self.cache, prefix=prefix)
             else:
-                from continuum.ratelimit import AsyncRateLimiter
-
                 self._limiters[name] = AsyncRateLimiter(self.async_cache, prefix=prefix)
         return self._limiters[name]
 
