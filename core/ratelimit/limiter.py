@@ -215,11 +215,7 @@ class _Limiter:
     def _limit_op(
         self, identifier: Identifier, limit: int | None, window_seconds: float, cost: int
     ) -> Operation[RateLimitResult]:
-        limit = self.default_limit if limit is None else _check_limit(limit)
-        window_us = _window_us(window_seconds)
-        cost = self._check_cost(cost, limit)
-        key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
-        memo = self._namespace + key
+        limit, window_us, cost, key, memo = self._check(identifier, limit, window_seconds, cost)
         cached = self._blocked.answer(memo, limit, cost)
         if cached is not None:
             return cached
@@ -252,11 +248,7 @@ class _Limiter:
             except Exception as exc:
                 return result, Failed(exc)
             return result, value
-        limit = self.default_limit if limit is None else _check_limit(limit)
-        window_us = _window_us(window_seconds)
-        cost = self._check_cost(cost, limit)
-        key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
-        memo = self._namespace + key
+        limit, window_us, cost, key, memo = self._check(identifier, limit, window_seconds, cost)
         cached = self._blocked.answer(memo, limit, cost)
         if cached is not None:  # a known repeat offender: no round trip at all
             return cached, REFUSED
@@ -282,6 +274,16 @@ class _Limiter:
         _bill_script_calls(cache, call, cast(Reply, reply))
         self._blocked.remember(memo, limit, cost, result, sent=sent)
         return result, value
+
+    def _check(
+        self, identifier: Identifier, limit: int | None, window_seconds: float, cost: int
+    ) -> tuple[int, int, int, str, str]:
+        """A check's validated limit, window (us) and cost, its key, and its memo name."""
+        limit = self.default_limit if limit is None else _check_limit(limit)
+        window_us = _window_us(window_seconds)
+        cost = self._check_cost(cost, limit)
+        key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
+        return limit, window_us, cost, key, self._namespace + key
 
     def _args(self, window_us: int, limit: int, cost: int) -> list[str]:
         args = [str(window_us), str(limit), str(cost)]
