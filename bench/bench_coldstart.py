@@ -6,15 +6,27 @@ baseline samples alternate so machine noise hits both alike, and the fastest sam
 each is compared (the least-disturbed one, as ``bench.report.per_op_seconds`` does: on a
 shared machine the median mostly measures the neighbours).
 
-- Lambda: ``import continuum.platforms.aws_lambda.handler`` (Mangum, the raw ASGI app, the async
-  client built from the environment) against ``import mangum, upstash_redis`` (the
-  usual Mangum + official SDK stack). Target: at most 0.75x.
+- Lambda: ``import continuum.platforms.aws_lambda.handler`` (Mangum, the raw ASGI app, the
+  sync client built from the environment with its pool) against
+  ``import mangum, upstash_redis``. Informational.
 - Vercel: ``import continuum.platforms.vercel.app`` against ``import flask``. Target: at most 1.2x.
 
-httpx is imported by the client on its first request, not at import; a third,
-informational figure adds ``import httpx`` to the handler import so the first request's
-cost is visible too. Diagnose a regression with
-``python -X importtime -c "import continuum.platforms.aws_lambda.handler"``.
+The Lambda handler imports httpx and builds its connection pool in the init phase (every
+request needs them), so its import figure includes them; the informational figure adds
+``import httpx`` to show the same for the baseline's import.
+
+What a user waits for is the first answer, so the main figures time a fresh interpreter
+from its first import up to the first answered authenticated ``GET /v1/cache/query/k``
+against a local emulator (loopback, no TLS), and apply the same rule to the baseline:
+
+- Lambda: the handler answering an API Gateway HTTP API (payload 2.0) event, against
+  ``import upstash_redis`` and one SDK ``GET``. Target: at most 1.0x.
+- Vercel: the Flask app answering the same request as a WSGI call, against
+  ``import flask``, ``import upstash_redis`` and one SDK ``GET``. Target: at most 1.0x.
+
+Diagnose a regression with
+``python -X importtime -c "import continuum.platforms.aws_lambda.handler"`` and a
+cProfile of the first ``handler(event, context)`` call.
 
     python -m bench.bench_coldstart          # or: python -m bench.run --only coldstart
 """
@@ -22,6 +34,7 @@ cost is visible too. Diagnose a regression with
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -71,6 +84,115 @@ def fastest(statements: list[str], rounds: int) -> list[float]:
     return [min(s) * 1000 for s in samples]
 
 
+# An API Gateway HTTP API (payload 2.0) event, as AWS sends it, for the first request.
+EVENT = {
+    "version": "2.0", "routeKey": "$default", "rawPath": "/v1/cache/query/k",
+    "rawQueryString": "",
+    "headers": {
+        "accept": "*/*", "authorization": "Bearer bench-key", "content-length": "0",
+        "host": "f6g7h8i9j0.execute-api.eu-west-1.amazonaws.com", "user-agent": "curl/8.5.0",
+        "x-forwarded-for": "203.0.113.10", "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+    },
+    "requestContext": {
+        "accountId": "123456789012", "apiId": "f6g7h8i9j0",
+        "domainName": "f6g7h8i9j0.execute-api.eu-west-1.amazonaws.com",
+        "domainPrefix": "f6g7h8i9j0",
+        "http": {"method": "GET", "path": "/v1/cache/query/k", "protocol": "HTTP/1.1",
+                 "sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+        "requestId": "JKJaXmPLvHcESHA=", "routeKey": "$default", "stage": "$default",
+        "time": "10/Mar/2026:00:03:59 +0000", "timeEpoch": 1773100239000,
+    },
+    "isBase64Encoded": False,
+}  # fmt: skip
+
+_FIRST = (
+    "import json, os, time, warnings\nwarnings.simplefilter('ignore')\n{setup}\n"
+    "t = time.perf_counter()\n{stmt}\nd = time.perf_counter() - t\n{check}\nprint(d)\n"
+)
+LAMBDA = {
+    "setup": f"event = json.loads({json.dumps(json.dumps(EVENT))})\n"
+    "class Context:\n    aws_request_id = 'bench'\n"
+    "    def get_remaining_time_in_millis(self):\n        return 30000",
+    "stmt": "from continuum.platforms.aws_lambda.handler import handler\n"
+    "answer = handler(event, Context())",
+    "check": "assert answer['statusCode'] == 200, answer",
+}
+VERCEL = {
+    "setup": "import io\nenviron = {'REQUEST_METHOD': 'GET', 'PATH_INFO': '/v1/cache/query/k', "
+    "'QUERY_STRING': '', 'SERVER_NAME': 'bench', 'SERVER_PORT': '443', "
+    "'SERVER_PROTOCOL': 'HTTP/1.1', 'HTTP_AUTHORIZATION': 'Bearer bench-key', "
+    "'wsgi.input': io.BytesIO(), 'wsgi.url_scheme': 'https', 'wsgi.errors': io.StringIO()}\n"
+    "status = []",
+    "stmt": "from continuum.platforms.vercel.app import app\n"
+    "body = b''.join(app(environ, lambda s, h, e=None: status.append(s)))",
+    "check": "assert status == ['200 OK'], (status, body)",
+}
+SDK_GET = (
+    "from upstash_redis import Redis\n"
+    "value = Redis(os.environ['UPSTASH_REDIS_REST_URL'], "
+    "os.environ['UPSTASH_REDIS_REST_TOKEN']).get('query:k')"
+)
+SDK = {"setup": "", "stmt": SDK_GET, "check": "assert value is not None"}
+FLASK_SDK = {"setup": "", "stmt": "import flask\n" + SDK_GET, "check": "assert value is not None"}
+
+
+def first_answer_seconds(program: dict[str, str], env: dict[str, str]) -> float:
+    """Seconds from a fresh interpreter's first import to its first answer."""
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST.format(**program)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if out.returncode:
+        raise RuntimeError(f"a first-answer sample failed: {out.stderr[-2000:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def first_answers(rounds: int) -> list[float]:
+    """Fastest milliseconds to the first answer: Lambda, the SDK, Vercel, Flask + SDK."""
+    from continuum.emulator import EmulatorServer
+
+    programs = [LAMBDA, SDK, VERCEL, FLASK_SDK]
+    with EmulatorServer() as emulator:
+        emulator.backend.client.set("query:k", '"cached"')
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))}
+        env.update(emulator.env)
+        env.update({"CONTINUUM_API_KEYS": "bench-key", "CONTINUUM_RATE_LIMIT": "1000000000"})
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        for program in programs:  # write the bytecode caches once
+            first_answer_seconds(program, env)
+        samples: list[list[float]] = [[] for _ in programs]
+        for _ in range(rounds):
+            for i, program in enumerate(programs):
+                samples[i].append(first_answer_seconds(program, env))
+    return [min(s) * 1000 for s in samples]
+
+
+def _first_answer_figures(rounds: int) -> list[Figure]:
+    lam, sdk, vercel, flask_sdk = first_answers(rounds)
+    note = (
+        f"best of {rounds} fresh interpreters each, Python {sys.version.split()[0]}, "
+        "compiled bytecode, a local emulator over loopback (no TLS)"
+    )
+    return [
+        Figure(
+            name="first answer: Lambda handler, authenticated GET /v1/cache/query/k",
+            value=round(lam, 1), unit="ms",
+            baseline_name="import upstash_redis + one SDK GET", baseline=round(sdk, 1),
+            target="ratio <= 1.0", met=lam / sdk <= 1.0, reproduce=REPRODUCE,
+            note=note + "; an API Gateway HTTP API (2.0) event",
+        ),
+        Figure(
+            name="first answer: Vercel app, authenticated GET /v1/cache/query/k",
+            value=round(vercel, 1), unit="ms",
+            baseline_name="import flask, upstash_redis + one SDK GET",
+            baseline=round(flask_sdk, 1),
+            target="ratio <= 1.0", met=vercel / flask_sdk <= 1.0, reproduce=REPRODUCE,
+            note=note + "; one WSGI call",
+        ),
+    ]  # fmt: skip
+
+
 def run(quick: bool = False) -> list[Figure]:
     rounds = 7 if quick else 25
     handler = "import continuum.platforms.aws_lambda.handler"
@@ -84,10 +206,12 @@ def run(quick: bool = False) -> list[Figure]:
             unit="ms",
             baseline_name=baseline,
             baseline=round(base, 1),
-            target="ratio <= 0.75",
-            met=lam / base <= 0.75,
+            target="informational",
+            met=None,
             reproduce=REPRODUCE,
-            note=note + "; token from the environment (SSM/Secrets Manager names add boto3)",
+            note=note + "; token from the environment (SSM/Secrets Manager names add boto3); "
+            "the init phase now imports httpx and builds the pool: the first answer is the "
+            "target",
         ),
         Figure(
             name="cold import: Lambda handler + httpx (what the first request adds)",
@@ -135,7 +259,7 @@ def run(quick: bool = False) -> list[Figure]:
                 note=note,
             )
         )
-    return figures
+    return _first_answer_figures(rounds) + figures
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from inspect import isawaitable
 from types import GeneratorType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-__all__ = ["Awaiting", "Blocking", "Call", "Pause", "Plan", "arun", "run", "twin"]
+__all__ = ["Awaiting", "Blocking", "Call", "Pause", "Plan", "arun", "resume", "run", "twin"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -137,6 +137,30 @@ _OWN = (Pause, Call)
 def _alone(step: object) -> Generator[Any, Any, Any]:
     """A lone :class:`Pause` or :class:`Call` as the one-step operation it stands for."""
     return (yield step)
+
+
+def resume(
+    op: Generator[Any, Any, T],
+    step: object = None,
+    *,
+    send: object = None,
+    throw: BaseException | None = None,
+) -> Generator[Any, Any, T]:
+    """Drive an already started ``op`` on, as ``yield from`` would: from ``step`` (one it
+    yielded that is still to be carried out), or else from the result ``send`` (or the
+    error ``throw``) of the step it last yielded."""
+    try:
+        if step is None:
+            step = op.throw(throw) if throw is not None else op.send(send)
+        while True:
+            try:
+                result = yield step
+            except BaseException as exc:
+                step = op.throw(exc)
+            else:
+                step = op.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
 
 
 class Plan(Generic[R, T]):

@@ -61,18 +61,27 @@ class HttpResponse:
     stream: Iterator[bytes] | None = None
 
 
+#: The REST endpoints the request counter tells apart: one command (``POST /`` or the path
+#: form), ``/pipeline``, ``/multi-exec``, and the subscriptions.
+ENDPOINTS = ("command", "pipeline", "multi-exec", "subscribe")
+
+
 class Billing:
-    """Counts what Upstash would bill: one per command, pipeline and transaction items too."""
+    """Counts what Upstash would bill (one per command, pipeline and transaction items
+    too) and the requests that carried them, in total and per endpoint (round trips)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.commands = 0
         self.requests = 0
+        self.endpoints = dict.fromkeys(ENDPOINTS, 0)
 
-    def add(self, commands: int = 0, requests: int = 0) -> None:
+    def add(self, commands: int = 0, requests: int = 0, endpoint: str | None = None) -> None:
         with self._lock:
             self.commands += commands
             self.requests += requests
+            if endpoint is not None:
+                self.endpoints[endpoint] += requests
 
     def charge(self, count: int, limit: int | None) -> int | None:
         """Bill ``count`` commands unless that passes ``limit``; then the usage it would be."""
@@ -87,10 +96,19 @@ class Billing:
         with self._lock:
             self.commands = 0
             self.requests = 0
+            self.endpoints = dict.fromkeys(ENDPOINTS, 0)
 
-    def snapshot(self) -> dict[str, int]:
+    def per_endpoint(self) -> dict[str, int]:
         with self._lock:
-            return {"billed_commands": self.commands, "requests": self.requests}
+            return dict(self.endpoints)
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "billed_commands": self.commands,
+                "requests": self.requests,
+                "requests_by_endpoint": dict(self.endpoints),
+            }
 
 
 class EmulatorApp:
@@ -135,8 +153,7 @@ class EmulatorApp:
         token = _INLINE.set(inline)
         try:
             return self._serve(req)
-        except NeedsWorker:
-            self.billing.add(requests=-1)  # counted again when the worker serves it
+        except NeedsWorker:  # uncounted by _serve: counted when the worker serves it
             raise
         except BadRequest as error:
             # Past an HTTP-level limit the rest of the request may still be on the wire.
@@ -167,7 +184,23 @@ class EmulatorApp:
         head = segments[0].lower() if segments else b""
         if head == b"__emulator":
             return self._side_endpoint(segments, method, read_only)
-        self.billing.add(requests=1)
+        endpoint = _endpoint(head, len(segments), method)
+        self.billing.add(requests=1, endpoint=endpoint)
+        try:
+            return self._command_endpoint(req, method, segments, query, head, read_only)
+        except NeedsWorker:
+            self.billing.add(requests=-1, endpoint=endpoint)
+            raise
+
+    def _command_endpoint(
+        self,
+        req: HttpRequest,
+        method: str,
+        segments: list[bytes],
+        query: list[bytes],
+        head: bytes,
+        read_only: bool,
+    ) -> HttpResponse:
         if head in (b"subscribe", b"psubscribe") and len(segments) > 1:
             # Subscribing only reads: the read-only token may do it.
             return self._subscribe(head == b"psubscribe", segments[1:])
@@ -336,6 +369,15 @@ class EmulatorApp:
         if extra:
             headers.extend(extra)
         return HttpResponse(status, headers, body)
+
+
+def _endpoint(head: bytes, segments: int, method: str) -> str:
+    """Which endpoint the request counter files a request under (see ``ENDPOINTS``)."""
+    if head in (b"subscribe", b"psubscribe") and segments > 1:
+        return "subscribe"
+    if head in (b"pipeline", b"multi-exec") and segments == 1 and method in ("POST", "PUT"):
+        return head.decode()
+    return "command"
 
 
 STATUS_LINES = {

@@ -64,6 +64,11 @@ class EmulatorHandle:
         """HTTP requests served so far in this test."""
         return self._app.billing.requests
 
+    def requests_by_endpoint(self) -> dict[str, int]:
+        """HTTP requests (round trips) so far in this test, per endpoint: ``command``
+        (``POST /`` and the path form), ``pipeline``, ``multi-exec``, ``subscribe``."""
+        return self._app.billing.per_endpoint()
+
     def reset_billing(self) -> None:
         self._app.billing.reset()
 

@@ -91,6 +91,10 @@ class EmulatorServer:
     def requests(self) -> int:
         return self.app.billing.requests
 
+    @property
+    def requests_by_endpoint(self) -> dict[str, int]:
+        return self.app.billing.per_endpoint()
+
     def reset_billing(self) -> None:
         self.app.billing.reset()
 

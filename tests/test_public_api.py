@@ -184,6 +184,9 @@ EXPECTED: dict[str, dict[str, str]] = {
         "meter": "property",
         "ping": "()",
         "pipeline": "(*, transaction=False)",
+        # prepare (issue 14): a function's init phase builds the HTTP pool, not its first
+        # request (the async client's pools belong to an event loop, so it has none)
+        "prepare": "()",
         "publish": "(channel, message)",
         "pubsub": "()",
         "reconnect": "()",

@@ -23,8 +23,10 @@ from continuum.app.http import ApiError, Request, Response
 from continuum.app.observe import RequestRecord, emit, stdout_sink
 from continuum.app.routes import Op, Route, RouteGen, match
 from continuum.errors import CacheError
+from continuum.gate import Failed
 from continuum.numbers import parse_decimal, parse_seconds
-from continuum.sansio import arun, run
+from continuum.ratelimit import API_KEY_PREFIX, DEFAULT_PREFIX, AsyncRateLimiter, RateLimiter
+from continuum.sansio import arun, resume, run, twin
 
 __all__ = ["Api", "ApiSettings"]
 
@@ -146,16 +148,10 @@ class Api:
         """Limiters for API keys and for ``/v1/ratelimit``, in separate key spaces."""
         name = f"{flavour}:{purpose}"
         if name not in self._limiters:
-            from continuum.ratelimit.keys import API_KEY_PREFIX, DEFAULT_PREFIX
-
             prefix = API_KEY_PREFIX if purpose == "api" else DEFAULT_PREFIX
             if flavour == "sync":
-                from continuum.ratelimit import RateLimiter
-
                 self._limiters[name] = RateLimiter(self.cache, prefix=prefix)
             else:
-                from continuum.ratelimit import AsyncRateLimiter
-
                 self._limiters[name] = AsyncRateLimiter(self.async_cache, prefix=prefix)
         return self._limiters[name]
 
@@ -168,15 +164,16 @@ class Api:
         except CacheError:
             return None
 
-    def _resolve(self, flavour: str, op: Op) -> Callable[..., Any]:
+    def _target(self, flavour: str, op: Op) -> Any:
         cache = self.cache if flavour == "sync" else self.async_cache
         if op.target == "cache":
-            target = cache
-        elif op.target == "layer":
-            target = cache.layer(op.layer)
-        else:
-            target = self._limiter(flavour, "api" if op.target == "api_limiter" else "user")
-        method: Callable[..., Any] = getattr(target, op.method)
+            return cache
+        if op.target == "layer":
+            return cache.layer(op.layer)
+        return self._limiter(flavour, "api" if op.target == "api_limiter" else "user")
+
+    def _resolve(self, flavour: str, op: Op) -> Callable[..., Any]:
+        method: Callable[..., Any] = getattr(self._target(flavour, op), op.method)
         return method
 
     # -- entry points -------------------------------------------------------------------
@@ -207,7 +204,20 @@ class Api:
             return self._finish(request, route.template, response, started, meter, cache)
 
     def _perform(self, flavour: str, op: Op) -> Any:
-        return self._resolve(flavour, op)(*op.args, **op.kwargs)
+        args = op.args
+        if op.method == "_limit_joined":  # the route's first call rides along as a plan
+            identity, first = args
+            args = (identity, self._plan(flavour, first))
+        return self._resolve(flavour, op)(*args, **op.kwargs)
+
+    def _plan(self, flavour: str, op: Op) -> Any:
+        """The plan a cache or layer method would run for ``op`` (not run)."""
+        target = self._target(flavour, op)
+        for klass in type(target).__mro__:
+            member = vars(klass).get(op.method)
+            if isinstance(member, twin):
+                return member.build(target, *op.args, **op.kwargs)
+        raise TypeError(f"{type(target).__name__}.{op.method} is not a plan-building method")
 
     def error_response(self, error: ApiError, request: Request | None = None) -> Response:
         """For adapters that fail before a ``Request`` exists (e.g. a bad raw path)."""
@@ -271,26 +281,9 @@ class Api:
         limit_headers: dict[str, str] = {}
         try:
             if route.authenticated:
-                token = request.headers["authorization"].partition(" ")[2].strip()
-                identity = hashlib.sha256(token.encode()).hexdigest()[:32]
-                decision = yield Op(
-                    "api_limiter",
-                    "limit",
-                    (identity,),
-                    {
-                        "limit": self.settings.rate_limit,
-                        "window_seconds": self.settings.rate_window,
-                    },
-                )
-                limit_headers = dict(decision.headers())
-                if not decision.allowed:
-                    raise ApiError(
-                        "rate_limited",
-                        f"more than {self.settings.rate_limit} requests in "
-                        f"{self.settings.rate_window} s for this API key; retry later",
-                        headers=limit_headers,
-                    )
-            response = yield from route.run
+                response = yield from self._limited(request, route.run, limit_headers)
+            else:
+                response = yield from route.run
         except ApiError as error:
             error.headers = {**limit_headers, **error.headers}
             return error.to_response()
@@ -303,6 +296,51 @@ class Api:
         for name, value in limit_headers.items():
             response.headers.setdefault(name.lower(), value)
         return response
+
+    def _limited(self, request: Request, run: RouteGen, headers: dict[str, str]) -> RouteGen:
+        """The route behind the API key's limit, both in one round trip where they can be.
+
+        The route validates its input before its first cache call, so that call is known
+        before anything is sent: it travels with the limit check (see
+        :mod:`continuum.cache.joined`), and a refused request changes nothing and reads
+        nothing. A limiter call (``/v1/ratelimit``) or a route that fails validation has
+        the check sent alone first. ``headers`` receives the RateLimit-* headers.
+        """
+        token = request.headers["authorization"].partition(" ")[2].strip()
+        identity = hashlib.sha256(token.encode()).hexdigest()[:32]
+        limits = {"limit": self.settings.rate_limit, "window_seconds": self.settings.rate_window}
+        first: Op | None = None
+        done: Response | None = None
+        invalid: ApiError | None = None
+        try:
+            first = next(run)
+        except StopIteration as stop:
+            done = stop.value
+        except ApiError as error:  # counted all the same (see _prepare)
+            invalid = error
+        if first is not None and first.target in ("cache", "layer"):
+            decision, value = yield Op("api_limiter", "_limit_joined", (identity, first), limits)
+            self._admit(decision, headers)
+            if isinstance(value, Failed):
+                return (yield from resume(run, throw=value.error))
+            return (yield from resume(run, send=value))
+        self._admit((yield Op("api_limiter", "limit", (identity,), limits)), headers)
+        if invalid is not None:
+            raise invalid
+        if first is None:
+            assert done is not None
+            return done
+        return (yield from resume(run, first))
+
+    def _admit(self, decision: Any, headers: dict[str, str]) -> None:
+        headers.update(decision.headers())
+        if not decision.allowed:
+            raise ApiError(
+                "rate_limited",
+                f"more than {self.settings.rate_limit} requests in "
+                f"{self.settings.rate_window} s for this API key; retry later",
+                headers=dict(headers),
+            )
 
     def _finish(
         self,

@@ -28,11 +28,21 @@ class AsgiApp:
 
     ``remaining`` maps the ASGI scope to the seconds this invocation may still take
     (Lambda reads its context from the scope); ``None`` means the API's default.
+    ``blocking`` answers with the sync ``Api.handle`` (over ``UpstashCache``): where one
+    request is served at a time, as in a Lambda container, awaiting buys nothing and the
+    async HTTP stack (anyio, a pool per event loop) only costs time.
     """
 
-    def __init__(self, api: Api, *, remaining: Callable[[Scope], float | None] | None = None):
+    def __init__(
+        self,
+        api: Api,
+        *,
+        remaining: Callable[[Scope], float | None] | None = None,
+        blocking: bool = False,
+    ):
         self.api = api
         self._remaining = remaining
+        self._blocking = blocking
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,6 +74,8 @@ class AsgiApp:
         if too_large:
             refusal = ApiError("payload_too_large", f"the body is larger than {limit} bytes")
             return self.api.error_response(refusal, request)
+        if self._blocking:
+            return self.api.handle(request)
         return await self.api.handle_async(request)
 
 

@@ -304,7 +304,7 @@ class CacheBase(Generic[TransportT, SenderT]):
         if call.spec.strict or not self._fallback_allowed:
             # ``exc`` may be a factory: the open-circuit path builds no error it won't raise.
             raise exc if isinstance(exc, BaseException) else exc()
-        commands = batch.commands
+        commands = batch.commands if batch.standin is None else batch.standin
         if not call.degraded:
             for command in commands:
                 name = command[0]
@@ -407,7 +407,9 @@ def _rate(hits: int, misses: int) -> float:
 def script_op(
     script: Script, keys: Sequence[str], args: Sequence[str | bytes | int]
 ) -> Operation[Reply]:
-    """EVALSHA first; EVAL (which also caches the script) only on NOSCRIPT."""
+    """EVALSHA, which the executor sends as EVAL where the database may not hold the
+    script yet; EVAL again on a NOSCRIPT the executor could not resend (a batch that
+    the async client shared with commands after it)."""
     tail: list[str | bytes | int] = [len(keys), *keys, *args]
     replies = yield Batch([("EVALSHA", script.sha1, *tail)], write=True, touches=list(keys))
     reply = replies[0]

@@ -71,6 +71,17 @@ class UpstashCache(CacheMethods[Transport, RestExecutor, CacheLayer, Pipeline, "
     def _execute(self, batch: Batch, call: CallState) -> Replies:
         return _Call.__call__(call, batch)  # type: ignore[arg-type]  # any call of this client
 
+    def prepare(self) -> None:
+        """Build each database's executor and HTTP connection pool now, sending nothing:
+        for a function's init phase, so its first request (or a Lambda SnapStart
+        snapshot) finds them ready. Without it they are built on first use."""
+        if self._local is not None:
+            return
+        for name in self.config.databases:
+            opener = getattr(self._sender(name).transport, "open", None)
+            if opener is not None:
+                opener()
+
     def close(self) -> None:
         for executor in self._forget_senders():
             executor.close()

@@ -40,6 +40,8 @@ class Batch:
     ``touches`` names the keys the batch changes (``None``: possibly any key, as for a
     pattern delete), so the scope's read memo forgets them. ``fresh`` reads from the
     server even when the memo has an answer: polling for another caller's write.
+    ``standin``, when set, is what the fallback store runs instead of ``commands`` (a
+    check joined to a command: :mod:`continuum.cache.joined`).
     A batch is never changed once yielded; it is not frozen because one is built for
     nearly every call, and a frozen dataclass costs three times as much to build.
     """
@@ -49,14 +51,16 @@ class Batch:
     transaction: bool = False
     touches: Sequence[str] | None = field(default=())
     fresh: bool = False
+    standin: Sequence[Command] | None = None
 
     def unrepeatable(self, failure: CacheUnavailable) -> OutcomeUnknown | None:
         """The error to raise instead of answering from a fallback store: when this
         batch may have run on the server (``failure.may_have_run``) and running it again
         elsewhere would not leave the same data, its outcome is unknown."""
-        if not failure.may_have_run or all(repeatable(c) for c in self.commands):
+        commands = self.commands if self.standin is None else self.standin
+        if not failure.may_have_run or all(repeatable(c) for c in commands):
             return None
-        names = ", ".join(dict.fromkeys(_name(c) for c in self.commands))
+        names = ", ".join(dict.fromkeys(_name(c) for c in commands))
         return OutcomeUnknown(
             f"the outcome of {names} is unknown: it may have run on Upstash, but {failure}"
         )

@@ -18,7 +18,9 @@ from continuum.cache.base import STRICT, CacheBase, script_op
 from continuum.cache.call import WriteResult
 from continuum.cache.drive import Batch, Operation, Replies
 from continuum.cache.guard import confirmed
+from continuum.cache.joined import joined_op
 from continuum.errors import CacheError, ValidationError
+from continuum.gate import REFUSED, Failed, Join, JoinedResult
 from continuum.namespace import DEFAULT_LAYER, LayerSpec, layer_spec
 from continuum.rest import Command, Reply, Script
 from continuum.sansio import Plan, twin
@@ -182,6 +184,13 @@ class CacheMethods(
         return Plan(script_op(script, keys, args), DEFAULT_LAYER if fallback else STRICT)
 
     @twin
+    def _joined(self, join: Join, plan: Layered[Any]) -> Layered[JoinedResult]:
+        """``plan`` with ``join``'s script check in the same round trip (see
+        :mod:`continuum.cache.joined`): the script's reply and the plan's result
+        (``REFUSED`` when the script refused, ``Failed`` when the plan raised)."""
+        return Plan(joined_op(plan.op, join), plan.route, functools.partial(_finish, plan.finish))
+
+    @twin
     def execute(
         self, commands: Sequence[Command], *, write: bool = True, transaction: bool = False
     ) -> Layered[Replies]:
@@ -240,6 +249,19 @@ class CacheMethods(
             return False
         self._force_probes()
         return (yield from _or_else(self._ops.ping(), False))
+
+
+def _finish(
+    finish: Callable[[Any, Any], Any] | None, result: JoinedResult, call: object
+) -> JoinedResult:
+    """A joined plan's result, its operation's part finished as the plan says."""
+    reply, value = result
+    if finish is None or value is REFUSED or isinstance(value, Failed):
+        return result
+    try:
+        return reply, finish(value, call)
+    except Exception as exc:
+        return reply, Failed(exc)
 
 
 def _positive(count: int, _call: object) -> bool:

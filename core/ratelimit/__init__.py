@@ -14,10 +14,13 @@ refused identifiers), ``keys`` (identifier encoding), ``result`` (the answer and
 
 from continuum.ratelimit.algorithms import Algorithm
 from continuum.ratelimit.blocked import BlockedCache, blocked_identifiers
+from continuum.ratelimit.keys import API_KEY_PREFIX, DEFAULT_PREFIX
 from continuum.ratelimit.limiter import AsyncRateLimiter, RateLimiter
 from continuum.ratelimit.result import RateLimitResult, Reason
 
 __all__ = [
+    "API_KEY_PREFIX",
+    "DEFAULT_PREFIX",
     "Algorithm",
     "AsyncRateLimiter",
     "BlockedCache",

@@ -44,7 +44,7 @@ class Algorithm(StrEnum):
 
 
 def _reported_calls(reply: Reply) -> int:
-    if isinstance(reply, list) and len(reply) == 7:
+    if isinstance(reply, list) and len(reply) in (7, 8):  # 8: a gated command's reply last
         calls = reply[6]
         if isinstance(calls, int) and not isinstance(calls, bool) and 0 < calls < 1_000_000:
             return calls
@@ -58,6 +58,10 @@ class LimiterScript:
     name: str
     script: Script
     twin: twins.Twin | None = None
+    #: The same check guarding one command, which runs only when admitted (``_gate.lua``);
+    #: the command's arguments start at ARGV[``gated_from``].
+    gated: Script | None = None
+    gated_from: int = 0
     #: How many redis.call()s a reply says the script made (what Upstash bills on top
     #: of the EVAL): the limiter scripts report it last; 0 for a reply that does not.
     inner_calls: Callable[[Reply], int] = _reported_calls
@@ -102,13 +106,30 @@ def _register(entry: LimiterScript) -> LimiterScript:
     return entry
 
 
-ALGORITHMS: dict[Algorithm, LimiterScript] = {
-    algorithm: _register(
-        LimiterScript(algorithm.value, _load(algorithm.value), getattr(twins, algorithm.value))
+_GATE = _read("_gate")
+
+
+def _gated(name: str, first: int) -> Script:
+    """The algorithm's check as the function ``decide``, then the gate (``_gate.lua``)."""
+    body = f"local function decide()\n{_read(name)}\nend\nlocal first = {first}\n"
+    return Script.from_source(_PRELUDE + body + _GATE)
+
+
+def _entry(algorithm: Algorithm) -> LimiterScript:
+    # ARGV: window_us, limit, cost, and the sliding log's nonce; the gated command next
+    first = 5 if algorithm is Algorithm.SLIDING_LOG else 4
+    name = algorithm.value
+    return LimiterScript(
+        name, _load(name), getattr(twins, name), gated=_gated(name, first), gated_from=first
     )
-    for algorithm in Algorithm
+
+
+ALGORITHMS: dict[Algorithm, LimiterScript] = {
+    algorithm: _register(_entry(algorithm)) for algorithm in Algorithm
 }
 
 RESET = _register(
-    LimiterScript("reset", _load("reset", prelude=False), twins.reset, lambda reply: 1)  # DEL
+    LimiterScript(
+        "reset", _load("reset", prelude=False), twins.reset, inner_calls=lambda reply: 1
+    )  # DEL
 )

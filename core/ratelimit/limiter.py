@@ -5,7 +5,8 @@ operation: a generator that runs one script through the cache, as a
 :class:`~continuum.sansio.Call` step the sync driver calls and the async one awaits, and
 receives its reply (or has the backend's exception thrown into it), then returns the
 answer. So no algorithm, policy or parsing is written twice, and
-``UpstashCache.run_script`` (EVALSHA, EVAL on NOSCRIPT, no fallback store), a bare
+``UpstashCache.run_script`` (EVAL on a script's first use per database, EVALSHA after
+it, no fallback store), a bare
 executor (``execute``) and a bare ``LocalCache`` (the Python twins) can all serve it.
 
     limiter = RateLimiter(cache)                       # exact sliding log, fail-open
@@ -37,12 +38,13 @@ from continuum.errors import (
     ServerError,
     ValidationError,
 )
+from continuum.gate import REFUSED, Failed, Join
 from continuum.local import LocalCache, Reply
 from continuum.ratelimit.algorithms import ALGORITHMS, RESET, Algorithm, LimiterScript
 from continuum.ratelimit.blocked import BlockedCache, blocked_identifiers
 from continuum.ratelimit.keys import DEFAULT_PREFIX, Identifier, check_prefix, limiter_key
 from continuum.ratelimit.result import RateLimitResult, Reason
-from continuum.rest import Script
+from continuum.rest import Command, Script
 from continuum.sansio import Awaiting, Blocking, Call, Plan, arun, run, twin
 from continuum.scope import Meter
 
@@ -166,10 +168,29 @@ class _Limiter:
         """Forget the identifier's usage; True when there was some. Raises when unavailable."""
         return Plan(self._reset_op(identifier, window_seconds), None)
 
+    @twin
+    def _limit_joined(
+        self,
+        identifier: Identifier,
+        plan: Plan[Any, Any],
+        *,
+        limit: int | None = None,
+        window_seconds: float = 60,
+        cost: int = 1,
+    ) -> Plan[None, tuple[RateLimitResult, Any]]:
+        """``limit``, and the cache ``plan`` only when admitted, in one round trip.
+
+        The plan's result comes back as ``REFUSED`` when the check refused (nothing of
+        it ran, or its read was dropped), or as ``Failed`` when it raised. Over a cache
+        that cannot join them (local mode, a bare store) the check runs first, then the
+        plan. See :mod:`continuum.cache.joined`.
+        """
+        return Plan(self._joined_op(identifier, plan, limit, window_seconds, cost), None)
+
     # -- operations ------------------------------------------------------------------------
 
     def _script(self, call: ScriptCall) -> Operation[Reply]:
-        """Run one script on the cache: ``run_script`` (EVALSHA, EVAL on NOSCRIPT), or the
+        """Run one script on the cache: ``run_script`` (EVAL or EVALSHA), or the
         same over ``execute``, or the Python twin on a bare ``LocalCache``. Each cache call
         is a :class:`~continuum.sansio.Call` step, awaited by the async driver."""
         cache = self.cache
@@ -194,17 +215,11 @@ class _Limiter:
     def _limit_op(
         self, identifier: Identifier, limit: int | None, window_seconds: float, cost: int
     ) -> Operation[RateLimitResult]:
-        limit = self.default_limit if limit is None else _check_limit(limit)
-        window_us = _window_us(window_seconds)
-        cost = self._check_cost(cost, limit)
-        key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
-        memo = self._namespace + key
+        limit, window_us, cost, key, memo = self._check(identifier, limit, window_seconds, cost)
         cached = self._blocked.answer(memo, limit, cost)
         if cached is not None:
             return cached
-        args = [str(window_us), str(limit), str(cost)]
-        if self.algorithm is Algorithm.SLIDING_LOG:
-            args.append(secrets.token_hex(8))
+        args = self._args(window_us, limit, cost)
         sent = self._blocked.now()
         try:
             call = ScriptCall(self._algorithm.script, [key], args, self._algorithm.inner_calls)
@@ -213,6 +228,100 @@ class _Limiter:
             return self._outage(limit, exc)
         self._blocked.remember(memo, limit, cost, result, sent=sent)
         return result
+
+    def _joined_op(
+        self,
+        identifier: Identifier,
+        plan: Plan[Any, Any],
+        limit: int | None,
+        window_seconds: float,
+        cost: int,
+    ) -> Operation[tuple[RateLimitResult, Any]]:
+        cache = self.cache
+        joined = getattr(cache, "_joined", None)
+        if joined is None or getattr(cache, "is_local", True):
+            result = yield from self._limit_op(identifier, limit, window_seconds, cost)
+            if not result.allowed:
+                return result, REFUSED
+            try:
+                value = yield Call(partial(cast(Any, cache)._run, plan))
+            except Exception as exc:
+                return result, Failed(exc)
+            return result, value
+        limit, window_us, cost, key, memo = self._check(identifier, limit, window_seconds, cost)
+        cached = self._blocked.answer(memo, limit, cost)
+        if cached is not None:  # a known repeat offender: no round trip at all
+            return cached, REFUSED
+        call = ScriptCall(
+            self._algorithm.script, [key], self._args(window_us, limit, cost),
+            self._algorithm.inner_calls,
+        )  # fmt: skip
+        join = Join(
+            _evalsha(call),
+            partial(self._gate, call),
+            _split,
+            partial(self._admits, limit),
+            partial(cast(Any, cache).run_script, call.script, call.keys, call.args),
+        )
+        sent = self._blocked.now()
+        reply, value = yield Call(partial(joined, join, plan))
+        if isinstance(reply, CacheUnavailable):
+            return self._outage(limit, reply), value
+        try:
+            result = _parse(_unwrap(reply), limit)
+        except CacheUnavailable as exc:
+            return self._outage(limit, exc), value
+        _bill_script_calls(cache, call, cast(Reply, reply))
+        self._blocked.remember(memo, limit, cost, result, sent=sent)
+        return result, value
+
+    def _check(
+        self, identifier: Identifier, limit: int | None, window_seconds: float, cost: int
+    ) -> tuple[int, int, int, str, str]:
+        """A check's validated limit, window (us) and cost, its key, and its memo name."""
+        limit = self.default_limit if limit is None else _check_limit(limit)
+        window_us = _window_us(window_seconds)
+        cost = self._check_cost(cost, limit)
+        key = limiter_key(self.prefix, self.algorithm.value, window_us, identifier)
+        return limit, window_us, cost, key, self._namespace + key
+
+    def _args(self, window_us: int, limit: int, cost: int) -> list[str]:
+        args = [str(window_us), str(limit), str(cost)]
+        if self.algorithm is Algorithm.SLIDING_LOG:
+            args.append(secrets.token_hex(8))
+        return args
+
+    def _gate(self, call: ScriptCall, command: Command) -> Command | None:
+        """The gated script carrying ``command``, or None for one it cannot carry."""
+        gated = self._algorithm.gated
+        name = command[0]
+        if gated is None or not isinstance(name, str) or name.upper() not in _GATEABLE:
+            return None
+        keys = command[1:] if name.upper() in _MULTI_KEY else command[1:2]
+        rest = list(command[1 + len(keys) :])
+        if not keys or not all(isinstance(k, str) for k in keys):
+            return None
+        at = 0
+        for i, arg in enumerate(rest):
+            if isinstance(arg, bytes) and not _is_text(arg):
+                if at:
+                    return None  # the gate decodes one binary argument
+                at = 2 + len(keys) + i  # its place in the command, counted from 1
+                rest[i] = arg.hex()
+        return [
+            "EVALSHA", gated.sha1, 1 + len(keys), *call.keys, *cast(list[str], keys),
+            *call.args, name, at, *rest,
+        ]  # fmt: skip
+
+    def _admits(self, limit: int, reply: object) -> bool:
+        if isinstance(reply, CacheUnavailable):
+            return self.fail_open
+        if isinstance(reply, CommandError):
+            return False
+        try:
+            return bool(_values(cast(Reply, reply))[0])
+        except CacheUnavailable:
+            return self.fail_open
 
     def _usage_op(
         self, identifier: Identifier, window_seconds: float, limit: int | None
@@ -335,6 +444,31 @@ def _evalsha(call: ScriptCall) -> list[str | int]:
 
 def _eval(call: ScriptCall) -> list[str | int]:
     return ["EVAL", call.script.source, len(call.keys), *call.keys, *call.args]
+
+
+#: Writes the gated scripts can carry: their keys lead (all of their arguments for DEL and
+#: UNLINK, the first otherwise), and none answers an array, so a gated reply (a list)
+#: never passes for the command's own.
+_GATEABLE = frozenset(
+    {"SET", "DEL", "UNLINK", "EXPIRE", "PEXPIRE", "INCRBY", "INCRBYFLOAT", "PUBLISH"}
+)
+_MULTI_KEY = frozenset({"DEL", "UNLINK"})
+
+
+def _is_text(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _split(reply: Reply) -> tuple[Reply, Reply | None]:
+    """A gated script's reply: the check's own seven values, and the command's reply
+    (None when it did not run)."""
+    if isinstance(reply, list) and len(reply) == 8:
+        return reply[:7], reply[7]
+    return reply, None
 
 
 def _is_noscript(reply: object) -> bool:

@@ -4,6 +4,8 @@
 method everything above the transport uses (``LocalCache.execute`` is the other). It:
 
 - plans the batch into requests (:mod:`continuum.rest.protocol`) and sends them in order;
+- sends a known script's EVALSHA as EVAL where the database may not hold it yet, and
+  once more as EVAL after a NOSCRIPT (:mod:`continuum.rest.scripts`);
 - gives each attempt ``min(config.timeout, time left)`` and never starts or sleeps past
   the overall deadline (the request scope's, or ``config.budget`` outside a scope); a
   batch that finds the deadline already passed sends nothing and leaves the breaker be;
@@ -41,6 +43,7 @@ from continuum.rest.protocol import (
     Reply,
     RestProtocol,
 )
+from continuum.rest.scripts import resendable, scripts
 from continuum.rest.transport import AsyncHttpxTransport, AsyncTransport, HttpxTransport, Transport
 from continuum.sansio import Awaiting, Blocking, Pause, Plan, arun, run, twin
 from continuum.scope import Deadline, Meter, current_scope
@@ -192,15 +195,33 @@ class ExecutorBase(Generic[TransportT]):
             # the breaker is neither asked (no probe is used up) nor told of a failure
             # (a healthy database that was slow once must not look twice as sick).
             raise _too_late()
-        plans = self._plan(commands, transaction)
+        url = self.database.url
+        scripted = scripts.prepare(commands)
+        sent = commands
+        if scripted:  # EVAL where this database may not hold the script yet
+            sent = list(commands)
+            for at in scripted:
+                sent[at] = scripts.as_sent(url, commands[at])
+        plans = self._plan(sent, transaction)
         started = time.perf_counter()
         replies: list[Reply | CommandError] = [None] * len(commands)
         done = 0
         try:
             for planned in plans:
-                results = yield from self._exchange(planned, commands, write, deadline, meter)
+                results = yield from self._exchange(planned, sent, write, deadline, meter)
                 _place(replies, planned, results)
                 done += 1
+            if scripted:
+                noscript = [at for at in scripted if _observe(url, commands[at], replies[at])]
+                if resendable(noscript, len(commands), transaction):
+                    # flushed on the server: nothing ran for these, so EVAL them now
+                    again = [scripts.as_sent(url, commands[at], force_eval=True) for at in noscript]
+                    for planned in self._plan(again, False):
+                        results = yield from self._exchange(planned, again, write, deadline, meter)
+                        for position, result in zip(planned.positions, results, strict=True):
+                            replies[noscript[position]] = result
+                            _observe(url, commands[noscript[position]], result)
+                        done += 1
         except BaseException as exc:
             if write and done and isinstance(exc, CacheUnavailable):
                 exc.may_have_run = True  # an earlier request of this batch did run
@@ -296,6 +317,11 @@ class AsyncRestExecutor(ExecutorBase[AsyncTransport], Awaiting):
 
 def _too_late() -> CacheTimeout:
     return CacheTimeout("the deadline passed before the request could be sent")
+
+
+def _observe(url: str, command: Command, reply: Reply | CommandError) -> bool:
+    """Record whether ``url`` holds the script ``command`` ran; True for NOSCRIPT."""
+    return scripts.observe(url, str(command[1]), reply)
 
 
 def _place(

@@ -43,6 +43,7 @@ from continuum.errors import (
     TransactionAborted,
     ValidationError,
 )
+from continuum.rest.scripts import register as register_script
 
 __all__ = [
     "Arg",
@@ -154,10 +155,15 @@ class PlannedRequest:
 
 @dataclass(frozen=True)
 class Script:
-    """A Lua script and its SHA1, for EVALSHA-then-EVAL."""
+    """A Lua script and its SHA1: sent as EVAL until the database holds it, then as
+    EVALSHA (see :mod:`continuum.rest.scripts`)."""
 
     source: str
     sha1: str
+
+    def __post_init__(self) -> None:
+        # so the executor can send EVAL where the database does not hold it yet
+        register_script(self.sha1, self.source)
 
     @classmethod
     def from_source(cls, source: str) -> Script:

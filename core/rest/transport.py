@@ -311,6 +311,10 @@ class HttpxTransport(_HttpxTransport):
             self._transport = transport
         return self._transport
 
+    def open(self) -> None:
+        """Create the connection pool now (it connects nothing) rather than on first use."""
+        self._pool()
+
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         with attempt_ends(timeout):
             return run(self._exchange(request, timeout), self._io)

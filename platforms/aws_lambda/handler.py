@@ -3,8 +3,11 @@
 Mangum turns API Gateway REST (v1), HTTP API (v2), Function URL and ALB events into
 ASGI and back; the reference API runs as a raw ASGI app under it (no framework on the
 cold-start path). ``lifespan="off"`` because Mangum would otherwise run the ASGI
-lifespan on every invocation; the clients are created once per container, at import
-(Lambda's init phase), and reused by every warm invocation.
+lifespan on every invocation; the client is created once per container, at import
+(Lambda's init phase), with its HTTP connection pool (httpx is imported then, since
+every request needs it, and a SnapStart snapshot keeps it), and reused by every warm
+invocation. A container serves one invocation at a time, so the API answers with the
+sync client: the async one would only add anyio and a connection pool per event loop.
 
 Each invocation's deadline is ``context.get_remaining_time_in_millis()`` minus
 ``CONTINUUM_DEADLINE_MARGIN_MS`` (500 ms by default), so the cache gives up early
@@ -105,13 +108,14 @@ class Container:
 
     def _build(self, values: Mapping[str, str]) -> Mangum:
         env = {**self.env, **values}
-        from continuum.cache import AsyncUpstashCache
+        from continuum.cache import UpstashCache
         from continuum.config import UpstashConfig
 
-        cache = AsyncUpstashCache(config=UpstashConfig.from_env(env))
-        api = Api(ApiSettings.from_env(env), async_cache=cache)
+        cache = UpstashCache(config=UpstashConfig.from_env(env))
+        cache.prepare()
+        api = Api(ApiSettings.from_env(env), cache=cache)
         self._api = api
-        return Mangum(AsgiApp(api, remaining=self.remaining), lifespan="off")
+        return Mangum(AsgiApp(api, remaining=self.remaining, blocking=True), lifespan="off")
 
 
 def misconfigured(error: CacheError) -> dict[str, Any]:

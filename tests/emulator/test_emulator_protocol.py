@@ -432,7 +432,11 @@ def test_billing_counts_like_upstash(http: httpx.Client, emulator: EmulatorHandl
     http.post("/", json=["EVAL", "return redis.call('GET', KEYS[1])", 1, "x"])
     assert emulator.billed() == 3 + 3 + 2 + 1 + 2  # the EVAL and its redis.call
     stats = http.get("/__emulator/stats").json()
-    assert stats == {"billed_commands": 11, "requests": 7}
+    assert stats == {
+        "billed_commands": 11,
+        "requests": 7,
+        "requests_by_endpoint": {"command": 5, "pipeline": 1, "multi-exec": 1, "subscribe": 0},
+    }
     assert httpx.get(f"{emulator.url}/__emulator/stats").status_code == 401
     readonly = {"Authorization": f"Bearer {emulator.readonly_token}"}
     assert http.get("/__emulator/stats", headers=readonly).json()["billed_commands"] == 11
@@ -442,6 +446,9 @@ def test_billing_counts_like_upstash(http: httpx.Client, emulator: EmulatorHandl
     assert emulator.billed() == 11
     assert http.post("/__emulator/reset").json() == {"result": "OK"}
     assert emulator.billed() == 0
+    assert emulator.requests_by_endpoint() == dict.fromkeys(
+        ["command", "pipeline", "multi-exec", "subscribe"], 0
+    )
 
 
 def test_a_script_loaded_behind_the_emulator_is_unknown_until_sent_through_it(

@@ -198,7 +198,8 @@ def test_nothing_of_a_token_reaches_a_log(
         Request.build("GET", "/v1/cache/query/k", headers={"authorization": f"Bearer {API_KEY}"})
     )
     assert reply.status == 500
-    assert json.loads(lines[-1])["error_detail"] == f"CommandError: {BOTH}"
+    # the key's limit check and the read travel as one /pipeline (issue 14)
+    assert json.loads(lines[-1])["error_detail"] == f"CommandError: pipeline refused: {BOTH}"
     with caplog.at_level(logging.ERROR):
         try:
             cache.get("k")
