@@ -30,8 +30,10 @@ from continuum.sansio import resume
 __all__ = ["joined_op"]
 
 
-def joined_op(op: Operation[Any], join: Join) -> Operation[JoinedResult]:
+def joined_op(op: Operation[Any] | Batch, join: Join) -> Operation[JoinedResult]:
     """Run ``join``'s script and ``op`` in one round trip where the data allows."""
+    if isinstance(op, Batch):  # a one-step operation given as its lone step (get, set)
+        op = _lone(op)
     try:
         step = next(op)
     except StopIteration as stop:  # the operation sends nothing: the script goes alone
@@ -44,6 +46,11 @@ def joined_op(op: Operation[Any], join: Join) -> Operation[JoinedResult]:
             if gated is not None:
                 return (yield from _with_write(op, step, gated, join))
     return (yield from _after(op, (yield from _alone(join)), join, step=step))
+
+
+def _lone(step: Batch) -> Operation[Any]:
+    """A lone step (as ``get``/``set`` hand their Batch over) as a one-step operation."""
+    return (yield step)
 
 
 def _alone(join: Join) -> Generator[Any, Any, ScriptReply]:
