@@ -121,7 +121,7 @@ def _check_token(token: str, what: str) -> str:
     return token
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ masks the token
 class Database:
     """One Upstash database: its REST URL and token (never shown in full)."""
 
@@ -206,7 +206,7 @@ def _parse_bool(value: str, what: str) -> bool:
 DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ masks the token
 class UpstashConfig:
     """Everything the client needs; immutable once built.
 

@@ -22,8 +22,6 @@ holds an application's own counters, never the limiter's state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from continuum.errors import ConfigurationError
 
 __all__ = [
@@ -39,15 +37,45 @@ __all__ = [
 INTERNAL_PREFIX = "continuum:"
 
 
-@dataclass(frozen=True)
 class LayerSpec:
-    """What a layer is: its key prefix, default TTL (s), database and outage policy."""
+    """What a layer is: its key prefix, default TTL (s), database and outage policy.
 
-    name: str
-    prefix: str
-    ttl: float | None
-    database: str = "primary"
-    strict: bool = False
+    A value: compared and hashed by its fields. A plain class rather than a dataclass
+    because a dataclass costs about 0.5 ms at import, paid by every cold start.
+    """
+
+    __slots__ = ("database", "name", "prefix", "strict", "ttl")
+
+    def __init__(
+        self,
+        name: str,
+        prefix: str,
+        ttl: float | None,
+        database: str = "primary",
+        strict: bool = False,
+    ) -> None:
+        self.name = name
+        self.prefix = prefix
+        self.ttl = ttl
+        self.database = database
+        self.strict = strict
+
+    def _fields(self) -> tuple[str, str, float | None, str, bool]:
+        return (self.name, self.prefix, self.ttl, self.database, self.strict)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LayerSpec):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"LayerSpec(name={self.name!r}, prefix={self.prefix!r}, ttl={self.ttl!r}, "
+            f"database={self.database!r}, strict={self.strict!r})"
+        )
 
 
 LAYERS: dict[str, LayerSpec] = {

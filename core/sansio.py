@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from dataclasses import dataclass
 from inspect import isawaitable
 from types import GeneratorType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
@@ -42,19 +41,34 @@ R = TypeVar("R")
 P = ParamSpec("P")
 
 
-@dataclass(frozen=True, slots=True)
+# The step and record classes on a handler's import path are plain slotted classes, not
+# dataclasses: generating a dataclass's methods costs about 0.5 ms per class at import,
+# which a cold start pays for every one of them (see bench_coldstart).
+
+
 class Pause:
     """A step: wait this many seconds (a backoff; a lock holder may finish meanwhile)."""
 
-    seconds: float
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"Pause(seconds={self.seconds!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class Call:
     """A step: call a user function (awaited by :func:`arun` if it returns an awaitable);
     its value is sent back."""
 
-    fn: Callable[[], Any]
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+
+    def __repr__(self) -> str:
+        return f"Call(fn={self.fn!r})"
 
 
 def run(

@@ -21,7 +21,6 @@ import contextvars
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from continuum.errors import ValidationError
 from continuum.local import LocalCache, Reply
@@ -83,24 +82,55 @@ class Deadline:
         return f"Deadline(remaining={self.remaining():.3f}s)"
 
 
-@dataclass
 class Meter:
-    """What one scope cost: the figures a serverless bill and a slow request are made of."""
+    """What one scope cost: the figures a serverless bill and a slow request are made of.
 
-    round_trips: int = 0
-    commands: int = 0
-    #: What Upstash bills: the commands sent plus each redis.call a script reported making.
-    billed: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    hits: int = 0
-    misses: int = 0
-    fallback_ops: int = 0
-    degraded_writes: int = 0
-    errors: int = 0
-    time_spent: float = 0.0
-    layer_hits: dict[str, int] = field(default_factory=dict)
-    layer_misses: dict[str, int] = field(default_factory=dict)
+    ``billed`` is what Upstash bills: the commands sent plus each redis.call a script
+    reported making. A plain class rather than a dataclass, which would cost about
+    0.5 ms at import on every cold start; it compares and prints by :meth:`as_dict`.
+    """
+
+    __slots__ = (
+        "billed",
+        "bytes_received",
+        "bytes_sent",
+        "commands",
+        "degraded_writes",
+        "errors",
+        "fallback_ops",
+        "hits",
+        "layer_hits",
+        "layer_misses",
+        "misses",
+        "round_trips",
+        "time_spent",
+    )
+
+    def __init__(self) -> None:
+        self.round_trips = 0
+        self.commands = 0
+        self.billed = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.hits = 0
+        self.misses = 0
+        self.fallback_ops = 0
+        self.degraded_writes = 0
+        self.errors = 0
+        self.time_spent = 0.0
+        self.layer_hits: dict[str, int] = {}
+        self.layer_misses: dict[str, int] = {}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Meter):
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.as_dict().items())
+        return f"Meter({shown})"
 
     def add_round_trip(
         self, *, commands: int, sent: int = 0, received: int = 0, seconds: float = 0.0

@@ -25,18 +25,20 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from continuum.ratelimit.result import RateLimitResult, Reason
 
 __all__ = ["BlockedCache", "blocked_identifiers"]
 
 
-@dataclass(frozen=True)
 class _Entry:
-    deadline: float  # monotonic seconds
-    cost: int
-    result: RateLimitResult
+    __slots__ = ("cost", "deadline", "result")  # not a dataclass: see sansio.Pause
+
+    def __init__(self, deadline: float, cost: int, result: RateLimitResult) -> None:
+        self.deadline = deadline  # monotonic seconds
+        self.cost = cost
+        self.result = result
 
 
 class BlockedCache:

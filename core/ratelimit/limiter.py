@@ -27,7 +27,6 @@ import logging
 import math
 import secrets
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -59,14 +58,23 @@ MAX_LIMIT = 1_000_000_000
 MAX_LOG_COST = 100_000  # the sliding log stores one member per unit of cost
 
 
-@dataclass(frozen=True)
 class ScriptCall:
-    """Run ``script`` with ``keys`` and ``args``: the only thing an operation needs."""
+    """Run ``script`` with ``keys`` and ``args``: the only thing an operation needs.
+    (Not a dataclass, to keep cold starts short: see :class:`continuum.sansio.Pause`.)"""
 
-    script: Script
-    keys: list[str]
-    args: list[str]
-    inner_calls: Callable[[Reply], int]  # the redis.calls the reply says were made
+    __slots__ = ("args", "inner_calls", "keys", "script")
+
+    def __init__(
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[str],
+        inner_calls: Callable[[Reply], int],  # the redis.calls the reply says were made
+    ) -> None:
+        self.script = script
+        self.keys = keys
+        self.args = args
+        self.inner_calls = inner_calls
 
 
 Operation = Generator[Call, Any, T]
