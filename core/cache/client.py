@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TypeVar
 
-from continuum.cache.call import CallState
+from continuum.cache.call import CallState, fell_back
 from continuum.cache.drive import Batch, Replies
 from continuum.cache.layers import CacheLayer
 from continuum.cache.methods import CacheMethods
@@ -105,15 +105,23 @@ class _Call(CallState):
         client = self.client
         if client._local is not None:
             return client._local_execute(batch, self)
-        memo_key = client._memo_lookup(batch, self)
-        if memo_key is not None:
-            memo = self.scope.memo  # type: ignore[union-attr]  # a memo key means a scope
-            if memo_key in memo:
-                return [memo[memo_key]]
+        scope = self.scope
+        memo_key = None
+        if scope is not None and scope.memo:  # only a memo holding something can answer
+            memo_key = client._memo_lookup(batch, self)
+            if memo_key is not None and memo_key in scope.memo:
+                return [scope.memo[memo_key]]
         database = self.spec.database
         executor = client._senders.get(database) or client._sender(database)
         if self.degraded or executor.breaker.sheds():  # nothing will be sent
-            return client._unsent(batch, self, memo_key, executor.circuit_open)
+            if batch.write:  # a write has no memo key
+                return client._unsent(batch, self, None, executor.circuit_open)
+            # a read the scope's store answers needs no copy in the memo (_unsent, inline)
+            return client._fallback(
+                batch, self, fell_back if self.degraded else executor.circuit_open
+            )
+        if memo_key is None:  # the answer may fill an empty memo
+            memo_key = client._memo_lookup(batch, self)
         try:
             replies = executor.execute(
                 batch.commands, write=batch.write, transaction=batch.transaction,

@@ -254,6 +254,26 @@ def test_circuit_opens_half_opens_and_closes(
     assert cache.get("e") == 5
 
 
+def test_what_a_request_read_from_upstash_still_answers_once_the_circuit_opens(
+    proxy: FaultProxy, breaker_cache: UpstashCache
+) -> None:
+    cache = breaker_cache
+    breaker = breaker_for(cache.config.database("primary").breaker_key)
+    assert cache.set("read-before", {"from": "upstash"}).backend is CacheBackend.UPSTASH
+    with cache.request(deadline=DEADLINE) as scope:
+        assert cache.get("read-before") == {"from": "upstash"}
+        proxy.set_fault(Fault.HTTP502)
+        cache.set("x", 1)
+        cache.set("x", 1)
+        assert breaker.state is CircuitState.OPEN
+        sent = proxy.connections, proxy.forwarded
+        # the request's own read of Upstash, not the fallback store's miss
+        assert cache.get("read-before") == {"from": "upstash"}
+        assert cache.get("never-read") is None  # the fallback store answers the rest
+        assert (proxy.connections, proxy.forwarded) == sent
+    assert (scope.meter.hits, scope.meter.misses) == (2, 1)
+
+
 def test_a_hung_probe_does_not_wedge_the_circuit(
     proxy: FaultProxy, breaker_cache: UpstashCache, clock: ManualClock
 ) -> None:
