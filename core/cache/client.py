@@ -113,13 +113,12 @@ class _Call(CallState):
                 return [scope.memo[memo_key]]
         database = self.spec.database
         executor = client._senders.get(database) or client._sender(database)
-        if self.degraded or executor.breaker.sheds():  # nothing will be sent
-            if batch.write:  # a write has no memo key
-                return client._unsent(batch, self, None, executor.circuit_open)
-            # a read the scope's store answers needs no copy in the memo (_unsent, inline)
-            return client._fallback(
-                batch, self, fell_back if self.degraded else executor.circuit_open
-            )
+        if self.degraded or executor.breaker.sheds():  # nothing is sent (_unsent, inline)
+            reason = fell_back if self.degraded else executor.circuit_open
+            replies = client._fallback(batch, self, reason)
+            if batch.write:  # a read the scope's store answered needs no copy in the memo
+                client._memo_update(batch, self, None, replies)  # a write has no memo key
+            return replies
         if memo_key is None:  # the answer may fill an empty memo
             memo_key = client._memo_lookup(batch, self)
         try:
