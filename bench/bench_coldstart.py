@@ -9,11 +9,12 @@ shared machine the median mostly measures the neighbours).
 - Lambda: ``import continuum.platforms.aws_lambda.handler`` (Mangum, the raw ASGI app, the
   sync client built from the environment with its pool) against
   ``import mangum, upstash_redis``. Informational.
-- Vercel: ``import continuum.platforms.vercel.app`` against ``import flask``. Target: at most 1.2x.
+- Vercel: ``import continuum.platforms.vercel.app`` (the app, its client and HTTP pool)
+  against ``import flask``. Informational.
 
-The Lambda handler imports httpx and builds its connection pool in the init phase (every
-request needs them), so its import figure includes them; the informational figure adds
-``import httpx`` to show the same for the baseline's import.
+Both handlers import httpx and build their connection pool while the instance starts
+(every request needs them), so their import figures include them; the second Lambda
+figure adds ``import httpx`` to the handler's import for comparison with older runs.
 
 What a user waits for is the first answer, so the main figures time a fresh interpreter
 from its first import up to the first answered authenticated ``GET /v1/cache/query/k``
@@ -237,10 +238,11 @@ def run(quick: bool = False) -> list[Figure]:
                 unit="ms",
                 baseline_name="import flask",
                 baseline=round(flask, 1),
-                target="ratio <= 1.2",
-                met=vercel / flask <= 1.2,
+                target="informational",
+                met=None,
                 reproduce=REPRODUCE,
-                note=note,
+                note=note + "; the app builds its client and HTTP pool at import (httpx is "
+                "imported then, as every request needs it): the first answer is the target",
             )
         )
         # Where the Vercel app's margin over Flask goes: mostly the `core` package

@@ -17,6 +17,8 @@ servers (gunicorn, the Werkzeug server and test client) keep it in ``RAW_URI`` o
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Flask
 from flask import Response as FlaskResponse
 from flask import request as flask_request
@@ -31,15 +33,32 @@ __all__ = ["app"]
 # the static route would only cost a rule compiled on every cold start.
 app = Flask(__name__, static_folder=None)
 
-_api: Api | None = None
-
 
 def _get_api() -> Api:
-    """The container's ``Api``, built from the environment on first use and then reused."""
+    """The instance's ``Api``, built from the environment at import and then reused; a
+    setting that failed at import fails again here, per request, as a JSON error."""
     global _api
     if _api is None:
         _api = Api()
     return _api
+
+
+def _init() -> Api | None:
+    """Build the ``Api``, its client and HTTP pool while the instance starts (httpx is
+    imported then): the first request needs them all, so it finds them ready. A bad
+    setting is left for the requests to report (see :func:`answer`), never raised at
+    import, where the runtime would only show a crash."""
+    try:
+        api = Api()
+    except CacheError:
+        return None
+    # On failure the first request that needs the cache reports it, as any later one does.
+    with contextlib.suppress(CacheError):
+        api.cache.prepare()
+    return api
+
+
+_api = _init()
 
 
 def _raw_path() -> str:
