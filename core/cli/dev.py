@@ -16,12 +16,17 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import os
 import secrets
 import sys
 from typing import Any
 
 from continuum.app import Api, ApiSettings, AsgiApp
 from continuum.errors import CacheError
+
+#: Timings for the embedded emulator, which answers from this process (seconds): one
+#: attempt, a connect, and a call or request (unless CONTINUUM_TIMEOUT says otherwise).
+IN_PROCESS_ATTEMPT, IN_PROCESS_CONNECT, IN_PROCESS_BUDGET = 10.0, 5.0, 30.0
 
 __all__ = ["DevServer", "configure", "run"]
 
@@ -165,9 +170,19 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+        # The emulator runs in this process: a slow answer means load, not an outage. The
+        # production timings (an outage costs a request about a second) would let a burst
+        # of clients open the circuit and keep their writes in per-request memory.
+        timings: dict[str, Any] = {
+            "timeout": IN_PROCESS_ATTEMPT,
+            "connect_timeout": IN_PROCESS_CONNECT,
+            "budget": IN_PROCESS_BUDGET,
+        }
+        cache = UpstashCache(rest_url=emulator.url, rest_token=emulator.token, **timings)
         # uvicorn serves the API's async path; the sync client is for the checks here.
-        async_cache = AsyncUpstashCache(rest_url=emulator.url, rest_token=emulator.token)
+        async_cache = AsyncUpstashCache(rest_url=emulator.url, rest_token=emulator.token, **timings)
+        if "CONTINUUM_TIMEOUT" not in os.environ:
+            settings = settings.replace(timeout=IN_PROCESS_BUDGET)
         if args.redis_url and not cache.ping():
             # Serving anyway would answer every request from the fallback, which looks
             # like a working API with a cache that forgets everything.

@@ -298,3 +298,35 @@ def test_a_bracketed_address_that_is_not_loopback_is_refused() -> None:
         "continuum dev: '[2001:db8::1]' is not a loopback address: the dev server is for "
         "this machine\n"
     )
+
+
+def test_a_burst_of_clients_loses_no_write() -> None:
+    """200 clients at once, each on its own connection: a PUT, then a GET of what it put.
+
+    The embedded emulator runs inside the dev server's process, so a burst only queues
+    requests; it must not pass for an outage (the production timings would open the
+    circuit and keep the writes in per-request memory, and the GETs would miss).
+    """
+    import asyncio
+    import threading
+
+    server = start_dev([], {"CONTINUUM_RATE_LIMIT": "1000000"})
+    assert server.proc.stdout is not None  # one log line per request: keep the pipe drained
+    threading.Thread(target=server.proc.stdout.read, daemon=True).start()
+    headers = {"Authorization": f"Bearer {server.key}"}
+
+    async def client(i: int) -> tuple[int, str, int, object]:
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
+            put = await http.put(f"/v1/cache/query/burst{i}", json={"value": i, "ttl": 60})
+            got = await http.get(f"/v1/cache/query/burst{i}")
+            value = got.json().get("value") if got.status_code == 200 else got.text
+            return put.status_code, put.headers.get("x-cache-backend", ""), got.status_code, value
+
+    async def everyone() -> list[tuple[int, str, int, object]]:
+        return await asyncio.gather(*(client(i) for i in range(200)))
+
+    try:
+        answers = asyncio.run(everyone())
+    finally:
+        stop(server)
+    assert answers == [(200, "upstash", 200, i) for i in range(200)]
