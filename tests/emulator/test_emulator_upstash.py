@@ -55,6 +55,18 @@ def test_scan_pages_exactly_count_keys(http: httpx.Client) -> None:
     }
 
 
+def test_scan_without_a_cursor_is_an_arity_error(http: httpx.Client) -> None:
+    # The emulator pages SCAN itself; a bare SCAN must still be Redis's arity error.
+    arity = {"error": "ERR wrong number of arguments for 'scan' command"}
+    response = http.post("/", json=["SCAN"])
+    assert (response.status_code, response.json()) == (400, arity)
+    assert http.get("/scan").json() == arity
+    assert http.post("/pipeline", json=[["SCAN"], ["PING"]]).json() == [
+        arity,
+        {"result": "PONG"},
+    ]
+
+
 def test_scan_filters_by_type_and_reports_types(http: httpx.Client) -> None:
     run(http, "SET", "a", "1")
     run(http, "HSET", "h", "f", "v")
