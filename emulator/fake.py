@@ -120,6 +120,17 @@ class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
             return None
         return _memory_of(args[0], item.value)
 
+    @command("ts.mget", (bytes,), (bytes,))
+    def ts_mget_guarded(self, *args: bytes) -> Any:
+        """fakeredis's TS.MGET loops forever on an argument it does not know (or on
+        SELECTED_LABELS), freezing every client: those answer its arity error instead."""
+        for arg in args:
+            if casematch(arg, b"filter"):
+                break
+            if not (casematch(arg, b"latest") or casematch(arg, b"withlabels")):
+                raise SimpleError(msgs.WRONG_ARGS_MSG6.format("ts.mget"))
+        return self.ts_mget(*args)
+
     @command("info", (), (bytes,))
     def info(self, *sections: bytes) -> bytes:
         """The server and keyspace sections (Upstash's REST docs call ``/info``; fakeredis
