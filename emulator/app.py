@@ -205,24 +205,47 @@ class EmulatorApp:
             # Subscribing only reads: the read-only token may do it.
             return self._subscribe(head == b"psubscribe", segments[1:])
 
-        body = request.body_of(req, self.max_request_bytes) if method in ("POST", "PUT") else b""
         encode = req.headers.get("upstash-encoding", "").strip().lower() == "base64"
+        resp2 = request.wants_resp2(req, encode)
+        if resp2 and not (head == b"multi-exec" and len(segments) == 1):
+            try:
+                return self._run_request(req, method, segments, query, head, read_only, resp2)
+            except BadRequest as error:
+                if error.status != 400:
+                    raise
+                return self._raw_reply(400, replies.resp2_error(error.message))
+        return self._run_request(req, method, segments, query, head, read_only, False)
+
+    def _run_request(
+        self,
+        req: HttpRequest,
+        method: str,
+        segments: list[bytes],
+        query: list[bytes],
+        head: bytes,
+        read_only: bool,
+        resp2: bool,
+    ) -> HttpResponse:
+        """``resp2``: answer as ``Upstash-Response-Format: resp2`` asks (``encode`` is then
+        off: the two cannot be combined)."""
+        body = request.body_of(req, self.max_request_bytes) if method in ("POST", "PUT") else b""
+        encode = not resp2 and req.headers.get("upstash-encoding", "").strip().lower() == "base64"
         if not segments:
             if not body:
                 raise BadRequest("ERR empty command")
             args = request.parse_command(request.load_json(body))
-            return self._single(args, read_only, encode)
+            return self._single(args, read_only, encode, resp2)
         batch_endpoint = head in (b"pipeline", b"multi-exec") and len(segments) == 1
         if batch_endpoint and method in ("POST", "PUT"):
             batch = request.parse_batch(request.load_json(body))
             if head == b"pipeline":
-                return self._pipeline(batch, read_only, encode)
+                return self._pipeline(batch, read_only, encode, resp2)
             return self._transaction(batch, read_only, encode)
         args = list(segments)
         if body:
             args.append(body)
         args.extend(query)
-        return self._single(args, read_only, encode)
+        return self._single(args, read_only, encode, resp2)
 
     # -- auth ----------------------------------------------------------------------------
 
@@ -266,7 +289,9 @@ class EmulatorApp:
     def _budget(self) -> ReplyBudget:
         return ReplyBudget(self.max_request_bytes)
 
-    def _single(self, args: Command, read_only: bool, encode: bool) -> HttpResponse:
+    def _single(
+        self, args: Command, read_only: bool, encode: bool, resp2: bool = False
+    ) -> HttpResponse:
         refusal = self._check(args, read_only)
         if refusal is not None:
             raise BadRequest(refusal)
@@ -277,9 +302,13 @@ class EmulatorApp:
         reply = outcome.replies[0]
         if isinstance(reply, ErrorReply):
             raise BadRequest(replies.upstash_error(args, reply))
+        if resp2:
+            return self._raw_reply(200, replies.resp2(args, reply))
         return self._reply(200, {"result": replies.result(args, reply, encode)})
 
-    def _pipeline(self, batch: list[Command], read_only: bool, encode: bool) -> HttpResponse:
+    def _pipeline(
+        self, batch: list[Command], read_only: bool, encode: bool, resp2: bool = False
+    ) -> HttpResponse:
         checks = [self._check(args, read_only) for args in batch]
         runnable = [args for args, refusal in zip(batch, checks, strict=True) if refusal is None]
         self._charge(len(runnable))
@@ -287,6 +316,14 @@ class EmulatorApp:
         if outcome is not None:
             self.billing.add(commands=outcome.script_calls)
         answers = iter(outcome.replies if outcome is not None else [])
+        if resp2:
+            wire = [
+                replies.resp2_error(refusal)
+                if refusal is not None
+                else _resp2_slot(args, next(answers))
+                for args, refusal in zip(batch, checks, strict=True)
+            ]
+            return self._raw_reply(200, b"".join(wire))
         out: list[dict[str, Any]] = []
         for args, refusal in zip(batch, checks, strict=True):
             if refusal is not None:
@@ -357,6 +394,14 @@ class EmulatorApp:
     def _sync_token(self) -> str:
         return f"{self._sync_prefix}-{next(self._sync_counter)}"
 
+    def _raw_reply(self, status: int, body: bytes) -> HttpResponse:
+        headers = [
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", str(len(body))),
+            ("upstash-sync-token", self._sync_token()),
+        ]
+        return HttpResponse(status, headers, body)
+
     def _reply(
         self, status: int, payload: object, extra: list[tuple[str, str]] | None = None
     ) -> HttpResponse:
@@ -369,6 +414,12 @@ class EmulatorApp:
         if extra:
             headers.extend(extra)
         return HttpResponse(status, headers, body)
+
+
+def _resp2_slot(args: Command, reply: object) -> bytes:
+    if isinstance(reply, ErrorReply):
+        return replies.resp2_error(replies.upstash_error(args, reply))
+    return replies.resp2(args, reply)  # type: ignore[arg-type]
 
 
 def _endpoint(head: bytes, segments: int, method: str) -> str:

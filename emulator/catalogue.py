@@ -28,6 +28,9 @@ _SINCE = {
     "BITOP ANDOR": "8.2", "BITOP ONE": "8.2",
 }  # fmt: skip
 _NEW_BITOPS = frozenset({b"DIFF", b"DIFF1", b"ANDOR", b"ONE"})
+# Commands redis-server has that fakeredis's copy of COMMAND DOCS leaves out: a backend
+# without them lacks them (Upstash serves them), rather than Upstash refusing them.
+_UNLISTED = frozenset({"OBJECT", "LOLWUT", "ROLE", "XSETID"})
 # Served by the emulator itself on every backend.
 _EMULATED = frozenset({"FUNCTION", "FCALL", "FCALL_RO"})
 
@@ -37,7 +40,7 @@ def redis_commands() -> set[str]:
     import fakeredis
 
     with open(os.path.join(os.path.dirname(fakeredis.__file__), "commands.json")) as file:
-        return {name.split(" ")[0].upper() for name in json.load(file)}
+        return {name.split(" ")[0].upper() for name in json.load(file)} | _UNLISTED
 
 
 @dataclass

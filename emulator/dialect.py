@@ -77,7 +77,7 @@ return out
 
 def _scan(args: Command, backend: Backend) -> Plan:
     options = _scan_options(args[2:])
-    if options is None or not args[1].isdigit():
+    if options is None or len(args) < 2 or not args[1].isdigit():
         return args, None  # Redis's own error for bad syntax
     pattern, count, kind, with_type = options
     cursor = int(args[1])

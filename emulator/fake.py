@@ -120,6 +120,37 @@ class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
             return None
         return _memory_of(args[0], item.value)
 
+    @command("ts.mget", (bytes,), (bytes,))
+    def ts_mget_guarded(self, *args: bytes) -> Any:
+        """fakeredis's TS.MGET loops forever on an argument it does not know (or on
+        SELECTED_LABELS), freezing every client: those answer its arity error instead."""
+        for arg in args:
+            if casematch(arg, b"filter"):
+                break
+            if not (casematch(arg, b"latest") or casematch(arg, b"withlabels")):
+                raise SimpleError(msgs.WRONG_ARGS_MSG6.format("ts.mget"))
+        return self.ts_mget(*args)
+
+    @command("info", (), (bytes,))
+    def info(self, *sections: bytes) -> bytes:
+        """The server and keyspace sections (Upstash's REST docs call ``/info``; fakeredis
+        has no INFO). Other sections asked by name are empty, as Redis answers an unknown
+        one."""
+        wanted = {section.lower() for section in sections} or {b"default"}
+        every = bool(wanted & {b"all", b"everything", b"default"})
+        lines: list[str] = []
+        if every or b"server" in wanted:
+            version = ".".join(str(part) for part in VERSION) + ".0"
+            lines += ["# Server", f"redis_version:{version}", "redis_mode:standalone", ""]
+        if every or b"keyspace" in wanted:
+            lines.append("# Keyspace")
+            keys = len(self._db)
+            if keys:
+                expires = sum(1 for item in self._db.values() if item.expireat is not None)
+                lines.append(f"db0:keys={keys},expires={expires},avg_ttl=0")
+            lines.append("")
+        return "\r\n".join(lines).encode()
+
 
 def _any(values: list[int]) -> int:
     out = 0

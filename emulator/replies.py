@@ -46,3 +46,44 @@ def slot(args: Command, reply: Reply, encode: bool) -> dict[str, Any]:
     if isinstance(reply, ErrorReply):
         return {"error": upstash_error(args, reply)}
     return {"result": result(args, reply, encode)}
+
+
+# Replies Redis sends as a simple status ("+..."), not a bulk string, under RESP2.
+_STATUS_NAMES = frozenset({"TYPE"})
+
+
+def resp2(args: Command, reply: Reply) -> bytes:
+    """The reply as redis-server writes it on the wire (``Upstash-Response-Format: resp2``).
+    redis-py reads a status and a bulk string alike, so a status is told by the command:
+    ``OK`` of the commands that answer it, ``PONG`` and ``TYPE``'s answer."""
+    name = commands.name_of(args)
+    status = (
+        (reply == b"OK" and commands.replies_status_ok(args))
+        or (name == "PING" and len(args) == 1)
+        or name in _STATUS_NAMES
+    )
+    if status and isinstance(reply, bytes):
+        return b"+" + reply + b"\r\n"
+    out: list[bytes] = []
+    _write(reply, out)
+    return b"".join(out)
+
+
+def resp2_error(message: str) -> bytes:
+    # An error is one line on the wire: Redis turns line breaks in it into spaces.
+    return b"-" + message.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
+
+
+def _write(reply: Reply, out: list[bytes]) -> None:
+    if isinstance(reply, bytes):
+        out += (b"$%d\r\n" % len(reply), reply, b"\r\n")
+    elif isinstance(reply, list):
+        out.append(b"*%d\r\n" % len(reply))
+        for item in reply:
+            _write(item, out)
+    elif isinstance(reply, ErrorReply):
+        out.append(resp2_error(reply.message))
+    elif reply is None:
+        out.append(b"$-1\r\n")
+    else:
+        out.append(b":%d\r\n" % reply)

@@ -84,6 +84,21 @@ def split_target(req: HttpRequest) -> tuple[list[bytes], list[bytes], bytes | No
     return segments, query, token
 
 
+def wants_resp2(req: HttpRequest, encode: bool) -> bool:
+    """Whether ``Upstash-Response-Format`` asks for RESP2 (``json``, the default, or
+    ``resp2``; anything else, and RESP2 with base64, is Upstash's 400)."""
+    value = req.headers.get("upstash-response-format", "json").strip()
+    if value.lower() == "json":
+        return False
+    if value.lower() != "resp2":
+        raise BadRequest(f"ERR unsupported Upstash-Response-Format '{value}': use json or resp2")
+    if encode:
+        raise BadRequest(
+            "ERR Upstash-Encoding: base64 cannot be combined with Upstash-Response-Format: resp2"
+        )
+    return True
+
+
 def presented_token(req: HttpRequest, query_token: bytes | None) -> bytes | None:
     header = req.headers.get("authorization", "")
     if header:

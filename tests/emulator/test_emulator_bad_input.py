@@ -6,6 +6,7 @@ request may not wedge the connection or the server.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 
@@ -300,4 +301,26 @@ def test_arguments_that_trip_fakeredis_are_a_command_error(
     assert middle["error"].startswith("ERR")
     single = http.post("/", json=["SRANDMEMBER", "s", 1, 2, 3])
     assert single.status_code == 400 and single.json()["error"].startswith("ERR")
+    still_serving(http)
+
+
+@pytest.mark.parametrize(
+    "command", [["TS.MGET", "x"], ["TS.MGET", "SELECTED_LABELS", "a", "FILTER", "a=b"]]
+)
+def test_a_command_that_would_loop_forever_answers_and_the_server_stays_up(
+    http: httpx.Client, emulator: EmulatorHandle, command: list[str]
+) -> None:
+    # fakeredis's TS.MGET never returned for these, and it ran on the server's event
+    # loop: one request froze every client. redis-server 7.0 has no TimeSeries module.
+    response = http.post("/", json=command)
+    assert response.status_code == 400
+    if emulator.backend == "fakeredis":
+        assert response.json() == {"error": "ERR wrong number of arguments for 'ts.mget' command"}
+    else:
+        assert re.fullmatch(
+            r"ERR the emulator's backend \(redis [0-9.]+ \(redis at [^)]+\)\) lacks "
+            r"'TS\.MGET', which Upstash serves: run the emulator on fakeredis \(the "
+            r"default\) or with --redis-url pointing at a Redis that has it",
+            response.json()["error"],
+        )
     still_serving(http)

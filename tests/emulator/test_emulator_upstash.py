@@ -55,6 +55,18 @@ def test_scan_pages_exactly_count_keys(http: httpx.Client) -> None:
     }
 
 
+def test_scan_without_a_cursor_is_an_arity_error(http: httpx.Client) -> None:
+    # The emulator pages SCAN itself; a bare SCAN must still be Redis's arity error.
+    arity = {"error": "ERR wrong number of arguments for 'scan' command"}
+    response = http.post("/", json=["SCAN"])
+    assert (response.status_code, response.json()) == (400, arity)
+    assert http.get("/scan").json() == arity
+    assert http.post("/pipeline", json=[["SCAN"], ["PING"]]).json() == [
+        arity,
+        {"result": "PONG"},
+    ]
+
+
 def test_scan_filters_by_type_and_reports_types(http: httpx.Client) -> None:
     run(http, "SET", "a", "1")
     run(http, "HSET", "h", "f", "v")
@@ -346,3 +358,36 @@ def test_fcall_ro_runs_only_no_writes_functions(
 )
 def test_bad_libraries_are_refused(http: httpx.Client, code: str, error: str) -> None:
     assert run(http, "FUNCTION", "LOAD", code) == {"error": error}
+
+
+def test_info_answers_as_in_upstashs_rest_docs(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    # Upstash's REST docs show `/info`; fakeredis has no INFO. The text varies by server,
+    # so its shape is what is pinned: the server section, then the keyspace's counts.
+    run(http, "SET", "a", "1")
+    run(http, "SET", "b", "2", "EX", 100)
+    response = http.post("/info")
+    assert response.status_code == 200
+    lines = response.json()["result"].split("\r\n")
+    assert lines[0] == "# Server" and lines[1].startswith("redis_version:")
+    assert "# Keyspace" in lines
+    assert any(line.startswith("db0:keys=2,expires=1,avg_ttl=") for line in lines)
+    readonly = {"Authorization": f"Bearer {emulator.readonly_token}"}
+    assert http.get("/info/keyspace", headers=readonly).status_code == 200
+
+
+def test_a_redis_command_the_backend_lacks_is_not_called_refused_by_upstash(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    run(http, "SET", "k", "hello")
+    response = http.post("/", json=["OBJECT", "ENCODING", "k"])
+    if emulator.backend == "redis":
+        assert response.json() == {"result": "embstr"}
+        return
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "ERR the emulator's backend (fakeredis) lacks 'OBJECT', which Upstash "
+        "serves: run the emulator on fakeredis (the default) or with --redis-url pointing "
+        "at a Redis that has it"
+    }
