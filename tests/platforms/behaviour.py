@@ -52,6 +52,7 @@ KEYS: dict[str, str] = {
         "hostile",
         "numbers",
         "paths",
+        "percent",
         "publish",
         "stats",
         "down",
@@ -408,6 +409,30 @@ def hostile_paths_are_refused_and_counted(client: Client) -> None:
     )
 
 
+def percent_in_keys_is_decoded_once(client: Client) -> None:
+    """A key holding ``%`` followed by hex digits is that text, on every platform.
+
+    The path is percent-decoded exactly once: ``%2541`` names the key ``%41``, never
+    ``A``; a literal ``%FF`` or ``%00`` is text, not invalid UTF-8 or a control character.
+    (API Gateway's HTTP API and Function URLs hand Lambda an already decoded path, which
+    a second decoding once turned into another key or a 400.)
+    """
+    for key in ("100%41", "rate%FF", "nul%00end", "50%"):
+        path = _path("v1", "cache", "query", key)
+        put = client.call("PUT", path, key="percent", json_body={"value": key})
+        assert put.status == 200, put.describe()
+        assert put.json() == {"layer": "query", "key": key, "stored": True, "degraded": False}, (
+            put.describe()
+        )
+        got = client.call("GET", path, key="percent")
+        assert got.status == 200, got.describe()
+        assert got.json() == {"layer": "query", "key": key, "value": key}, got.describe()
+    decoded_twice = client.call("GET", _path("v1", "cache", "query", "100A"), key="percent")
+    assert decoded_twice.json() == {
+        "error": {"code": "not_found", "message": "no value for key '100A' in layer 'query'"}
+    }, decoded_twice.describe()
+
+
 UP: list[Scenario] = [
     Scenario("health", health_needs_no_key),
     Scenario("auth", auth_is_required_on_v1),
@@ -419,6 +444,7 @@ UP: list[Scenario] = [
     Scenario("hostile_input", hostile_input_gets_clean_4xx),
     Scenario("numbers", numbers_are_ascii_digits_within_bounds),
     Scenario("hostile_paths", hostile_paths_are_refused_and_counted),
+    Scenario("percent_keys", percent_in_keys_is_decoded_once),
 ]
 
 
