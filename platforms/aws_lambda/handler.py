@@ -130,8 +130,10 @@ def _path_decoded_once(event: Any) -> Any:
     if not isinstance(event, dict) or event.get("version") != "2.0":
         return event
     context = event.get("requestContext")
-    http = context.get("http") if isinstance(context, dict) else None
-    path = http.get("path") if isinstance(http, dict) else None
+    if not isinstance(context, dict) or not isinstance(context.get("http"), dict):
+        return event
+    http: dict[str, Any] = context["http"]
+    path = http.get("path")
     if not isinstance(path, str) or "%" not in path:
         return event
     escaped = {**http, "path": path.replace("%", "%25")}
