@@ -154,6 +154,7 @@ def health_needs_no_key(client: Client) -> None:
     probe = client.call("HEAD", "/health")
     assert probe.status == 200, f"uptime checkers probe with HEAD: {probe.describe()}"
     assert probe.headers["x-cache-backend"] == "upstash", probe.describe()
+    assert probe.body == b"", f"a HEAD answer has no body: {probe.describe()}"
 
 
 def auth_is_required_on_v1(client: Client) -> None:
