@@ -53,6 +53,7 @@ KEYS: dict[str, str] = {
         "numbers",
         "paths",
         "percent",
+        "depth",
         "publish",
         "stats",
         "down",
@@ -434,6 +435,34 @@ def percent_in_keys_is_decoded_once(client: Client) -> None:
     }, decoded_twice.describe()
 
 
+def json_depth_is_bounded_alike(client: Client) -> None:
+    """One bound on how deep a request body may nest, the same on every platform (the
+    Worker's Pyodide stack sets it), and only after the key was checked."""
+    path = _path("v1", "cache", "query", "deep")
+
+    def nested(depth: int) -> bytes:
+        return b'{"value":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+    anonymous = client.call("PUT", path, body=nested(300))
+    assert anonymous.status == 401 and anonymous.error_code() == "unauthorized", (
+        anonymous.describe()
+    )
+    too_deep = client.call("PUT", path, key="depth", body=nested(257))
+    assert too_deep.status == 400, too_deep.describe()
+    assert too_deep.json() == {
+        "error": {"code": "bad_request", "message": "the JSON body nests deeper than 256 levels"}
+    }, too_deep.describe()
+    deepest = client.call("PUT", path, key="depth", body=nested(256))
+    assert deepest.status == 200, deepest.describe()
+    got = client.call("GET", path, key="depth")
+    assert got.status == 200, got.describe()
+    value: Any = got.json()["value"]
+    for _ in range(254):
+        assert isinstance(value, list) and len(value) == 1, value
+        value = value[0]
+    assert value == [], value
+
+
 UP: list[Scenario] = [
     Scenario("health", health_needs_no_key),
     Scenario("auth", auth_is_required_on_v1),
@@ -446,6 +475,7 @@ UP: list[Scenario] = [
     Scenario("numbers", numbers_are_ascii_digits_within_bounds),
     Scenario("hostile_paths", hostile_paths_are_refused_and_counted),
     Scenario("percent_keys", percent_in_keys_is_decoded_once),
+    Scenario("json_depth", json_depth_is_bounded_alike),
 ]
 
 
