@@ -107,7 +107,7 @@ def __getattr__(name: str) -> Any:
     """Import the rate limiter only when it is asked for."""
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'core' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
     value = getattr(importlib.import_module(module), name)

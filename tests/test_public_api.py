@@ -224,3 +224,41 @@ def test_async_twins_are_coroutines() -> None:
         if method in ("pipeline", "pubsub"):
             continue
         assert inspect.iscoroutinefunction(getattr(continuum.AsyncUpstashCache, method)), method
+
+
+def test_the_seeds_cache_module_exports_what_the_seed_says() -> None:
+    """The seed updated ``continuum/cache/__init__.py`` to export ``UpstashCache``,
+    ``RateLimiter``, ``ConnectionMode``, ``CacheBackend`` and an ``UPSTASH_AVAILABLE``
+    flag, with ``UpstashConfig`` and ``LocalCache`` beside the cache: code written
+    against it imports them from there."""
+    from continuum.cache import (
+        UPSTASH_AVAILABLE,
+        CacheBackend,
+        ConnectionMode,
+        LocalCache,
+        RateLimiter,
+        UpstashCache,
+        UpstashConfig,
+    )
+
+    assert (CacheBackend, ConnectionMode, LocalCache, UpstashConfig) == (
+        continuum.CacheBackend,
+        continuum.ConnectionMode,
+        continuum.LocalCache,
+        continuum.UpstashConfig,
+    )
+    assert (UpstashCache, RateLimiter) == (continuum.UpstashCache, continuum.RateLimiter)
+    # the REST client is built in (no optional SDK to be missing): always available
+    assert UPSTASH_AVAILABLE is True
+
+
+def test_an_unknown_name_is_reported_under_the_package_name() -> None:
+    import continuum.cache
+
+    for module, name in ((continuum, "continuum"), (continuum.cache, "continuum.cache")):
+        try:
+            module.NoSuchThing  # noqa: B018
+        except AttributeError as exc:
+            assert str(exc) == f"module {name!r} has no attribute 'NoSuchThing'"
+        else:
+            raise AssertionError(f"{name}.NoSuchThing resolved")

@@ -379,6 +379,8 @@ class Api:
             billed_commands=int(stats.get("billed_commands", stats.get("commands", 0))),
         )
         emit(record, self._sink, emf=self.settings.emf)
+        if request.method == "HEAD":  # a GET's headers without its body, on every platform
+            response.body = b""
         return response
 
 

@@ -16,13 +16,17 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs, unquote_to_bytes
 
-from continuum.codec import MAX_JSON_DEPTH, json_too_deep
+from continuum.codec import json_too_deep
 
-__all__ = ["ApiError", "Request", "Response", "decode_path", "json_response"]
+__all__ = ["MAX_BODY_DEPTH", "ApiError", "Request", "Response", "decode_path", "json_response"]
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REQUEST_ID = 128
+#: How deep a request body may nest, on every platform: the Worker's Pyodide stack is much
+#: smaller than CPython's (a few thousand levels crash the whole isolate before Python's
+#: recursion guard can raise), and one request must get one answer wherever it runs.
+MAX_BODY_DEPTH = 256
 
 # code -> HTTP status; the codes are part of the public API: clients branch on them.
 ERROR_STATUS: dict[str, int] = {
@@ -177,9 +181,9 @@ class Request:
         """The body parsed as JSON; an empty body is ``None``; anything else invalid is 400."""
         if not self.body.strip():
             return None
-        if json_too_deep(self.body):
+        if json_too_deep(self.body, MAX_BODY_DEPTH):
             raise ApiError(
-                "bad_request", f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+                "bad_request", f"the JSON body nests deeper than {MAX_BODY_DEPTH} levels"
             )
         try:
             return json.loads(self.body)

@@ -82,8 +82,8 @@ class Route:
 def match(request: Request) -> Route:
     """Find the route for ``request`` or raise ``not_found`` / ``method_not_allowed``."""
     parts = request.path.split("/")[1:]
-    # HEAD is a GET whose body the server drops (uptime checkers and load balancers
-    # probe /health with it); the platforms and the dev server drop the body.
+    # HEAD is a GET without its body (uptime checkers and load balancers probe /health
+    # with it); Api drops the body, since Mangum and the Workers runtime would send it.
     method = "GET" if request.method == "HEAD" else request.method
     if parts == ["health"]:
         _allow(method, "GET")

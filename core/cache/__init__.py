@@ -25,6 +25,8 @@ from continuum.cache.layers import AsyncCacheLayer, CacheLayer
 from continuum.cache.operations import Operations, escape_glob
 from continuum.cache.pipeline import AsyncPipeline, Pipeline
 from continuum.cache.scoped import ScopedCache
+from continuum.config import CacheBackend, ConnectionMode, UpstashConfig
+from continuum.local import LocalCache
 from continuum.namespace import (
     INTERNAL_PREFIX,
     LAYERS,
@@ -39,13 +41,17 @@ if TYPE_CHECKING:
 __all__ = [
     "INTERNAL_PREFIX",
     "LAYERS",
+    "UPSTASH_AVAILABLE",
     "AsyncCacheLayer",
     "AsyncPipeline",
     "AsyncRateLimiter",
     "AsyncUpstashCache",
     "Batch",
+    "CacheBackend",
     "CacheLayer",
+    "ConnectionMode",
     "LayerSpec",
+    "LocalCache",
     "Operation",
     "Operations",
     "Pipeline",
@@ -54,6 +60,7 @@ __all__ = [
     "Replies",
     "ScopedCache",
     "UpstashCache",
+    "UpstashConfig",
     "WriteResult",
     "adrive",
     "check_pattern",
@@ -65,6 +72,10 @@ __all__ = [
     "layer_spec",
     "literal_start",
 ]
+
+# The seed's flag for "the Upstash client can be used": the REST client is part of this
+# package (no optional SDK that could be missing), so it always can.
+UPSTASH_AVAILABLE = True
 
 # Imported when first asked for. RedisCache is left out of __all__: it needs the optional
 # redis-py, which `from continuum.cache import *` must not require.
@@ -81,7 +92,7 @@ def __getattr__(name: str) -> Any:
     """The rate limiter and the migration's caches, imported when first asked for."""
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'continuum.cache' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
     value = getattr(importlib.import_module(module), name)

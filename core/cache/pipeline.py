@@ -9,6 +9,10 @@
 exception instance for an item that failed (a ``CommandError`` from the server, a
 ``DecodeError`` for a value that could not be decoded). One failing item never hides the
 others. ``transaction=True`` sends the batch as ``/multi-exec``.
+
+After ``execute()``, ``degraded`` says whether Upstash did not answer and the request's
+fallback store did, as ``WriteResult.degraded`` does for one ``set``: the pipeline's
+writes are then held only for the rest of the request.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class PipelineQueue:
         self._touches: list[str] = []
         self._write = False
         self.results: list[Any] | None = None
+        self.degraded = False
 
     def __len__(self) -> int:
         return len(self._commands)
@@ -145,8 +150,9 @@ class PipelineQueue:
                 results.append(exc)
         return results
 
-    def _reset(self, results: list[Any], _call: object) -> list[Any]:
+    def _reset(self, results: list[Any], call: object) -> list[Any]:
         self.results = results
+        self.degraded = bool(getattr(call, "degraded", False))
         self._commands, self._decoders, self._touches, self._write = [], [], [], False
         return results
 

@@ -164,6 +164,12 @@ def _reply(reply: Reply, command: Command) -> Reply:
         return reply
     name = _name(command)
     text = str(reply)
+    # redis-py strips the codes it maps to a class ("ERR", "NOSCRIPT"...) and keeps them
+    # in ``status_code`` (redis-py 8): put them back, so the text is what Redis, Upstash
+    # and UpstashCache say ("ERR value is not an integer or out of range").
+    code = getattr(reply, "status_code", None)
+    if isinstance(code, str) and code and not text.startswith(code):
+        text = f"{code} {text}"
     if isinstance(reply, redis.exceptions.NoScriptError):
         return NoScriptError(text, command=name)
     if isinstance(reply, redis.exceptions.NoPermissionError):

@@ -80,7 +80,7 @@ class Container:
         except CacheError as exc:
             return misconfigured(exc)
         try:
-            response: dict[str, Any] = adapter(event, context)
+            response: dict[str, Any] = adapter(_path_decoded_once(event), context)
         except Exception as exc:
             refusal = ApiError(
                 "bad_request",
@@ -116,6 +116,28 @@ class Container:
         api = Api(ApiSettings.from_env(env), cache=cache)
         self._api = api
         return Mangum(AsgiApp(api, remaining=self.remaining, blocking=True), lifespan="off")
+
+
+def _path_decoded_once(event: Any) -> Any:
+    """The event with payload 2.0's path escaped so that Mangum's decoding restores it.
+
+    Mangum percent-decodes the path of every API Gateway event. REST APIs hand it over
+    encoded, but payload 2.0 (HTTP APIs, Function URLs) routes on
+    ``requestContext.http.path``, which both deliver already decoded: a second decoding
+    would make the key ``100%41`` into ``100A`` and ``%FF`` into a 400. Escaping its
+    ``%`` undoes exactly that second decoding. The other fields are left as sent.
+    """
+    if not isinstance(event, dict) or event.get("version") != "2.0":
+        return event
+    context = event.get("requestContext")
+    if not isinstance(context, dict) or not isinstance(context.get("http"), dict):
+        return event
+    http: dict[str, Any] = context["http"]
+    path = http.get("path")
+    if not isinstance(path, str) or "%" not in path:
+        return event
+    escaped = {**http, "path": path.replace("%", "%25")}
+    return {**event, "requestContext": {**context, "http": escaped}}
 
 
 def misconfigured(error: CacheError) -> dict[str, Any]:

@@ -31,12 +31,11 @@ from workers import (  # type: ignore[import-not-found,unused-ignore]
 
 from continuum.app import Api, ApiError, ApiSettings, Request
 from continuum.app import Response as ApiResponse
-from continuum.codec import json_too_deep
 from continuum.errors import CacheError
 from continuum.numbers import parse_decimal
 from continuum.platforms.cloudflare.transport import FetchTransport
 
-__all__ = ["ENV_NAMES", "MAX_JSON_DEPTH", "Default", "api_for", "env_values"]
+__all__ = ["ENV_NAMES", "Default", "api_for", "env_values"]
 
 #: The bindings read from ``self.env``: Workers expose no way to list plain-text vars,
 #: so the names the toolkit understands are spelled out (``CONTINUUM_CONFIG`` is left
@@ -64,11 +63,6 @@ ENV_NAMES = (
     "CONTINUUM_FAILURE_THRESHOLD",
     "CONTINUUM_PROBE_INTERVAL",
 )
-
-#: JSON nested deeper than this is refused before parsing: Pyodide's stack is much smaller
-#: than CPython's, and a few thousand levels crash the whole isolate (a fatal "Maximum
-#: call stack size exceeded") before Python's own recursion guard can raise.
-MAX_JSON_DEPTH = 256
 
 _APIS: dict[tuple[tuple[str, str], ...], Api] = {}
 _MAX_APIS = 4  # one per configuration seen by this isolate; normally exactly one
@@ -151,8 +145,6 @@ async def _to_neutral(request: Any, max_body: int) -> Request:
         raise ApiError("payload_too_large", f"the body is larger than {max_body} bytes")
     method = str(request.method)
     body = b"" if method in {"GET", "HEAD"} else await _read_body(request, max_body)
-    if json_too_deep(body, MAX_JSON_DEPTH):
-        raise ApiError("bad_request", f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
     url = urlsplit(str(request.url))
     return Request.build(
         method,

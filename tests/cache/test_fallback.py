@@ -340,3 +340,27 @@ def test_a_pattern_delete_cut_off_midway_finishes_on_the_fallback_store(
     left_on_upstash = len(upstream.redis.keys("user:*"))
     assert 0 < left_on_upstash < 1200  # the cut really happened midway
     assert deleted == 1200 - left_on_upstash + 1
+
+
+def test_a_pipeline_the_fallback_answered_says_so(upstream: Any) -> None:
+    """Like ``set``'s ``WriteResult.degraded``: a pipeline whose writes only the request's
+    fallback store holds must say so, or they would vanish with the request unnoticed."""
+    down = client(closed_port_url())
+    with down.request(deadline=2):
+        pipe = down.pipeline()
+        results = pipe.set("memory:1", {"m": 1}, ex=1800).get("memory:1").execute()
+        assert (results, pipe.degraded) == ([True, {"m": 1}], True)
+    healthy = client(upstream.url, upstream.token)
+    pipe = healthy.pipeline()
+    assert pipe.degraded is False, "nothing ran yet: nothing was degraded"
+    results = pipe.set("memory:1", {"m": 1}, ex=1800).get("memory:1").execute()
+    assert (results, pipe.degraded) == ([True, {"m": 1}], False)
+
+
+async def test_an_async_pipeline_the_fallback_answered_says_so() -> None:
+    down = AsyncUpstashCache(rest_url=closed_port_url(), rest_token="suite-token", timeout=0.5)
+    async with down.request(deadline=2):
+        pipe = down.pipeline()
+        results = await pipe.set("memory:1", 1).increment("hits").execute()
+        assert (results, pipe.degraded) == ([True, 1], True)
+    await down.aclose()

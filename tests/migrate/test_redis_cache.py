@@ -15,6 +15,7 @@ from continuum.cache import RedisCache, UpstashCache
 from continuum.errors import (
     AuthenticationFailed,
     CacheUnavailable,
+    CommandError,
     ConfigurationError,
     KeyTooLarge,
     ValidationError,
@@ -135,6 +136,44 @@ def test_a_value_written_by_either_client_reads_back_identically_from_the_other(
             assert upstash.get(f"r:{i}") == value
             assert redis_cache.get(f"u:{i}") == value
             assert raw.get(f"r:{i}") == raw.get(f"u:{i}")
+    finally:
+        emulator.stop()
+        server.stop()
+
+
+def test_a_refused_command_says_the_same_on_both_clients(
+    redis_server_factory: RedisServers,
+) -> None:
+    """A parallel run compares the two stores: the same refusal has the same exception
+    and the same text from each, Redis's error code included (redis-py strips ``ERR``)."""
+    from continuum.emulator import EmulatorServer
+
+    server = redis_server_factory.start()
+    emulator = EmulatorServer(server.url, token="parity-token-0123456789").start()
+    try:
+        redis_cache = RedisCache(server.url)
+        upstash = UpstashCache(
+            mode="rest", rest_url=emulator.url, rest_token=emulator.token, fallback=False
+        )
+        server.client().set("text", "not a number")
+        server.client().hset("hash", "f", "v")
+        refusals = {
+            "ERR value is not an integer or out of range": lambda c: c.increment("text"),
+            "WRONGTYPE Operation against a key holding the wrong kind of value": (
+                lambda c: c.get("hash")
+            ),
+        }
+        for text, call in refusals.items():
+            for cache in (redis_cache, upstash):
+                with pytest.raises(CommandError) as caught:
+                    call(cache)
+                assert (type(caught.value), str(caught.value)) == (CommandError, text), cache
+        for cache in (redis_cache, upstash):
+            pipe = cache.pipeline()
+            results = pipe.increment("text").get("hash").execute()
+            assert [(type(r), str(r)) for r in results] == [
+                (CommandError, text) for text in refusals
+            ], cache
     finally:
         emulator.stop()
         server.stop()

@@ -52,6 +52,8 @@ KEYS: dict[str, str] = {
         "hostile",
         "numbers",
         "paths",
+        "percent",
+        "depth",
         "publish",
         "stats",
         "down",
@@ -153,6 +155,7 @@ def health_needs_no_key(client: Client) -> None:
     probe = client.call("HEAD", "/health")
     assert probe.status == 200, f"uptime checkers probe with HEAD: {probe.describe()}"
     assert probe.headers["x-cache-backend"] == "upstash", probe.describe()
+    assert probe.body == b"", f"a HEAD answer has no body: {probe.describe()}"
 
 
 def auth_is_required_on_v1(client: Client) -> None:
@@ -408,6 +411,58 @@ def hostile_paths_are_refused_and_counted(client: Client) -> None:
     )
 
 
+def percent_in_keys_is_decoded_once(client: Client) -> None:
+    """A key holding ``%`` followed by hex digits is that text, on every platform.
+
+    The path is percent-decoded exactly once: ``%2541`` names the key ``%41``, never
+    ``A``; a literal ``%FF`` or ``%00`` is text, not invalid UTF-8 or a control character.
+    (API Gateway's HTTP API and Function URLs hand Lambda an already decoded path, which
+    a second decoding once turned into another key or a 400.)
+    """
+    for key in ("100%41", "rate%FF", "nul%00end", "50%"):
+        path = _path("v1", "cache", "query", key)
+        put = client.call("PUT", path, key="percent", json_body={"value": key})
+        assert put.status == 200, put.describe()
+        assert put.json() == {"layer": "query", "key": key, "stored": True, "degraded": False}, (
+            put.describe()
+        )
+        got = client.call("GET", path, key="percent")
+        assert got.status == 200, got.describe()
+        assert got.json() == {"layer": "query", "key": key, "value": key}, got.describe()
+    decoded_twice = client.call("GET", _path("v1", "cache", "query", "100A"), key="percent")
+    assert decoded_twice.json() == {
+        "error": {"code": "not_found", "message": "no value for key '100A' in layer 'query'"}
+    }, decoded_twice.describe()
+
+
+def json_depth_is_bounded_alike(client: Client) -> None:
+    """One bound on how deep a request body may nest, the same on every platform (the
+    Worker's Pyodide stack sets it), and only after the key was checked."""
+    path = _path("v1", "cache", "query", "deep")
+
+    def nested(depth: int) -> bytes:
+        return b'{"value":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+    anonymous = client.call("PUT", path, body=nested(300))
+    assert anonymous.status == 401 and anonymous.error_code() == "unauthorized", (
+        anonymous.describe()
+    )
+    too_deep = client.call("PUT", path, key="depth", body=nested(257))
+    assert too_deep.status == 400, too_deep.describe()
+    assert too_deep.json() == {
+        "error": {"code": "bad_request", "message": "the JSON body nests deeper than 256 levels"}
+    }, too_deep.describe()
+    deepest = client.call("PUT", path, key="depth", body=nested(256))
+    assert deepest.status == 200, deepest.describe()
+    got = client.call("GET", path, key="depth")
+    assert got.status == 200, got.describe()
+    value: Any = got.json()["value"]
+    for _ in range(254):
+        assert isinstance(value, list) and len(value) == 1, value
+        value = value[0]
+    assert value == [], value
+
+
 UP: list[Scenario] = [
     Scenario("health", health_needs_no_key),
     Scenario("auth", auth_is_required_on_v1),
@@ -419,6 +474,8 @@ UP: list[Scenario] = [
     Scenario("hostile_input", hostile_input_gets_clean_4xx),
     Scenario("numbers", numbers_are_ascii_digits_within_bounds),
     Scenario("hostile_paths", hostile_paths_are_refused_and_counted),
+    Scenario("percent_keys", percent_in_keys_is_decoded_once),
+    Scenario("json_depth", json_depth_is_bounded_alike),
 ]
 
 

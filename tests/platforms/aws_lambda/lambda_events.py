@@ -2,9 +2,12 @@
 
 The fixtures have the fields AWS sends (API Gateway REST v1 with ``multiValue*``,
 HTTP API and Function URL payload 2.0 with ``rawPath``/``rawQueryString``, ALB with
-``elb``); ``make_event`` fills in one request the way each source would present it:
-v1 and v2 hand over a decoded path, ALB the raw one; Function URLs and ALB deliver
-bodies base64-encoded, API Gateway as text.
+``elb``); ``make_event`` fills in one request the way each source presents it, as
+captured from live AWS endpoints: API Gateway REST (``path``), Function URLs
+(``rawPath``) and ALB (``path``) hand over the path still percent-encoded, the HTTP
+API decodes it in ``rawPath`` too, and payload 2.0's ``requestContext.http.path`` is
+decoded for both of its sources; Function URLs and ALB deliver bodies base64-encoded,
+API Gateway as text.
 
 ``FakeContext`` stands in for the ``LambdaContext`` object (a mock, because the real
 one exists only inside the Lambda runtime): the handler reads only
@@ -60,10 +63,10 @@ def make_event(
     payload = body or b""
     if source == "apigw_rest_v1":
         event["httpMethod"] = method
-        event["path"] = decoded
-        event["pathParameters"] = {"proxy": decoded.lstrip("/")}
+        event["path"] = raw_path
+        event["pathParameters"] = {"proxy": raw_path.lstrip("/")}
         event["requestContext"]["httpMethod"] = method
-        event["requestContext"]["path"] = "/prod" + decoded
+        event["requestContext"]["path"] = "/prod" + raw_path
         for name, value in headers.items():
             event["headers"][name] = value
             event["multiValueHeaders"][name] = [value]
@@ -72,7 +75,7 @@ def make_event(
         event["body"] = payload.decode() if payload else None
         event["isBase64Encoded"] = False
     elif source in ("apigw_http_v2", "function_url"):
-        event["rawPath"] = raw_path
+        event["rawPath"] = decoded if source == "apigw_http_v2" else raw_path
         event["rawQueryString"] = raw_query
         event["requestContext"]["http"]["method"] = method
         event["requestContext"]["http"]["path"] = decoded

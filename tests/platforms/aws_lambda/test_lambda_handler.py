@@ -42,7 +42,7 @@ def sender(container: Container, source: str, context: FakeContext | None = None
         method: str, path: str, headers: Mapping[str, str], body: bytes | None
     ) -> tuple[int, dict[str, str], bytes]:
         event = make_event(source, method, path, headers, body)
-        return read_response(source, container.adapter()(event, context or FakeContext()))
+        return read_response(source, container.invoke(event, context or FakeContext()))
 
     return send
 
