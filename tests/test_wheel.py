@@ -3,6 +3,8 @@ folder names, in its file list and in a fresh venv that has only it."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -74,3 +76,29 @@ def test_a_fresh_venv_with_only_the_wheel_imports_continuum_and_nothing_else(
         '{"continuum.cache": true, "continuum": true, "core": false, '
         '"platforms": false, "emulator": false}'
     )
+
+
+def test_building_the_sdist_and_wheel_prints_no_setuptools_warning(tmp_path: Path) -> None:
+    """Every build printed nine 'Package would be ignored' banners (the Lua scripts' and
+    the templates' folders look like packages to setuptools). A build from the sdist,
+    as an installer does it, must say nothing that a user would read as a problem."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for folder in sorted(set(mapping["package-dir"].values())):
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    done = subprocess.run(
+        [sys.executable, "-m", "uv", "build", "--out-dir", str(tmp_path / "dist"), str(source)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "UV_PYTHON": sys.executable},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    warnings = [line for line in done.stderr.splitlines() if "_Warning:" in line]
+    assert warnings == []
+    assert sorted(p.name for p in (tmp_path / "dist").glob("continuum_cache-*")) == [
+        "continuum_cache-0.1.0-py3-none-any.whl", "continuum_cache-0.1.0.tar.gz",
+    ]  # fmt: skip

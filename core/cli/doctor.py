@@ -143,6 +143,8 @@ def diagnose(env: Mapping[str, str], *, pings: int = 10, timeout: float = 2.0) -
     except ConfigurationError as exc:
         report.add(Level.FAIL, "config", str(exc), "fix the setting named above")
         return report
+    if not _check_api_settings(env, report):
+        return report
     if config.resolved_mode is ConnectionMode.LOCAL and config.databases:
         report.add(
             Level.WARN, "mode",
@@ -162,6 +164,25 @@ def diagnose(env: Mapping[str, str], *, pings: int = 10, timeout: float = 2.0) -
     for name, database in config.databases.items():
         _check_database(name, database, config, report, pings)
     return report
+
+
+def _check_api_settings(env: Mapping[str, str], report: Report) -> bool:
+    """The reference API reads its own variables at cold start and refuses bad ones; the
+    function would then answer nothing, so say so here rather than after a deploy."""
+    from continuum.app.api import ApiSettings
+
+    try:
+        ApiSettings.from_env(env)
+    except ConfigurationError as exc:
+        report.add(Level.FAIL, "api", str(exc), _API_FIX)
+        return False
+    return True
+
+
+_API_FIX = (
+    "the reference API (Lambda, Vercel, Workers, continuum dev) refuses to start with it: "
+    "fix or unset it"
+)
 
 
 def _check_variables(env: Mapping[str, str], report: Report) -> None:

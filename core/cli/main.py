@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("continuum.cli.migrate", "copy a Redis's keys into the Upstash database"),
 }
 
+# The optional extra a command's imports come from; a base install lacks it.
+EXTRAS: dict[str, str] = {"dev": "emulator", "emulator": "emulator"}
+
 
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
@@ -58,6 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if name not in EXTRAS or not missing or missing == "continuum":
+            raise
+        print(
+            f"continuum {name}: needs the {EXTRAS[name]!r} extra (no module named "
+            f"{missing!r}): pip install 'continuum-cache[{EXTRAS[name]}]'",
+            file=sys.stderr,
+        )
+        return 2
     except BrokenPipeError:
         # The reader went away (`continuum subscribe ... | head`): stop quietly, and keep
         # Python from complaining again when it flushes stdout at exit.

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from continuum.cli.main import main
+from continuum.config import mask_token
 
 TOKEN_VARS = ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN")
 
@@ -293,3 +294,36 @@ def test_local_mode_with_a_database_configured_is_a_warning(
     code, out = doctor(capsys)
     assert code == 0
     assert "the configured Upstash database is not used" in out and "1 warning" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("CONTINUUM_TIMEOUT", "abc",
+         "CONTINUUM_TIMEOUT must be a positive number of seconds, not 'abc'"),
+        ("CONTINUUM_RATE_LIMIT", "-3", "CONTINUUM_RATE_LIMIT must be a positive integer, not '-3'"),
+        ("CONTINUUM_MAX_BODY", "1MB", "CONTINUUM_MAX_BODY must be a positive integer, not '1MB'"),
+    ],
+)  # fmt: skip
+def test_a_reference_api_setting_the_function_would_refuse_is_a_problem(
+    upstash_emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    error: str,
+) -> None:
+    """The handler reads these at cold start and refuses to start: doctor must not call
+    the same environment fine (it said "Everything looks right." before)."""
+    upstash_emulator.apply_env(monkeypatch)
+    monkeypatch.setenv(name, value)
+    code, out = doctor(capsys)
+    assert code == 1, out
+    assert out.splitlines() == [
+        "continuum doctor",
+        f"  ok  token  present ({mask_token(upstash_emulator.token)})",
+        f"FAIL  api    {error}",
+        "             -> the reference API (Lambda, Vercel, Workers, continuum dev) refuses to"
+        " start with it: fix or unset it",
+        "1 problem, 0 warnings.",
+    ]  # fmt: skip
