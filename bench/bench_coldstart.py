@@ -6,15 +6,15 @@ baseline samples alternate so machine noise hits both alike, and the fastest sam
 each is compared (the least-disturbed one, as ``bench.report.per_op_seconds`` does: on a
 shared machine the median mostly measures the neighbours).
 
-- Lambda: ``import continuum.platforms.aws_lambda.handler`` (Mangum, the raw ASGI app, the
-  sync client built from the environment with its pool) against
-  ``import mangum, upstash_redis``. Informational.
+- Lambda: ``import continuum.platforms.aws_lambda.handler`` (its event reader, the API,
+  the sync client built from the environment with its pool) against
+  ``import upstash_redis``. Informational.
 - Vercel: ``import continuum.platforms.vercel.app`` (the app, its client and HTTP pool)
   against ``import flask``. Informational.
 
 Both handlers import httpx and build their connection pool while the instance starts
-(every request needs them), so their import figures include them; the second Lambda
-figure adds ``import httpx`` to the handler's import for comparison with older runs.
+(every request needs them), so their import figures include them (the figure that added
+``import httpx`` to the Lambda handler's import is gone: it equals the import now).
 
 What a user waits for is the first answer, so the main figures time a fresh interpreter
 from its first import up to the first answered authenticated ``GET /v1/cache/query/k``
@@ -197,8 +197,8 @@ def _first_answer_figures(rounds: int) -> list[Figure]:
 def run(quick: bool = False) -> list[Figure]:
     rounds = 7 if quick else 25
     handler = "import continuum.platforms.aws_lambda.handler"
-    baseline = "import mangum, upstash_redis"
-    lam, first, base = fastest([handler, f"{handler}; import httpx", baseline], rounds)
+    baseline = "import upstash_redis"
+    lam, base = fastest([handler, baseline], rounds)
     note = f"best of {rounds} fresh interpreters each, Python {sys.version.split()[0]}"
     figures = [
         Figure(
@@ -213,17 +213,6 @@ def run(quick: bool = False) -> list[Figure]:
             note=note + "; token from the environment (SSM/Secrets Manager names add boto3); "
             "the init phase now imports httpx and builds the pool: the first answer is the "
             "target",
-        ),
-        Figure(
-            name="cold import: Lambda handler + httpx (what the first request adds)",
-            value=round(first, 1),
-            unit="ms",
-            baseline_name=baseline,
-            baseline=round(base, 1),
-            target="informational",
-            met=None,
-            reproduce=REPRODUCE,
-            note=note,
         ),
     ]
     if importlib.util.find_spec("continuum.platforms.vercel.app") is not None:

@@ -1,8 +1,9 @@
 """The reference HTTP API, written once against a neutral request and response.
 
-Platform adapters only translate: Lambda runs ``AsgiApp`` under Mangum, Vercel wraps
-``Api.handle`` in Flask, Cloudflare calls ``Api.handle_async`` from its ``fetch``, and
-``continuum dev`` serves ``Api.handle`` on loopback. Example::
+Platform adapters only translate: Lambda reads its events into a ``Request`` for
+``Api.handle``, Vercel wraps ``Api.handle`` in Flask, Cloudflare calls
+``Api.handle_async`` from its ``fetch``, and ``continuum dev`` serves ``AsgiApp`` on
+loopback. Example::
 
     from continuum.app import Api, Request
 

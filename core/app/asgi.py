@@ -1,4 +1,4 @@
-"""A raw ASGI callable over ``Api.handle_async``: what Mangum runs on Lambda.
+"""A raw ASGI callable over ``Api.handle_async``, for any ASGI server (uvicorn, Hypercorn).
 
 No framework: Starlette or FastAPI would add 150-570 ms to every cold start for
 routing the API already does. The body is read up to the configured maximum and no

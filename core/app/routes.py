@@ -83,7 +83,8 @@ def match(request: Request) -> Route:
     """Find the route for ``request`` or raise ``not_found`` / ``method_not_allowed``."""
     parts = request.path.split("/")[1:]
     # HEAD is a GET without its body (uptime checkers and load balancers probe /health
-    # with it); Api drops the body, since Mangum and the Workers runtime would send it.
+    # with it); Api drops the body, since API Gateway and the Workers runtime would
+    # send it.
     method = "GET" if request.method == "HEAD" else request.method
     if parts == ["health"]:
         _allow(method, "GET")

@@ -1,13 +1,13 @@
 """The AWS Lambda entry point: ``continuum.platforms.aws_lambda.handler.handler``.
 
-Mangum turns API Gateway REST (v1), HTTP API (v2), Function URL and ALB events into
-ASGI and back; the reference API runs as a raw ASGI app under it (no framework on the
-cold-start path). ``lifespan="off"`` because Mangum would otherwise run the ASGI
-lifespan on every invocation; the client is created once per container, at import
-(Lambda's init phase), with its HTTP connection pool (httpx is imported then, since
-every request needs it, and a SnapStart snapshot keeps it), and reused by every warm
-invocation. A container serves one invocation at a time, so the API answers with the
-sync client: the async one would only add anyio and a connection pool per event loop.
+``events.py`` reads API Gateway REST (v1), HTTP API (v2), Function URL and ALB events
+into the core's neutral ``Request`` and answers each in its own shape (it says there why
+this is not Mangum). The sync ``Api.handle`` answers: a container serves one invocation
+at a time, so an event loop or the async client would only add asyncio, anyio and a
+connection pool per loop to every cold start. The client is created once per container,
+at import (Lambda's init phase), with its HTTP connection pool (httpx is imported then,
+since every request needs it, and a SnapStart snapshot keeps it), and reused by every
+warm invocation.
 
 Each invocation's deadline is ``context.get_remaining_time_in_millis()`` minus
 ``CONTINUUM_DEADLINE_MARGIN_MS`` (500 ms by default), so the cache gives up early
@@ -25,13 +25,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from mangum import Mangum
-
-from continuum.app import Api, ApiError, ApiSettings, AsgiApp, Response
-from continuum.app.asgi import Scope
+from continuum.app import Api, ApiError, ApiSettings, Response
 from continuum.app.observe import stdout_sink
 from continuum.errors import CacheError, ConfigurationError
 from continuum.numbers import parse_decimal
+from continuum.platforms.aws_lambda.events import EventError, answer, read, shape_of
 from continuum.platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
 
 __all__ = ["Container", "handler"]
@@ -41,7 +39,7 @@ DEFAULT_MARGIN_MS = 500
 
 
 class Container:
-    """What one Lambda container keeps between invocations: secrets, clients, the adapter."""
+    """What one Lambda container keeps between invocations: secrets, the client, the API."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = dict(os.environ if env is None else env)
@@ -57,41 +55,46 @@ class Container:
             if source is not None:
                 self.secrets[variable] = SecretValue(source, max_age=max_age)
         self._values: dict[str, str] | None = None
-        self._adapter: Mangum | None = None
         self._api: Api | None = None
 
-    def adapter(self) -> Mangum:
-        """The Mangum adapter, rebuilt only when a fetched secret has changed (rotation)."""
+    def api(self) -> Api:
+        """The API and its client, rebuilt only when a fetched secret has changed (rotation)."""
         values = self._secret_values()
-        if self._adapter is None or values != self._values:
-            self._adapter = self._build(values)
+        if self._api is None or values != self._values:
+            self._api = self._build(values)
             self._values = values
-        return self._adapter
+        return self._api
 
     def invoke(self, event: Any, context: Any) -> dict[str, Any]:
         """Answer one invocation; an event that is no HTTP request gets a JSON 400, not a trace.
 
-        Mangum raises on events it cannot read (a console test event, a direct
-        ``aws lambda invoke`` with ``{}``, a truncated payload); the ASGI app itself never
-        raises, so anything raised here is about the event.
+        A console test event, a direct ``aws lambda invoke`` with ``{}`` or a truncated
+        payload cannot be read as a request; the API itself never raises.
         """
         try:
-            adapter = self.adapter()
+            api = self.api()
         except CacheError as exc:
             return misconfigured(exc)
         try:
-            response: dict[str, Any] = adapter(_path_decoded_once(event), context)
-        except Exception as exc:
+            request, shape = read(event, remaining=self.remaining(context))
+        except EventError as exc:
             refusal = ApiError(
                 "bad_request",
                 "this function answers HTTP events (API Gateway REST or HTTP API, a "
-                f"Function URL, an ALB); it cannot read this one ({type(exc).__name__})",
+                f"Function URL, an ALB); it cannot read this one: {exc}",
             )
-            return _event_response((self._api or Api(ApiSettings())).error_response(refusal))
-        return response
+            return _event_response(api.error_response(refusal))
+        except ApiError as error:
+            return answer(api.error_response(error), shape_of(event))
+        limit = api.settings.max_body
+        if len(request.body) > limit:
+            refusal = ApiError("payload_too_large", f"the body is larger than {limit} bytes")
+            return answer(api.error_response(refusal, request), shape)
+        return answer(api.handle(request), shape)
 
-    def remaining(self, scope: Scope) -> float | None:
-        context = scope.get("aws.context")
+    def remaining(self, context: Any) -> float | None:
+        """Seconds this invocation may still spend on the cache: Lambda's remaining time
+        less the margin, or ``None`` (the API's default) without a Lambda context."""
         millis = getattr(context, "get_remaining_time_in_millis", None)
         if millis is None:
             return None
@@ -106,38 +109,14 @@ class Container:
                 stdout_sink(_error_line(str(exc)))
         return values
 
-    def _build(self, values: Mapping[str, str]) -> Mangum:
+    def _build(self, values: Mapping[str, str]) -> Api:
         env = {**self.env, **values}
         from continuum.cache import UpstashCache
         from continuum.config import UpstashConfig
 
         cache = UpstashCache(config=UpstashConfig.from_env(env))
         cache.prepare()
-        api = Api(ApiSettings.from_env(env), cache=cache)
-        self._api = api
-        return Mangum(AsgiApp(api, remaining=self.remaining, blocking=True), lifespan="off")
-
-
-def _path_decoded_once(event: Any) -> Any:
-    """The event with payload 2.0's path escaped so that Mangum's decoding restores it.
-
-    Mangum percent-decodes the path of every API Gateway event. REST APIs hand it over
-    encoded, but payload 2.0 (HTTP APIs, Function URLs) routes on
-    ``requestContext.http.path``, which both deliver already decoded: a second decoding
-    would make the key ``100%41`` into ``100A`` and ``%FF`` into a 400. Escaping its
-    ``%`` undoes exactly that second decoding. The other fields are left as sent.
-    """
-    if not isinstance(event, dict) or event.get("version") != "2.0":
-        return event
-    context = event.get("requestContext")
-    if not isinstance(context, dict) or not isinstance(context.get("http"), dict):
-        return event
-    http: dict[str, Any] = context["http"]
-    path = http.get("path")
-    if not isinstance(path, str) or "%" not in path:
-        return event
-    escaped = {**http, "path": path.replace("%", "%25")}
-    return {**event, "requestContext": {**context, "http": escaped}}
+        return Api(ApiSettings.from_env(env), cache=cache)
 
 
 def misconfigured(error: CacheError) -> dict[str, Any]:
@@ -174,7 +153,7 @@ def _init() -> Container | CacheError:
     (a failed import would give every caller a bare 502 and only the logs the reason)."""
     try:
         container = Container()
-        container.adapter()
+        container.api()
     except CacheError as exc:
         return exc
     return container

@@ -6,7 +6,8 @@ HTTP API and Function URL payload 2.0 with ``rawPath``/``rawQueryString``, ALB w
 captured from live AWS endpoints: API Gateway REST (``path``), Function URLs
 (``rawPath``) and ALB (``path``) hand over the path still percent-encoded, the HTTP
 API decodes it in ``rawPath`` too, and payload 2.0's ``requestContext.http.path`` is
-decoded for both of its sources; Function URLs and ALB deliver bodies base64-encoded,
+decoded for both of its sources; ALB passes query parameters on still encoded, API
+Gateway decodes them; Function URLs and ALB deliver bodies base64-encoded,
 API Gateway as text.
 
 ``FakeContext`` stands in for the ``LambdaContext`` object (a mock, because the real
@@ -91,9 +92,9 @@ def make_event(
         event["httpMethod"] = method
         event["path"] = raw_path
         event["headers"].update({k.lower(): v for k, v in headers.items()})
-        event["queryStringParameters"] = {
-            k: v[-1] for k, v in parse_qs(raw_query, keep_blank_values=True).items()
-        }
+        # ALB passes the query on as the client wrote it, still percent-encoded.
+        pairs = [part.partition("=") for part in raw_query.split("&") if part]
+        event["queryStringParameters"] = {name: value for name, _, value in pairs}
         event["body"] = base64.b64encode(payload).decode()
         event["isBase64Encoded"] = True
     return event

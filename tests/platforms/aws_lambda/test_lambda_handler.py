@@ -1,7 +1,8 @@
 """The Lambda handler, fed recorded-shape events of each source, against the emulator.
 
-Every event goes through the real path: Mangum's event parsing, the raw ASGI app, the
-async client over HTTP to the emulator, and back into the source's response shape.
+Every event goes through the real path: ``events.read`` into the core's request, the
+API with its sync client over HTTP to the emulator, and ``events.answer`` back into the
+source's response shape.
 The ``LambdaContext`` is a stand-in (``FakeContext``): the real one exists only inside
 the Lambda runtime.
 """
@@ -119,9 +120,9 @@ def test_embedded_metric_format_when_enabled(
 def test_deadline_is_remaining_time_minus_margin(emulator: Any) -> None:
     env = {**_base_env(), **emulator.env, "CONTINUUM_DEADLINE_MARGIN_MS": "250"}
     container = Container(env)
-    assert container.remaining({"aws.context": FakeContext(remaining_ms=3000)}) == 2.75
-    assert container.remaining({"aws.context": FakeContext(remaining_ms=100)}) == 0.0
-    assert container.remaining({}) is None
+    assert container.remaining(FakeContext(remaining_ms=3000)) == 2.75
+    assert container.remaining(FakeContext(remaining_ms=100)) == 0.0
+    assert container.remaining(None) is None
 
 
 def test_base64_bodies_and_query_ttl_survive_each_source(container: Container, source: str) -> None:

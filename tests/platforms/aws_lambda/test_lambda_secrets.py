@@ -189,9 +189,7 @@ def test_handler_reads_token_and_keys_from_ssm_over_http(
     event = make_event(
         "apigw_http_v2", "GET", "/v1/stats", {"authorization": "Bearer ssm-key-2"}, None
     )
-    status, headers, body = read_response(
-        "apigw_http_v2", container.adapter()(event, FakeContext())
-    )
+    status, headers, body = read_response("apigw_http_v2", container.invoke(event, FakeContext()))
     assert status == 200, body
     assert headers["x-cache-backend"] == "upstash"
     assert token.encode() not in body

@@ -84,13 +84,13 @@ def test_package_names_handler_runtime_and_architecture(packaged: Path) -> None:
 
 
 def test_package_holds_the_runtime_and_nothing_else(packaged: Path) -> None:
-    """The handler's package, Mangum, their dependencies and the licence: nothing else."""
+    """The handler's package, its dependencies and the licence: nothing else."""
     with zipfile.ZipFile(packaged / "continuum-api.zip") as archive:
         names = archive.namelist()
         wrong = unexpected(
             names,
             archive.read,
-            requirements=["continuum-cache", "mangum"],
+            requirements=["continuum-cache"],
             own=lambda name: name == "LICENSE",
             python="3.12",
             never=("continuum/platforms/vercel/", "continuum/platforms/cloudflare/"),
