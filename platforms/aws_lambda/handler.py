@@ -29,7 +29,7 @@ from continuum.app import Api, ApiError, ApiSettings, Response
 from continuum.app.observe import stdout_sink
 from continuum.errors import CacheError, ConfigurationError
 from continuum.numbers import parse_decimal
-from continuum.platforms.aws_lambda.events import EventError, answer, read, shape_of
+from continuum.platforms.aws_lambda.events import EventError, Refusal, answer, read
 from continuum.platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
 
 __all__ = ["Container", "handler"]
@@ -84,8 +84,8 @@ class Container:
                 f"Function URL, an ALB); it cannot read this one: {exc}",
             )
             return _event_response(api.error_response(refusal))
-        except ApiError as error:
-            return answer(api.error_response(error), shape_of(event))
+        except Refusal as refused:
+            return answer(api.error_response(refused.error, refused.request), refused.shape)
         limit = api.settings.max_body
         if len(request.body) > limit:
             refusal = ApiError("payload_too_large", f"the body is larger than {limit} bytes")

@@ -91,7 +91,13 @@ def test_alb_multi_value_mode_is_answered_with_multi_value_headers(
     event["multiValueHeaders"]["authorization"] = [AUTH["authorization"]]
     event["multiValueQueryStringParameters"] = event.pop("queryStringParameters")
     response = container.invoke(event, FakeContext())
-    assert set(response) == {"statusCode", "multiValueHeaders", "body", "isBase64Encoded"}
+    assert set(response) == {
+        "statusCode",
+        "statusDescription",
+        "multiValueHeaders",
+        "body",
+        "isBase64Encoded",
+    }
     assert response["multiValueHeaders"]["content-type"] == ["application/json"]
     assert response["multiValueHeaders"]["x-cache-backend"] == ["upstash"]
     assert _error(response) == (
