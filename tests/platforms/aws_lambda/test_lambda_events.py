@@ -191,7 +191,26 @@ def _broken(source: str, change: dict[str, Any], context: dict[str, Any] | None 
         (_broken("apigw_http_v2", {}, {"method": None}), "method is missing or not a string"),
         (_broken("alb", {"queryStringParameters": {"a": None}}),
          "a query parameter is not a string"),
+        # JSON can spell a lone surrogate ("\\ud800"); no HTTP request can carry one
+        (_broken("apigw_rest_v1", {"path": "/v1/cache/query/\ud800"}),
+         "path is not valid Unicode text"),
+        (_broken("apigw_http_v2", {}, {"path": "/v1/cache/query/\udfff"}),
+         "path is not valid Unicode text"),
+        (_broken("apigw_rest_v1", {"multiValueQueryStringParameters": {"ttl": ["\ud800"]}}),
+         "a query parameter is not valid Unicode text"),
+        (_broken("apigw_rest_v1", {"multiValueHeaders": {"x-request-id": ["\ud800"]}}),
+         "multiValueHeaders is not valid Unicode text"),
+        (_broken("apigw_http_v2", {"cookies": ["a=\ud800"]}), "cookies is not valid Unicode text"),
+        (_broken("apigw_rest_v1", {"body": "{\"value\":\"\ud800\"}"}),
+         "body is not valid Unicode text"),
+        (_broken("apigw_rest_v1", {"httpMethod": "G\u0000T"}), "httpMethod is not an HTTP method"),
+        (_broken("apigw_rest_v1", {"httpMethod": ""}), "httpMethod is not an HTTP method"),
+        (_broken("alb", {"httpMethod": "X" * 1_000_000}), "httpMethod is not an HTTP method"),
+        (_broken("apigw_http_v2", {}, {"method": "GET /x"}), "method is not an HTTP method"),
+        (_broken("apigw_rest_v1", {"isBase64Encoded": "false", "body": "{}"}),
+         "isBase64Encoded is not a boolean"),
         ([], "the event is a JSON array, not an object"),
+        ([{"httpMethod": "GET"}] * 100_000, "the event is a JSON array, not an object"),
         ({"requestContext": {}}, "the event names no HTTP method"),
     ],
 )  # fmt: skip
@@ -221,3 +240,33 @@ def test_the_shape_follows_the_fields_each_source_sends() -> None:
     request, shape = read(legacy)
     assert (shape.kind, request.method, request.path) == ("rest", "GET", "/health")
     assert isinstance(request, Request)
+
+
+@pytest.mark.parametrize(
+    ("source", "path", "message"),
+    [
+        ("apigw_rest_v1", "/v1/cache/query/a%", "the path has a malformed percent-escape"),
+        ("alb", "/v1/cache/query/a%FFb", "the path is not valid UTF-8 once decoded"),
+        ("function_url", "/v1/cache/query/a\x00b", "the path contains control characters"),
+    ],
+)
+def test_a_path_refused_before_routing_is_logged_with_its_method(
+    container: Container,
+    capsys: pytest.CaptureFixture[str],
+    source: str,
+    path: str,
+    message: str,
+) -> None:
+    """The one log line of a refused request names what could be read of it."""
+    event = make_event(source, "DELETE", "/health", AUTH, None)
+    if source == "function_url":
+        event["requestContext"]["http"]["path"] = path  # decoded by the Function URL
+    else:
+        event["path"] = path
+    capsys.readouterr()
+    assert _error(container.invoke(event, FakeContext())) == (
+        400,
+        {"error": {"code": "bad_request", "message": message}},
+    )
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
+    assert (line["method"], line["route"], line["status"]) == ("DELETE", "unmatched", 400)
