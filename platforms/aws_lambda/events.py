@@ -51,8 +51,9 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 from continuum.app.http import ApiError, Request, Response
+from continuum.errors import ConfigurationError
 
-__all__ = ["EventError", "Refusal", "Shape", "answer", "read", "shape_of"]
+__all__ = ["EventError", "Refusal", "Shape", "answer", "base_path_from_env", "read", "shape_of"]
 
 # Content types answered as text; anything else (or text that is not UTF-8) is base64.
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "yaml", "x-www-form-urlencoded")
@@ -61,6 +62,7 @@ _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
 # serverless-offline (the local stand-in serverless.yml runs) fills the identity of the
 # API with placeholders; unlike AWS it hands over requestContext.http.path still encoded.
 _OFFLINE_API_ID = "offlineContext_apiId"
+_BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
 class EventError(Exception):
@@ -112,10 +114,13 @@ def shape_of(event: object) -> Shape:
     raise EventError("the event names no HTTP method")
 
 
-def read(event: object, *, remaining: float | None = None) -> tuple[Request, Shape]:
+def read(
+    event: object, *, remaining: float | None = None, base_path: str = ""
+) -> tuple[Request, Shape]:
     """The request ``event`` carries, and its shape.
 
-    Raises :class:`EventError` for an event that is no HTTP request, and
+    ``base_path`` (see :func:`base_path_from_env`) is taken off the front of the path
+    when it leads it. Raises :class:`EventError` for an event that is no HTTP request, and
     :class:`Refusal` for a request the API refuses before routing. Lambda bounds the
     event itself (6 MB); the caller compares the body with the API's own maximum.
     """
@@ -125,6 +130,8 @@ def read(event: object, *, remaining: float | None = None) -> tuple[Request, Sha
         method, path, raw_path, query, headers = _payload_2(event)
     else:
         method, path, raw_path, query, headers = _payload_1(event, shape)
+    if base_path and (path == base_path or path.startswith(base_path + "/")):
+        path = path[len(base_path) :] or "/"
     try:
         request = Request.build(
             method,
@@ -138,6 +145,26 @@ def read(event: object, *, remaining: float | None = None) -> tuple[Request, Sha
     except ApiError as error:
         raise Refusal(error, method, shape) from None
     return request, shape
+
+
+def base_path_from_env(env: Mapping[str, str]) -> str:
+    """``CONTINUUM_BASE_PATH``: the base path of a custom domain's mapping (``/cache``).
+
+    REST APIs and HTTP APIs on payload 1.0 keep the mapping's base path in the path they
+    hand over when the API is called through a custom domain (2.0's paths do not), and an
+    ALB rule may forward a path prefix; no route of the function names either. Only
+    unreserved URL characters are allowed, so that it reads the same encoded or not.
+    """
+    raw = env.get("CONTINUUM_BASE_PATH", "").strip().rstrip("/")
+    if not raw:
+        return ""
+    base = raw if raw.startswith("/") else "/" + raw
+    if not _BASE_PATH.fullmatch(base):
+        raise ConfigurationError(
+            "CONTINUUM_BASE_PATH must be a path of letters, digits and -._~ segments "
+            "(like /cache or /api/v2)"
+        )
+    return base
 
 
 _Parts = tuple[str, str, bool, str, list[tuple[str, str]]]

@@ -12,6 +12,9 @@ warm invocation.
 Each invocation's deadline is ``context.get_remaining_time_in_millis()`` minus
 ``CONTINUUM_DEADLINE_MARGIN_MS`` (500 ms by default), so the cache gives up early
 enough for the function to answer from its fallback instead of being killed.
+Behind a custom domain whose mapping has a base path (``/cache``), set
+``CONTINUUM_BASE_PATH`` to it: REST APIs and HTTP APIs on payload 1.0 hand that prefix
+over in the path, and it is taken off before routing.
 
 Secrets (the Upstash token, the API keys) come from the environment or, by name, from
 SSM Parameter Store / Secrets Manager (see ``secrets.py``). When a secret can't be read
@@ -29,7 +32,13 @@ from continuum.app import Api, ApiError, ApiSettings, Response
 from continuum.app.observe import stdout_sink
 from continuum.errors import CacheError, ConfigurationError
 from continuum.numbers import parse_decimal
-from continuum.platforms.aws_lambda.events import EventError, Refusal, answer, read
+from continuum.platforms.aws_lambda.events import (
+    EventError,
+    Refusal,
+    answer,
+    base_path_from_env,
+    read,
+)
 from continuum.platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
 
 __all__ = ["Container", "handler"]
@@ -48,6 +57,7 @@ class Container:
         if margin is None:
             raise ConfigurationError("CONTINUUM_DEADLINE_MARGIN_MS must be whole milliseconds")
         self.margin = margin / 1000
+        self.base_path = base_path_from_env(self.env)
         max_age = max_age_from_env(self.env)
         self.secrets: dict[str, SecretValue] = {}
         for variable in SECRET_VARIABLES:
@@ -76,7 +86,9 @@ class Container:
         except CacheError as exc:
             return misconfigured(exc)
         try:
-            request, shape = read(event, remaining=self.remaining(context))
+            request, shape = read(
+                event, remaining=self.remaining(context), base_path=self.base_path
+            )
         except EventError as exc:
             refusal = ApiError(
                 "bad_request",

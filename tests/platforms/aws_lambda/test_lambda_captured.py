@@ -201,3 +201,29 @@ def test_alb_answers_carry_the_status_description_of_awss_examples(
     event["httpMethod"] = method
     answer = container.invoke(event, FakeContext())
     assert (answer["statusCode"], answer["statusDescription"]) == (status, description)
+
+
+@pytest.mark.parametrize("source", ["rest", "http_api_v1", "alb_multi_value"])
+def test_a_custom_domains_base_path_is_taken_off_when_configured(
+    emulator: Any, source: str
+) -> None:
+    """A REST API (and an HTTP API on payload 1.0) called through a custom domain whose
+    mapping has a base path keeps it in ``path`` (CodeGenieApp/serverless-express#216,
+    aws/serverless-java-container#34; Mangum's ``api_gateway_base_path``); so may an ALB
+    rule forwarding a prefix. ``CONTINUUM_BASE_PATH`` names it; the API's own URL, which
+    has no prefix, keeps working."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))}
+    env = {**env, **emulator.env, "CONTINUUM_API_KEYS": KEY}
+    event = authorized(captured(source))
+    encoded = "/v1/cache/query/space%20value" if source != "http_api_v1" else None
+    mapped = "/cache-api" + (encoded or event["path"])
+    direct = copy.deepcopy(event)
+    event["path"] = mapped
+    stored = {"layer": "query", "key": "space value", "stored": True, "degraded": False}
+    plain = Container(env)
+    status, _, body = read_response(source, plain.invoke(event, FakeContext()))
+    assert (status, json.loads(body)["error"]["code"]) == (404, "not_found"), body
+    mapped_container = Container({**env, "CONTINUUM_BASE_PATH": "cache-api/"})
+    for sent in (event, direct):
+        status, _, body = read_response(source, mapped_container.invoke(sent, FakeContext()))
+        assert (status, json.loads(body)) == (200, stored), body
