@@ -66,7 +66,13 @@ _BASE_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
 class EventError(Exception):
-    """The event is not an HTTP request in any shape this module reads."""
+    """The event is not an HTTP request in any shape this module reads.
+
+    ``shape`` is the event's shape when it has one but is broken in a field: the refusal
+    is answered in it (an ALB in multi-value mode drops a ``headers`` answer's headers).
+    """
+
+    shape: Shape | None = None
 
 
 class Shape:
@@ -126,6 +132,16 @@ def read(
     """
     shape = shape_of(event)
     assert isinstance(event, dict)  # shape_of checked it
+    try:
+        return _request(event, shape, remaining, base_path), shape
+    except EventError as error:
+        error.shape = shape
+        raise
+
+
+def _request(
+    event: Mapping[str, Any], shape: Shape, remaining: float | None, base_path: str
+) -> Request:
     if shape.kind == "http":
         method, path, raw_path, query, headers = _payload_2(event)
     else:
@@ -133,7 +149,7 @@ def read(
     if base_path and (path == base_path or path.startswith(base_path + "/")):
         path = path[len(base_path) :] or "/"
     try:
-        request = Request.build(
+        return Request.build(
             method,
             path,
             query_string=query,
@@ -144,7 +160,6 @@ def read(
         )
     except ApiError as error:
         raise Refusal(error, method, shape) from None
-    return request, shape
 
 
 def base_path_from_env(env: Mapping[str, str]) -> str:
@@ -262,6 +277,7 @@ def _encode_body(response: Response) -> tuple[str, bool]:
 
 
 def _body(event: Mapping[str, Any]) -> bytes:
+    """The body's bytes; ``ApiError`` (raised later, as a refusal) for bad base64."""
     body = event.get("body")
     encoded = event.get("isBase64Encoded")
     if encoded is not None and not isinstance(encoded, bool):

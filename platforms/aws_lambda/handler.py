@@ -95,7 +95,8 @@ class Container:
                 "this function answers HTTP events (API Gateway REST or HTTP API, a "
                 f"Function URL, an ALB); it cannot read this one: {exc}",
             )
-            return _event_response(api.error_response(refusal))
+            response = api.error_response(refusal)
+            return _event_response(response) if exc.shape is None else answer(response, exc.shape)
         except Refusal as refused:
             return answer(api.error_response(refused.error, refused.request), refused.shape)
         limit = api.settings.max_body

@@ -270,3 +270,31 @@ def test_a_path_refused_before_routing_is_logged_with_its_method(
     )
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
     assert (line["method"], line["route"], line["status"]) == ("DELETE", "unmatched", 400)
+
+
+def test_an_event_of_a_known_shape_broken_in_a_field_is_answered_in_that_shape(
+    container: Container,
+) -> None:
+    """An ALB in multi-value mode reads only ``multiValueHeaders`` from the answer: the
+    400 for a field it could not read must still arrive with its headers."""
+    event = make_event("alb", "GET", "/health", {}, None)
+    event["multiValueHeaders"] = {"accept": ["*/*"], "x-bad": [7]}
+    response = container.invoke(event, FakeContext())
+    assert set(response) == {
+        "statusCode",
+        "statusDescription",
+        "multiValueHeaders",
+        "body",
+        "isBase64Encoded",
+    }
+    assert response["statusDescription"] == "400 Bad Request"
+    assert response["multiValueHeaders"]["content-type"] == ["application/json"]
+    assert _error(response) == (
+        400,
+        {
+            "error": {
+                "code": "bad_request",
+                "message": PREFIX + "a value in multiValueHeaders is not a string",
+            }
+        },
+    )
