@@ -215,10 +215,13 @@ def _payload_1(event: Mapping[str, Any], shape: Shape) -> _Parts:
     if shape.kind == "rest" and event.get("version") == "1.0":
         raw_path = False  # an HTTP API decodes it, in payload 1.0 as in 2.0
         path = _unstaged(path, event["requestContext"])
+    headers = _pairs(event.get("headers"), "headers")
     if event.get("multiValueHeaders") is not None:
-        headers = _pairs(event["multiValueHeaders"], "multiValueHeaders", multi=True)
-    else:
-        headers = _pairs(event.get("headers"), "headers")
+        # All values of a repeated header are in multiValueHeaders (``headers`` keeps the
+        # last); a header only in ``headers`` (hand-built events) still counts.
+        multi = _pairs(event["multiValueHeaders"], "multiValueHeaders", multi=True)
+        named = {name.lower() for name, _ in multi}
+        headers = multi + [pair for pair in headers if pair[0].lower() not in named]
     return method, path, raw_path, _query(event, encoded=shape.kind == "alb"), headers
 
 

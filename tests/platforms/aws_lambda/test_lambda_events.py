@@ -298,3 +298,22 @@ def test_an_event_of_a_known_shape_broken_in_a_field_is_answered_in_that_shape(
             }
         },
     )
+
+
+def test_a_rest_header_missing_from_its_multi_value_twin_still_counts(
+    container: Container,
+) -> None:
+    """Hand-written and tool-built REST events (a console test event, a ``multiValueHeaders:
+    {}`` left empty) may put a header in ``headers`` only: it is read all the same,
+    as Mangum merged both fields; where both name it, ``multiValueHeaders`` holds all of
+    its values."""
+    event = make_event("apigw_rest_v1", "GET", "/v1/cache/query/none", {}, None)
+    event["headers"] = {"Authorization": AUTH["authorization"], "X-Probe": "second"}
+    event["multiValueHeaders"] = {"x-probe": ["first", "second"]}
+    request, _ = read(event)
+    assert request.headers == {"authorization": AUTH["authorization"], "x-probe": "first,second"}
+    event["multiValueHeaders"] = {}
+    assert _error(container.invoke(event, FakeContext())) == (
+        404,
+        {"error": {"code": "not_found", "message": "no value for key 'none' in layer 'query'"}},
+    )
