@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -53,7 +54,16 @@ from urllib.parse import quote_plus, urlencode
 from continuum.app.http import ApiError, Request, Response
 from continuum.errors import ConfigurationError
 
-__all__ = ["EventError", "Refusal", "Shape", "answer", "base_path_from_env", "read", "shape_of"]
+__all__ = [
+    "EventError",
+    "Refusal",
+    "Shape",
+    "answer",
+    "base_path_from_env",
+    "oversize",
+    "read",
+    "shape_of",
+]
 
 # Content types answered as text; anything else (or text that is not UTF-8) is base64.
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "yaml", "x-www-form-urlencoded")
@@ -252,6 +262,27 @@ def answer(response: Response, shape: Shape) -> dict[str, Any]:
     out["body"] = body
     out["isBase64Encoded"] = encoded
     return out
+
+
+def oversize(out: Mapping[str, Any], shape: Shape) -> str | None:
+    """Why the answer ``out`` is more than its source takes back, or ``None``.
+
+    Lambda returns at most 6 MB (6291456 bytes) of response JSON from a synchronous
+    invocation, and an ALB takes at most 1 MB of it; past that the caller gets a bare 502
+    and the function's log nothing. The size is that of the JSON the runtime sends, in
+    which a JSON body is escaped once more; it is measured only for bodies that could
+    come near the limit (a character takes at most six bytes there, as ``\\uXXXX``).
+    """
+    limit, source = (1_048_576, "an ALB") if shape.kind == "alb" else (6_291_456, "Lambda")
+    if len(out["body"]) < (limit - 65_536) // 6:
+        return None
+    size = len(json.dumps(out))
+    if size <= limit:
+        return None
+    return (
+        f"the answer does not fit in the {limit} bytes of JSON {source} accepts from a "
+        f"function (its body alone is {len(out['body'])} characters)"
+    )
 
 
 def _status_line(status: int) -> str:

@@ -35,8 +35,10 @@ from continuum.numbers import parse_decimal
 from continuum.platforms.aws_lambda.events import (
     EventError,
     Refusal,
+    Shape,
     answer,
     base_path_from_env,
+    oversize,
     read,
 )
 from continuum.platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
@@ -103,7 +105,7 @@ class Container:
         if len(request.body) > limit:
             refusal = ApiError("payload_too_large", f"the body is larger than {limit} bytes")
             return answer(api.error_response(refusal, request), shape)
-        return answer(api.handle(request), shape)
+        return _deliverable(api.handle(request), shape)
 
     def remaining(self, context: Any) -> float | None:
         """Seconds this invocation may still spend on the cache: Lambda's remaining time
@@ -130,6 +132,21 @@ class Container:
         cache = UpstashCache(config=UpstashConfig.from_env(env))
         cache.prepare()
         return Api(ApiSettings.from_env(env), cache=cache)
+
+
+def _deliverable(response: Response, shape: Shape) -> dict[str, Any]:
+    """``response`` in its event's shape, or, when that is more than the source takes
+    back, a 500 that says so (with the answer's cache and limit headers) and an error
+    line in the log, where the gateway's bare 502 would leave neither."""
+    out = answer(response, shape)
+    reason = oversize(out, shape)
+    if reason is None:
+        return out
+    stdout_sink(_error_line(reason, msg="response too large"))
+    failure = ApiError("internal", reason).to_response()
+    kept = {k: v for k, v in response.headers.items() if k not in failure.headers}
+    failure.headers.update(kept)
+    return answer(failure, shape)
 
 
 def misconfigured(error: CacheError) -> dict[str, Any]:

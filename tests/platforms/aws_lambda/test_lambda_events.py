@@ -332,3 +332,46 @@ def test_a_query_of_100k_parameters_is_read_whole(
         {"layer": "query", "key": "many", "stored": True, "degraded": False},
     )
     assert emulator.redis.ttl("query:many") == 40
+
+
+def test_an_answer_larger_than_its_source_accepts_is_a_json_error(
+    emulator: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ALB takes at most 1 MB of response JSON from a function, Lambda 6 MB from any:
+    past that the caller gets the balancer's or gateway's bare 502 and the function's log
+    nothing. A value near the API's 1 MB body limit, JSON-escaped once more by the
+    runtime, is past ALB's: it is refused as a 500 that says why, in the event's shape."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSTASH_", "CONTINUUM_"))}
+    container = Container({**env, **emulator.env, "CONTINUUM_API_KEYS": KEY})
+    body = json.dumps({"value": '"quoted"' * 100_000}).encode()  # 1 MB, within the limit
+    put = make_event("apigw_rest_v1", "PUT", "/v1/cache/query/large", AUTH, body)
+    assert container.invoke(put, FakeContext())["statusCode"] == 200
+    through_rest = container.invoke(
+        make_event("apigw_rest_v1", "GET", "/v1/cache/query/large", AUTH, None), FakeContext()
+    )
+    assert json.loads(through_rest["body"])["value"] == '"quoted"' * 100_000
+    event = make_event("alb", "GET", "/v1/cache/query/large", {}, None)
+    event["multiValueHeaders"] = {k: [v] for k, v in event.pop("headers").items()}
+    event["multiValueHeaders"]["authorization"] = [AUTH["authorization"]]
+    capsys.readouterr()
+    response = container.invoke(event, FakeContext())
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
+    assert [(x["level"], x["msg"]) for x in lines] == [
+        ("info", "request"),
+        ("error", "response too large"),
+    ]
+    assert (response["statusDescription"], _error(response)) == (
+        "500 Internal Server Error",
+        (
+            500,
+            {
+                "error": {
+                    "code": "internal",
+                    # under 1 MB as the API's JSON, 1.4 MB once the runtime escapes it again
+                    "message": "the answer does not fit in the 1048576 bytes of JSON an ALB "
+                    "accepts from a function (its body alone is 1000042 characters)",
+                }
+            },
+        ),
+    )
+    assert response["multiValueHeaders"]["content-type"] == ["application/json"]
