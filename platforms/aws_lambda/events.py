@@ -22,9 +22,10 @@ function URLs", "Using Lambda functions as targets of an Application Load Balanc
   AWS's examples do.
 
 An HTTP API stage other than ``$default`` leads the path of both of its formats
-(``/live/health``); no route names it, so it is taken off. Fields that hold no text an
-HTTP request could carry (a lone surrogate, a method that is no token, a flag that is no
-boolean) make the event unreadable, with the field named, rather than a traceback later.
+(``/live/health``); no route names it, so it is taken off. Fields that hold nothing an
+HTTP request could carry (a lone surrogate, a method that is no short word, a flag that
+is no boolean) make the event unreadable, with the field named, rather than a traceback
+later.
 
 Why not Mangum, the maintained adapter for this (the project uses maintained parts
 where it can, and says why where it does not): Mangum turns these events into ASGI and
