@@ -375,3 +375,22 @@ def test_an_answer_larger_than_its_source_accepts_is_a_json_error(
         ),
     )
     assert response["multiValueHeaders"]["content-type"] == ["application/json"]
+
+
+@pytest.mark.parametrize(
+    ("source", "params"),
+    [
+        # ALB passes keys and values on as the client wrote them ...
+        ("alb", {"a%20b": "c%2Bd", "e+f": "g+h", "x%3Dy": "1%262", "flag": ""}),
+        # ... API Gateway decoded (``+`` already a space), to be encoded again
+        ("apigw_rest_v1", {"a b": "c+d", "e f": "g h", "x=y": "1&2", "flag": ""}),
+    ],
+)
+def test_query_keys_and_values_are_decoded_exactly_once(
+    source: str, params: dict[str, str]
+) -> None:
+    event = make_event(source, "GET", "/health", {}, None)
+    event["queryStringParameters"] = params
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in params.items()}
+    request, _ = read(event)
+    assert request.query == {"a b": ["c+d"], "e f": ["g h"], "x=y": ["1&2"], "flag": [""]}
