@@ -30,6 +30,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 EVENTS = Path(__file__).resolve().parent / "events"
 SOURCES = ("apigw_rest_v1", "apigw_http_v2", "function_url", "alb")
+# The fields of an answer to an ALB with multi-value headers on (a ``headers`` field
+# there would be ignored, and its headers lost).
+ALB_MULTI_VALUE_FIELDS = {
+    "statusCode",
+    "statusDescription",
+    "multiValueHeaders",
+    "body",
+    "isBase64Encoded",
+}
 
 
 @dataclass

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lambda_events import FakeContext, read_response
+from lambda_events import ALB_MULTI_VALUE_FIELDS, FakeContext, read_response
 
 from continuum.config import LocalModeWarning
 from continuum.platforms.aws_lambda.events import read
@@ -169,13 +169,7 @@ def test_alb_answers_in_the_mode_its_event_came_in(container: Container) -> None
     write it) is in the mode of the field that holds the headers."""
     multi = authorized(captured("alb_multi_value"))
     answer = container.invoke(multi, FakeContext())
-    assert set(answer) == {
-        "statusCode",
-        "statusDescription",
-        "multiValueHeaders",
-        "body",
-        "isBase64Encoded",
-    }
+    assert set(answer) == ALB_MULTI_VALUE_FIELDS
     assert answer["multiValueHeaders"]["content-type"] == ["application/json"]
     single = copy.deepcopy(multi)
     single["headers"] = {k: v[-1] for k, v in single["multiValueHeaders"].items()}

@@ -19,7 +19,7 @@ import warnings
 from typing import Any
 
 import pytest
-from lambda_events import FakeContext, make_event
+from lambda_events import ALB_MULTI_VALUE_FIELDS, FakeContext, make_event
 
 from continuum.app import Request, Response
 from continuum.config import LocalModeWarning
@@ -91,13 +91,7 @@ def test_alb_multi_value_mode_is_answered_with_multi_value_headers(
     event["multiValueHeaders"]["authorization"] = [AUTH["authorization"]]
     event["multiValueQueryStringParameters"] = event.pop("queryStringParameters")
     response = container.invoke(event, FakeContext())
-    assert set(response) == {
-        "statusCode",
-        "statusDescription",
-        "multiValueHeaders",
-        "body",
-        "isBase64Encoded",
-    }
+    assert set(response) == ALB_MULTI_VALUE_FIELDS
     assert response["multiValueHeaders"]["content-type"] == ["application/json"]
     assert response["multiValueHeaders"]["x-cache-backend"] == ["upstash"]
     assert _error(response) == (
@@ -280,13 +274,7 @@ def test_an_event_of_a_known_shape_broken_in_a_field_is_answered_in_that_shape(
     event = make_event("alb", "GET", "/health", {}, None)
     event["multiValueHeaders"] = {"accept": ["*/*"], "x-bad": [7]}
     response = container.invoke(event, FakeContext())
-    assert set(response) == {
-        "statusCode",
-        "statusDescription",
-        "multiValueHeaders",
-        "body",
-        "isBase64Encoded",
-    }
+    assert set(response) == ALB_MULTI_VALUE_FIELDS
     assert response["statusDescription"] == "400 Bad Request"
     assert response["multiValueHeaders"]["content-type"] == ["application/json"]
     assert _error(response) == (
