@@ -12,6 +12,9 @@ warm invocation.
 Each invocation's deadline is ``context.get_remaining_time_in_millis()`` minus
 ``CONTINUUM_DEADLINE_MARGIN_MS`` (500 ms by default), so the cache gives up early
 enough for the function to answer from its fallback instead of being killed.
+Behind a custom domain whose mapping has a base path (``/cache``), set
+``CONTINUUM_BASE_PATH`` to it: REST APIs and HTTP APIs on payload 1.0 hand that prefix
+over in the path, and it is taken off before routing.
 
 Secrets (the Upstash token, the API keys) come from the environment or, by name, from
 SSM Parameter Store / Secrets Manager (see ``secrets.py``). When a secret can't be read
@@ -29,7 +32,15 @@ from continuum.app import Api, ApiError, ApiSettings, Response
 from continuum.app.observe import stdout_sink
 from continuum.errors import CacheError, ConfigurationError
 from continuum.numbers import parse_decimal
-from continuum.platforms.aws_lambda.events import EventError, answer, read, shape_of
+from continuum.platforms.aws_lambda.events import (
+    EventError,
+    Refusal,
+    Shape,
+    answer,
+    base_path_from_env,
+    oversize,
+    read,
+)
 from continuum.platforms.aws_lambda.secrets import SecretValue, max_age_from_env, source_for
 
 __all__ = ["Container", "handler"]
@@ -48,6 +59,7 @@ class Container:
         if margin is None:
             raise ConfigurationError("CONTINUUM_DEADLINE_MARGIN_MS must be whole milliseconds")
         self.margin = margin / 1000
+        self.base_path = base_path_from_env(self.env)
         max_age = max_age_from_env(self.env)
         self.secrets: dict[str, SecretValue] = {}
         for variable in SECRET_VARIABLES:
@@ -76,21 +88,24 @@ class Container:
         except CacheError as exc:
             return misconfigured(exc)
         try:
-            request, shape = read(event, remaining=self.remaining(context))
+            request, shape = read(
+                event, remaining=self.remaining(context), base_path=self.base_path
+            )
         except EventError as exc:
             refusal = ApiError(
                 "bad_request",
                 "this function answers HTTP events (API Gateway REST or HTTP API, a "
                 f"Function URL, an ALB); it cannot read this one: {exc}",
             )
-            return _event_response(api.error_response(refusal))
-        except ApiError as error:
-            return answer(api.error_response(error), shape_of(event))
+            response = api.error_response(refusal)
+            return _event_response(response) if exc.shape is None else answer(response, exc.shape)
+        except Refusal as refused:
+            return answer(api.error_response(refused.error, refused.request), refused.shape)
         limit = api.settings.max_body
         if len(request.body) > limit:
             refusal = ApiError("payload_too_large", f"the body is larger than {limit} bytes")
             return answer(api.error_response(refusal, request), shape)
-        return answer(api.handle(request), shape)
+        return _deliverable(api.handle(request), shape)
 
     def remaining(self, context: Any) -> float | None:
         """Seconds this invocation may still spend on the cache: Lambda's remaining time
@@ -117,6 +132,21 @@ class Container:
         cache = UpstashCache(config=UpstashConfig.from_env(env))
         cache.prepare()
         return Api(ApiSettings.from_env(env), cache=cache)
+
+
+def _deliverable(response: Response, shape: Shape) -> dict[str, Any]:
+    """``response`` in its event's shape, or, when that is more than the source takes
+    back, a 500 that says so (with the answer's cache and limit headers) and an error
+    line in the log, where the gateway's bare 502 would leave neither."""
+    out = answer(response, shape)
+    reason = oversize(out, shape)
+    if reason is None:
+        return out
+    stdout_sink(_error_line(reason, msg="response too large"))
+    failure = ApiError("internal", reason).to_response()
+    kept = {k: v for k, v in response.headers.items() if k not in failure.headers}
+    failure.headers.update(kept)
+    return answer(failure, shape)
 
 
 def misconfigured(error: CacheError) -> dict[str, Any]:

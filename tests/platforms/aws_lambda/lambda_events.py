@@ -7,12 +7,13 @@ captured from live AWS endpoints: API Gateway REST (``path``), Function URLs
 (``rawPath``) and ALB (``path``) hand over the path still percent-encoded, the HTTP
 API decodes it in ``rawPath`` too, and payload 2.0's ``requestContext.http.path`` is
 decoded for both of its sources; ALB passes query parameters on still encoded, API
-Gateway decodes them; Function URLs and ALB deliver bodies base64-encoded,
-API Gateway as text.
+Gateway decodes them. Function URLs and ALB base64-encode a body they do not take for
+text; here they encode every body, so the base64 path is exercised on each request
+(``events/captured`` has their text bodies as sent: plain).
 
 ``FakeContext`` stands in for the ``LambdaContext`` object (a mock, because the real
 one exists only inside the Lambda runtime): the handler reads only
-``get_remaining_time_in_millis()`` and ``aws_request_id`` from it.
+``get_remaining_time_in_millis()`` from it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 EVENTS = Path(__file__).resolve().parent / "events"
 SOURCES = ("apigw_rest_v1", "apigw_http_v2", "function_url", "alb")
+# The fields of an answer to an ALB with multi-value headers on (a ``headers`` field
+# there would be ignored, and its headers lost).
+ALB_MULTI_VALUE_FIELDS = {
+    "statusCode",
+    "statusDescription",
+    "multiValueHeaders",
+    "body",
+    "isBase64Encoded",
+}
 
 
 @dataclass

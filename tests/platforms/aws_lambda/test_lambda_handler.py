@@ -201,6 +201,7 @@ def test_the_handler_still_serves_http_events_through_invoke(container: Containe
         ("CONTINUUM_DEADLINE_MARGIN_MS", "half a second"),
         ("CONTINUUM_SECRET_MAX_AGE", "nan"),
         ("UPSTASH_REDIS_REST_URL", "http://db.example.com"),
+        ("CONTINUUM_BASE_PATH", "/cache api?x=1"),
     ],
 )
 def test_a_bad_setting_is_answered_not_an_import_traceback(

@@ -227,3 +227,18 @@ def test_serverless_offline_answers_end_to_end(offline_server: str) -> None:
         assert got.headers["x-cache-backend"] == "upstash"
         assert "server-timing" in got.headers
         assert client.get("/v1/stats").status_code == 401
+        # serverless-offline hands the handler requestContext.http.path still encoded,
+        # where AWS decodes it: each key must still be the one the client named.
+        for raw, name in (
+            ("space%20value", "space value"),
+            ("uni%C3%BC", "uni\u00fc"),
+            ("100%2541", "100%41"),
+            ("50%25", "50%"),
+        ):
+            put = client.put(f"/v1/cache/query/{raw}?ttl=30", json={"value": name}, headers=key)
+            assert (put.status_code, put.json()) == (
+                200,
+                {"layer": "query", "key": name, "stored": True, "degraded": False},
+            ), put.text
+            got = client.get(f"/v1/cache/query/{raw}", headers=key)
+            assert got.json() == {"layer": "query", "key": name, "value": name}, got.text
