@@ -1,0 +1,105 @@
+"""Where fakeredis answers differently from Redis, the emulator answers as Redis does.
+
+Each test runs on both backends with the same expected replies, compared whole: the
+real redis-server is the reference, and the default backend must agree with it. These
+cases broke the official ``upstash-redis`` SDK's own suite (``scripts/sdk-suite``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from continuum.emulator.pytest_plugin import EmulatorHandle
+
+
+@pytest.fixture
+def http(emulator: EmulatorHandle) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {emulator.token}"}
+    with httpx.Client(base_url=emulator.url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def run(http: httpx.Client, *command: object) -> object:
+    return http.post("/", json=list(command)).json()
+
+
+# Members with different scores: Redis walks the set in score order (a, d, b, c) from the
+# first member not below the minimum while members stay within the maximum.
+LEX_CASES = [
+    (("ZRANGEBYLEX", "z", "-", "+"), ["a", "d", "b", "c"]),
+    (("ZRANGEBYLEX", "z", "[b", "[d"), ["d", "b", "c"]),
+    (("ZRANGEBYLEX", "z", "[b", "[b"), []),  # the last member, c, is above the range's end
+    (("ZRANGEBYLEX", "z", "(a", "+", "LIMIT", 1, 2), ["b", "c"]),
+    (("ZREVRANGEBYLEX", "z", "[d", "[b"), ["c", "b", "d"]),
+    (("ZREVRANGEBYLEX", "z", "+", "-", "LIMIT", 1, 2), ["b", "d"]),
+    (("ZRANGE", "z", "[d", "[b", "BYLEX", "REV", "LIMIT", 1, 1), ["b"]),
+    (("ZLEXCOUNT", "z", "[a", "[c"), 1),
+    (("ZLEXCOUNT", "z", "(a", "+"), 3),
+]
+
+
+@pytest.mark.parametrize(("command", "expected"), LEX_CASES)
+def test_lex_ranges_walk_the_set_in_score_order(
+    http: httpx.Client, command: tuple[object, ...], expected: object
+) -> None:
+    run(http, "ZADD", "z", 0, "a", 1, "b", 2, "c", 0, "d")
+    assert run(http, *command) == {"result": expected}
+
+
+def test_lex_ranges_as_the_sdk_suite_pins_them(http: httpx.Client) -> None:
+    run(http, "ZADD", "z", 1, "apple", 2, "banana", 3, "cherry", 4, "grape", 2, "orange")
+    assert run(http, "ZLEXCOUNT", "z", "[banana", "[orange") == {"result": 4}
+    assert run(http, "ZRANGESTORE", "d", "z", "[banana", "[orange", "BYLEX") == {"result": 4}
+    assert run(http, "ZRANGE", "d", 0, -1, "WITHSCORES") == {
+        "result": ["banana", "2", "orange", "2", "cherry", "3", "grape", "4"]
+    }
+    assert run(http, "ZREMRANGEBYLEX", "z", "[banana", "(grape") == {"result": 1}
+    assert run(http, "ZRANGE", "z", 0, -1) == {"result": ["apple", "orange", "cherry", "grape"]}
+
+
+def test_zrandmember_without_a_count_is_one_member(http: httpx.Client) -> None:
+    run(http, "ZADD", "z", 1, "only")
+    assert run(http, "ZRANDMEMBER", "z") == {"result": "only"}
+    assert run(http, "ZRANDMEMBER", "missing") == {"result": None}
+    assert run(http, "ZRANDMEMBER", "z", 1) == {"result": ["only"]}
+
+
+def _expiry_between(http: httpx.Client, ttl_ms: int, *command: object) -> tuple[int, int, int]:
+    """The key's expiry in Unix ms after ``command``, with the earliest and latest
+    moments it may lie at if the server kept the TTL to the millisecond."""
+    before = math.floor(time.time() * 1000)
+    run(http, *command)
+    after = math.ceil(time.time() * 1000)
+    expiry = run(http, "PEXPIRETIME", "k")
+    assert isinstance(expiry, dict)
+    return before + ttl_ms, expiry["result"], after + ttl_ms
+
+
+@pytest.mark.parametrize(
+    ("ttl_ms", "command"),
+    [
+        (10_000, ("SETEX", "k", 10, "v")),
+        (800, ("PSETEX", "k", 800, "v")),
+        (10_000, ("GETEX", "k", "EX", 10)),
+        (700, ("GETEX", "k", "PX", 700)),
+    ],
+)
+def test_relative_expiry_keeps_the_millisecond(
+    http: httpx.Client, ttl_ms: int, command: tuple[object, ...]
+) -> None:
+    # fakeredis cut these to a whole second of the clock: PSETEX 800 could expire at once
+    run(http, "SET", "k", "v")
+    earliest, expiry, latest = _expiry_between(http, ttl_ms, *command)
+    assert earliest <= expiry <= latest
+
+
+def test_absolute_expiry_keeps_the_millisecond(http: httpx.Client) -> None:
+    at = (int(time.time()) + 100) * 1000 + 789
+    run(http, "SET", "k", "v")
+    assert run(http, "GETEX", "k", "PXAT", at) == {"result": "v"}
+    assert run(http, "PEXPIRETIME", "k") == {"result": at}
