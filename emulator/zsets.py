@@ -10,7 +10,9 @@ this walk, and the official SDK's tests, which run against Upstash, expect it. f
 looks members up under the first member's score, so it finds almost nothing once scores
 differ. With equal scores both agree, and fakeredis's bisection is kept.
 
-ZRANDMEMBER without a count answers one member (or nil), not a list.
+ZRANDMEMBER without a count answers one member (or nil), not a list. A rank range
+(ZRANGE, ZREVRANGE, ZRANGESTORE without BYSCORE or BYLEX) that is not a pair of integers
+is Redis's integer error, not fakeredis's "min or max is not a float".
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 from itertools import dropwhile, takewhile
 from typing import Any
 
-from fakeredis._command_args_parsing import StringTest
+from fakeredis._command_args_parsing import Int, StringTest
 from fakeredis._commands import Key
 from fakeredis._core import CommandItem
+from fakeredis._helpers import casematch
+from fakeredis.commands_mixins.sortedset_mixin import ScoreTest
 from fakeredis.model import AfterAny, BeforeAny, ZSet
 
 from continuum.emulator.extension import command
@@ -63,8 +67,24 @@ def walk(zset: ZSet, low: StringTest, high: StringTest, reverse: bool) -> list[b
     return list(takewhile(within, dropwhile(before_start, members)))
 
 
+def _check_ranks(start: bytes, stop: bytes, args: tuple[bytes, ...]) -> None:
+    if not any(casematch(arg, b"byscore") or casematch(arg, b"bylex") for arg in args):
+        Int.decode(start)
+        Int.decode(stop)
+
+
 class SortedSetCommands:
     """Mixed into the emulator's fakeredis socket (see ``continuum.emulator.fake``)."""
+
+    def _zrange_args(self, key: CommandItem, start: bytes, stop: bytes, *args: bytes) -> Any:
+        _check_ranks(start, stop, args)
+        return super()._zrange_args(key, start, stop, *args)  # type: ignore[misc]
+
+    @command("zrevrange", (Key(ZSet), bytes, bytes), (bytes,))
+    def zrevrange(self, key: CommandItem, start: bytes, stop: bytes, *args: bytes) -> Any:
+        _check_ranks(start, stop, args)
+        low, high = ScoreTest.decode(start), ScoreTest.decode(stop)
+        return super().zrevrange(key, low, high, *args)  # type: ignore[misc]
 
     def _zrangebylex(
         self,

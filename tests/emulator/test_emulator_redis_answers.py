@@ -103,3 +103,19 @@ def test_absolute_expiry_keeps_the_millisecond(http: httpx.Client) -> None:
     run(http, "SET", "k", "v")
     assert run(http, "GETEX", "k", "PXAT", at) == {"result": "v"}
     assert run(http, "PEXPIRETIME", "k") == {"result": at}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("ZRANGE", "z", 0, "x"),
+        ("ZREVRANGE", "z", "x", 1),
+        ("ZRANGESTORE", "d", "z", 0, "1.5"),
+    ],
+)
+def test_a_rank_that_is_not_an_integer_is_redis_s_error(
+    http: httpx.Client, command: tuple[object, ...]
+) -> None:
+    run(http, "ZADD", "z", 1, "a", 2, "b")
+    assert run(http, *command) == {"error": "ERR value is not an integer or out of range"}
+    assert run(http, "ZREVRANGE", "z", 0, 1, "WITHSCORES") == {"result": ["b", "2", "a", "1"]}
