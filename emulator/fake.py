@@ -4,9 +4,9 @@ The emulator's fakeredis connections make an ``EmulatorSocket``: fakeredis's soc
 command lookup first consults the emulator's own table (``_EXTRA``). The commands there
 run under fakeredis's server lock with its argument types, inside transactions and from
 scripts alike, and nothing is registered in fakeredis's global command table, so other
-users of fakeredis in the same process are unaffected. Geo, JSON, sorted-set, expiry
-and stream replies are fixed by ``continuum.emulator.geo``, ``rejson``, ``zsets``,
-``expiry`` and ``streams``, which add to the table.
+users of fakeredis in the same process are unaffected. Geo, JSON, sorted-set, expiry,
+stream and float replies are fixed by ``continuum.emulator.geo``, ``rejson``, ``zsets``,
+``expiry``, ``streams`` and ``numbers``, which add to the table.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from fakeredis.model import is_write_command
 from continuum.emulator.expiry import ExpiryCommands
 from continuum.emulator.extension import _EXTRA, command
 from continuum.emulator.geo import GeoCommands
+from continuum.emulator.numbers import NumberCommands
 from continuum.emulator.rejson import JsonCommands
 from continuum.emulator.streams import StreamCommands
 from continuum.emulator.zsets import SortedSetCommands
@@ -62,7 +63,13 @@ _WRITES = frozenset({b"hsetex", b"hgetex", b"hgetdel", b"hexpire", b"hpexpire", 
 
 
 class EmulatorSocket(
-    GeoCommands, JsonCommands, SortedSetCommands, ExpiryCommands, StreamCommands, FakeSocket
+    GeoCommands,
+    JsonCommands,
+    SortedSetCommands,
+    ExpiryCommands,
+    StreamCommands,
+    NumberCommands,
+    FakeSocket,
 ):
     """fakeredis's socket with the emulator's commands looked up first."""
 
@@ -110,6 +117,16 @@ class EmulatorSocket(
         result = combine(padded[0], padded[1:], (1 << (8 * size)) - 1).to_bytes(size, "big")
         dst.value = result or None
         return len(result)
+
+    @command("lpos", (Key(list), bytes), (bytes,))
+    def lpos(self, key: CommandItem, elem: bytes, *args: bytes) -> Any:
+        """fakeredis's RANK-zero error lacks Redis's ``ERR`` code."""
+        try:
+            return super().lpos(key, elem, *args)
+        except SimpleError as error:
+            if error.value.startswith("RANK "):
+                raise SimpleError(f"ERR {error.value}") from None
+            raise
 
     @command("memory", (bytes,), (bytes,))
     def memory(self, sub: bytes, *args: bytes) -> Any:

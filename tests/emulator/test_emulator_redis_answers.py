@@ -119,3 +119,27 @@ def test_a_rank_that_is_not_an_integer_is_redis_s_error(
     run(http, "ZADD", "z", 1, "a", 2, "b")
     assert run(http, *command) == {"error": "ERR value is not an integer or out of range"}
     assert run(http, "ZREVRANGE", "z", 0, 1, "WITHSCORES") == {"result": ["b", "2", "a", "1"]}
+
+
+def test_float_increments_add_and_print_as_redis_does(http: httpx.Client) -> None:
+    # Redis adds in long double and prints 17 decimals without trailing zeros
+    assert run(http, "INCRBYFLOAT", "f", "0.1") == {"result": "0.1"}
+    assert run(http, "INCRBYFLOAT", "f", "0.2") == {"result": "0.3"}
+    assert run(http, "GET", "f") == {"result": "0.3"}
+    assert run(http, "INCRBYFLOAT", "f", "1e15") == {"result": "1000000000000000.29998779296875"}
+    assert run(http, "INCRBYFLOAT", "big", "10000000000.1") == {
+        "result": "10000000000.09999999962747097"
+    }
+    run(http, "HSET", "h", "n", "1", "word", "x")
+    assert run(http, "HINCRBYFLOAT", "h", "n", "0.1") == {"result": "1.1"}
+    assert run(http, "HINCRBYFLOAT", "h", "n", "-1.1") == {"result": "0"}
+    assert run(http, "HINCRBYFLOAT", "h", "word", "1") == {"error": "ERR hash value is not a float"}
+    assert run(http, "HINCRBYFLOAT", "h", "n", "inf") == {"error": "ERR value is NaN or Infinity"}
+
+
+def test_lpos_rank_zero_is_an_err(http: httpx.Client) -> None:
+    run(http, "RPUSH", "l", "a")
+    assert run(http, "LPOS", "l", "a", "RANK", 0) == {
+        "error": "ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
+        "second ... or use negative to start from the end of the list"
+    }
