@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from continuum.emulator.pytest_plugin import EmulatorHandle
 
+Send = Callable[..., object]
+
 
 @pytest.fixture
-def http(emulator: EmulatorHandle) -> Iterator[httpx.Client]:
+def run(emulator: EmulatorHandle) -> Iterator[Send]:
+    """Sends one command to the emulator and returns its JSON answer."""
     headers = {"Authorization": f"Bearer {emulator.token}"}
     with httpx.Client(base_url=emulator.url, headers=headers, timeout=30) as client:
-        yield client
-
-
-def run(http: httpx.Client, *command: object) -> object:
-    return http.post("/", json=list(command)).json()
+        yield lambda *command: client.post("/", json=list(command)).json()
 
 
 # Members with different scores: Redis walks the set in score order (a, d, b, c) from the
@@ -45,37 +44,37 @@ LEX_CASES = [
 
 @pytest.mark.parametrize(("command", "expected"), LEX_CASES)
 def test_lex_ranges_walk_the_set_in_score_order(
-    http: httpx.Client, command: tuple[object, ...], expected: object
+    run: Send, command: tuple[object, ...], expected: object
 ) -> None:
-    run(http, "ZADD", "z", 0, "a", 1, "b", 2, "c", 0, "d")
-    assert run(http, *command) == {"result": expected}
+    run("ZADD", "z", 0, "a", 1, "b", 2, "c", 0, "d")
+    assert run(*command) == {"result": expected}
 
 
-def test_lex_ranges_as_the_sdk_suite_pins_them(http: httpx.Client) -> None:
-    run(http, "ZADD", "z", 1, "apple", 2, "banana", 3, "cherry", 4, "grape", 2, "orange")
-    assert run(http, "ZLEXCOUNT", "z", "[banana", "[orange") == {"result": 4}
-    assert run(http, "ZRANGESTORE", "d", "z", "[banana", "[orange", "BYLEX") == {"result": 4}
-    assert run(http, "ZRANGE", "d", 0, -1, "WITHSCORES") == {
+def test_lex_ranges_as_the_sdk_suite_pins_them(run: Send) -> None:
+    run("ZADD", "z", 1, "apple", 2, "banana", 3, "cherry", 4, "grape", 2, "orange")
+    assert run("ZLEXCOUNT", "z", "[banana", "[orange") == {"result": 4}
+    assert run("ZRANGESTORE", "d", "z", "[banana", "[orange", "BYLEX") == {"result": 4}
+    assert run("ZRANGE", "d", 0, -1, "WITHSCORES") == {
         "result": ["banana", "2", "orange", "2", "cherry", "3", "grape", "4"]
     }
-    assert run(http, "ZREMRANGEBYLEX", "z", "[banana", "(grape") == {"result": 1}
-    assert run(http, "ZRANGE", "z", 0, -1) == {"result": ["apple", "orange", "cherry", "grape"]}
+    assert run("ZREMRANGEBYLEX", "z", "[banana", "(grape") == {"result": 1}
+    assert run("ZRANGE", "z", 0, -1) == {"result": ["apple", "orange", "cherry", "grape"]}
 
 
-def test_zrandmember_without_a_count_is_one_member(http: httpx.Client) -> None:
-    run(http, "ZADD", "z", 1, "only")
-    assert run(http, "ZRANDMEMBER", "z") == {"result": "only"}
-    assert run(http, "ZRANDMEMBER", "missing") == {"result": None}
-    assert run(http, "ZRANDMEMBER", "z", 1) == {"result": ["only"]}
+def test_zrandmember_without_a_count_is_one_member(run: Send) -> None:
+    run("ZADD", "z", 1, "only")
+    assert run("ZRANDMEMBER", "z") == {"result": "only"}
+    assert run("ZRANDMEMBER", "missing") == {"result": None}
+    assert run("ZRANDMEMBER", "z", 1) == {"result": ["only"]}
 
 
-def _expiry_between(http: httpx.Client, ttl_ms: int, *command: object) -> tuple[int, int, int]:
+def _expiry_between(run: Send, ttl_ms: int, *command: object) -> tuple[int, int, int]:
     """The key's expiry in Unix ms after ``command``, with the earliest and latest
     moments it may lie at if the server kept the TTL to the millisecond."""
     before = math.floor(time.time() * 1000)
-    run(http, *command)
+    run(*command)
     after = math.ceil(time.time() * 1000)
-    expiry = run(http, "PEXPIRETIME", "k")
+    expiry = run("PEXPIRETIME", "k")
     assert isinstance(expiry, dict)
     return before + ttl_ms, expiry["result"], after + ttl_ms
 
@@ -90,19 +89,19 @@ def _expiry_between(http: httpx.Client, ttl_ms: int, *command: object) -> tuple[
     ],
 )
 def test_relative_expiry_keeps_the_millisecond(
-    http: httpx.Client, ttl_ms: int, command: tuple[object, ...]
+    run: Send, ttl_ms: int, command: tuple[object, ...]
 ) -> None:
     # fakeredis cut these to a whole second of the clock: PSETEX 800 could expire at once
-    run(http, "SET", "k", "v")
-    earliest, expiry, latest = _expiry_between(http, ttl_ms, *command)
+    run("SET", "k", "v")
+    earliest, expiry, latest = _expiry_between(run, ttl_ms, *command)
     assert earliest <= expiry <= latest
 
 
-def test_absolute_expiry_keeps_the_millisecond(http: httpx.Client) -> None:
+def test_absolute_expiry_keeps_the_millisecond(run: Send) -> None:
     at = (int(time.time()) + 100) * 1000 + 789
-    run(http, "SET", "k", "v")
-    assert run(http, "GETEX", "k", "PXAT", at) == {"result": "v"}
-    assert run(http, "PEXPIRETIME", "k") == {"result": at}
+    run("SET", "k", "v")
+    assert run("GETEX", "k", "PXAT", at) == {"result": "v"}
+    assert run("PEXPIRETIME", "k") == {"result": at}
 
 
 @pytest.mark.parametrize(
@@ -114,32 +113,30 @@ def test_absolute_expiry_keeps_the_millisecond(http: httpx.Client) -> None:
     ],
 )
 def test_a_rank_that_is_not_an_integer_is_redis_s_error(
-    http: httpx.Client, command: tuple[object, ...]
+    run: Send, command: tuple[object, ...]
 ) -> None:
-    run(http, "ZADD", "z", 1, "a", 2, "b")
-    assert run(http, *command) == {"error": "ERR value is not an integer or out of range"}
-    assert run(http, "ZREVRANGE", "z", 0, 1, "WITHSCORES") == {"result": ["b", "2", "a", "1"]}
+    run("ZADD", "z", 1, "a", 2, "b")
+    assert run(*command) == {"error": "ERR value is not an integer or out of range"}
+    assert run("ZREVRANGE", "z", 0, 1, "WITHSCORES") == {"result": ["b", "2", "a", "1"]}
 
 
-def test_float_increments_add_and_print_as_redis_does(http: httpx.Client) -> None:
+def test_float_increments_add_and_print_as_redis_does(run: Send) -> None:
     # Redis adds in long double and prints 17 decimals without trailing zeros
-    assert run(http, "INCRBYFLOAT", "f", "0.1") == {"result": "0.1"}
-    assert run(http, "INCRBYFLOAT", "f", "0.2") == {"result": "0.3"}
-    assert run(http, "GET", "f") == {"result": "0.3"}
-    assert run(http, "INCRBYFLOAT", "f", "1e15") == {"result": "1000000000000000.29998779296875"}
-    assert run(http, "INCRBYFLOAT", "big", "10000000000.1") == {
-        "result": "10000000000.09999999962747097"
-    }
-    run(http, "HSET", "h", "n", "1", "word", "x")
-    assert run(http, "HINCRBYFLOAT", "h", "n", "0.1") == {"result": "1.1"}
-    assert run(http, "HINCRBYFLOAT", "h", "n", "-1.1") == {"result": "0"}
-    assert run(http, "HINCRBYFLOAT", "h", "word", "1") == {"error": "ERR hash value is not a float"}
-    assert run(http, "HINCRBYFLOAT", "h", "n", "inf") == {"error": "ERR value is NaN or Infinity"}
+    assert run("INCRBYFLOAT", "f", "0.1") == {"result": "0.1"}
+    assert run("INCRBYFLOAT", "f", "0.2") == {"result": "0.3"}
+    assert run("GET", "f") == {"result": "0.3"}
+    assert run("INCRBYFLOAT", "f", "1e15") == {"result": "1000000000000000.29998779296875"}
+    assert run("INCRBYFLOAT", "big", "10000000000.1") == {"result": "10000000000.09999999962747097"}
+    run("HSET", "h", "n", "1", "word", "x")
+    assert run("HINCRBYFLOAT", "h", "n", "0.1") == {"result": "1.1"}
+    assert run("HINCRBYFLOAT", "h", "n", "-1.1") == {"result": "0"}
+    assert run("HINCRBYFLOAT", "h", "word", "1") == {"error": "ERR hash value is not a float"}
+    assert run("HINCRBYFLOAT", "h", "n", "inf") == {"error": "ERR value is NaN or Infinity"}
 
 
-def test_lpos_rank_zero_is_an_err(http: httpx.Client) -> None:
-    run(http, "RPUSH", "l", "a")
-    assert run(http, "LPOS", "l", "a", "RANK", 0) == {
+def test_lpos_rank_zero_is_an_err(run: Send) -> None:
+    run("RPUSH", "l", "a")
+    assert run("LPOS", "l", "a", "RANK", 0) == {
         "error": "ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
         "second ... or use negative to start from the end of the list"
     }
