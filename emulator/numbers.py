@@ -61,6 +61,13 @@ def _text(value: Fraction) -> bytes:
     return ("-" + text if units < 0 else text).encode()
 
 
+def _infinite(text: bytes) -> bool:
+    try:
+        return Decimal(text.decode("ascii")).is_infinite()
+    except (InvalidOperation, UnicodeDecodeError):
+        return False
+
+
 def add(current: bytes, increment: bytes) -> bytes | None:
     """``current + increment`` as Redis computes and writes it (None: not computable
     here, keep fakeredis's answer)."""
@@ -76,7 +83,10 @@ class NumberCommands:
     @command("incrbyfloat", (Key(bytes), bytes))
     def incrbyfloat(self, key: CommandItem, amount: bytes) -> Any:
         current = key.get(b"0")
-        answer = super().incrbyfloat(key, Float.decode(amount))  # type: ignore[misc]
+        increment = Float.decode(amount)
+        if _infinite(current):  # a stored "inf": fakeredis would keep adding to it
+            raise SimpleError("ERR increment would produce NaN or Infinity")
+        answer = super().incrbyfloat(key, increment)  # type: ignore[misc]
         exact = add(current, amount)
         if exact is None:
             return answer

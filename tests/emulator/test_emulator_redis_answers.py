@@ -132,6 +132,10 @@ def test_float_increments_add_and_print_as_redis_does(run: Send) -> None:
     assert run("HINCRBYFLOAT", "h", "n", "-1.1") == {"result": "0"}
     assert run("HINCRBYFLOAT", "h", "word", "1") == {"error": "ERR hash value is not a float"}
     assert run("HINCRBYFLOAT", "h", "n", "inf") == {"error": "ERR value is NaN or Infinity"}
+    run("SET", "inf", "-inf")
+    infinite = {"error": "ERR increment would produce NaN or Infinity"}
+    assert run("INCRBYFLOAT", "inf", "1") == infinite
+    assert run("INCRBYFLOAT", "f", "inf") == infinite
 
 
 def test_lpos_rank_zero_is_an_err(run: Send) -> None:
