@@ -88,8 +88,16 @@ class Catalogue:
             need = f"Redis {since} or later"
         else:
             need = "a Redis that has it"
+        # Point at fakeredis only from another backend, and only where fakeredis has it.
+        elsewhere = self.where != "fakeredis" and _fakeredis_serves(feature)
+        advice = "on fakeredis (the default) or with" if elsewhere else "with"
         return (
             f"ERR the emulator's backend ({self.where}) lacks '{feature}', which Upstash "
-            f"serves: run the emulator on fakeredis (the default) or with --redis-url "
-            f"pointing at {need}"
+            f"serves: run the emulator {advice} --redis-url pointing at {need}"
         )
+
+
+def _fakeredis_serves(feature: str) -> bool:
+    from continuum.emulator import fake
+
+    return feature.split(" ")[0] in fake.supported_names()

@@ -4,8 +4,9 @@ The emulator's fakeredis connections make an ``EmulatorSocket``: fakeredis's soc
 command lookup first consults the emulator's own table (``_EXTRA``). The commands there
 run under fakeredis's server lock with its argument types, inside transactions and from
 scripts alike, and nothing is registered in fakeredis's global command table, so other
-users of fakeredis in the same process are unaffected. Geo and JSON replies are fixed
-by ``continuum.emulator.geo`` and ``continuum.emulator.rejson``, which add to the table.
+users of fakeredis in the same process are unaffected. Geo, JSON, sorted-set, expiry,
+stream and float replies are fixed by ``continuum.emulator.geo``, ``rejson``, ``zsets``,
+``expiry``, ``streams`` and ``numbers``, which add to the table.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from fakeredis._helpers import SimpleError, casematch
 from fakeredis._socket import FakeSocket
 from fakeredis.model import is_write_command
 
+from continuum.emulator.expiry import ExpiryCommands
 from continuum.emulator.extension import _EXTRA, command
 from continuum.emulator.geo import GeoCommands
+from continuum.emulator.numbers import NumberCommands
 from continuum.emulator.rejson import JsonCommands
+from continuum.emulator.streams import StreamCommands
+from continuum.emulator.zsets import SortedSetCommands
 
 VERSION = (8, 2)
 
@@ -57,7 +62,15 @@ def is_write(args: list[bytes]) -> bool:
 _WRITES = frozenset({b"hsetex", b"hgetex", b"hgetdel", b"hexpire", b"hpexpire", b"bitop"})
 
 
-class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
+class EmulatorSocket(
+    GeoCommands,
+    JsonCommands,
+    SortedSetCommands,
+    ExpiryCommands,
+    StreamCommands,
+    NumberCommands,
+    FakeSocket,
+):
     """fakeredis's socket with the emulator's commands looked up first."""
 
     def _name_to_func(self, cmd_name: str) -> tuple[Callable[..., Any] | None, Signature]:
@@ -76,12 +89,6 @@ class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
     @command("restore", (Key(), bytes, bytes), (bytes,))
     def restore(self, key: CommandItem, *args: bytes) -> Any:
         raise SimpleError(NO_PICKLES.format(command="RESTORE"))
-
-    @command("ttl", (Key(),))
-    def ttl(self, key: CommandItem) -> int:
-        """Rounded to the nearest second, as Redis does (fakeredis rounds down)."""
-        millis = int(self.pttl(key))
-        return millis if millis < 0 else (millis + 500) // 1000
 
     @command("touch", (Key(),), (Key(),))
     def touch(self, *keys: CommandItem) -> int:
@@ -110,6 +117,16 @@ class EmulatorSocket(GeoCommands, JsonCommands, FakeSocket):
         result = combine(padded[0], padded[1:], (1 << (8 * size)) - 1).to_bytes(size, "big")
         dst.value = result or None
         return len(result)
+
+    @command("lpos", (Key(list), bytes), (bytes,))
+    def lpos(self, key: CommandItem, elem: bytes, *args: bytes) -> Any:
+        """fakeredis's RANK-zero error lacks Redis's ``ERR`` code."""
+        try:
+            return super().lpos(key, elem, *args)
+        except SimpleError as error:
+            if error.value.startswith("RANK "):
+                raise SimpleError(f"ERR {error.value}") from None
+            raise
 
     @command("memory", (bytes,), (bytes,))
     def memory(self, sub: bytes, *args: bytes) -> Any:

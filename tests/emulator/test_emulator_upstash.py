@@ -224,6 +224,38 @@ def test_hash_field_expiry(http: httpx.Client, emulator: EmulatorHandle) -> None
     assert run(http, "HGETDEL", "h", "FIELDS", 1, "f") == {"result": ["v"]}
 
 
+def test_hsetex_keepttl_keeps_the_fields_ttl(http: httpx.Client, emulator: EmulatorHandle) -> None:
+    at = 4_102_444_800_123  # 2100-01-01, to the millisecond
+    run(http, "HSET", "h", "f", "v", "g", "w")
+    answer = run(http, "HPEXPIREAT", "h", at, "FIELDS", 2, "f", "g")
+    if emulator.backend == "redis":
+        assert answer == _lacks("HPEXPIREAT", "Redis 7.4 or later", emulator)
+        return
+    assert answer == {"result": [1, 1]}
+    assert run(http, "HSETEX", "h", "KEEPTTL", "FIELDS", 1, "f", "v2") == {"result": 1}
+    assert run(http, "HSETEX", "h", "FIELDS", 1, "g", "w2") == {"result": 1}
+    assert run(http, "HPEXPIRETIME", "h", "FIELDS", 2, "f", "g") == {"result": [at, -1]}
+    assert run(http, "HGETALL", "h") == {"result": ["f", "v2", "g", "w2"]}
+
+
+def test_xackdel_deletes_entries_the_group_no_longer_holds(
+    http: httpx.Client, emulator: EmulatorHandle
+) -> None:
+    for entry in ("1-0", "2-0", "3-0"):
+        run(http, "XADD", "s", entry, "f", "v")
+    run(http, "XGROUP", "CREATE", "s", "g", "0")
+    run(http, "XREADGROUP", "GROUP", "g", "c", "COUNT", 2, "STREAMS", "s", ">")
+    run(http, "XACK", "s", "g", "1-0")
+    # 1-0 acknowledged already, 2-0 pending, 3-0 never read, 9-0 not in the stream
+    answer = run(http, "XACKDEL", "s", "g", "IDS", 4, "1-0", "2-0", "3-0", "9-0")
+    if emulator.backend == "redis":
+        assert answer == _lacks("XACKDEL", "Redis 8.2 or later", emulator)
+        return
+    assert answer == {"result": [1, 1, 1, -1]}
+    assert run(http, "XLEN", "s") == {"result": 0}
+    assert run(http, "XPENDING", "s", "g") == {"result": [0, None, None, None]}
+
+
 def test_a_command_nobody_serves_is_upstash_s_refusal(http: httpx.Client) -> None:
     assert run(http, "NOTACOMMAND") == {"error": "ERR Command is not available: 'NOTACOMMAND'"}
 
@@ -381,6 +413,14 @@ def test_a_redis_command_the_backend_lacks_is_not_called_refused_by_upstash(
     http: httpx.Client, emulator: EmulatorHandle
 ) -> None:
     run(http, "SET", "k", "hello")
+    # neither backend has vector sets (Redis 8): fakeredis is no way out there
+    where = "fakeredis"
+    if emulator.backend == "redis":
+        where = f"redis 7.0.15 ({emulator._app.backend.describe()})"
+    assert run(http, "VCARD", "v") == {
+        "error": f"ERR the emulator's backend ({where}) lacks 'VCARD', which Upstash "
+        "serves: run the emulator with --redis-url pointing at a Redis that has it"
+    }
     response = http.post("/", json=["OBJECT", "ENCODING", "k"])
     if emulator.backend == "redis":
         assert response.json() == {"result": "embstr"}
@@ -388,6 +428,5 @@ def test_a_redis_command_the_backend_lacks_is_not_called_refused_by_upstash(
     assert response.status_code == 400
     assert response.json() == {
         "error": "ERR the emulator's backend (fakeredis) lacks 'OBJECT', which Upstash "
-        "serves: run the emulator on fakeredis (the default) or with --redis-url pointing "
-        "at a Redis that has it"
+        "serves: run the emulator with --redis-url pointing at a Redis that has it"
     }
