@@ -344,12 +344,7 @@ def _query(event: Mapping[str, Any], *, encoded: bool) -> str:
         return ""
     if not isinstance(params, dict):
         raise EventError("the query parameters are not an object")
-    pairs: list[tuple[str, str]] = []
-    for name, values in params.items():
-        for value in values if multi and isinstance(values, list) else [values]:
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise EventError("a query parameter is not a string")
-            pairs.append((_utf8(name, "a query parameter"), _utf8(value, "a query parameter")))
+    pairs = _flattened(params, "a query parameter", multi)
     if encoded:
         return "&".join(f"{name}={value}" if value else name for name, value in pairs)
     return urlencode(pairs, quote_via=quote_plus)
@@ -360,12 +355,21 @@ def _pairs(headers: object, field: str, *, multi: bool = False) -> list[tuple[st
         return []
     if not isinstance(headers, dict):
         raise EventError(f"{field} is not an object")
+    return _flattened(headers, field, multi, what=f"a value in {field}")
+
+
+def _flattened(
+    fields: Mapping[Any, Any], field: str, multi: bool, what: str | None = None
+) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs of a headers or query object, one per value of a
+    ``multiValue`` list; ``EventError`` naming ``what`` (or ``field``) for a value that is
+    no text."""
     pairs: list[tuple[str, str]] = []
-    for name, value in headers.items():
-        for one in value if multi and isinstance(value, list) else [value]:
-            if not isinstance(name, str) or not isinstance(one, str):
-                raise EventError(f"a value in {field} is not a string")
-            pairs.append((_utf8(name, field), _utf8(one, field)))
+    for name, values in fields.items():
+        for value in values if multi and isinstance(values, list) else [values]:
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise EventError(f"{what or field} is not a string")
+            pairs.append((_utf8(name, field), _utf8(value, field)))
     return pairs
 
 
