@@ -4,7 +4,7 @@ No framework: Starlette or FastAPI would add 150-570 ms to every cold start for
 routing the API already does. The body is read up to the configured maximum and no
 further, so a huge upload costs nothing beyond the 413 it gets. Lifespan messages are
 acknowledged (servers that send them get an answer) but nothing is done on them:
-clients are created at module level and reused by warm containers.
+the API and its client are built before the server starts and reused by every request.
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ Send = Callable[[Message], Awaitable[None]]
 class AsgiApp:
     """ASGI 3 application serving ``api``.
 
-    ``remaining`` maps the ASGI scope to the seconds this invocation may still take
-    (Lambda reads its context from the scope); ``None`` means the API's default.
-    ``blocking`` answers with the sync ``Api.handle`` (over ``UpstashCache``): where one
-    request is served at a time, as in a Lambda container, awaiting buys nothing and the
-    async HTTP stack (anyio, a pool per event loop) only costs time.
+    ``remaining`` maps the ASGI scope to the seconds the request may still take;
+    ``None`` means the API's default.
     """
 
     def __init__(
@@ -38,11 +35,9 @@ class AsgiApp:
         api: Api,
         *,
         remaining: Callable[[Scope], float | None] | None = None,
-        blocking: bool = False,
     ):
         self.api = api
         self._remaining = remaining
-        self._blocking = blocking
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -74,8 +69,6 @@ class AsgiApp:
         if too_large:
             refusal = ApiError("payload_too_large", f"the body is larger than {limit} bytes")
             return self.api.error_response(refusal, request)
-        if self._blocking:
-            return self.api.handle(request)
         return await self.api.handle_async(request)
 
 
