@@ -18,7 +18,8 @@ lines that touch the network exist twice.
 
 A public method of a sync class and of its async twin is written once with
 :class:`twin`: it builds a :class:`Plan` (an operation, plus what the runner needs to
-route and finish it), and the class's own ``_run(plan)`` carries the plan out. A class
+route and finish it), and the class's own ``_run(plan)`` carries the plan out (a method
+that can often answer without any I/O adds a companion that does: :meth:`twin.at_once`). A class
 that mixes in :class:`Blocking` gets a plain method returning the result; one that mixes
 in :class:`Awaiting` gets a coroutine method. Both are ordinary functions installed on
 the class when it is created, so calling one costs no more than a hand-written method.
@@ -248,7 +249,27 @@ class twin(Generic[P, T]):  # lower case: a decorator, like property
         if isinstance(returns, str) and returns.endswith("]"):
             build.__annotations__["return"] = _last_argument(returns)
         self.build = build
+        self.now: Callable[..., Any] | None = None
         self.__doc__ = build.__doc__
+
+    def at_once(
+        self, now: Callable[Concatenate[Any, P], Plan[Any, T] | T]
+    ) -> Callable[Concatenate[Any, P], Plan[Any, T] | T]:
+        """Decorator: a companion that answers without any I/O where it can.
+
+        ``now`` takes the method's arguments and returns the method's result when it
+        needs no I/O (a local store, a memo), else the plan ``build`` would make. Both
+        methods call it instead of ``build``, the async one still as a coroutine; where
+        the plan's machinery costs more than the answer (the cache's ``get``/``set`` in
+        local mode or on an open circuit), that is most of a call. ``build`` alone still
+        makes only the plan, for a caller that runs it itself (the reference API sends
+        it with the key's rate limit, and must not have it answered first). ``now`` is
+        named after the method, so a wrong argument is reported as the method's.
+        """
+        now.__name__ = self.build.__name__
+        now.__qualname__ = self.build.__qualname__
+        self.now = now
+        return now
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> twin[P, T]: ...
@@ -267,7 +288,21 @@ class twin(Generic[P, T]):  # lower case: a decorator, like property
     def method(self, *, blocking: bool) -> Callable[..., Any]:
         """The plain (``blocking``) or coroutine method this twin stands for."""
         build = self.build
-        if blocking:
+        now = self.now
+        if now is not None:  # the companion answers, or hands back the plan
+            if blocking:
+
+                def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+                    plan = now(self, *args, **kwargs)
+                    return self._run(plan) if type(plan) is Plan else plan
+
+            else:
+
+                async def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+                    plan = now(self, *args, **kwargs)
+                    return await self._run(plan) if type(plan) is Plan else plan
+
+        elif blocking:
 
             def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
                 return self._run(build(self, *args, **kwargs))

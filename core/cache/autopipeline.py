@@ -30,6 +30,7 @@ class AutoPipeline:
 
     def __init__(self, executor: AsyncRestExecutor) -> None:
         self.executor = executor
+        self.breaker = executor.breaker  # what the cache asks before it builds a plan
         self._queues: dict[int, list[tuple[Batch, asyncio.Future[Replies]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from continuum.cache.call import CallState, WriteResult, fell_back
 from continuum.cache.drive import Batch, Operation, Replies
@@ -35,15 +35,24 @@ from continuum.errors import (
 )
 from continuum.local import LocalCache
 from continuum.namespace import LayerSpec
-from continuum.rest import CircuitState, Command, Reply, Script, breaker_for
+from continuum.rest import CircuitBreaker, CircuitState, Command, Reply, Script, breaker_for
 from continuum.scope import Deadline, Meter, RequestScope, current_scope
 
-__all__ = ["STRICT", "CacheBase", "script_op"]
+__all__ = ["STORED_IN_FALLBACK", "STORED_LOCALLY", "STRICT", "CacheBase", "script_op"]
 
 #: What a client's transport factory makes (a sync or an async transport).
 TransportT = TypeVar("TransportT")
+
+
+class Sender(Protocol):
+    """What sends one database's batches: an executor, or the async client's
+    auto-pipeline. Its breaker says whether anything would be sent."""
+
+    breaker: CircuitBreaker
+
+
 #: What sends one database's batches (an executor; for the async client, its auto-pipeline).
-SenderT = TypeVar("SenderT")
+SenderT = TypeVar("SenderT", bound=Sender)
 
 _XF_MEMORY = 1024
 #: Calls that must say when Upstash did not serve them (ping, info, flush, scripts).
@@ -248,12 +257,14 @@ class CacheBase(Generic[TransportT, SenderT]):
 
     def _read(self, replies: Replies, call: CallState) -> Any:
         """A GET batch's value, once the read is counted as a hit or a miss of its layer."""
-        value = self._ops.read(replies)
-        name = call.spec.name
+        return self._counted(self._ops.read(replies), call.spec.name, call.meter)
+
+    def _counted(self, value: Any, name: str, meter: Meter) -> Any:
+        """``value``, once it is counted as a hit or a miss of layer ``name``."""
         stats = self._stats.get(name)
         if stats is None:
             stats = self._stats[name] = [0, 0]
-        meter = call.meter  # Meter.hit/miss, inline: every read passes here
+        # Meter.hit/miss, inline: every read passes here
         if value is not None:
             stats[0] += 1
             meter.hits += 1
@@ -379,6 +390,9 @@ _WRITE_RESULTS = {
     for backend in CacheBackend
     for degraded in (False, True)
 }
+#: A write stored in local mode, and one the fallback store took while Upstash could not.
+STORED_LOCALLY = _WRITE_RESULTS[True, _LOCAL, False]
+STORED_IN_FALLBACK = _WRITE_RESULTS[True, _LOCAL, True]
 
 # every spelling of SCAN, so the fallback's per-batch check is one set lookup
 _SCAN_SPELLINGS = frozenset(

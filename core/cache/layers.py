@@ -12,6 +12,7 @@ from typing import Any
 
 from continuum.cache.call import WriteResult
 from continuum.cache.methods import AnyClient, Layered
+from continuum.errors import ValidationError
 from continuum.namespace import LayerSpec
 from continuum.sansio import Awaiting, Blocking, twin
 
@@ -45,6 +46,8 @@ class LayerView:
 
     def key(self, key: str) -> str:
         """The full key stored in Redis for ``key`` in this layer."""
+        if type(key) is not str:  # not a TypeError from the concatenation
+            raise ValidationError(f"cache keys are str, got {type(key).__name__}")
         return self.spec.prefix + key
 
     def _ttl_or_default(self, ttl: float | None) -> float | None:
@@ -54,9 +57,19 @@ class LayerView:
     def get(self, key: str) -> Layered[Any]:
         return self.cache._get(self.key(key), self.spec)
 
+    @get.at_once
+    def _get_at_once(self, key: str) -> Layered[Any] | Any:
+        return self.cache._get_now(self.key(key), self.spec)
+
     @twin
     def set(self, key: str, value: object, ttl: float | None = None) -> Layered[WriteResult]:
         return self.cache._set(self.key(key), value, self._ttl_or_default(ttl), self.spec)
+
+    @set.at_once
+    def _set_at_once(
+        self, key: str, value: object, ttl: float | None = None
+    ) -> Layered[WriteResult] | WriteResult:
+        return self.cache._set_now(self.key(key), value, self._ttl_or_default(ttl), self.spec)
 
     @twin
     def delete(self, *keys: str) -> Layered[int]:

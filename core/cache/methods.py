@@ -14,25 +14,37 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from continuum.cache.base import STRICT, CacheBase, script_op
+from continuum.cache.base import (
+    STORED_IN_FALLBACK,
+    STORED_LOCALLY,
+    STRICT,
+    CacheBase,
+    Sender,
+    script_op,
+)
 from continuum.cache.call import WriteResult
 from continuum.cache.drive import Batch, Operation, Replies
 from continuum.cache.guard import confirmed
 from continuum.cache.joined import joined_op
+from continuum.cache.operations import MAX_KEY_BYTES
 from continuum.errors import CacheError, ValidationError
 from continuum.gate import REFUSED, Failed, Join, JoinedResult
+from continuum.local import MAX_EXPIRE_MS
 from continuum.namespace import DEFAULT_LAYER, LayerSpec, layer_spec
 from continuum.rest import Command, Reply, Script
 from continuum.sansio import Plan, twin
+from continuum.scope import current_scope
 
 __all__ = ["SCAN_COUNT", "AnyClient", "CacheMethods", "Layered"]
 
 #: Keys asked for per SCAN page by ``delete_pattern``.
 SCAN_COUNT = 500
+#: The longest TTL in seconds a local store takes in ``SET ... EX`` (Redis's bound).
+_MAX_EX = MAX_EXPIRE_MS // 1000
 
 T = TypeVar("T")
 TransportT = TypeVar("TransportT")
-SenderT = TypeVar("SenderT")
+SenderT = TypeVar("SenderT", bound=Sender)
 LayerT = TypeVar("LayerT")
 PipelineT = TypeVar("PipelineT")
 SubscriberT = TypeVar("SubscriberT")
@@ -60,13 +72,74 @@ class CacheMethods(
 
     # -- plans, by layer (also what CacheLayer runs) -------------------------------------
 
+    # ``get`` and ``set`` answer at once where no I/O can be needed: in local mode, from
+    # the scope's memo, and from the scope's fallback store while the circuit is open.
+    # There the plan's machinery (a batch, a call, a driver, replies) would cost several
+    # times the store's own answer. Everything else, and every input the fast path does
+    # not take (a non-ASCII or oversized key, a float or None TTL, strict layers, no
+    # scope), gets the plan, which validates it and says what is wrong. Both ways end
+    # in the same state, result and bookkeeping (tests/cache/test_answered_at_once.py).
+    # ``_get``/``_set`` make only the plan: the reference API sends it with a rate limit.
+
     def _get(self, key: str, spec: LayerSpec) -> Layered[Any]:
         return Plan(self._ops.get_batch(key), spec, self._read)
+
+    def _get_now(self, key: str, spec: LayerSpec) -> Layered[Any] | Any:
+        """``get``'s value where no I/O is needed, else its plan."""
+        if type(key) is str and key.isascii() and len(key) <= MAX_KEY_BYTES:
+            scope = current_scope()
+            store = self._local
+            if store is not None:  # local mode: the _local_execute path, inline
+                meter = self._meter if scope is None else scope.meter
+                return self._counted(self._ops.decode(store.get(key)), spec.name, meter)
+            if scope is not None:
+                memo = scope.memo
+                if memo:  # CallState's memo lookup, inline
+                    memo_key = (self._db_urls[spec.database], key)
+                    if memo_key in memo:
+                        value = self._ops.decode(memo[memo_key])
+                        return self._counted(value, spec.name, scope.meter)
+                if not spec.strict and self._fallback_allowed:
+                    sender = self._senders.get(spec.database)
+                    if sender is not None and sender.breaker.sheds():  # _fallback, inline
+                        meter = scope.meter
+                        meter.fallback_ops += 1
+                        value = self._ops.decode(scope.local.get(key))
+                        return self._counted(value, spec.name, meter)
+        return self._get(key, spec)
 
     def _set(
         self, key: str, value: object, ttl: float | None, spec: LayerSpec
     ) -> Layered[WriteResult]:
         return Plan(self._ops.set_batch(key, value, ttl), spec, self._write_result)
+
+    def _set_now(
+        self, key: str, value: object, ttl: float | None, spec: LayerSpec
+    ) -> Layered[WriteResult] | WriteResult:
+        """``set``'s result where no I/O is needed, else its plan."""
+        if (
+            type(key) is str and key.isascii() and len(key) <= MAX_KEY_BYTES
+            and type(ttl) is int and 0 < ttl <= _MAX_EX
+        ):  # fmt: skip
+            data = self._ops.encode(value)  # first, as the plan does: a refused value sheds nothing
+            store = self._local
+            if store is not None:
+                store._set_px(key, data, ttl * 1000)
+                return STORED_LOCALLY
+            scope = current_scope()
+            if scope is not None and not spec.strict and self._fallback_allowed:
+                sender = self._senders.get(spec.database)
+                if sender is not None and sender.breaker.sheds():  # _fallback, inline
+                    meter = scope.meter
+                    meter.fallback_ops += 1
+                    meter.degraded_writes += 1
+                    scope.local._set_px(key, data, ttl * 1000)
+                    if scope.memo:  # _memo_update, inline
+                        scope.memo.pop((self._db_urls[spec.database], key), None)
+                    return STORED_IN_FALLBACK
+            batch = Batch([["SET", key, data, "EX", ttl]], True, touches=[key])  # set_batch's
+            return Plan(batch, spec, self._write_result)  # the value is encoded once
+        return self._set(key, value, ttl, spec)
 
     def _delete(self, keys: tuple[str, ...], spec: LayerSpec) -> Layered[int]:
         return Plan(self._ops.delete(keys), spec)
@@ -108,12 +181,22 @@ class CacheMethods(
         """The value at ``key``, or None when missing."""
         return self._get(key, DEFAULT_LAYER)
 
+    @get.at_once
+    def _get_at_once(self, key: str) -> Layered[Any] | Any:
+        return self._get_now(key, DEFAULT_LAYER)
+
     @twin
     def set(
         self, key: str, value: object, ttl: float | None = 300, *, ex: float | None = None
     ) -> Layered[WriteResult]:
         """Store ``value`` for ``ttl`` seconds (``ex=`` is an alias; ``None``: no expiry)."""
         return self._set(key, value, ex if ex is not None else ttl, DEFAULT_LAYER)
+
+    @set.at_once
+    def _set_at_once(
+        self, key: str, value: object, ttl: float | None = 300, *, ex: float | None = None
+    ) -> Layered[WriteResult] | WriteResult:
+        return self._set_now(key, value, ex if ex is not None else ttl, DEFAULT_LAYER)
 
     @twin
     def delete(self, *keys: str) -> Layered[int]:

@@ -5,7 +5,15 @@ expiry, eviction); ``commands`` and ``collections`` are the command tables, ``va
 Redis's number parsing and texts, ``glob`` Redis's pattern matching.
 """
 
+from continuum.local.commands import MAX_EXPIRE_MS
 from continuum.local.glob import compile_glob
 from continuum.local.store import Command, LocalCache, Reply, register_local_script
 
-__all__ = ["Command", "LocalCache", "Reply", "compile_glob", "register_local_script"]
+__all__ = [
+    "MAX_EXPIRE_MS",
+    "Command",
+    "LocalCache",
+    "Reply",
+    "compile_glob",
+    "register_local_script",
+]

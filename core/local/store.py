@@ -199,6 +199,13 @@ class LocalCache(Keyspace):
             return None
         if not 0 < amount <= _MAX_EXPIRE_AMOUNT:
             return None
+        self._set_px(key, value, ms)
+        return "OK"
+
+    def _set_px(self, key: str, value: bytes, ms: int) -> None:
+        """``SET key value PX ms`` for a caller that checked its arguments already: a
+        ``str`` key, ``bytes`` to store, ``0 < ms <= MAX_EXPIRE_MS``. The cache's writes
+        come here without a command to parse; the expiry is computed as ``cmd_set`` does."""
         try:
             k = key.encode("utf-8")
         except UnicodeEncodeError:
@@ -211,7 +218,6 @@ class LocalCache(Keyspace):
                 self._create(k, "string")
             self._data[k] = value
             self._expires[k] = expiry / 1000
-        return "OK"
 
     def _run(
         self, argv: list[bytes], entry: tuple[str, Handler] | CommandError

@@ -1,0 +1,342 @@
+"""``get`` and ``set`` answered at once behave exactly as the plan they skip.
+
+Where no I/O can be needed (local mode, the scope's memo, the open circuit's fallback
+store) the cache's ``get``/``set`` answer without building a plan (see
+:mod:`continuum.cache.methods`). Each test here runs one random sequence of calls twice,
+on two fresh clients in the same situation: once through the public methods, once
+through the plan those methods build when they cannot answer at once (what every call
+ran before the shortcut existed). After every call both runs must agree on what a user
+can see: the result or the whole error text, the scope's meter, the per-layer stats,
+the memo, every key of the store with its type, value and remaining time (on a frozen
+clock), and the breaker's counters. Local mode and the open circuit use real clients
+(the circuit opens against a closed port); the memo case runs against the emulator on
+both of its backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from continuum import AsyncUpstashCache, CacheBackend, UpstashCache, WriteResult
+from continuum.cache.base import CacheBase
+from continuum.emulator.pytest_plugin import EmulatorHandle
+from continuum.local import LocalCache
+from continuum.namespace import DEFAULT_LAYER, LayerSpec
+from continuum.rest.breaker import CircuitState, breaker_for, reset_breakers
+from continuum.sansio import Plan
+from continuum.scope import RequestScope
+from tests.resilience.fault_proxy import Fault, FaultProxy, closed_port_url
+
+NOW = 1_800_000_000.0  # the frozen clock of every local store here
+
+BIG = "x" * (32 * 1024 + 1)  # over the key limit; drawn as "BIG" to keep reports short
+KEYS = st.sampled_from(["a", "b", "session:1", "é", "BIG", "", "a/b", 7])
+VALUES = st.sampled_from(
+    [{"user": 7}, "text", b"\x00raw", 1.5, None, [1, 2], "y" * 200, math.nan, {1, 2}]
+)
+TTLS = st.sampled_from([1, 60, 300, 0, -5, 2.5, None, True, 10**17, "x"])
+LAYERS = st.sampled_from([None, "sessions", "query", "federation"])
+CALLS = st.lists(
+    st.one_of(
+        st.tuples(st.just("get"), KEYS, LAYERS),
+        st.tuples(st.just("set"), KEYS, VALUES, TTLS, LAYERS),
+        st.tuples(st.just("set-ex"), KEYS, VALUES, TTLS),  # the ``ex=`` spelling
+        st.tuples(st.just("hash"), KEYS),  # a key of another type: GET answers WRONGTYPE
+        st.tuples(st.just("delete"), KEYS),
+    ),
+    min_size=1,
+    max_size=12,
+)
+# ``max_value_size`` small enough that "y" * 200 is refused as too large
+OPTIONS = {"max_value_size": 100}
+
+
+def _plan(cache: CacheBase[Any, Any], call: tuple[Any, ...]) -> Plan[LayerSpec, Any] | None:
+    """The plan ``get``/``set`` build when they cannot answer at once, or None for the
+    calls that are the same on both sides."""
+    call = _real(call)
+    kind = call[0]
+    if kind not in ("get", "set", "set-ex"):
+        return None
+    ops = cache._ops
+    if kind == "get":
+        spec, key = _spec(cache, call[2], call[1])
+        return Plan(ops.get_batch(key), spec, cache._read)
+    if kind == "set":
+        spec, key = _spec(cache, call[4], call[1])
+        ttl = call[3] if call[3] is not None or call[4] is None else spec.ttl
+        return Plan(ops.set_batch(key, call[2], ttl), spec, cache._write_result)
+    ttl = 300 if call[3] is None else call[3]  # ``ex=None`` leaves the default TTL
+    return Plan(ops.set_batch(call[1], call[2], ttl), DEFAULT_LAYER, cache._write_result)
+
+
+def _real(call: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (call[0], BIG if call[1] == "BIG" else call[1], *call[2:])
+
+
+def _spec(cache: CacheBase[Any, Any], layer: str | None, key: Any) -> tuple[LayerSpec, Any]:
+    if layer is None:
+        return DEFAULT_LAYER, key
+    spec = cache.layer(layer).spec  # type: ignore[attr-defined]
+    return spec, spec.prefix + key if isinstance(key, str) else key
+
+
+def _public(cache: Any, call: tuple[Any, ...]) -> Any:
+    """The call through the public API, as a user makes it (awaitable on the async client)."""
+    call = _real(call)
+    kind = call[0]
+    if kind == "get":
+        target = cache if call[2] is None else cache.layer(call[2])
+        return target.get(call[1])
+    if kind == "set":
+        target = cache if call[4] is None else cache.layer(call[4])
+        return target.set(call[1], call[2], call[3])
+    if kind == "set-ex":
+        return cache.set(call[1], call[2], ex=call[3])
+    if kind == "hash":
+        return cache.execute([["HSET", call[1], "f", "v"]])
+    return cache.delete(call[1])
+
+
+async def _outcome(run: Callable[[], Any], urls: dict[str, str]) -> tuple[str, Any]:
+    try:
+        result = run()
+        if asyncio.iscoroutine(result):
+            result = await result
+    except Exception as exc:  # every failure is part of what the user sees
+        text = str(exc)
+        for url, name in urls.items():
+            text = text.replace(url, name)
+        return type(exc).__name__, text
+    return "ok", _plain(result)
+
+
+def _plain(result: Any) -> Any:
+    """``result`` with each error reply as its type and text (errors compare by identity)."""
+    if isinstance(result, list):
+        return [_plain(item) for item in result]
+    if isinstance(result, Exception):
+        return type(result).__name__, str(result)
+    return result
+
+
+def _store(store: LocalCache | None) -> list[tuple[Any, ...]]:
+    """Every key of ``store``: its type, raw value (for strings) and remaining ms."""
+    if store is None:
+        return []
+    listing = []
+    for key in sorted(store.execute([["KEYS", "*"]])[0]):  # type: ignore[arg-type]
+        kind, pttl = store.execute([["TYPE", key], ["PTTL", key]])
+        raw = store.execute([["GET", key]])[0] if kind in ("string", b"string") else None
+        listing.append((key, kind, raw, pttl))
+    return listing
+
+
+def _freeze(store: LocalCache) -> LocalCache:
+    store._clock = lambda: NOW
+    return store
+
+
+class Situation:
+    """One way of running a client: what to build, and what to look at after each call."""
+
+    name: str
+
+    def client(self, cls: type[Any]) -> Any:
+        raise NotImplementedError
+
+    @contextmanager
+    def scoped(self, cache: Any) -> Iterator[RequestScope | None]:
+        scope = RequestScope(deadline=600)
+        _freeze(scope.local)
+        with scope:
+            yield scope
+
+    def store(self, cache: Any, scope: RequestScope | None) -> LocalCache | None:
+        return cache._local if cache._local is not None else scope and scope.local
+
+    def breaker(self, cache: Any) -> dict[str, object]:
+        return {}
+
+    def urls(self, cache: Any) -> dict[str, str]:
+        return {}
+
+    async def prepare(self, cache: Any) -> None:
+        """Bring ``cache`` into the situation, in the scope, before the calls start."""
+
+
+class LocalMode(Situation):
+    def __init__(self, *, scoped: bool) -> None:
+        self.name = "local mode" + ("" if scoped else ", no scope")
+        self._scoped = scoped
+
+    def client(self, cls: type[Any]) -> Any:
+        cache = cls(mode="local", **OPTIONS)
+        _freeze(cache._local)
+        return cache
+
+    @contextmanager
+    def scoped(self, cache: Any) -> Iterator[RequestScope | None]:
+        if not self._scoped:
+            yield None
+            return
+        with super().scoped(cache) as scope:
+            yield scope
+
+
+class CircuitOpen(Situation):
+    name = "circuit open"
+
+    def client(self, cls: type[Any]) -> Any:
+        return cls(
+            rest_url=closed_port_url(), rest_token="test-token",
+            failure_threshold=1, probe_interval=3600.0, **OPTIONS,
+        )  # fmt: skip
+
+    async def prepare(self, cache: Any) -> None:
+        await _outcome(lambda: cache.set("warm", 1), {})  # refused: the circuit opens
+        state = breaker_for(cache.config.database("primary").breaker_key).state
+        assert state is CircuitState.OPEN
+
+    def breaker(self, cache: Any) -> dict[str, object]:
+        snapshot = breaker_for(cache.config.database("primary").breaker_key).snapshot()
+        return {k: v for k, v in snapshot.items() if k not in ("last_error", "next_probe_in")}
+
+    def urls(self, cache: Any) -> dict[str, str]:
+        return {cache.config.database("primary").url: "URL"}
+
+
+class Memo(Situation):
+    """A closed circuit against the emulator: reads repeated in a scope come from its memo."""
+
+    name = "memo"
+
+    def __init__(self, emulator: EmulatorHandle) -> None:
+        self.emulator = emulator
+
+    def client(self, cls: type[Any]) -> Any:
+        self.emulator.fresh()
+        return cls(rest_url=self.emulator.url, rest_token=self.emulator.token, **OPTIONS)
+
+
+class MemoThenOutage(CircuitOpen):
+    """Reads in a scope fill its memo from Upstash; then Upstash goes away (a real proxy
+    refuses connections) and the circuit opens: the memo must not outlive a write the
+    fallback store takes."""
+
+    name = "memo, then the circuit opens"
+
+    def __init__(self, emulator: EmulatorHandle, proxy: FaultProxy) -> None:
+        self.emulator = emulator
+        self.proxy = proxy
+
+    def client(self, cls: type[Any]) -> Any:
+        self.emulator.fresh()
+        self.proxy.set_fault(Fault.NONE)
+        return cls(
+            rest_url=self.proxy.url, rest_token=self.emulator.token,
+            failure_threshold=1, probe_interval=3600.0, **OPTIONS,
+        )  # fmt: skip
+
+    async def prepare(self, cache: Any) -> None:
+        for key in ("a", "b", "session:1"):
+            assert await _outcome(lambda key=key: cache.set(key, {"was": key}), {}) == (
+                "ok", WriteResult(True, CacheBackend.UPSTASH),
+            )  # fmt: skip
+            assert await _outcome(lambda key=key: cache.get(key), {}) == ("ok", {"was": key})
+        assert await _outcome(lambda: cache.layer("sessions").get("1"), {}) == (
+            "ok", {"was": "session:1"},
+        )  # fmt: skip
+        self.proxy.set_fault(Fault.REFUSE)
+        await _outcome(lambda: cache.get("other"), {})  # refused: the circuit opens
+        state = breaker_for(cache.config.database("primary").breaker_key).state
+        assert state is CircuitState.OPEN
+
+
+async def _trace(
+    situation: Situation, cls: type[Any], calls: list[Any], shortcut: bool
+) -> list[Any]:
+    reset_breakers()
+    cache = situation.client(cls)
+    urls = situation.urls(cache)
+    trace: list[Any] = []
+    with situation.scoped(cache) as scope:
+        await situation.prepare(cache)
+        for call in calls:
+            if shortcut or call[0] not in ("get", "set", "set-ex"):
+                outcome = await _outcome(lambda call=call: _public(cache, call), urls)
+            else:  # building the plan is part of the call: it may refuse the input
+                outcome = await _outcome(lambda call=call: cache._run(_plan(cache, call)), urls)
+            meter = (scope.meter if scope is not None else cache._meter).as_dict()
+            del meter["time_spent_ms"]
+            trace.append(
+                (
+                    call, outcome, meter, dict(cache._stats),
+                    dict(scope.memo) if scope is not None else {},
+                    _store(situation.store(cache, scope)), situation.breaker(cache),
+                )
+            )  # fmt: skip
+    if cls is AsyncUpstashCache:
+        await cache.aclose()
+    else:
+        cache.close()
+    return trace
+
+
+def _same(situation: Situation, cls: type[Any], calls: list[Any]) -> None:
+    async def both() -> None:
+        at_once = await _trace(situation, cls, calls, shortcut=True)
+        planned = await _trace(situation, cls, calls, shortcut=False)
+        assert at_once == planned
+
+    asyncio.run(both())
+
+
+_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.mark.parametrize("cls", [UpstashCache, AsyncUpstashCache], ids=["sync", "async"])
+@pytest.mark.parametrize("scoped", [True, False], ids=["scope", "no scope"])
+@_SETTINGS
+@given(calls=CALLS)
+def test_local_mode_answers_as_its_plan(cls: type[Any], scoped: bool, calls: list[Any]) -> None:
+    _same(LocalMode(scoped=scoped), cls, calls)
+
+
+@pytest.mark.parametrize("cls", [UpstashCache, AsyncUpstashCache], ids=["sync", "async"])
+@_SETTINGS
+@given(calls=CALLS)
+def test_the_open_circuit_answers_as_its_plan(cls: type[Any], calls: list[Any]) -> None:
+    _same(CircuitOpen(), cls, calls)
+
+
+@pytest.mark.parametrize("cls", [UpstashCache, AsyncUpstashCache], ids=["sync", "async"])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(calls=CALLS)
+def test_the_memo_answers_as_its_plan(
+    emulator: EmulatorHandle, cls: type[Any], calls: list[Any]
+) -> None:
+    _same(Memo(emulator), cls, calls)
+
+
+@pytest.mark.parametrize("cls", [UpstashCache, AsyncUpstashCache], ids=["sync", "async"])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(calls=CALLS)
+def test_the_memo_then_the_open_circuit_answer_as_their_plan(
+    upstream: EmulatorHandle, proxy: FaultProxy, cls: type[Any], calls: list[Any]
+) -> None:
+    _same(MemoThenOutage(upstream, proxy), cls, calls)
