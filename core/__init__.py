@@ -6,8 +6,9 @@
     cache.set("user:123", {"name": "Alice"}, ttl=3600)
     limiter = RateLimiter(cache)
 
-The rate limiter and the pub/sub subscriber are imported on first use, so importing
-``core`` stays cheap on a cold start.
+The rate limiter, the async client and the pub/sub subscriber are imported on first use,
+so importing ``continuum`` stays cheap on a cold start (a sync handler never needs the
+async client).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from continuum.cache import (
     AsyncCacheLayer,
     AsyncPipeline,
-    AsyncUpstashCache,
     CacheLayer,
     Pipeline,
     ScopedCache,
@@ -50,6 +50,7 @@ from continuum.local import LocalCache, register_local_script
 from continuum.rest import Script
 
 if TYPE_CHECKING:
+    from continuum.cache import AsyncUpstashCache
     from continuum.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult
 
 __version__ = "0.1.0"
@@ -97,6 +98,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AsyncUpstashCache": "continuum.cache",
     "RateLimiter": "continuum.ratelimit",
     "AsyncRateLimiter": "continuum.ratelimit",
     "RateLimitResult": "continuum.ratelimit",
@@ -104,7 +106,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import the rate limiter only when it is asked for."""
+    """Import the rate limiter and the async client only when they are asked for."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

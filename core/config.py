@@ -12,7 +12,6 @@ last four characters at most.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import ipaddress
 import json
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 from continuum.errors import ConfigurationError
 from continuum.numbers import parse_decimal, parse_seconds
+from continuum.record import Record
 
 __all__ = [
     "DATABASE_NAMES",
@@ -121,24 +121,37 @@ def _check_token(token: str, what: str) -> str:
     return token
 
 
-@dataclass(frozen=True, repr=False)  # its own __repr__ masks the token
-class Database:
-    """One Upstash database: its REST URL and token (never shown in full)."""
+class Database(Record):
+    """One Upstash database: its REST URL and token (never shown in full). Frozen (see
+    :mod:`continuum.record`)."""
 
+    __slots__ = ("_breaker_key", "name", "token", "url")
+    __match_args__ = ("name", "url", "token")
     name: str
     url: str
-    token: str = field(repr=False)
+    token: str
+    _breaker_key: str | None
+
+    def __init__(self, name: str, url: str, token: str) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "token", token)
+        object.__setattr__(self, "_breaker_key", None)
 
     def __repr__(self) -> str:
         return f"Database(name={self.name!r}, url={self.url!r}, token={mask_token(self.token)!r})"
 
-    @functools.cached_property
+    @property
     def breaker_key(self) -> str:
         """Whose health a circuit breaker tracks: this URL *with this token*, so a client
         holding a wrong token (401 after 401) cannot open the circuit for the correct
         clients of the same database. Only a digest of the token is kept."""
-        digest = hashlib.sha256(self.token.encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{self.url}#{digest[:16]}"
+        key: str | None = self._breaker_key
+        if key is None:
+            digest = hashlib.sha256(self.token.encode("utf-8", "surrogatepass")).hexdigest()
+            key = f"{self.url}#{digest[:16]}"
+            object.__setattr__(self, "_breaker_key", key)
+        return key
 
 
 def parse_mode(value: str | ConnectionMode) -> ConnectionMode:

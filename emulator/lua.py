@@ -15,6 +15,7 @@ reads them), so a script's meaning and its line numbers are unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _LONG_OPEN = re.compile(rb"\[(=*)\[")
@@ -22,9 +23,26 @@ _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(rb"0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
+#: Longest source whose instrumented text is kept: clients send the same few scripts
+#: (a rate limiter's, their own) on every EVAL, and scanning one costs about half a
+#: millisecond, more than Redis takes to run it; bigger ones are scanned each time.
+_CACHED_SOURCE = 64 * 1024
+
+
 def instrument(source: bytes, tick: bytes) -> bytes:
     """``source`` with ``do <tick>() end`` after every loop or block opening and every
     function's parameter list. ``tick`` is the (unguessable) name of the check."""
+    if len(source) <= _CACHED_SOURCE:
+        return _remembered(source, tick)
+    return _instrument(source, tick)
+
+
+@functools.lru_cache(maxsize=256)  # at most 256 x 64 KB of sources, and their rewrites
+def _remembered(source: bytes, tick: bytes) -> bytes:
+    return _instrument(source, tick)
+
+
+def _instrument(source: bytes, tick: bytes) -> bytes:
     check = b" do " + tick + b"() end "
     out: list[bytes] = []
     i, n = 0, len(source)

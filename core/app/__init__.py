@@ -11,10 +11,14 @@ loopback. Example::
     response = api.handle(Request.build("GET", "/health"))
 """
 
+from typing import TYPE_CHECKING, Any
+
 from continuum.app.api import Api, ApiSettings, map_exception
-from continuum.app.asgi import AsgiApp
 from continuum.app.http import ApiError, Request, Response, json_response
 from continuum.app.routes import LAYERS
+
+if TYPE_CHECKING:
+    from continuum.app.asgi import AsgiApp
 
 __all__ = [
     "LAYERS",
@@ -27,3 +31,14 @@ __all__ = [
     "json_response",
     "map_exception",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``AsgiApp``, imported when first asked for: only ``continuum dev`` serves it, and
+    the Lambda and Vercel handlers never need it."""
+    if name != "AsgiApp":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from continuum.app.asgi import AsgiApp
+
+    globals()[name] = AsgiApp
+    return AsgiApp

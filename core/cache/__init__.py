@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from continuum.cache.async_client import AsyncUpstashCache
 from continuum.cache.call import WriteResult
 from continuum.cache.client import UpstashCache
 from continuum.cache.drive import Batch, Operation, Replies, adrive, drive
@@ -36,6 +35,7 @@ from continuum.namespace import (
 )
 
 if TYPE_CHECKING:
+    from continuum.cache.async_client import AsyncUpstashCache
     from continuum.ratelimit import AsyncRateLimiter, RateLimiter, RateLimitResult
 
 __all__ = [
@@ -80,6 +80,7 @@ UPSTASH_AVAILABLE = True
 # Imported when first asked for. RedisCache is left out of __all__: it needs the optional
 # redis-py, which `from continuum.cache import *` must not require.
 _LAZY = {
+    "AsyncUpstashCache": "continuum.cache.async_client",  # a sync handler never needs it
     "RateLimiter": "continuum.ratelimit",
     "AsyncRateLimiter": "continuum.ratelimit",
     "RateLimitResult": "continuum.ratelimit",
@@ -89,7 +90,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """The rate limiter and the migration's caches, imported when first asked for."""
+    """The async client, the rate limiter and the migration's caches, imported when first
+    asked for."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,12 +7,12 @@ fell back stays on the fallback store, and ``WriteResult`` can say where a write
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from continuum.config import CacheBackend
 from continuum.errors import CacheTimeout, CacheUnavailable
 from continuum.local import LocalCache
+from continuum.record import Record
 
 if TYPE_CHECKING:
     from continuum.cache.drive import Batch
@@ -30,15 +30,21 @@ class Runner(Protocol):
     def _sleep(self, seconds: float) -> Any: ...
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(Record):
     """The outcome of a write: truthy when stored; ``degraded`` when Upstash did not
     confirm it and the request's fallback store has it (Upstash may have it too: a write
-    that timed out may still have run there)."""
+    that timed out may still have run there). Frozen (see :mod:`continuum.record`)."""
 
+    __slots__ = ("backend", "degraded", "ok")
+    __match_args__ = ("ok", "backend", "degraded")
     ok: bool
     backend: CacheBackend
-    degraded: bool = False
+    degraded: bool
+
+    def __init__(self, ok: bool, backend: CacheBackend, degraded: bool = False) -> None:
+        object.__setattr__(self, "ok", ok)
+        object.__setattr__(self, "backend", backend)
+        object.__setattr__(self, "degraded", degraded)
 
     def __bool__(self) -> bool:
         return self.ok

@@ -25,7 +25,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
 
 from continuum.ratelimit.result import RateLimitResult, Reason
 
@@ -88,8 +87,7 @@ class BlockedCache:
                 return None  # a cheaper request may fit: ask the server
             self._entries.move_to_end((key, limit))
         shift = entry.result.retry_after - left  # time passed since the server answered
-        return replace(
-            entry.result,
+        return entry.result._replace(
             reason=Reason.BLOCKED_CACHE.value,
             retry_after=left,
             reset=entry.result.reset,

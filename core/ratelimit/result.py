@@ -9,8 +9,9 @@ server and are what the headers carry, so a skewed client clock cannot distort t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from enum import StrEnum
+
+from continuum.record import Record
 
 __all__ = ["RateLimitResult", "Reason"]
 
@@ -24,24 +25,47 @@ class Reason(StrEnum):
     UNAVAILABLE = "unavailable"  # the backend could not answer; the outage policy decided
 
 
-@dataclass(frozen=True)
-class RateLimitResult:
+class RateLimitResult(Record):
     """The answer to one ``limit()`` call.
 
     ``allowed``: admit the request. ``limit``: the configured maximum. ``remaining``: units
     left after this request. ``reset``: epoch seconds (server clock) when the constraint
     lifts: the full quota is back when allowed, this request would fit when refused.
     ``retry_after``: seconds to wait before retrying (0 when allowed). ``reset_after``:
-    seconds from now until ``reset``. ``reason``: a ``Reason`` value.
+    seconds from now until ``reset``. ``reason``: a ``Reason`` value. Frozen (see
+    :mod:`continuum.record`).
     """
 
+    __slots__ = ("allowed", "limit", "reason", "remaining", "reset", "reset_after", "retry_after")
+    __match_args__ = (
+        "allowed", "limit", "remaining", "reset", "retry_after", "reason", "reset_after",
+    )  # fmt: skip
     allowed: bool
     limit: int
     remaining: int
     reset: float
     retry_after: float
     reason: str
-    reset_after: float = 0.0
+    reset_after: float
+
+    def __init__(
+        self,
+        allowed: bool,
+        limit: int,
+        remaining: int,
+        reset: float,
+        retry_after: float,
+        reason: str,
+        reset_after: float = 0.0,
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "allowed", allowed)
+        setter(self, "limit", limit)
+        setter(self, "remaining", remaining)
+        setter(self, "reset", reset)
+        setter(self, "retry_after", retry_after)
+        setter(self, "reason", reason)
+        setter(self, "reset_after", reset_after)
 
     def __bool__(self) -> bool:
         return self.allowed

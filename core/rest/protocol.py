@@ -27,7 +27,6 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from continuum.codec import MAX_JSON_DEPTH, json_too_deep
@@ -43,6 +42,7 @@ from continuum.errors import (
     TransactionAborted,
     ValidationError,
 )
+from continuum.record import Record
 from continuum.rest.scripts import register as register_script
 
 __all__ = [
@@ -178,17 +178,20 @@ class PlannedRequest:
         return f"PlannedRequest({self.request!r}, positions={self.positions!r}, kind={self.kind!r})"
 
 
-@dataclass(frozen=True)
-class Script:
+class Script(Record):
     """A Lua script and its SHA1: sent as EVAL until the database holds it, then as
-    EVALSHA (see :mod:`continuum.rest.scripts`)."""
+    EVALSHA (see :mod:`continuum.rest.scripts`). Frozen (see :mod:`continuum.record`)."""
 
+    __slots__ = ("sha1", "source")
+    __match_args__ = ("source", "sha1")
     source: str
     sha1: str
 
-    def __post_init__(self) -> None:
+    def __init__(self, source: str, sha1: str) -> None:
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "sha1", sha1)
         # so the executor can send EVAL where the database does not hold it yet
-        register_script(self.sha1, self.source)
+        register_script(sha1, source)
 
     @classmethod
     def from_source(cls, source: str) -> Script:
