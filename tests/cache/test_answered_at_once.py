@@ -19,6 +19,7 @@ import asyncio
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any
 
 import pytest
@@ -340,3 +341,36 @@ def test_the_memo_then_the_open_circuit_answer_as_their_plan(
     upstream: EmulatorHandle, proxy: FaultProxy, cls: type[Any], calls: list[Any]
 ) -> None:
     _same(MemoThenOutage(upstream, proxy), cls, calls)
+
+
+# -- what the random sequences above cannot reach ------------------------------------------
+
+
+class Key(StrEnum):
+    USER = "user"
+
+
+@pytest.mark.parametrize("cls", [UpstashCache, AsyncUpstashCache], ids=["sync", "async"])
+def test_a_str_subclass_is_a_key_in_every_layer(cls: type[Any]) -> None:
+    """A ``StrEnum`` member is a str: the default layer always took it as a key, and a
+    layer took it too until the layers' key check asked for exactly ``str``."""
+
+    async def calls() -> list[Any]:
+        cache = cls(mode="local")
+        query = cache.layer("query")
+        outcomes = [
+            await _outcome(lambda: query.set(Key.USER, {"id": 1}), {}),
+            await _outcome(lambda: query.get(Key.USER), {}),
+            await _outcome(lambda: cache.get("query:user"), {}),
+            await _outcome(lambda: query.get(7), {}),
+        ]
+        if cls is AsyncUpstashCache:
+            await cache.aclose()
+        return outcomes
+
+    assert asyncio.run(calls()) == [
+        ("ok", WriteResult(True, CacheBackend.LOCAL)),
+        ("ok", {"id": 1}),
+        ("ok", {"id": 1}),
+        ("ValidationError", "cache keys are str, got int"),
+    ]
