@@ -374,3 +374,43 @@ def test_a_str_subclass_is_a_key_in_every_layer(cls: type[Any]) -> None:
         ("ok", {"id": 1}),
         ("ValidationError", "cache keys are str, got int"),
     ]
+
+
+def test_a_read_in_flight_is_joined_even_once_the_circuit_opens(
+    upstream: EmulatorHandle, proxy: FaultProxy
+) -> None:
+    """Two reads of one key in one request scope share one command (the async client's
+    in-flight reads). When the circuit opens while the first is on its way (another
+    request's timeout opened it), the second still waits for the first's answer, as its
+    plan does, instead of answering a miss from the fallback store at once."""
+    UpstashCache(rest_url=upstream.url, rest_token=upstream.token).set("k", "on upstash")
+
+    async def reads() -> tuple[list[Any], dict[str, Any]]:
+        cache = AsyncUpstashCache(
+            rest_url=proxy.url, rest_token=upstream.token, timeout=20.0,
+            failure_threshold=1, probe_interval=3600.0,
+        )  # fmt: skip
+        proxy.set_fault(Fault.SLOW, delay=60)  # forwarded, the answers held until release()
+        with cache.request(deadline=30) as scope:
+            first = asyncio.create_task(cache.get("k"))
+            await asyncio.sleep(0)  # one pass of the loop: the first read is sent
+
+            async def elsewhere() -> None:  # another request, whose write times out
+                with cache.request(deadline=0.3):
+                    await cache.set("other", 1)
+
+            await asyncio.create_task(elsewhere())
+            breaker = breaker_for(cache.config.database("primary").breaker_key)
+            assert breaker.state is CircuitState.OPEN
+            second = asyncio.create_task(cache.get("k"))
+            await asyncio.sleep(0)  # one pass of the loop: the second read starts
+            proxy.release()
+            values = await asyncio.gather(first, second)
+            meter = scope.meter.as_dict()
+        await cache.aclose()
+        return values, {k: meter[k] for k in ("hits", "misses", "fallback_ops")}
+
+    assert asyncio.run(reads()) == (
+        ["on upstash", "on upstash"],
+        {"hits": 2, "misses": 0, "fallback_ops": 0},
+    )
