@@ -26,7 +26,9 @@ class Record:
     private caches in ``__slots__``, and sets them in ``__init__`` with
     ``object.__setattr__``, as a frozen dataclass does."""
 
-    __slots__ = ()
+    # A dataclass instance can be weakly referenced (a WeakKeyDictionary keyed by a
+    # Database, say); a slotted class only with this slot.
+    __slots__ = ("__weakref__",)
     __match_args__: ClassVar[tuple[str, ...]] = ()
 
     def _values(self) -> tuple[Any, ...]:

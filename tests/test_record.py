@@ -6,11 +6,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import weakref
 from typing import Any
 
 import pytest
 
 from continuum import CacheBackend, Database, RateLimitResult, Script, WriteResult
+from continuum.config import mask_token
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +39,16 @@ class OldScript:
     sha1: str
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class OldDatabase:
+    name: str
+    url: str
+    token: str = dataclasses.field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Database(name={self.name!r}, url={self.url!r}, token={mask_token(self.token)!r})"
+
+
 PAIRS: list[tuple[Any, Any, Any]] = [
     (
         WriteResult(True, CacheBackend.LOCAL, True),
@@ -53,10 +65,17 @@ PAIRS: list[tuple[Any, Any, Any]] = [
         OldScript("return 1", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"),
         Script("return 2", "7f923f79fe76194c868d7e1d0820de36700eb649"),
     ),
+    (
+        Database("primary", "https://a.upstash.io", "secret-token-1"),
+        OldDatabase("primary", "https://a.upstash.io", "secret-token-1"),
+        Database("primary", "https://a.upstash.io", "secret-token-2"),
+    ),
 ]
 
 
-@pytest.mark.parametrize("record, old, other", PAIRS, ids=["WriteResult", "RateLimit", "Script"])
+@pytest.mark.parametrize(
+    "record, old, other", PAIRS, ids=["WriteResult", "RateLimit", "Script", "Database"]
+)
 def test_a_record_behaves_as_the_frozen_dataclass_it_replaced(
     record: Any, old: Any, other: Any
 ) -> None:
@@ -66,6 +85,9 @@ def test_a_record_behaves_as_the_frozen_dataclass_it_replaced(
     assert twin == record and hash(twin) == hash(record) and twin is not record
     assert pickle.loads(pickle.dumps(record)) == record
     assert copy.deepcopy(record) == record
+    assert hash(record) == hash(old)  # the same fields hashed the same way
+    assert {record: "found"}[copy.deepcopy(record)] == "found"
+    assert weakref.ref(record)() is record and weakref.ref(old)() is old
     assert record != other and (record == old) is False  # another class never compares equal
     assert type(record).__match_args__ == old.__match_args__
     field = old.__match_args__[0]
@@ -103,3 +125,25 @@ def test_a_database_hides_its_token_and_keys_its_breaker_by_url_and_token() -> N
     assert one.breaker_key == Database("x", "https://a.upstash.io", "secret-token-1").breaker_key
     assert "secret-token-1" not in one.breaker_key
     assert pickle.loads(pickle.dumps(one)) == one
+
+
+def test_a_record_matches_a_class_pattern_by_position_and_by_name() -> None:
+    def where(result: object) -> str:
+        match result:
+            case WriteResult(True, CacheBackend.LOCAL, degraded=True):
+                return "fallback"
+            case WriteResult(ok=True, backend=backend):
+                return backend.value
+            case RateLimitResult(False, reason=reason):
+                return reason
+            case Database(name, url):
+                return f"{name} at {url}"
+        return "none"
+
+    assert [
+        where(WriteResult(True, CacheBackend.LOCAL, True)),
+        where(WriteResult(True, CacheBackend.UPSTASH)),
+        where(RateLimitResult(False, 10, 0, 1.5e9, 2.0, "limited")),
+        where(Database("primary", "https://a.upstash.io", "secret-token-1")),
+        where(WriteResult(False, CacheBackend.LOCAL)),
+    ] == ["fallback", "upstash", "limited", "primary at https://a.upstash.io", "none"]

@@ -65,7 +65,6 @@ class AsyncUpstashCache(
             transport_factory=transport_factory, **options,
         )  # fmt: skip
         self._auto_pipeline = auto_pipeline
-        self._inflight: dict[tuple[int, tuple[str, str]], asyncio.Future[Reply | CommandError]] = {}
 
     def _new_sender(self, database: Database, transport: AsyncTransport | None) -> AutoPipeline:
         return AutoPipeline(AsyncRestExecutor(database, self.config, transport=transport))

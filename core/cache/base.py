@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from continuum.cache.call import CallState, WriteResult, fell_back
 from continuum.cache.drive import Batch, Operation, Replies
@@ -37,6 +37,9 @@ from continuum.local import LocalCache
 from continuum.namespace import LayerSpec
 from continuum.rest import CircuitBreaker, CircuitState, Command, Reply, Script, breaker_for
 from continuum.scope import Deadline, Meter, RequestScope, current_scope
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["STORED_IN_FALLBACK", "STORED_LOCALLY", "STRICT", "CacheBase", "script_op"]
 
@@ -119,6 +122,9 @@ class CacheBase(Generic[TransportT, SenderT]):
         self._transport_factory = transport_factory
         self._senders: dict[str, SenderT] = {}  # by database name
         self._shared: dict[tuple[str, str], SenderT] = {}  # by (URL, token): one per database
+        # The async client's reads on their way, by (id of scope, memo key): a read of the
+        # same key in the same scope waits for one of them. The sync client has none.
+        self._inflight: dict[tuple[int, tuple[str, str]], asyncio.Future[Reply | CommandError]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"

@@ -46,7 +46,7 @@ class LayerView:
 
     def key(self, key: str) -> str:
         """The full key stored in Redis for ``key`` in this layer."""
-        if type(key) is not str:  # not a TypeError from the concatenation
+        if not isinstance(key, str):  # not a TypeError from the concatenation
             raise ValidationError(f"cache keys are str, got {type(key).__name__}")
         return self.spec.prefix + key
 

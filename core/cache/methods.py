@@ -99,7 +99,9 @@ class CacheMethods(
                     if memo_key in memo:
                         value = self._ops.decode(memo[memo_key])
                         return self._counted(value, spec.name, scope.meter)
-                if not spec.strict and self._fallback_allowed:
+                # A read on its way (async) may be this key's in this scope: the plan
+                # waits for its answer rather than the fallback store's.
+                if not spec.strict and self._fallback_allowed and not self._inflight:
                     sender = self._senders.get(spec.database)
                     if sender is not None and sender.breaker.sheds():  # _fallback, inline
                         meter = scope.meter
