@@ -288,29 +288,18 @@ class twin(Generic[P, T]):  # lower case: a decorator, like property
     def method(self, *, blocking: bool) -> Callable[..., Any]:
         """The plain (``blocking``) or coroutine method this twin stands for."""
         build = self.build
-        now = self.now
-        if now is not None:  # the companion answers, or hands back the plan
-            if blocking:
-
-                def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
-                    plan = now(self, *args, **kwargs)
-                    return self._run(plan) if type(plan) is Plan else plan
-
-            else:
-
-                async def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-                    plan = now(self, *args, **kwargs)
-                    return await self._run(plan) if type(plan) is Plan else plan
-
-        elif blocking:
+        first = self.now or build  # the companion answers, or hands back the plan
+        if blocking:
 
             def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:
-                return self._run(build(self, *args, **kwargs))
+                plan = first(self, *args, **kwargs)
+                return self._run(plan) if type(plan) is Plan else plan
 
         else:
 
             async def method(self: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-                return await self._run(build(self, *args, **kwargs))
+                plan = first(self, *args, **kwargs)
+                return await self._run(plan) if type(plan) is Plan else plan
 
         return functools.update_wrapper(method, build)
 

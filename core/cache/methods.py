@@ -139,8 +139,8 @@ class CacheMethods(
                     if scope.memo:  # _memo_update, inline
                         scope.memo.pop((self._db_urls[spec.database], key), None)
                     return STORED_IN_FALLBACK
-            batch = Batch([["SET", key, data, "EX", ttl]], True, touches=[key])  # set_batch's
-            return Plan(batch, spec, self._write_result)  # the value is encoded once
+            batch = self._ops.encoded_set_batch(key, data, ttl)  # the value is encoded once
+            return Plan(batch, spec, self._write_result)
         return self._set(key, value, ttl, spec)
 
     def _delete(self, keys: tuple[str, ...], spec: LayerSpec) -> Layered[int]:

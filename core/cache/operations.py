@@ -180,7 +180,12 @@ class Operations:
         return command
 
     def set_batch(self, key: str, value: object, ttl: float | None) -> Batch:
-        return Batch([self.set_command(key, value, ttl)], True, touches=[key])
+        return self.encoded_set_batch(check_key(key), self.encode(value), ttl)
+
+    @staticmethod
+    def encoded_set_batch(key: str, data: bytes, ttl: float | None) -> Batch:
+        """``set_batch`` for a key already checked and a value already encoded."""
+        return Batch([["SET", key, data, *ttl_args(ttl)]], True, touches=[key])
 
     @staticmethod
     def stored(replies: Replies) -> bool:
